@@ -1,0 +1,402 @@
+"""``HatchetInstrumentor``: hatchet-sdk's instrumentor, with span links for the tasks that want them.
+
+A drop-in replacement for ``hatchet_sdk.opentelemetry.instrumentor.HatchetInstrumentor``: same constructor, same
+spans, plus ``use_links_instead_of_parent``, a callable that gets a task's ``action_id`` at every task start and
+returns ``True`` for link mode. With ``None`` (the default) every span is exactly what hatchet-sdk produces.
+
+In link mode the worker's ``hatchet.start_step_run`` span is the root of a new trace, with one span link to the
+span that spawned the run (when the run carries a valid traceparent), and everything the task does stays in that
+new trace: its own spans, the runs it triggers (they carry the new trace's traceparent), durable waits, and
+children spawned on the durable path, which upstream would all attach to the spawner's trace.
+
+It also fixes three things about the stock instrumentor: argument binding is cached instead of costing ~90 µs per
+call, constructing it twice never adds a second exporter, and ``uninstrument()`` really unwraps.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import weakref
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from contextvars import ContextVar
+from typing import Any, Final, cast
+
+from hatchet_sdk import ClientConfig
+from hatchet_sdk.clients.admin import AdminClient
+from hatchet_sdk.clients.events import EventClient
+from hatchet_sdk.context.context import DurableContext, DurableSpawnResult
+from hatchet_sdk.opentelemetry import instrumentor as _stock
+from hatchet_sdk.runnables.action import Action
+from hatchet_sdk.runnables.contextvars import ctx_hatchet_span_attributes
+from hatchet_sdk.types.trigger import WorkflowRunTriggerConfig
+from hatchet_sdk.utils.opentelemetry import OTelAttribute
+from hatchet_sdk.worker.runner.runner import Runner
+from opentelemetry.context import Context
+from opentelemetry.metrics import MeterProvider, get_meter
+from opentelemetry.trace import (
+    Link,
+    SpanContext,
+    SpanKind,
+    StatusCode,
+    TracerProvider,
+    get_current_span,
+    get_tracer,
+)
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from wrapt import wrap_function_wrapper
+
+from hatchet_trace_flags._arguments import bound_arguments
+from hatchet_trace_flags._links import spawn_link
+from hatchet_trace_flags._relationship import (
+    TRACEPARENT_METADATA_KEY,
+    Relationship,
+    relationship_for,
+    requested_relationship,
+    with_relationship,
+)
+
+logger = logging.getLogger("hatchet_trace_flags")
+
+UseLinksPredicate = Callable[[str], bool]
+
+_propagator: Final = TraceContextTextMapPropagator()
+# Same instrumentation scope as hatchet-sdk's spans, so parent mode is indistinguishable from stock.
+_SCOPE_NAME: Final = _stock.__name__
+_MAX_WARNED_ACTION_IDS: Final = 10_000
+
+# Link mode of the step run this code runs in; read by the durable wrappers, which only run in async tasks.
+_in_link_mode: ContextVar[bool] = ContextVar("hatchet_trace_flags_in_link_mode", default=False)
+
+_providers_with_hatchet_exporter: weakref.WeakSet[TracerProvider] = weakref.WeakSet()
+
+
+def _inject_traceparent(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    carrier: dict[str, str] = {}
+    _propagator.inject(carrier)
+    return {**metadata, **carrier}
+
+
+def _spawner_of(traceparent: object) -> SpanContext | None:
+    if not isinstance(traceparent, str) or not traceparent:
+        return None
+    context = _propagator.extract({TRACEPARENT_METADATA_KEY: traceparent})
+    span_context = get_current_span(context).get_span_context()
+    return span_context if span_context.is_valid else None
+
+
+def _add_relationship_to_trigger(
+    wrapped: Callable[..., Any],
+    instance: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    relationship: Relationship,
+) -> Any:
+    """Adds the per-run override to what a trigger is about to send (options are copied, never mutated)."""
+    name = wrapped.__name__
+    params = bound_arguments(wrapped, args, kwargs)
+    if name in ("run_workflow", "aio_run_workflow"):
+        options = params[2]
+        params[2] = options.model_copy(
+            update={"additional_metadata": with_relationship(options.additional_metadata, relationship)}
+        )
+    elif name == "schedule_workflow":
+        options = params[3]
+        if options is not None:
+            params[3] = options.model_copy(
+                update={"additional_metadata": with_relationship(options.additional_metadata, relationship)}
+            )
+    elif name in ("run_workflows", "aio_run_workflows"):
+        params[0] = [_config_with(config, relationship) for config in params[0]]
+    elif name in ("push", "aio_push"):
+        params[3] = with_relationship(params[3] or {}, relationship)
+    elif name in ("bulk_push", "aio_bulk_push"):
+        params[0] = [
+            event.model_copy(
+                update={"additional_metadata": with_relationship(event.additional_metadata, relationship)}
+            )
+            for event in params[0]
+        ]
+    return wrapped(*params)
+
+
+def _config_with_metadata(
+    config: WorkflowRunTriggerConfig, metadata: Mapping[str, Any]
+) -> WorkflowRunTriggerConfig:
+    options = config.options.model_copy(update={"additional_metadata": metadata})
+    return config.model_copy(update={"options": options})
+
+
+def _config_with(config: WorkflowRunTriggerConfig, relationship: Relationship) -> WorkflowRunTriggerConfig:
+    metadata = with_relationship(config.options.additional_metadata, relationship)
+    return _config_with_metadata(config, metadata)
+
+
+def _traced_config(
+    config: WorkflowRunTriggerConfig, relationship: Relationship | None
+) -> WorkflowRunTriggerConfig:
+    """The config with the current span's traceparent (and the override, if any) in its metadata."""
+    metadata = _inject_traceparent(config.options.additional_metadata)
+    if relationship is not None:
+        metadata = with_relationship(metadata, relationship)
+    return _config_with_metadata(config, metadata)
+
+
+def _relationship_wrapper(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    # Sits inside the stock trigger wrapper, so the traceparent it binds the override to is already injected.
+    relationship = requested_relationship()
+    if relationship is None:
+        return wrapped(*args, **kwargs)
+    return _add_relationship_to_trigger(wrapped, instance, args, kwargs, relationship)
+
+
+# (class, method, name of the instrumentor's wrapper, whether a per-run override can ride on it)
+_TARGETS: Final[tuple[tuple[type, str, str, bool], ...]] = (
+    (Runner, "handle_start_step_run", "_wrap_handle_start_step_run", False),
+    (Runner, "handle_cancel_action", "_wrap_handle_cancel_action", False),
+    (EventClient, "push", "_wrap_push_event", True),
+    (EventClient, "bulk_push", "_wrap_bulk_push_event", True),
+    (EventClient, "aio_push", "_wrap_aio_push_event", True),
+    (EventClient, "aio_bulk_push", "_wrap_aio_bulk_push_event", True),
+    (AdminClient, "run_workflow", "_wrap_run_workflow", True),
+    (AdminClient, "aio_run_workflow", "_wrap_async_run_workflow", True),
+    (AdminClient, "schedule_workflow", "_wrap_schedule_workflow", True),
+    (AdminClient, "run_workflows", "_wrap_run_workflows", True),
+    (AdminClient, "aio_run_workflows", "_wrap_async_run_workflows", True),
+    (DurableContext, "aio_wait_for", "_wrap_aio_wait_for", False),
+    (DurableContext, "_spawn_children_no_wait", "_wrap_spawn_children_no_wait", False),
+)
+
+
+def _unwrap_once(owner: type, name: str) -> None:
+    attribute = vars(owner).get(name)
+    wrapped = getattr(attribute, "__wrapped__", None)
+    if wrapped is not None:
+        setattr(owner, name, wrapped)
+
+
+class HatchetInstrumentor(_stock.HatchetInstrumentor):  # type: ignore[misc]
+    """hatchet-sdk's ``HatchetInstrumentor`` with per-task span links.
+
+    :param use_links_instead_of_parent: called with a task's ``action_id`` once per task start, on the event
+        loop; ``True`` starts the task's trace as a new root linked to the spawning span. ``None``: parent
+        everywhere, exactly like hatchet-sdk. A predicate that raises or returns a non-bool means parent mode
+        (and one warning per ``action_id``). Keep it fast: :class:`hatchet_trace_flags.FlagPredicate` is.
+
+    All other parameters are hatchet-sdk's, with the same meaning.
+    """
+
+    # BaseInstrumentor keeps its singleton in `cls._instance`: without our own slot we would get hatchet-sdk's
+    # instance back and our __init__ would never run.
+    _instance = None
+    _is_instrumented_by_opentelemetry = False
+
+    def __init__(
+        self,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        config: ClientConfig | None = None,
+        enable_hatchet_otel_collector: bool = True,
+        schedule_delay_millis: int | None = None,
+        max_export_batch_size: int | None = None,
+        max_queue_size: int | None = None,
+        *,
+        use_links_instead_of_parent: UseLinksPredicate | None = None,
+    ) -> None:
+        self.use_links_instead_of_parent = use_links_instead_of_parent
+        self._warned_action_ids: set[str] = set()
+        super().__init__(
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+            config=config,
+            enable_hatchet_otel_collector=enable_hatchet_otel_collector,
+            schedule_delay_millis=schedule_delay_millis,
+            max_export_batch_size=max_export_batch_size,
+            max_queue_size=max_queue_size,
+        )
+
+    def _add_hatchet_exporter(self) -> None:
+        # The singleton re-runs __init__ on every construction; one exporter per provider, not one per call.
+        if self.tracer_provider in _providers_with_hatchet_exporter:
+            return
+        super()._add_hatchet_exporter()
+        _providers_with_hatchet_exporter.add(self.tracer_provider)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        stock = vars(_stock.HatchetInstrumentor).get("_instance")
+        if stock is not None and stock.is_instrumented_by_opentelemetry:
+            raise RuntimeError(
+                "hatchet-sdk's own HatchetInstrumentor is already instrumented; instrumenting "
+                "hatchet_trace_flags.HatchetInstrumentor as well would wrap every method twice. "
+                "Use only hatchet_trace_flags.HatchetInstrumentor."
+            )
+        self._tracer = get_tracer(_SCOPE_NAME, _stock.hatchet_sdk_version, self.tracer_provider)
+        self._meter = get_meter(_SCOPE_NAME, _stock.hatchet_sdk_version, self.meter_provider)
+        for owner, name, wrapper_name, carries_override in _TARGETS:
+            if carries_override:
+                wrap_function_wrapper(owner, name, _relationship_wrapper)
+            wrap_function_wrapper(owner, name, getattr(self, wrapper_name))
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        for owner, name, _, carries_override in _TARGETS:
+            _unwrap_once(owner, name)
+            if carries_override:
+                _unwrap_once(owner, name)
+
+    def extract_bound_args(
+        self,
+        wrapped_func: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> list[Any]:
+        return bound_arguments(wrapped_func, args, kwargs)
+
+    def _wants_link(self, action_id: str, metadata: Mapping[str, Any]) -> bool:
+        if metadata:
+            requested = relationship_for(metadata)
+            if requested is not None:
+                return requested == "link"
+        predicate = self.use_links_instead_of_parent
+        if predicate is None:
+            return False
+        try:
+            decision = predicate(action_id)
+        except Exception as error:
+            self._warn_once(action_id, "use_links_instead_of_parent raised %r", error)
+            return False
+        if decision is True or decision is False:
+            return decision
+        self._warn_once(action_id, "use_links_instead_of_parent returned %r, not a bool", decision)
+        return False
+
+    def _warn_once(self, action_id: str, message: str, detail: object) -> None:
+        if action_id in self._warned_action_ids:
+            return
+        if len(self._warned_action_ids) < _MAX_WARNED_ACTION_IDS:
+            self._warned_action_ids.add(action_id)
+        logger.warning(f"task %s: {message}; using parent mode", action_id, detail)
+
+    async def _wrap_handle_start_step_run(
+        self,
+        wrapped: Callable[[Action], Coroutine[None, None, Exception | None]],
+        instance: Runner,
+        args: tuple[Action],
+        kwargs: Any,
+    ) -> Exception | None:
+        action: Action = args[0] if args else kwargs["action"]
+        metadata = action.additional_metadata
+        link_mode = self._wants_link(action.action_id, metadata)
+
+        links: Sequence[Link] | None = None
+        traceparent = metadata.get(TRACEPARENT_METADATA_KEY) if metadata else None
+        if link_mode:
+            # A true root: an empty context, so no ambient span can become the parent.
+            context: Context | None = Context()
+            spawner = _spawner_of(traceparent)
+            links = (spawn_link(spawner),) if spawner is not None else ()
+        elif isinstance(traceparent, str) and traceparent:
+            context = _propagator.extract({TRACEPARENT_METADATA_KEY: traceparent})
+        elif traceparent:
+            # Upstream crashes the step run on a non-string traceparent; treat it like any garbage: a root.
+            context = Context()
+        else:
+            context = None
+
+        span_name = "hatchet.start_step_run"
+        if self.config.otel.include_task_name_in_start_step_run_span_name:
+            span_name += f".{action.action_id}"
+        hatchet_attributes = action.get_otel_attributes(self.config)
+
+        attributes_token = ctx_hatchet_span_attributes.set(hatchet_attributes)
+        mode_token = _in_link_mode.set(link_mode)
+        try:
+            with self._tracer.start_as_current_span(
+                span_name,
+                attributes=hatchet_attributes,
+                context=context,
+                kind=SpanKind.CONSUMER,
+                links=links,
+            ) as span:
+                result = await wrapped(*args, **kwargs)
+                if isinstance(result, Exception):
+                    span.record_exception(result)
+                    span.set_status(StatusCode.ERROR, str(result))
+                return result
+        finally:
+            _in_link_mode.reset(mode_token)
+            ctx_hatchet_span_attributes.reset(attributes_token)
+
+    async def _wrap_aio_wait_for(
+        self,
+        wrapped: Callable[..., Coroutine[None, None, dict[str, Any]]],
+        instance: DurableContext,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> dict[str, Any]:
+        if not _in_link_mode.get():
+            return cast(dict[str, Any], await super()._wrap_aio_wait_for(wrapped, instance, args, kwargs))
+        # Upstream parents this span on the spawner's traceparent; in link mode it belongs to this task's trace.
+        params = self.extract_bound_args(wrapped, args, kwargs)
+        attributes: dict[OTelAttribute, str | int | None] = {
+            OTelAttribute.SIGNAL_KEY: cast(str, params[0]),
+            OTelAttribute.NUM_CONDITIONS: len(params[1:]),
+            OTelAttribute.STEP_RUN_ID: instance.task_run_id,
+        }
+        excluded = self.config.otel.excluded_attributes
+        with self._tracer.start_as_current_span(
+            "hatchet.durable.wait_for",
+            attributes={
+                "instrumentor": "hatchet",
+                **{
+                    f"hatchet.{key.value}": value
+                    for key, value in attributes.items()
+                    if value is not None and key not in excluded
+                },
+            },
+            kind=SpanKind.INTERNAL,
+        ) as span:
+            try:
+                return await wrapped(*args, **kwargs)
+            except Exception as error:
+                span.set_status(StatusCode.ERROR, str(error))
+                raise
+
+    async def _wrap_spawn_children_no_wait(
+        self,
+        wrapped: Callable[..., Coroutine[None, None, list[DurableSpawnResult]]],
+        instance: DurableContext,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> list[DurableSpawnResult]:
+        relationship = requested_relationship()
+        if relationship is None and not _in_link_mode.get():
+            return cast(
+                list[DurableSpawnResult],
+                await super()._wrap_spawn_children_no_wait(wrapped, instance, args, kwargs),
+            )
+        # Upstream parents this span on the spawner and sends the children no traceparent of their own (they
+        # inherit the spawner's). Here the span belongs to the current trace and every child carries it.
+        configs = cast(list[WorkflowRunTriggerConfig], self.extract_bound_args(wrapped, args, kwargs)[0])
+        if len(configs) == 1:
+            span_name = "hatchet.run_workflow"
+            attributes = self._build_run_workflow_attributes(configs[0])
+        else:
+            span_name = "hatchet.run_workflows"
+            attributes = {
+                "instrumentor": "hatchet",
+                "hatchet.num_workflows": len(configs),
+                "hatchet.unique_workflow_names": json.dumps(
+                    {config.workflow_name for config in configs}, default=str
+                ),
+            }
+        with self._tracer.start_as_current_span(
+            span_name, attributes=attributes, kind=SpanKind.PRODUCER
+        ) as span:
+            traced = [_traced_config(config, relationship) for config in configs]
+            try:
+                return await wrapped(traced)
+            except Exception as error:
+                span.set_status(StatusCode.ERROR, str(error))
+                raise
