@@ -1,0 +1,492 @@
+"""Rule sets: which Hatchet tasks start a new trace with a span link ("link") and which stay children
+of the span that spawned them ("parent").
+
+A :class:`RuleSet` decides a mode for an ``action_id`` (``{namespace}{workflow name lowercased}:{task
+name}``, e.g. ``prod_fanout-worker:process-item``). It is immutable, validated on construction and
+evaluated without I/O, so the admin service, every flag provider and the worker share this one code::
+
+    rules = RuleSet(
+        tasks={"prod_fanout-worker:process-item": "parent"},
+        patterns={"prod_fanout-worker:*": "link", "*:send-email": "link"},
+    )
+    rules.evaluate("prod_fanout-worker:resize").mode         # "link", by "prod_fanout-worker:*"
+    rules.evaluate("prod_fanout-worker:process-item").mode   # "parent": exact beats pattern
+    rules.evaluate("prod_fanout-worker:resize").use_links    # True
+    rules.with_settings(links_enabled=False)                 # kill switch: everything parent
+
+Precedence, highest first:
+
+1. ``links_enabled`` false: ``parent`` for everything (reason ``disabled``).
+2. An exact task setting for the action_id (reason ``exact``).
+3. The matching pattern with the longest literal part; ``prefix*`` and ``*suffix`` of equal literal
+   length that disagree resolve to ``parent`` (reason ``pattern``).
+4. ``default`` (reason ``default``).
+
+Character rules: an action_id is 1 to 255 characters, printable (:meth:`str.isprintable`), without
+whitespace and without ``*``. A pattern is such a text with one ``*`` added at its start or its end.
+Anything else raises :class:`RulesError`, whose ``field`` names the offending place
+(``tasks['a:b']``, ``patterns['x*y']``, ``default``, ``version``, ``(document)``) and changes nothing.
+
+The JSON document (``RuleSet.dumps``/``RuleSet.loads``, ``to_document``/``from_document``) is the one
+format for files, exports and imports; ``rules.schema.json`` next to this module is its JSON Schema
+and ``docs/rules.md`` documents it. ``RuleSet.links_for("a:b, fanout-worker:*")`` builds a rule set
+from the short environment-variable form.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from importlib.resources import files
+from types import MappingProxyType
+from typing import Final, Literal, TypeGuard
+
+__all__ = [
+    "DEFAULT_FLAG_KEY",
+    "DOCUMENT_VERSION",
+    "MAX_ACTION_ID_LENGTH",
+    "MAX_ENTRIES",
+    "Decision",
+    "Mode",
+    "Reason",
+    "RuleSet",
+    "RulesError",
+    "rules_json_schema",
+    "validate_action_id",
+    "validate_mode",
+    "validate_pattern",
+]
+
+Mode = Literal["link", "parent"]
+
+DEFAULT_FLAG_KEY: Final = "hatchet.use-links-instead-of-parent"
+DOCUMENT_VERSION: Final = 1
+MAX_ACTION_ID_LENGTH: Final = 255
+# Tasks and patterns together. Far above any real deployment, low enough that a runaway import or a
+# hostile request cannot make every provider hold and re-export an enormous document.
+MAX_ENTRIES: Final = 10_000
+
+_MODES: Final = ("link", "parent")
+_DOCUMENT_KEYS: Final = frozenset({"$schema", "version", "default", "links_enabled", "tasks", "patterns"})
+_WHITESPACE_OR_STAR: Final = re.compile(r"[\s*]")
+_ENV_SEPARATORS: Final = re.compile(r"[\s,]+")
+# Decisions for action_ids that are not exact entries are memoized; the bound keeps a caller that
+# feeds arbitrary strings from growing it without limit (it is simply emptied when full).
+_MEMO_LIMIT: Final = 4096
+
+
+class Reason(enum.StrEnum):
+    """Why a :class:`Decision` came out the way it did."""
+
+    EXACT = "exact"
+    PATTERN = "pattern"
+    DEFAULT = "default"
+    DISABLED = "disabled"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The mode for one action_id, why, and the rule (action_id or pattern) that decided it."""
+
+    mode: Mode
+    reason: Reason
+    rule: str | None
+
+    @property
+    def use_links(self) -> bool:
+        return self.mode == "link"
+
+
+class RulesError(ValueError):
+    """A rule or rule document is invalid. ``str(error)`` is ``"{field}: {message}"``."""
+
+    field: str
+    message: str
+
+    def __init__(self, field: str, message: str) -> None:
+        # Both parts go to ValueError so the exception pickles and copies like any other.
+        super().__init__(field, message)
+        self.field = field
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+def _json_type_name(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "array"
+    if isinstance(value, Mapping):
+        return "object"
+    return type(value).__name__
+
+
+def _is_clean_text(text: str) -> bool:
+    return text.isprintable() and _WHITESPACE_OR_STAR.search(text) is None
+
+
+def _explain_bad_character(text: str, *, offset: int, kind: str) -> str:
+    """The message for a text that failed :func:`_is_clean_text` (slow path, errors only)."""
+    for position, character in enumerate(text, start=offset):
+        if character.isspace():
+            return f"{kind} must not contain whitespace (found U+{ord(character):04X} at position {position})"
+        if not character.isprintable():
+            return (
+                f"{kind} must not contain control or invisible characters "
+                f"(found U+{ord(character):04X} at position {position})"
+            )
+    raise AssertionError("unreachable: the text passed the character check")
+
+
+def validate_action_id(value: object, *, field: str = "action_id") -> str:
+    """Return ``value`` if it is a valid action_id, else raise :class:`RulesError` naming ``field``."""
+    if not isinstance(value, str):
+        raise RulesError(field, f"an action_id must be a string, got {_json_type_name(value)}")
+    if not value:
+        raise RulesError(field, "an action_id must not be empty")
+    if len(value) > MAX_ACTION_ID_LENGTH:
+        raise RulesError(
+            field,
+            f"an action_id must be at most {MAX_ACTION_ID_LENGTH} characters, got {len(value)}",
+        )
+    if not _is_clean_text(value):
+        if "*" in value:
+            raise RulesError(
+                field, f"an action_id must not contain '*', got {value!r} (patterns go in 'patterns')"
+            )
+        raise RulesError(field, _explain_bad_character(value, offset=0, kind="an action_id"))
+    return value
+
+
+def _pattern_literal(pattern: str) -> tuple[str, bool]:
+    """``(literal part, is_prefix)`` of a pattern that already passed :func:`validate_pattern`."""
+    if pattern.endswith("*"):
+        return pattern[:-1], True
+    return pattern[1:], False
+
+
+def validate_pattern(value: object, *, field: str = "pattern") -> str:
+    """Return ``value`` if it is a valid pattern, else raise :class:`RulesError` naming ``field``.
+
+    A pattern is ``literal*`` (action_ids starting with ``literal``) or ``*literal`` (ending with it);
+    the literal follows the action_id rules.
+    """
+    if not isinstance(value, str):
+        raise RulesError(field, f"a pattern must be a string, got {_json_type_name(value)}")
+    stars = value.count("*")
+    if stars == 0:
+        raise RulesError(
+            field,
+            f"a pattern needs one '*' at its start or end, got {value!r} (a single task goes in 'tasks')",
+        )
+    if value == "*":
+        raise RulesError(field, "a bare '*' would match every task; set 'default' instead")
+    if stars > 1 or not (value.startswith("*") or value.endswith("*")):
+        raise RulesError(field, f"a pattern has exactly one '*', at its start or its end, got {value!r}")
+    literal, is_prefix = _pattern_literal(value)
+    if len(literal) > MAX_ACTION_ID_LENGTH:
+        raise RulesError(
+            field,
+            f"a pattern's literal part must be at most {MAX_ACTION_ID_LENGTH} characters, got {len(literal)}",
+        )
+    if not _is_clean_text(literal):
+        raise RulesError(
+            field, _explain_bad_character(literal, offset=0 if is_prefix else 1, kind="a pattern")
+        )
+    return value
+
+
+def validate_mode(value: object, *, field: str = "mode") -> Mode:
+    """Return ``value`` if it is ``"link"`` or ``"parent"``, else raise :class:`RulesError`."""
+    if _is_mode(value):
+        return value
+    raise RulesError(field, f"mode must be 'link' or 'parent', got {value!r}")
+
+
+def _is_mode(value: object) -> TypeGuard[Mode]:
+    return isinstance(value, str) and value in _MODES
+
+
+def _validate_bool(value: object, *, field: str) -> bool:
+    # Not isinstance: bool is an int subclass the other way round, but JSON 1 and 0 parse to int and
+    # must not quietly mean true and false.
+    if type(value) is not bool:
+        raise RulesError(field, f"must be true or false, got {value!r}")
+    return value
+
+
+def _validated_entries(
+    entries: Mapping[str, object], *, name: str, validate_key: Callable[..., str]
+) -> dict[str, Mode]:
+    validated: dict[str, Mode] = {}
+    for key, mode in entries.items():
+        location = f"{name}[{key!r}]"
+        validated[validate_key(key, field=location)] = validate_mode(mode, field=location)
+    return dict(sorted(validated.items()))
+
+
+def _check_size(task_count: int, pattern_count: int) -> None:
+    if task_count + pattern_count > MAX_ENTRIES:
+        raise RulesError(
+            "(document)",
+            f"too many entries: {task_count:,} tasks and {pattern_count:,} patterns; "
+            f"at most {MAX_ENTRIES:,} in total are allowed",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Index:
+    """Lookup tables built once per rule set so evaluation is a few dict lookups."""
+
+    exact: Mapping[str, Decision]
+    prefixes: Mapping[str, Decision]
+    suffixes: Mapping[str, Decision]
+    # Distinct literal lengths, longest first: the first length with a match decides.
+    lengths: tuple[int, ...]
+    fallback: Decision
+
+
+def _build_index(
+    default: Mode, links_enabled: bool, tasks: Mapping[str, Mode], patterns: Mapping[str, Mode]
+) -> _Index:
+    if not links_enabled:
+        return _Index({}, {}, {}, (), Decision("parent", Reason.DISABLED, None))
+    prefixes: dict[str, Decision] = {}
+    suffixes: dict[str, Decision] = {}
+    for pattern, mode in patterns.items():
+        literal, is_prefix = _pattern_literal(pattern)
+        (prefixes if is_prefix else suffixes)[literal] = Decision(mode, Reason.PATTERN, pattern)
+    return _Index(
+        exact={action_id: Decision(mode, Reason.EXACT, action_id) for action_id, mode in tasks.items()},
+        prefixes=prefixes,
+        suffixes=suffixes,
+        lengths=tuple(sorted({len(literal) for literal in (*prefixes, *suffixes)}, reverse=True)),
+        fallback=Decision(default, Reason.DEFAULT, None),
+    )
+
+
+def _empty_rules() -> Mapping[str, Mode]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, repr=False)
+class RuleSet:
+    """An immutable, validated rule set. Construction raises :class:`RulesError` on bad input."""
+
+    default: Mode = "parent"
+    links_enabled: bool = True
+    tasks: Mapping[str, Mode] = field(default_factory=_empty_rules)
+    patterns: Mapping[str, Mode] = field(default_factory=_empty_rules)
+    _index: _Index = field(init=False, repr=False, compare=False)
+    _memo: dict[str, Decision] = field(init=False, repr=False, compare=False)
+    _canonical: list[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        default = validate_mode(self.default, field="default")
+        links_enabled = _validate_bool(self.links_enabled, field="links_enabled")
+        for name, entries in (("tasks", self.tasks), ("patterns", self.patterns)):
+            if not isinstance(entries, Mapping):
+                raise RulesError(
+                    name,
+                    f"must be an object mapping to 'link' or 'parent', got {_json_type_name(entries)}",
+                )
+        _check_size(len(self.tasks), len(self.patterns))
+        tasks = _validated_entries(self.tasks, name="tasks", validate_key=validate_action_id)
+        patterns = _validated_entries(self.patterns, name="patterns", validate_key=validate_pattern)
+        # Frozen: the validated, sorted, read-only copies replace whatever mapping the caller passed.
+        object.__setattr__(self, "tasks", MappingProxyType(tasks))
+        object.__setattr__(self, "patterns", MappingProxyType(patterns))
+        object.__setattr__(self, "_index", _build_index(default, links_enabled, tasks, patterns))
+        object.__setattr__(self, "_memo", {})
+        object.__setattr__(self, "_canonical", [])
+
+    def __repr__(self) -> str:
+        return (
+            f"RuleSet(default={self.default!r}, links_enabled={self.links_enabled!r}, "
+            f"tasks={dict(self.tasks)!r}, patterns={dict(self.patterns)!r})"
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.dumps())
+
+    def __reduce__(self) -> tuple[type[RuleSet], tuple[Mode, bool, dict[str, Mode], dict[str, Mode]]]:
+        # Mapping proxies do not pickle; rebuilding from plain dicts also re-validates.
+        return (type(self), (self.default, self.links_enabled, dict(self.tasks), dict(self.patterns)))
+
+    def evaluate(self, action_id: str) -> Decision:
+        """The decision for ``action_id``. Pure and total: any string gets a decision, never an error."""
+        index = self._index
+        decision = index.exact.get(action_id)
+        if decision is not None:
+            return decision
+        memo = self._memo
+        decision = memo.get(action_id)
+        if decision is None:
+            decision = self._match(action_id)
+            # Longer strings are no valid action_id; keeping them could only waste memory.
+            if len(action_id) <= MAX_ACTION_ID_LENGTH:
+                if len(memo) >= _MEMO_LIMIT:
+                    memo.clear()
+                memo[action_id] = decision
+        return decision
+
+    def _match(self, action_id: str) -> Decision:
+        index = self._index
+        size = len(action_id)
+        for length in index.lengths:
+            if length > size:
+                continue
+            prefix = index.prefixes.get(action_id[:length])
+            suffix = index.suffixes.get(action_id[size - length :])
+            if prefix is None:
+                if suffix is not None:
+                    return suffix
+                continue
+            if suffix is not None and suffix.mode != prefix.mode:
+                # A tie between equally specific patterns that disagree goes to parent.
+                return prefix if prefix.mode == "parent" else suffix
+            return prefix
+        return index.fallback
+
+    def with_task(self, action_id: str, mode: Mode | None) -> RuleSet:
+        """A copy with ``action_id`` set to ``mode``; ``None`` removes the setting."""
+        validate_action_id(action_id, field=f"tasks[{action_id!r}]")
+        return replace(self, tasks=_updated(self.tasks, action_id, mode, name="tasks"))
+
+    def with_pattern(self, pattern: str, mode: Mode | None) -> RuleSet:
+        """A copy with ``pattern`` set to ``mode``; ``None`` removes the pattern."""
+        validate_pattern(pattern, field=f"patterns[{pattern!r}]")
+        return replace(self, patterns=_updated(self.patterns, pattern, mode, name="patterns"))
+
+    def with_settings(self, *, default: Mode | None = None, links_enabled: bool | None = None) -> RuleSet:
+        """A copy with a new ``default`` and/or kill switch; ``None`` keeps the current value."""
+        return replace(
+            self,
+            default=self.default if default is None else default,
+            links_enabled=self.links_enabled if links_enabled is None else links_enabled,
+        )
+
+    def to_document(self) -> dict[str, object]:
+        """The versioned JSON document (a fresh dict, keys sorted)."""
+        return {
+            "default": self.default,
+            "links_enabled": self.links_enabled,
+            "patterns": dict(self.patterns),
+            "tasks": dict(self.tasks),
+            "version": DOCUMENT_VERSION,
+        }
+
+    @classmethod
+    def from_document(cls, document: object) -> RuleSet:
+        """Build a rule set from a parsed JSON document, rejecting anything the format does not allow."""
+        if not isinstance(document, Mapping):
+            raise RulesError("(document)", f"must be a JSON object, got {_json_type_name(document)}")
+        for key in document:
+            if key not in _DOCUMENT_KEYS:
+                raise RulesError(
+                    str(key),
+                    f"unknown key; expected {', '.join(sorted(_DOCUMENT_KEYS))}",
+                )
+        if "$schema" in document and not isinstance(document["$schema"], str):
+            raise RulesError("$schema", f"must be a string, got {_json_type_name(document['$schema'])}")
+        if "version" not in document:
+            raise RulesError("version", f'missing; add "version": {DOCUMENT_VERSION}')
+        version = document["version"]
+        if isinstance(version, bool) or not isinstance(version, int | float):
+            raise RulesError("version", f"must be a number, got {_json_type_name(version)}")
+        if version != DOCUMENT_VERSION:
+            raise RulesError(
+                "version",
+                f"unsupported version {version!r}; this release reads version {DOCUMENT_VERSION}",
+            )
+        tasks = document.get("tasks", {})
+        patterns = document.get("patterns", {})
+        # Size first, so an oversized document is refused before any per-entry work.
+        if isinstance(tasks, Mapping) and isinstance(patterns, Mapping):
+            _check_size(len(tasks), len(patterns))
+        return cls(
+            default=document.get("default", "parent"),
+            links_enabled=document.get("links_enabled", True),
+            tasks=tasks,
+            patterns=patterns,
+        )
+
+    def dumps(self) -> str:
+        """Canonical JSON: sorted keys, compact, equal rule sets give equal text (usable as ETag)."""
+        canonical = self._canonical
+        if not canonical:
+            canonical.append(
+                json.dumps(self.to_document(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            )
+        return canonical[0]
+
+    @classmethod
+    def loads(cls, text: str | bytes) -> RuleSet:
+        """Parse and validate a JSON document (str or UTF-8/16/32 bytes)."""
+        try:
+            document = json.loads(
+                text, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant
+            )
+        except RulesError:
+            raise
+        except (ValueError, RecursionError) as error:
+            raise RulesError("(document)", f"not valid JSON: {error}") from error
+        return cls.from_document(document)
+
+    @classmethod
+    def links_for(cls, spec: str) -> RuleSet:
+        """Rules from the environment-variable form: action_ids and patterns, separated by commas
+        and/or whitespace, all in link mode; everything else parent. ``""`` links nothing."""
+        if not isinstance(spec, str):
+            raise RulesError("(spec)", f"must be a string, got {_json_type_name(spec)}")
+        tasks: dict[str, Mode] = {}
+        patterns: dict[str, Mode] = {}
+        for entry in _ENV_SEPARATORS.split(spec.strip()):
+            if not entry:
+                continue
+            if "*" in entry:
+                patterns[validate_pattern(entry, field=repr(entry))] = "link"
+            else:
+                tasks[validate_action_id(entry, field=repr(entry))] = "link"
+        return cls(tasks=tasks, patterns=patterns)
+
+
+def _updated(entries: Mapping[str, Mode], key: str, mode: Mode | None, *, name: str) -> dict[str, Mode]:
+    updated = dict(entries)
+    if mode is None:
+        updated.pop(key, None)
+    else:
+        updated[key] = validate_mode(mode, field=f"{name}[{key!r}]")
+    return updated
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    # json.loads silently keeps the last of duplicate keys; in a rule file that hides a mistake.
+    result: dict[str, object] = {}
+    for key, value in pairs:
+        if key in result:
+            raise RulesError("(document)", f"duplicate key {key!r} in a JSON object")
+        result[key] = value
+    return result
+
+
+def _reject_constant(name: str) -> object:
+    raise RulesError("(document)", f"{name} is not JSON (Python's json module accepts it, others do not)")
+
+
+def rules_json_schema() -> dict[str, object]:
+    """The JSON Schema (draft 2020-12) of the rule document, as shipped in ``rules.schema.json``."""
+    text = files(__package__ or "hatchet_trace_flags").joinpath("rules.schema.json").read_text("utf-8")
+    schema: dict[str, object] = json.loads(text)
+    return schema
