@@ -1,0 +1,593 @@
+"""``FlagPredicate``: the per-task link/parent decision, from one boolean OpenFeature flag.
+
+The instrumentor asks ``use_links_instead_of_parent(action_id)`` once per task start, on the worker's
+event loop. ``FlagPredicate`` is that callable. It evaluates one boolean flag (by default
+``hatchet.use-links-instead-of-parent``) through OpenFeature, so the decision can come from our own
+providers (:class:`~hatchet_trace_flags.LocalProvider`, the admin service) or from any OpenFeature
+provider::
+
+    from openfeature import api
+    from hatchet_trace_flags import FlagPredicate, HatchetInstrumentor, LocalProvider
+
+    api.set_provider(LocalProvider.from_file("/etc/hatchet/trace-flags.json"), "hatchet-trace-flags")
+    HatchetInstrumentor(use_links_instead_of_parent=FlagPredicate()).instrument()
+
+Without a ``client`` it uses ``api.get_client("hatchet-trace-flags")``: the provider bound to that
+domain, or the global provider when none is (so a LaunchDarkly/Unleash/flagd provider set with
+``api.set_provider(p)`` works unchanged).
+
+**Evaluation context.** ``targeting_key`` is the action_id (``{namespace}{workflow}:{task}``, e.g.
+``prod_fanout-worker:process-item``); the attributes ``workflow`` (everything before the last ``:``,
+namespace included) and ``task`` (everything after it) are there for providers that target on
+attributes.
+
+**Caching.** Decisions live in a ``cachetools.TTLCache`` (``ttl`` seconds, ``maxsize`` action_ids).
+A cached decision costs one uncontended lock acquisition and a TTL-cache lookup (about a locked
+``TTLCache`` hit; see ``benchmarks/bench_predicate.py``). When the provider emits
+``PROVIDER_CONFIGURATION_CHANGED`` for our flag (or ``PROVIDER_READY``), every cached decision is
+dropped, so a flip reaches the next task start; a provider that emits no events is asked again at the
+latest ``ttl`` seconds after its previous answer.
+
+**Never blocks, never raises.** What happens on a cache miss depends on the provider:
+
+- *In-process providers* (class attribute ``evaluates_in_process = True``; ``RulesProvider`` and its
+  subclasses have it) are evaluated inline: one OpenFeature call, about 10 µs, no I/O.
+- *Any other provider* might do I/O, so it is never called on the calling thread. The predicate serves
+  the last known decision for that action_id (else ``default``) and asks the provider on a few daemon
+  threads: at most one refresh in flight per action_id, at most ``max_pending_refreshes`` in total
+  (more are skipped, not queued), and a refresh older than ``refresh_timeout`` seconds is abandoned
+  (its late answer is ignored; the next task start schedules a new one). On
+  ``PROVIDER_CONFIGURATION_CHANGED`` every known action_id is refreshed in the background at once.
+
+A provider error (an OpenFeature error code, a non-bool value, an exception) serves the last known
+decision for that action_id, else ``default``. That fallback is cached like a decision (except for
+``PROVIDER_NOT_READY``, retried on the next call), so a failing provider is asked once per ``ttl``, not
+once per task. Each distinct problem is logged once, as a warning on the ``hatchet_trace_flags`` logger.
+
+**Metrics.** An OpenTelemetry ``ObservableCounter`` named ``hatchet_trace_flags.decisions`` (from
+``meter_provider``, else the global one) counts the decisions served, with attributes ``mode``
+(``link``/``parent``), ``source`` (``cache``; ``evaluated``: the provider was just asked;
+``fallback``: it was not, or could not answer) and ``reason``: ours (``exact``, ``pattern``,
+``default``, ``disabled``), OpenFeature's reason in lower case for other providers
+(``targeting_match``, ``split``, ...), or why a fallback was served: ``error``, ``pending`` (no answer
+yet), ``stale`` (previous answer while a refresh runs), ``timeout`` (refresh abandoned). Counting is an
+integer increment under the lock the lookup takes anyway; the counter is read only at collection time.
+
+**Threads and fork.** Safe to call from any number of threads. After ``os.fork()`` the child gets a
+fresh lock and fresh refresh threads and keeps the cached decisions, so prefork servers never end up
+with a frozen predicate.
+
+``close()`` unsubscribes from provider events and stops the refresh threads; the predicate keeps
+answering (from its cache, inline for in-process providers, otherwise from what it last knew).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import queue
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from cachetools import LRUCache, TTLCache
+from openfeature import api
+from openfeature.client import OpenFeatureClient
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.event import EventDetails, ProviderEvent
+from openfeature.exception import ErrorCode
+from openfeature.flag_evaluation import Reason as OpenFeatureReason
+from opentelemetry import metrics
+from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
+
+from hatchet_trace_flags._rules import DEFAULT_FLAG_KEY, Reason
+
+__all__ = ["DECISIONS_METRIC", "OPENFEATURE_DOMAIN", "FlagPredicate", "evaluates_in_process"]
+
+OPENFEATURE_DOMAIN: Final = "hatchet-trace-flags"
+DECISIONS_METRIC: Final = "hatchet_trace_flags.decisions"
+
+logger = logging.getLogger("hatchet_trace_flags")
+
+# Reasons are metric attribute values: keep their set closed so a provider cannot blow up cardinality.
+_KNOWN_REASONS: Final = frozenset(
+    {reason.value for reason in Reason} | {reason.value.lower() for reason in OpenFeatureReason}
+)
+_SOURCES: Final = ("cache", "evaluated", "fallback")
+
+
+def evaluates_in_process(provider: object) -> bool:
+    """True when ``provider`` declares that evaluating a flag costs microseconds and never does I/O."""
+    return getattr(provider, "evaluates_in_process", False) is True
+
+
+class _Outcome:
+    """What a decision was (mode + reason), with how often it was served from each source.
+
+    One instance per (mode, reason) per predicate, shared by every cache entry with that outcome, so
+    counting a cache hit is one integer increment.
+    """
+
+    __slots__ = ("cache", "evaluated", "fallback", "mode", "reason", "use_links")
+
+    def __init__(self, use_links: bool, reason: str) -> None:
+        self.use_links = use_links
+        self.mode = "link" if use_links else "parent"
+        self.reason = reason
+        self.cache = 0
+        self.evaluated = 0
+        self.fallback = 0
+
+
+class _Tally:
+    """A predicate's outcomes. Copy-on-write: the metric callback reads it without the predicate's lock."""
+
+    def __init__(self) -> None:
+        self.outcomes: dict[tuple[bool, str], _Outcome] = {}
+
+    def outcome(self, use_links: bool, reason: str) -> _Outcome:
+        outcome = self.outcomes.get((use_links, reason))
+        if outcome is None:
+            outcome = _Outcome(use_links, reason)
+            self.outcomes = {**self.outcomes, (use_links, reason): outcome}
+        return outcome
+
+
+class _DecisionCounter:
+    """The ``hatchet_trace_flags.decisions`` counter of one meter provider, summing all predicates using it.
+
+    The OTel SDK hands back the first instrument for a repeated name and drops the new callback, hence one
+    instrument per meter provider. Tallies are kept after their predicate is gone so the sum stays monotonic.
+    """
+
+    def __init__(self, meter_provider: MeterProvider) -> None:
+        self._tallies: tuple[_Tally, ...] = ()
+        meter = meter_provider.get_meter("hatchet_trace_flags")
+        meter.create_observable_counter(
+            DECISIONS_METRIC,
+            callbacks=[self._observe],
+            unit="{decision}",
+            description="Link/parent decisions served to task starts, by mode, reason and source.",
+        )
+
+    def add(self, tally: _Tally) -> None:
+        self._tallies = (*self._tallies, tally)
+
+    def _observe(self, options: CallbackOptions) -> Iterable[Observation]:
+        totals: dict[tuple[str, str, str], int] = {}
+        for tally in self._tallies:
+            for outcome in tally.outcomes.values():
+                for source in _SOURCES:
+                    count: int = getattr(outcome, source)
+                    if count:
+                        key = (outcome.mode, outcome.reason, source)
+                        totals[key] = totals.get(key, 0) + count
+        return [
+            Observation(count, {"mode": mode, "reason": reason, "source": source})
+            for (mode, reason, source), count in totals.items()
+        ]
+
+
+_counters_lock = threading.Lock()
+_counters: weakref.WeakKeyDictionary[MeterProvider, _DecisionCounter] = weakref.WeakKeyDictionary()
+
+
+def _decision_counter(meter_provider: MeterProvider) -> _DecisionCounter:
+    with _counters_lock:
+        counter = _counters.get(meter_provider)
+        if counter is None:
+            counter = _counters[meter_provider] = _DecisionCounter(meter_provider)
+        return counter
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """What the provider said about one action_id (``reason`` is None when it failed)."""
+
+    use_links: bool
+    reason: str | None
+    error_code: ErrorCode | None = None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Refresh:
+    """One background refresh; identity tells a current refresh from an abandoned one."""
+
+    started: float
+    generation: int
+
+
+_STOP: Final = object()
+
+
+class _RefreshThreads:
+    """A couple of daemon threads running refresh jobs.
+
+    Not a ThreadPoolExecutor: its threads are joined at interpreter exit, so a provider stuck in I/O
+    would hang the worker's shutdown. The queue is unbounded here because the predicate bounds outstanding
+    jobs itself.
+    """
+
+    def __init__(self, count: int) -> None:
+        self._jobs: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"hatchet-trace-flags-refresh-{index}", daemon=True)
+            for index in range(count)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        self._jobs.put(job)
+
+    def stop(self, timeout: float) -> None:
+        for _ in self._threads:
+            self._jobs.put(_STOP)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is _STOP:
+                return
+            assert callable(job)
+            job()
+
+
+class FlagPredicate:
+    """``action_id -> bool`` (True: link mode) for the instrumentor, from one boolean OpenFeature flag.
+
+    :param client: the OpenFeature client to evaluate with; default ``api.get_client("hatchet-trace-flags")``.
+    :param flag_key: the boolean flag to evaluate.
+    :param ttl: seconds a decision is served from the cache when the provider emits no change event.
+    :param maxsize: how many action_ids the cache (and the last-known store) holds.
+    :param default: the decision when the provider has never answered for an action_id (False: parent mode,
+        exactly like stock Hatchet).
+    :param refresh_timeout: seconds after which a background refresh is abandoned (non-in-process providers).
+    :param max_pending_refreshes: background refreshes allowed in flight or queued at once.
+    :param refresh_threads: daemon threads running background refreshes (started on first use).
+    :param meter_provider: where the ``hatchet_trace_flags.decisions`` counter goes; default the global one.
+    :param timer: monotonic clock in seconds, for the TTL and the refresh timeout (tests pass a fake one).
+    """
+
+    def __init__(
+        self,
+        client: OpenFeatureClient | None = None,
+        *,
+        flag_key: str = DEFAULT_FLAG_KEY,
+        ttl: float = 10.0,
+        maxsize: int = 10_000,
+        default: bool = False,
+        refresh_timeout: float = 5.0,
+        max_pending_refreshes: int = 256,
+        refresh_threads: int = 2,
+        meter_provider: MeterProvider | None = None,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not isinstance(flag_key, str) or not flag_key:
+            raise ValueError(f"flag_key must be a non-empty string, got {flag_key!r}")
+        _require_positive("ttl", ttl)
+        _require_positive("refresh_timeout", refresh_timeout)
+        _require_count("maxsize", maxsize)
+        _require_count("max_pending_refreshes", max_pending_refreshes)
+        _require_count("refresh_threads", refresh_threads)
+        if not isinstance(default, bool):
+            raise TypeError(f"default must be a bool, got {default!r}")
+
+        self._client = client if client is not None else api.get_client(OPENFEATURE_DOMAIN)
+        self._flag_key = flag_key
+        self._ttl = float(ttl)
+        self._default = default
+        self._refresh_timeout = float(refresh_timeout)
+        self._max_pending_refreshes = max_pending_refreshes
+        self._refresh_thread_count = refresh_threads
+        self._timer = timer
+
+        # Everything below is guarded by _lock, which is never held across a provider call.
+        self._lock = threading.Lock()
+        self._decisions: TTLCache[str, _Outcome] = TTLCache(maxsize, ttl, timer=timer)
+        self._last_known: LRUCache[str, bool] = LRUCache(maxsize)
+        self._refreshing: dict[str, _Refresh] = {}
+        self._outstanding_refreshes = 0
+        self._generation = 0  # bumped on every invalidation; answers from older generations are not cached
+        self._refresh_threads: _RefreshThreads | None = None
+        self._closed = False
+
+        self._tally = _Tally()
+        _decision_counter(meter_provider if meter_provider is not None else metrics.get_meter_provider()).add(
+            self._tally
+        )
+        self._last_problem: str | None = None
+
+        # Handlers hold only a weak reference, so an unclosed predicate can still be collected.
+        handlers = _subscribe(self._client, weakref.ref(self))
+        self._unsubscribe = weakref.finalize(self, _unsubscribe, self._client, handlers)
+        with _live_lock:
+            _live_predicates.add(self)
+
+    @property
+    def flag_key(self) -> str:
+        return self._flag_key
+
+    @property
+    def ttl(self) -> float:
+        return self._ttl
+
+    @property
+    def client(self) -> OpenFeatureClient:
+        return self._client
+
+    def __call__(self, action_id: str) -> bool:
+        # The hot path: one lock acquisition, one TTLCache lookup, one integer increment.
+        # acquire/release rather than `with`, which measurably costs more here.
+        lock = self._lock
+        lock.acquire()
+        try:
+            outcome = self._decisions[action_id]
+            outcome.cache += 1
+        except Exception:
+            lock.release()
+            return self._decide_uncached(action_id)
+        except BaseException:
+            lock.release()
+            raise
+        lock.release()
+        return outcome.use_links
+
+    def invalidate(self) -> None:
+        """Drop every cached decision (for providers that do I/O: refresh the known ones in the background).
+
+        Called on the provider's change events; call it yourself after changing flags behind a provider that
+        emits none.
+        """
+        in_process = evaluates_in_process(self._client.provider)
+        with self._lock:
+            self._generation += 1
+            self._decisions.clear()
+            known = [] if in_process or self._closed else list(self._last_known.keys())
+        for action_id in known:
+            self._schedule_refresh(action_id)
+
+    def close(self) -> None:
+        """Stop listening to provider events and stop the refresh threads. Idempotent."""
+        self._unsubscribe()
+        with self._lock:
+            self._closed = True
+            threads, self._refresh_threads = self._refresh_threads, None
+        if threads is not None:
+            threads.stop(timeout=1.0)
+
+    def __enter__(self) -> FlagPredicate:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"FlagPredicate(flag_key={self._flag_key!r}, ttl={self._ttl}, "
+            f"domain={self._client.domain!r}, default={self._default})"
+        )
+
+    # -- slow paths -------------------------------------------------------------------------------
+
+    def _decide_uncached(self, action_id: str) -> bool:
+        try:
+            if type(action_id) is not str:
+                raise TypeError(f"action_id must be a str, got {type(action_id).__name__}")
+            if evaluates_in_process(self._client.provider):
+                return self._evaluate_inline(action_id)
+            return self._serve_while_refreshing(action_id)
+        except Exception as error:
+            self._report_problem(f"cannot decide for {action_id!r}: {error!r}")
+            return self._default
+
+    def _evaluate_inline(self, action_id: str) -> bool:
+        with self._lock:
+            generation = self._generation
+        answer = self._ask_provider(action_id)
+        with self._lock:
+            outcome = self._remember(action_id, answer, generation)
+            if answer.reason is None:
+                outcome.fallback += 1
+            else:
+                outcome.evaluated += 1
+        return outcome.use_links
+
+    def _serve_while_refreshing(self, action_id: str) -> bool:
+        now = self._timer()
+        with self._lock:
+            known = self._last_known.get(action_id)
+            refresh = self._refreshing.get(action_id)
+            if refresh is not None and self._is_current(refresh, now):
+                reason = "pending" if known is None else "stale"
+                schedule = False
+            else:
+                timed_out = refresh is not None and refresh.generation == self._generation
+                reason = "timeout" if timed_out else ("pending" if known is None else "stale")
+                schedule = True
+            outcome = self._tally.outcome(self._default if known is None else known, reason)
+            outcome.fallback += 1
+        if schedule:
+            self._schedule_refresh(action_id)
+        return outcome.use_links
+
+    def _is_current(self, refresh: _Refresh, now: float) -> bool:
+        return refresh.generation == self._generation and now - refresh.started < self._refresh_timeout
+
+    def _schedule_refresh(self, action_id: str) -> None:
+        now = self._timer()
+        with self._lock:
+            current = self._refreshing.get(action_id)
+            if self._closed or (current is not None and self._is_current(current, now)):
+                return
+            if self._outstanding_refreshes >= self._max_pending_refreshes:
+                return  # the next task start for this action_id tries again
+            refresh = self._refreshing[action_id] = _Refresh(started=now, generation=self._generation)
+            self._outstanding_refreshes += 1
+            if self._refresh_threads is None:
+                self._refresh_threads = _RefreshThreads(self._refresh_thread_count)
+            threads = self._refresh_threads
+        threads.submit(lambda: self._refresh(action_id, refresh))
+
+    def _refresh(self, action_id: str, refresh: _Refresh) -> None:
+        answer: _Answer | None = None
+        try:
+            answer = self._ask_provider(action_id)
+        finally:
+            with self._lock:
+                self._outstanding_refreshes -= 1
+                if self._refreshing.get(action_id) is refresh:
+                    del self._refreshing[action_id]
+                    if answer is not None and self._is_current(refresh, self._timer()):
+                        self._remember(action_id, answer, refresh.generation)
+
+    def _ask_provider(self, action_id: str) -> _Answer:
+        """Evaluate the flag for ``action_id``; never raises. May block: only call it inline for in-process
+        providers."""
+        workflow, _, task = action_id.rpartition(":")
+        context = EvaluationContext(targeting_key=action_id, attributes={"workflow": workflow, "task": task})
+        try:
+            details = self._client.get_boolean_details(self._flag_key, self._default, context)
+        except Exception as error:  # hooks or a broken client; the SDK catches provider exceptions itself
+            self._report_problem(f"evaluating {self._flag_key!r} raised {error!r}")
+            return _Answer(self._default, None, ErrorCode.GENERAL)
+        if details.error_code is not None:
+            self._report_problem(
+                f"evaluating {self._flag_key!r} failed: {details.error_code}: {details.error_message}"
+            )
+            return _Answer(self._default, None, details.error_code)
+        self._last_problem = None
+        return _Answer(details.value, _reason_of(details.flag_metadata, details.reason))
+
+    def _remember(self, action_id: str, answer: _Answer, generation: int) -> _Outcome:
+        """The outcome to serve for an answer; cached unless the rules changed meanwhile. Holds _lock."""
+        current = generation == self._generation
+        if answer.reason is None:
+            known = self._last_known.get(action_id)
+            outcome = self._tally.outcome(self._default if known is None else known, "error")
+            if current and answer.error_code is not ErrorCode.PROVIDER_NOT_READY:
+                self._decisions[action_id] = outcome
+            return outcome
+        outcome = self._tally.outcome(answer.use_links, answer.reason)
+        if current:
+            self._decisions[action_id] = outcome
+            self._last_known[action_id] = answer.use_links
+        return outcome
+
+    def _report_problem(self, message: str) -> None:
+        if message != self._last_problem:
+            self._last_problem = message
+            logger.warning(
+                "hatchet-trace-flags: %s; serving the last known decision, else %s mode",
+                message,
+                "link" if self._default else "parent",
+            )
+
+    def _after_fork_in_child(self) -> None:
+        # Threads do not survive fork and a lock may have been copied while held by one of them.
+        self._lock = threading.Lock()
+        self._refresh_threads = None
+        self._refreshing.clear()
+        self._outstanding_refreshes = 0
+
+
+def _reason_of(flag_metadata: object, reason: object) -> str:
+    ours = flag_metadata.get("reason") if isinstance(flag_metadata, Mapping) else None
+    if isinstance(ours, str) and ours in _KNOWN_REASONS:
+        return ours
+    theirs = str(reason).lower() if reason is not None else "unknown"
+    return theirs if theirs in _KNOWN_REASONS else "unknown"
+
+
+def _require_positive(name: str, value: float) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+
+
+def _require_count(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+# -- provider events -----------------------------------------------------------------------------
+
+_Handler = Callable[[EventDetails], None]
+
+
+def _subscribe(
+    client: OpenFeatureClient, predicate: weakref.ref[FlagPredicate]
+) -> list[tuple[ProviderEvent, _Handler]]:
+    def on_configuration_changed(details: EventDetails) -> None:
+        target = predicate()
+        if target is not None and (details.flags_changed is None or target.flag_key in details.flags_changed):
+            target.invalidate()
+
+    def on_ready(details: EventDetails) -> None:
+        # Recovery from NOT_READY/ERROR/STALE: whatever was cached meanwhile may be a fallback.
+        target = predicate()
+        if target is not None:
+            target.invalidate()
+
+    handlers: list[tuple[ProviderEvent, _Handler]] = [
+        (ProviderEvent.PROVIDER_CONFIGURATION_CHANGED, on_configuration_changed),
+        (ProviderEvent.PROVIDER_READY, on_ready),
+    ]
+    for event, handler in handlers:
+        client.add_handler(event, handler)
+    return handlers
+
+
+def _unsubscribe(client: OpenFeatureClient, handlers: list[tuple[ProviderEvent, _Handler]]) -> None:
+    for event, handler in handlers:
+        with contextlib.suppress(ValueError):  # already removed, e.g. by api.clear_providers()
+            client.remove_handler(event, handler)
+
+
+# -- fork ----------------------------------------------------------------------------------------
+
+_live_lock = threading.Lock()
+_live_predicates: weakref.WeakSet[FlagPredicate] = weakref.WeakSet()
+_held_for_fork: list[FlagPredicate] = []
+
+
+def _before_fork() -> None:
+    # Hold every predicate's lock across fork so the child never copies a half-updated cache.
+    _live_lock.acquire()
+    _held_for_fork[:] = list(_live_predicates)
+    for predicate in _held_for_fork:
+        predicate._lock.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    for predicate in _held_for_fork:
+        predicate._lock.release()
+    _held_for_fork.clear()
+    _live_lock.release()
+
+
+def _after_fork_in_child() -> None:
+    global _live_lock
+    for predicate in _held_for_fork:
+        predicate._after_fork_in_child()
+    _held_for_fork.clear()
+    _live_lock = threading.Lock()
+
+
+os.register_at_fork(
+    before=_before_fork,
+    after_in_parent=_after_fork_in_parent,
+    after_in_child=_after_fork_in_child,
+)

@@ -1,0 +1,184 @@
+"""``predicate_from_env()``: the default wiring of flags, from environment variables.
+
+::
+
+    from hatchet_trace_flags import HatchetInstrumentor, predicate_from_env
+
+    HatchetInstrumentor(use_links_instead_of_parent=predicate_from_env()).instrument()
+
+The first of these that is set (non-blank) picks the provider:
+
+=====================================  =============================================================
+``HATCHET_TRACE_FLAGS_URL``            the admin service (with ``HATCHET_TRACE_FLAGS_TOKEN``, its
+                                       API token); not available in this release: raises
+                                       ``NotImplementedError``
+``HATCHET_TRACE_FLAGS_RULES_FILE``     a rules file, followed for changes
+                                       (:meth:`LocalProvider.from_file`)
+``HATCHET_TRACE_FLAGS_LINKS``          the tasks and patterns that use links, e.g.
+                                       ``"prod_fanout-worker:*, prod_billing:send-email"``
+                                       (:meth:`LocalProvider.from_env`)
+=====================================  =============================================================
+
+With none of them, ``predicate_from_env()`` returns ``None``: the instrumentor then behaves exactly like
+stock Hatchet (parent everywhere), with no provider registered and no thread started.
+``HATCHET_TRACE_FLAGS_CACHE_TTL`` (seconds, default 10) sets :class:`FlagPredicate`'s ``ttl``.
+
+The provider is registered on the OpenFeature domain ``hatchet-trace-flags`` (so it does not replace a
+global provider the application uses for other flags) and initialized with a bounded wait
+(``startup_timeout``, 2 s by default): a provider that is slow or failing to start never holds up the
+worker. Until it is ready, and whenever it fails, task starts use parent mode or their last known
+decision. A rules file that is missing or invalid at start-up is logged as a warning and followed
+until it becomes valid.
+
+A bad value (a TTL that is not a positive number, an invalid entry in ``HATCHET_TRACE_FLAGS_LINKS``, a
+token without URL) raises ``ValueError`` naming the variable, before anything is registered.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+from collections.abc import Mapping
+from typing import Final
+
+from openfeature import api
+from openfeature.event import EventDetails, ProviderEvent
+from openfeature.provider import ProviderStatus
+from opentelemetry.metrics import MeterProvider
+
+from hatchet_trace_flags._local_provider import LINKS_ENV_VAR, LocalProvider
+from hatchet_trace_flags._predicate import OPENFEATURE_DOMAIN, FlagPredicate
+from hatchet_trace_flags._rules_provider import RulesProvider
+
+__all__ = [
+    "CACHE_TTL_ENV_VAR",
+    "LINKS_ENV_VAR",
+    "RULES_FILE_ENV_VAR",
+    "TOKEN_ENV_VAR",
+    "URL_ENV_VAR",
+    "install_provider",
+    "predicate_from_env",
+    "provider_from_env",
+]
+
+URL_ENV_VAR: Final = "HATCHET_TRACE_FLAGS_URL"
+TOKEN_ENV_VAR: Final = "HATCHET_TRACE_FLAGS_TOKEN"  # noqa: S105 - a variable name, not a secret
+RULES_FILE_ENV_VAR: Final = "HATCHET_TRACE_FLAGS_RULES_FILE"
+CACHE_TTL_ENV_VAR: Final = "HATCHET_TRACE_FLAGS_CACHE_TTL"
+
+DEFAULT_CACHE_TTL: Final = 10.0
+
+logger = logging.getLogger("hatchet_trace_flags")
+
+
+def predicate_from_env(
+    environ: Mapping[str, str] | None = None,
+    *,
+    startup_timeout: float = 2.0,
+    meter_provider: MeterProvider | None = None,
+) -> FlagPredicate | None:
+    """The predicate the environment asks for, with its provider registered; ``None`` when it asks for
+    none (stock Hatchet behaviour)."""
+    environ = os.environ if environ is None else environ
+    ttl = _cache_ttl(environ)
+    provider = provider_from_env(environ)
+    if provider is None:
+        return None
+    install_provider(provider, timeout=startup_timeout)
+    return FlagPredicate(flag_key=provider.flag_key, ttl=ttl, meter_provider=meter_provider)
+
+
+def provider_from_env(environ: Mapping[str, str] | None = None) -> RulesProvider | None:
+    """The provider the environment configures (not registered anywhere), or ``None``."""
+    environ = os.environ if environ is None else environ
+    url = _setting(environ, URL_ENV_VAR)
+    token = _setting(environ, TOKEN_ENV_VAR)
+    if url is not None:
+        return _admin_service_provider(url, token)
+    if token is not None:
+        raise ValueError(f"{TOKEN_ENV_VAR} is set but {URL_ENV_VAR} is not; set both or neither")
+    rules_file = _setting(environ, RULES_FILE_ENV_VAR)
+    if rules_file is not None:
+        if _setting(environ, LINKS_ENV_VAR) is not None:
+            logger.warning(
+                "hatchet-trace-flags: %s is set, so %s is ignored", RULES_FILE_ENV_VAR, LINKS_ENV_VAR
+            )
+        return LocalProvider.from_file(rules_file)
+    if _setting(environ, LINKS_ENV_VAR) is not None:
+        return LocalProvider.from_env(environ, variable=LINKS_ENV_VAR)
+    return None
+
+
+def _admin_service_provider(url: str, token: str | None) -> RulesProvider:
+    # The one seam for the admin-service provider (a RulesProvider fed from the service's snapshots).
+    raise NotImplementedError(
+        f"{URL_ENV_VAR} is set ({url!r}), but this release has no admin-service provider yet; "
+        f"unset it and use {RULES_FILE_ENV_VAR} or {LINKS_ENV_VAR}"
+    )
+
+
+def install_provider(
+    provider: RulesProvider, *, domain: str = OPENFEATURE_DOMAIN, timeout: float = 2.0
+) -> bool:
+    """Register ``provider`` on ``domain`` and wait at most ``timeout`` seconds for it to initialize.
+
+    Like ``api.set_provider_and_wait`` but bounded and never raising for a provider that fails to start:
+    returns True when it is ready, otherwise logs why not and returns False (the provider stays registered
+    and becomes ready on its own when it can).
+    """
+    client = api.get_client(domain)
+    settled = threading.Event()
+    events: list[EventDetails] = []
+
+    def on_settled(details: EventDetails) -> None:
+        events.append(details)
+        settled.set()
+
+    api.set_provider(provider, domain)  # initializes on a background thread
+    # Registered after set_provider: OpenFeature runs a handler at once if the status already matches.
+    client.add_handler(ProviderEvent.PROVIDER_READY, on_settled)
+    client.add_handler(ProviderEvent.PROVIDER_ERROR, on_settled)
+    try:
+        settled.wait(timeout)
+    finally:
+        client.remove_handler(ProviderEvent.PROVIDER_READY, on_settled)
+        client.remove_handler(ProviderEvent.PROVIDER_ERROR, on_settled)
+
+    status = client.get_provider_status()
+    if status is ProviderStatus.READY:
+        return True
+    if status is ProviderStatus.NOT_READY:
+        logger.warning(
+            "hatchet-trace-flags: provider %r not ready after %ss; tasks use parent mode until it is",
+            provider,
+            timeout,
+        )
+    else:
+        reason = provider.last_error or next((e.message for e in events if e.message), None)
+        logger.warning(
+            "hatchet-trace-flags: provider %r is %s: %s; tasks use the last known decision or parent mode",
+            provider,
+            status.value,
+            reason or "no details",
+        )
+    return False
+
+
+def _setting(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name, "").strip()
+    return value or None
+
+
+def _cache_ttl(environ: Mapping[str, str]) -> float:
+    text = _setting(environ, CACHE_TTL_ENV_VAR)
+    if text is None:
+        return DEFAULT_CACHE_TTL
+    try:
+        ttl = float(text)
+    except ValueError:
+        ttl = math.nan
+    if not (0 < ttl < math.inf):
+        raise ValueError(f"{CACHE_TTL_ENV_VAR} must be a positive number of seconds, got {text!r}")
+    return ttl
