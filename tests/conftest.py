@@ -41,8 +41,9 @@ def client_config(engine_server: tuple[grpc.Server, RecordingEngine, str]) -> Cl
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def hatchet(client_config: ClientConfig) -> Hatchet:
+    # Per test: hatchet-sdk's asyncio gRPC channels bind to the event loop that first uses them.
     return Hatchet(config=client_config)
 
 
@@ -83,14 +84,15 @@ def instrument(
 
     yield factory
     for instrumentor in instrumentors:
-        instrumentor.uninstrument()
+        if instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.uninstrument()
 
 
 def spans_named(exporter: InMemorySpanExporter, name: str) -> list[ReadableSpan]:
     return [span for span in exporter.get_finished_spans() if span.name == name]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def app(hatchet: Hatchet) -> App:
     return build_app(hatchet)
 
