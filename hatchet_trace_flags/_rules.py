@@ -252,8 +252,9 @@ class _Index:
     exact: Mapping[str, Decision]
     prefixes: Mapping[str, Decision]
     suffixes: Mapping[str, Decision]
-    # Distinct literal lengths, longest first: the first length with a match decides.
-    lengths: tuple[int, ...]
+    # (literal length, any prefix of that length, any suffix of that length), longest first: the
+    # first length with a match decides.
+    steps: tuple[tuple[int, bool, bool], ...]
     fallback: Decision
 
 
@@ -271,8 +272,15 @@ def _build_index(
         exact={action_id: Decision(mode, Reason.EXACT, action_id) for action_id, mode in tasks.items()},
         prefixes=prefixes,
         suffixes=suffixes,
-        lengths=tuple(sorted({len(literal) for literal in (*prefixes, *suffixes)}, reverse=True)),
+        steps=_steps({len(literal) for literal in prefixes}, {len(literal) for literal in suffixes}),
         fallback=Decision(default, Reason.DEFAULT, None),
+    )
+
+
+def _steps(prefix_lengths: set[int], suffix_lengths: set[int]) -> tuple[tuple[int, bool, bool], ...]:
+    return tuple(
+        (length, length in prefix_lengths, length in suffix_lengths)
+        for length in sorted(prefix_lengths | suffix_lengths, reverse=True)
     )
 
 
@@ -344,11 +352,11 @@ class RuleSet:
     def _match(self, action_id: str) -> Decision:
         index = self._index
         size = len(action_id)
-        for length in index.lengths:
+        for length, any_prefix, any_suffix in index.steps:
             if length > size:
                 continue
-            prefix = index.prefixes.get(action_id[:length])
-            suffix = index.suffixes.get(action_id[size - length :])
+            prefix = index.prefixes.get(action_id[:length]) if any_prefix else None
+            suffix = index.suffixes.get(action_id[size - length :]) if any_suffix else None
             if prefix is None:
                 if suffix is not None:
                     return suffix
