@@ -95,7 +95,8 @@ class Release:
 
     @property
     def container(self) -> dict[str, Any]:
-        (container,) = self.pod_spec["containers"]
+        containers: list[dict[str, Any]] = self.pod_spec["containers"]
+        (container,) = containers
         return container
 
     @property
@@ -113,11 +114,13 @@ class Release:
         return data
 
     def volume(self, name: str) -> dict[str, Any]:
-        (volume,) = [v for v in self.pod_spec["volumes"] if v["name"] == name]
+        volumes: list[dict[str, Any]] = self.pod_spec["volumes"]
+        (volume,) = [v for v in volumes if v["name"] == name]
         return volume
 
     def mount(self, name: str) -> dict[str, Any]:
-        (mount,) = [m for m in self.container["volumeMounts"] if m["name"] == name]
+        mounts: list[dict[str, Any]] = self.container["volumeMounts"]
+        (mount,) = [m for m in mounts if m["name"] == name]
         return mount
 
 

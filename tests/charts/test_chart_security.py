@@ -10,6 +10,17 @@ from tests.charts.conftest import SCENARIOS, Release
 
 # The only paths a container may write to; everything else is the read-only root filesystem.
 WRITABLE_PATHS = {"/tmp", "/data"}
+# Volume types the Pod Security Standards' restricted profile allows.
+RESTRICTED_VOLUME_TYPES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
 
 
 def _pod_specs(release: Release) -> list[tuple[str, dict[str, Any]]]:
@@ -27,7 +38,8 @@ def test_pods_are_hardened(releases: dict[str, Release], scenario: str) -> None:
         assert spec["enableServiceLinks"] is False, which
         for key in ("hostNetwork", "hostPID", "hostIPC"):
             assert not spec.get(key), (which, key)
-        assert not [v for v in spec.get("volumes", []) if "hostPath" in v], which
+        for volume in spec.get("volumes", []):
+            assert volume.keys() - {"name"} <= RESTRICTED_VOLUME_TYPES, (which, volume)
 
         for container in spec["containers"]:
             context = container["securityContext"]
