@@ -1,0 +1,250 @@
+"""The rule set as a whole: settings, snapshot (polled by workers), export, import, audit log."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from hatchet_trace_flags._flagd import to_flagd
+from hatchet_trace_flags._rules import DOCUMENT_VERSION, Mode, RuleSet
+
+from ._auth import AdminIdentity, ReadIdentity
+from ._conditions import ConditionError, parse_entity_tags
+from ._models import (
+    AuditEventOut,
+    AuditPage,
+    ErrorOut,
+    ImportOut,
+    SettingsOut,
+    SettingsPatch,
+    SettingsPut,
+    check_text,
+)
+from ._services import ServicesDep, change_source, if_match
+from ._store import AuditQuery, SettingsRecord
+from ._validation import Note
+
+__all__ = ["RulesDocument", "router"]
+
+router = APIRouter(prefix="/api/v1", tags=["rules"])
+
+
+class RulesDocument(BaseModel):
+    """The rule document (docs/rules.md). Imports are checked by the rule model itself, which also
+    rejects bad patterns and action_ids."""
+
+    model_config = ConfigDict(extra="forbid", title="RulesDocument")
+
+    version: Literal[1] = DOCUMENT_VERSION
+    default: Mode = "parent"
+    links_enabled: bool = True
+    tasks: dict[str, Mode] = Field(default_factory=dict, description="action_id -> mode")
+    patterns: dict[str, Mode] = Field(default_factory=dict, description="prefix* or *suffix -> mode")
+
+
+def _settings_out(record: SettingsRecord, response: Response) -> SettingsOut:
+    response.headers["ETag"] = record.etag
+    return SettingsOut(
+        default=record.default,
+        links_enabled=record.links_enabled,
+        note=record.note,
+        version=record.version,
+        updated_at=record.updated_at,
+        updated_by=record.updated_by,
+    )
+
+
+_SETTINGS_WRITE_RESPONSES: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorOut, "description": "Malformed If-Match"},
+    412: {"model": ErrorOut, "description": "If-Match is stale; the ETag header is the current one"},
+}
+
+
+@router.get("/settings", summary="Default mode and links kill switch")
+async def get_settings(_identity: AdminIdentity, services: ServicesDep, response: Response) -> SettingsOut:
+    return _settings_out(await services.store.get_settings(), response)
+
+
+async def _update_settings(
+    services: ServicesDep,
+    request: Request,
+    response: Response,
+    actor: str,
+    *,
+    default: Mode | None,
+    links_enabled: bool | None,
+    note: str | None,
+) -> SettingsOut:
+    result = await services.store.update_settings(
+        default=default,
+        links_enabled=links_enabled,
+        note=note,
+        if_match=if_match(request),
+        actor=actor,
+        source=change_source(request),
+    )
+    await services.publish(result)
+    return _settings_out(result.record, response)
+
+
+@router.put("/settings", summary="Replace the settings", responses=_SETTINGS_WRITE_RESPONSES)
+async def put_settings(
+    body: SettingsPut,
+    identity: AdminIdentity,
+    services: ServicesDep,
+    request: Request,
+    response: Response,
+) -> SettingsOut:
+    return await _update_settings(
+        services,
+        request,
+        response,
+        identity.name,
+        default=body.default,
+        links_enabled=body.links_enabled,
+        note=body.note,
+    )
+
+
+@router.patch("/settings", summary="Change some settings", responses=_SETTINGS_WRITE_RESPONSES)
+async def patch_settings(
+    body: SettingsPatch,
+    identity: AdminIdentity,
+    services: ServicesDep,
+    request: Request,
+    response: Response,
+) -> SettingsOut:
+    return await _update_settings(
+        services,
+        request,
+        response,
+        identity.name,
+        default=body.default,
+        links_enabled=body.links_enabled,
+        note=body.note,
+    )
+
+
+@router.get(
+    "/snapshot",
+    summary="The whole rule set (poll with If-None-Match)",
+    response_model=RulesDocument,
+    responses={
+        200: {
+            "headers": {
+                "ETag": {"schema": {"type": "string"}, "description": "Strong ETag of this revision"},
+                "X-Rules-Revision": {"schema": {"type": "integer"}, "description": "Rule-set revision"},
+            }
+        },
+        304: {"description": "Unchanged since the ETag in If-None-Match"},
+    },
+)
+async def snapshot(request: Request, _identity: ReadIdentity, services: ServicesDep) -> Response:
+    current = services.feed.snapshot
+    headers = {"ETag": current.etag, "X-Rules-Revision": str(current.revision), "Cache-Control": "no-cache"}
+    presented = request.headers.get("if-none-match")
+    if presented is not None:
+        if presented == current.etag:  # the common poll: skip parsing
+            return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+        try:
+            tags = parse_entity_tags(presented, name="If-None-Match")
+        except ConditionError as error:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
+        if tags is not None and tags.weak_match(current.opaque_etag):
+            return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(current.body, media_type="application/json", headers=headers)
+
+
+@router.get(
+    "/export",
+    summary="Download the rule set (our format, or a flagd flag definition)",
+    responses={200: {"content": {"application/json": {}}}},
+)
+async def export(
+    _identity: AdminIdentity,
+    services: ServicesDep,
+    format: Annotated[Literal["native", "flagd"], Query(description="native or flagd")] = "native",
+) -> Response:
+    current = services.feed.snapshot
+    headers = {"ETag": current.etag, "X-Rules-Revision": str(current.revision)}
+    if format == "flagd":
+        import json
+
+        body = json.dumps(to_flagd(current.rules), indent=2, sort_keys=True).encode()
+        headers["Content-Disposition"] = 'attachment; filename="hatchet-trace-flags.flagd.json"'
+    else:
+        body = current.body
+        headers["Content-Disposition"] = 'attachment; filename="hatchet-trace-flags.rules.json"'
+    return Response(body, media_type="application/json", headers=headers)
+
+
+@router.post(
+    "/import",
+    summary="Replace the whole rule set (validated, all or nothing)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RulesDocument"}}},
+        }
+    },
+    responses={
+        400: {"model": ErrorOut, "description": "Malformed If-Match"},
+        412: {"model": ErrorOut, "description": "The rule set changed (If-Match is the snapshot ETag)"},
+        422: {"model": ErrorOut, "description": "Invalid document; nothing was changed"},
+    },
+)
+async def import_rules(
+    request: Request, identity: AdminIdentity, services: ServicesDep, note: Note = None
+) -> ImportOut:
+    rules = RuleSet.loads(await request.body())
+    result = await services.store.import_rules(
+        rules,
+        note=note,
+        if_match=if_match(request),
+        actor=identity.name,
+        source=change_source(request, default="import"),
+    )
+    await services.publish(result)
+    return ImportOut(
+        changed=result.event is not None, revision=result.record.revision, etag=result.record.etag
+    )
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range") from None
+
+
+_AuditText = Annotated[
+    str | None, Query(max_length=256), AfterValidator(lambda v: None if v is None else check_text(v))
+]
+_Instant = Annotated[datetime | None, Query(), AfterValidator(_aware)]
+
+
+@router.get("/audit", summary="Audit log, newest first")
+async def audit(
+    _identity: AdminIdentity,
+    services: ServicesDep,
+    actor: _AuditText = None,
+    kind: Annotated[Literal["task", "pattern", "settings", "import"] | None, Query()] = None,
+    key: _AuditText = None,
+    since: Annotated[_Instant, Query(description="At or after (ISO 8601; UTC if no offset)")] = None,
+    until: Annotated[_Instant, Query(description="Before (ISO 8601; UTC if no offset)")] = None,
+    before: Annotated[int | None, Query(ge=1, le=2**62, description="Revisions below this")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> AuditPage:
+    events = await services.store.list_audit(
+        AuditQuery(
+            actor=actor, kind=kind, key=key, since=since, until=until, before_revision=before, limit=limit
+        )
+    )
+    items = [AuditEventOut.model_validate(event.to_json()) for event in events]
+    next_before = events[-1].revision if len(events) == limit else None
+    return AuditPage(items=items, next_before=next_before)

@@ -1,0 +1,139 @@
+"""Tasks: the list (configured and seen), per-task modes, and workers' reports of what they run."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from hatchet_trace_flags._rules import Mode, RuleSet, validate_action_id
+
+from ._auth import AdminIdentity, ReadIdentity
+from ._models import ErrorOut, RuleIn, SeenIn, SeenOut, TaskOut, TaskPage
+from ._services import Services, ServicesDep, change_source, if_match
+from ._store import TaskRow
+from ._validation import Limit, Note, Offset, Search
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1", tags=["tasks"])
+
+_WRITE_RESPONSES: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorOut, "description": "Malformed If-Match"},
+    412: {"model": ErrorOut, "description": "If-Match is stale; the ETag header is the current one"},
+    422: {"model": ErrorOut, "description": "Invalid action_id, mode or note"},
+}
+
+
+def task_out(row: TaskRow, rules: RuleSet) -> TaskOut:
+    decision = rules.evaluate(row.rule.key)
+    return TaskOut(
+        action_id=row.rule.key,
+        mode=row.rule.mode,
+        effective_mode=decision.mode,
+        reason=decision.reason.value,
+        rule=decision.rule,
+        note=row.rule.note,
+        version=row.rule.version,
+        updated_at=row.rule.updated_at,
+        updated_by=row.rule.updated_by,
+        first_seen=row.first_seen,
+        last_seen=row.last_seen,
+        last_worker=row.last_worker,
+    )
+
+
+@router.get("/tasks", summary="List configured and seen tasks")
+async def list_tasks(
+    _identity: AdminIdentity,
+    services: ServicesDep,
+    q: Search = None,
+    mode: Annotated[Mode | None, Query(description="Only tasks whose effective mode is this")] = None,
+    configured: Annotated[
+        bool | None, Query(description="true: only tasks with their own mode; false: only without")
+    ] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> TaskPage:
+    rules = services.feed.snapshot.rules
+    rows = await services.store.list_tasks(search=q, configured=configured)
+    items = [task_out(row, rules) for row in rows]
+    if mode is not None:
+        items = [item for item in items if item.effective_mode == mode]
+    return TaskPage(items=items[offset : offset + limit], total=len(items), limit=limit, offset=offset)
+
+
+@router.post(
+    "/tasks/seen",
+    summary="Report the action_ids a worker runs (read scope)",
+    responses={422: {"model": ErrorOut}},
+)
+async def report_seen(_identity: ReadIdentity, services: ServicesDep, body: SeenIn) -> SeenOut:
+    action_ids = [
+        validate_action_id(action_id, field=f"action_ids[{index}]")
+        for index, action_id in enumerate(body.action_ids)
+    ]
+    return SeenOut(recorded=await services.store.record_seen(body.worker, action_ids))
+
+
+async def _respond(services: Services, action_id: str, response: Response) -> TaskOut:
+    row = await services.store.get_task(action_id)
+    response.headers["ETag"] = row.rule.etag
+    return task_out(row, services.feed.snapshot.rules)
+
+
+@router.get(
+    "/tasks/{action_id:path}",
+    summary="One task",
+    responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+)
+async def get_task(
+    action_id: str, _identity: AdminIdentity, services: ServicesDep, response: Response
+) -> TaskOut:
+    return await _respond(services, action_id, response)
+
+
+@router.put("/tasks/{action_id:path}", summary="Set a task's mode", responses=_WRITE_RESPONSES)
+async def put_task(
+    action_id: str,
+    body: RuleIn,
+    identity: AdminIdentity,
+    services: ServicesDep,
+    request: Request,
+    response: Response,
+) -> TaskOut:
+    result = await services.store.set_task(
+        action_id,
+        body.mode,
+        note=body.note,
+        if_match=if_match(request),
+        actor=identity.name,
+        source=change_source(request),
+    )
+    await services.publish(result)
+    return await _respond(services, action_id, response)
+
+
+@router.delete(
+    "/tasks/{action_id:path}",
+    summary="Clear a task's mode (it follows patterns and the default again)",
+    responses={**_WRITE_RESPONSES, 404: {"model": ErrorOut, "description": "No mode configured"}},
+)
+async def delete_task(
+    action_id: str,
+    identity: AdminIdentity,
+    services: ServicesDep,
+    request: Request,
+    response: Response,
+    note: Note = None,
+) -> TaskOut:
+    result = await services.store.set_task(
+        action_id,
+        None,
+        note=note,
+        if_match=if_match(request),
+        actor=identity.name,
+        source=change_source(request),
+    )
+    await services.publish(result)
+    return await _respond(services, action_id, response)

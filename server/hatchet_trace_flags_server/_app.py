@@ -1,0 +1,101 @@
+"""The app factory: ``create_app(settings)`` wires storage, auth, routers and the lifespan."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import FastAPI
+
+from . import _api_events, _api_health, _api_patterns, _api_rules, _api_tasks, _ofrep
+from ._db import Database
+from ._errors import install_error_handlers
+from ._feed import ChangeFeed
+from ._limits import BodySizeLimit
+from ._metrics import Metrics, MetricsMiddleware
+from ._services import Services
+from ._settings import Settings
+from ._store import Store
+from ._tokens import TokenRegistry
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger("hatchet_trace_flags_server")
+
+
+def _version() -> str:
+    try:
+        return version("hatchet-trace-flags")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _announce_generated_token(token: str) -> None:
+    # Printed once, to the terminal/container log, never through logging (handlers may ship it).
+    print(
+        "\n"
+        "    No admin token is configured (HATCHET_TRACE_FLAGS_ADMIN_TOKENS / _FILE), so this process\n"
+        "    made one. It is valid until the process exits. Use it as:\n"
+        f"        Authorization: Bearer {token}\n"
+        "    Configure tokens to make this go away.\n",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service. Nothing touches the database until the app's lifespan starts."""
+    settings = settings if settings is not None else Settings()
+    tokens = TokenRegistry.from_sources(
+        admin_tokens=settings.admin_tokens,
+        read_tokens=settings.read_tokens,
+        admin_tokens_file=settings.admin_tokens_file,
+        read_tokens_file=settings.read_tokens_file,
+    )
+    generated_token = None if tokens.has_admin else tokens.add_generated_admin()
+    database = Database(settings.sqlalchemy_url())
+    store = Store(database)
+    metrics = Metrics()
+    feed = ChangeFeed(
+        store,
+        resync_seconds=settings.resync_seconds,
+        listen_dsn=database.listen_dsn() if database.is_postgres else None,
+        on_snapshot=metrics.observe_snapshot,
+    )
+    services = Services(settings, database, store, feed, tokens, metrics)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await database.migrate()
+        await feed.start()
+        logger.info("serving rules revision %d from %s", feed.snapshot.revision, database.backend)
+        if generated_token is not None:
+            _announce_generated_token(generated_token)
+        try:
+            yield
+        finally:
+            await feed.stop()
+            await database.dispose()
+
+    app = FastAPI(
+        title="hatchet-trace-flags",
+        summary="Which Hatchet tasks start a new trace with a span link instead of a parent span.",
+        version=_version(),
+        lifespan=lifespan,
+        # The bundled Swagger/ReDoc pages load assets from a CDN; the schema is at /openapi.json.
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.services = services
+    app.state.tokens = tokens
+    app.state.identity_resolvers = []
+    app.state.generated_admin_token = generated_token
+    install_error_handlers(app)
+    for module in (_api_health, _api_tasks, _api_patterns, _api_rules, _api_events, _ofrep):
+        app.include_router(module.router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

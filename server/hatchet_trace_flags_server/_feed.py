@@ -1,0 +1,209 @@
+"""The rule set this process serves from memory, kept in step with the database, and the
+subscribers of the change stream.
+
+Every change has a revision and an audit row. After a local write, on a PostgreSQL NOTIFY from any
+replica, and every ``resync_seconds`` as a safety net, :meth:`ChangeFeed.sync` reads the revision;
+when it moved, it loads the new rule set and the audit rows in between, swaps the snapshot and
+hands the events to the subscribers in revision order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+import asyncpg  # type: ignore[import-untyped]
+
+from ._store import NOTIFY_CHANNEL, ChangeEvent, RulesSnapshot, Store
+
+__all__ = ["ChangeFeed", "Refetch", "Subscription"]
+
+logger = logging.getLogger("hatchet_trace_flags_server")
+
+# More missed events than this and a subscriber is told to refetch instead of replaying them.
+REPLAY_LIMIT: Final = 500
+_QUEUE_SIZE: Final = 256
+_LISTEN_RETRY_SECONDS: Final = (0.5, 1.0, 2.0, 5.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Refetch:
+    """Tells a subscriber that events were lost: re-read the snapshot."""
+
+    revision: int
+    etag: str
+
+
+StreamItem = ChangeEvent | Refetch | None  # None: the server is shutting down
+
+
+class Subscription:
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[StreamItem] = asyncio.Queue(_QUEUE_SIZE)
+
+    def offer(self, item: StreamItem, fallback: Callable[[], Refetch]) -> None:
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            # A stalled reader: drop what it has not read and tell it to start over.
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait(fallback() if item is not None else None)
+
+
+class ChangeFeed:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        resync_seconds: float,
+        listen_dsn: str | None,
+        on_snapshot: Callable[[RulesSnapshot], None] = lambda _snapshot: None,
+    ) -> None:
+        self._store = store
+        self._resync_seconds = resync_seconds
+        self._listen_dsn = listen_dsn
+        self._on_snapshot = on_snapshot
+        self._snapshot: RulesSnapshot | None = None
+        self._subscribers: set[Subscription] = set()
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closed = False
+        self.listening = asyncio.Event()
+
+    @property
+    def snapshot(self) -> RulesSnapshot:
+        if self._snapshot is None:
+            raise RuntimeError("the change feed has not started")
+        return self._snapshot
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    async def start(self) -> None:
+        self._set_snapshot(await self._store.load_snapshot())
+        self._tasks.append(asyncio.create_task(self._sync_loop(), name="rules-sync"))
+        if self._listen_dsn is not None:
+            self._tasks.append(asyncio.create_task(self._listen_loop(self._listen_dsn), name="rules-listen"))
+
+    async def stop(self) -> None:
+        self.close_streams()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    def close_streams(self) -> None:
+        """End every open event stream (called when the server starts shutting down)."""
+        self._closed = True
+        for subscription in self._subscribers:
+            subscription.offer(None, self._refetch)
+
+    def subscribe(self) -> Subscription:
+        subscription = Subscription()
+        if self._closed:
+            subscription.queue.put_nowait(None)
+        self._subscribers.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self._subscribers.discard(subscription)
+
+    def poke(self) -> None:
+        """Something changed somewhere: sync soon."""
+        self._wake.set()
+
+    async def sync(self) -> None:
+        async with self._lock:
+            current = self.snapshot
+            revision = await self._store.current_revision()
+            if revision == current.revision:
+                return
+            if revision < current.revision:
+                # The database went back in time (restored from a backup): nothing to replay.
+                self._set_snapshot(await self._store.load_snapshot())
+                self._publish_all(self._refetch())
+                return
+            # Snapshot first: every event up to its revision committed with it, so none is missing.
+            snapshot = await self._store.load_snapshot()
+            events = await self._store.events_after(current.revision, limit=REPLAY_LIMIT)
+            self._set_snapshot(snapshot)
+            contiguous = [event for event in events if event.revision <= snapshot.revision]
+            expected = list(range(current.revision + 1, snapshot.revision + 1))
+            if [event.revision for event in contiguous] != expected:
+                self._publish_all(self._refetch())
+                return
+            for event in contiguous:
+                self._publish_all(event)
+
+    async def apply_local(self, event: ChangeEvent | None, snapshot: RulesSnapshot | None) -> None:
+        """Publish a change this process just committed, without a database round trip when
+        nothing else happened in between."""
+        if event is None or snapshot is None:
+            return
+        async with self._lock:
+            if snapshot.revision == self.snapshot.revision + 1:
+                self._set_snapshot(snapshot)
+                self._publish_all(event)
+                return
+        if snapshot.revision > self.snapshot.revision:
+            await self.sync()
+
+    def _set_snapshot(self, snapshot: RulesSnapshot) -> None:
+        self._snapshot = snapshot
+        self._store.with_known(snapshot)
+        self._on_snapshot(snapshot)
+
+    def _refetch(self) -> Refetch:
+        return Refetch(self.snapshot.revision, self.snapshot.etag)
+
+    def _publish_all(self, item: ChangeEvent | Refetch) -> None:
+        for subscription in self._subscribers:
+            subscription.offer(item, self._refetch)
+
+    async def _sync_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._resync_seconds)
+            self._wake.clear()
+            try:
+                await self.sync()
+            except Exception:
+                logger.warning("rule-set sync failed; retrying", exc_info=True)
+
+    async def _listen_loop(self, dsn: str) -> None:
+        attempt = 0
+        while True:
+            try:
+                await self._listen_once(dsn)
+                attempt = 0
+                logger.warning("LISTEN connection lost; reconnecting")
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                logger.warning("cannot LISTEN for changes (%s); retrying", type(error).__name__)
+            await asyncio.sleep(_LISTEN_RETRY_SECONDS[min(attempt, len(_LISTEN_RETRY_SECONDS) - 1)])
+            attempt += 1
+
+    async def _listen_once(self, dsn: str) -> None:
+        """Listen until the connection drops."""
+        connection = await asyncpg.connect(dsn)
+        lost = asyncio.Event()
+        try:
+            connection.add_termination_listener(lambda _connection: lost.set())
+            await connection.add_listener(NOTIFY_CHANNEL, lambda *_args: self.poke())
+            self.listening.set()
+            self.poke()  # catch up on whatever happened while not listening
+            await lost.wait()
+        finally:
+            self.listening.clear()
+            if not connection.is_closed():
+                await connection.close(timeout=2)

@@ -1,0 +1,157 @@
+"""Request and response bodies of the JSON API (they also make the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from hatchet_trace_flags._rules import Mode
+
+__all__ = [
+    "AuditEventOut",
+    "AuditPage",
+    "ErrorOut",
+    "ImportOut",
+    "PatternOut",
+    "PatternPage",
+    "RuleIn",
+    "SeenIn",
+    "SeenOut",
+    "SettingsOut",
+    "SettingsPatch",
+    "SettingsPut",
+    "TaskOut",
+    "TaskPage",
+    "check_text",
+]
+
+MAX_NOTE_LENGTH = 1000
+MAX_SEEN_PER_REPORT = 1000
+
+
+def check_text(value: str, *, multiline: bool = False) -> str:
+    """Printable text only: control characters (NUL above all) have no place in names or notes."""
+    allowed = "\n\t" if multiline else ""
+    for character in value:
+        if not character.isprintable() and character not in allowed:
+            raise ValueError(f"must not contain control or invisible characters (U+{ord(character):04X})")
+    return value
+
+
+Note = Annotated[
+    str | None,
+    Field(max_length=MAX_NOTE_LENGTH, description="Why; shown in the list and the audit log."),
+    AfterValidator(lambda value: None if value is None else check_text(value, multiline=True)),
+]
+WorkerName = Annotated[
+    str, Field(min_length=1, max_length=255), AfterValidator(lambda value: check_text(value))
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RuleIn(_Strict):
+    """Body of ``PUT /api/v1/tasks/{action_id}`` and ``PUT /api/v1/patterns/{pattern}``."""
+
+    mode: Mode
+    note: Note = None
+
+
+class SettingsPut(_Strict):
+    default: Mode
+    links_enabled: bool = Field(description="false is the kill switch: every task in parent mode")
+    note: Note = None
+
+
+class SettingsPatch(_Strict):
+    default: Mode | None = None
+    links_enabled: bool | None = None
+    note: Note = None
+
+
+class SeenIn(_Strict):
+    worker: WorkerName
+    action_ids: list[str] = Field(max_length=MAX_SEEN_PER_REPORT)
+
+
+class SeenOut(BaseModel):
+    recorded: int
+
+
+class TaskOut(BaseModel):
+    action_id: str
+    mode: Mode | None = Field(description="The mode configured for exactly this task, if any.")
+    effective_mode: Mode = Field(description="What a worker does for this task now.")
+    reason: Literal["exact", "pattern", "default", "disabled"]
+    rule: str | None = Field(description="The action_id or pattern that decided effective_mode.")
+    note: str | None
+    version: int = Field(description="Version of this task's setting; its ETag for If-Match.")
+    updated_at: datetime | None
+    updated_by: str | None
+    first_seen: datetime | None
+    last_seen: datetime | None
+    last_worker: str | None
+
+
+class TaskPage(BaseModel):
+    items: list[TaskOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class PatternOut(BaseModel):
+    pattern: str
+    mode: Mode | None
+    note: str | None
+    version: int
+    updated_at: datetime | None
+    updated_by: str | None
+
+
+class PatternPage(BaseModel):
+    items: list[PatternOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class SettingsOut(BaseModel):
+    default: Mode
+    links_enabled: bool
+    note: str | None
+    version: int
+    updated_at: datetime | None
+    updated_by: str | None
+
+
+class AuditEventOut(BaseModel):
+    revision: int
+    etag: str
+    kind: Literal["task", "pattern", "settings", "import"]
+    key: str | None
+    before: Any
+    after: Any
+    actor: str
+    source: str
+    at: datetime
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEventOut]
+    next_before: int | None = Field(description="Pass as `before` for the next (older) page.")
+
+
+class ImportOut(BaseModel):
+    changed: bool
+    revision: int
+    etag: str
+
+
+class ErrorOut(BaseModel):
+    detail: str
+    field: str | None = None

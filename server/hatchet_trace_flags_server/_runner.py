@@ -1,0 +1,63 @@
+"""Running the app under uvicorn (one process per replica)."""
+
+from __future__ import annotations
+
+import copy
+import socket
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from uvicorn.config import LOGGING_CONFIG
+
+from ._app import create_app
+from ._services import Services
+from ._settings import Settings
+
+__all__ = ["FlagServer", "build_server", "serve"]
+
+# Streams get this long to end on their own before uvicorn cancels them.
+_GRACEFUL_SHUTDOWN_SECONDS = 10
+
+
+class FlagServer(uvicorn.Server):
+    """Ends the open change streams first when shutting down; uvicorn would otherwise wait for
+    those never-ending responses before it runs the app's shutdown."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self._services: Services = app.state.services
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._services.feed.close_streams()
+        await super().shutdown(sockets)
+
+
+def _log_config(level: str) -> dict[str, Any]:
+    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["hatchet_trace_flags_server"] = {
+        "handlers": ["default"],
+        "level": level.upper() if level != "trace" else "DEBUG",
+        "propagate": False,
+    }
+    return config
+
+
+def build_server(settings: Settings, app: FastAPI | None = None, **config: Any) -> FlagServer:
+    app = app if app is not None else create_app(settings)
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "log_config": _log_config(settings.log_level),
+        "timeout_graceful_shutdown": _GRACEFUL_SHUTDOWN_SECONDS,
+        "server_header": False,
+        "lifespan": "on",
+    }
+    options.update(config)
+    return FlagServer(uvicorn.Config(app, **options), app)
+
+
+def serve(settings: Settings) -> None:
+    """Run until SIGINT/SIGTERM."""
+    build_server(settings).run()

@@ -1,0 +1,110 @@
+"""The database tables (SQLAlchemy Core). Migrations in ``_migrations`` create exactly these."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+__all__ = [
+    "audit_events",
+    "metadata",
+    "pattern_rules",
+    "rule_state",
+    "seen_tasks",
+    "task_rules",
+    "utcnow",
+]
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores naive text)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = sa.MetaData()
+
+# One row: the rule-set revision (bumped by every change, which also serialises writers), the
+# settings and their own version.
+rule_state = sa.Table(
+    "rule_state",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("revision", sa.BigInteger, nullable=False),
+    sa.Column("default_mode", sa.String(16), nullable=False),
+    sa.Column("links_enabled", sa.Boolean, nullable=False),
+    sa.Column("settings_version", sa.BigInteger, nullable=False),
+    sa.Column("settings_note", sa.Text, nullable=True),
+    sa.Column("settings_updated_at", UTCDateTime, nullable=True),
+    sa.Column("settings_updated_by", sa.String(64), nullable=True),
+    sa.CheckConstraint("id = 1", name="ck_rule_state_single_row"),
+)
+
+# A row outlives its rule: clearing sets mode to NULL and bumps the version, so an old If-Match
+# can never match a rule that was deleted and created again.
+task_rules = sa.Table(
+    "task_rules",
+    metadata,
+    sa.Column("action_id", sa.String(255), primary_key=True),
+    sa.Column("mode", sa.String(16), nullable=True),
+    sa.Column("note", sa.Text, nullable=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("updated_by", sa.String(64), nullable=False),
+)
+
+pattern_rules = sa.Table(
+    "pattern_rules",
+    metadata,
+    sa.Column("pattern", sa.String(256), primary_key=True),
+    sa.Column("mode", sa.String(16), nullable=True),
+    sa.Column("note", sa.Text, nullable=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("updated_by", sa.String(64), nullable=False),
+)
+
+seen_tasks = sa.Table(
+    "seen_tasks",
+    metadata,
+    sa.Column("action_id", sa.String(255), primary_key=True),
+    sa.Column("first_seen", UTCDateTime, nullable=False),
+    sa.Column("last_seen", UTCDateTime, nullable=False),
+    sa.Column("last_worker", sa.String(255), nullable=False),
+)
+
+# One row per rule-set revision: the audit log and the source of the change stream.
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("revision", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("key", sa.String(256), nullable=True),
+    sa.Column("before", sa.JSON, nullable=True),
+    sa.Column("after", sa.JSON, nullable=True),
+    sa.Column("etag", sa.String(80), nullable=False),
+    sa.Index("ix_audit_events_at", "at"),
+    sa.Index("ix_audit_events_key", "key"),
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,84 @@
+"""Service settings, read from the environment (prefix ``HATCHET_TRACE_FLAGS_``) or passed in code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from hatchet_trace_flags._rules import DEFAULT_FLAG_KEY
+
+__all__ = ["DatabaseURLError", "Settings"]
+
+LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
+
+_SQLITE_DRIVERS = {"sqlite", "sqlite+aiosqlite"}
+_POSTGRES_DRIVERS = {"postgres", "postgresql", "postgresql+asyncpg"}
+
+
+class DatabaseURLError(ValueError):
+    """The database URL is not a SQLite or PostgreSQL URL this service can use."""
+
+
+class Settings(BaseSettings):
+    """Everything the service can be configured with; see docs/server.md for the table."""
+
+    model_config = SettingsConfigDict(env_prefix="HATCHET_TRACE_FLAGS_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    admin_tokens: str = ""
+    read_tokens: str = ""
+    admin_tokens_file: Path | None = None
+    read_tokens_file: Path | None = None
+    log_level: LogLevel = "info"
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
+    heartbeat_seconds: Annotated[float, Field(gt=0)] = 15.0
+    # Safety net behind LISTEN/NOTIFY (and the only cross-process signal for SQLite): how often each
+    # process checks the database revision in case a notification was lost.
+    resync_seconds: Annotated[float, Field(gt=0)] = 5.0
+    flag_key: str = DEFAULT_FLAG_KEY
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lowercase_log_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _blank_means_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "flags.db"
+
+    def sqlalchemy_url(self) -> URL:
+        """The database URL with the async driver this service uses (aiosqlite or asyncpg)."""
+        if self.database_url is None:
+            return URL.create("sqlite+aiosqlite", database=str(self.sqlite_path))
+        return normalise_database_url(self.database_url)
+
+
+def normalise_database_url(raw: str) -> URL:
+    """Map ``sqlite:///...`` and ``postgresql://...`` (or ``postgres://``) to their async drivers."""
+    try:
+        url = make_url(raw)
+    except ArgumentError as error:
+        raise DatabaseURLError(f"DATABASE_URL is not a database URL: {error}") from None
+    if url.drivername in _SQLITE_DRIVERS:
+        if not url.database or url.database == ":memory:":
+            # Each pooled connection would get its own empty database.
+            raise DatabaseURLError("DATABASE_URL: SQLite needs a file path, e.g. sqlite:////data/flags.db")
+        return url.set(drivername="sqlite+aiosqlite")
+    if url.drivername in _POSTGRES_DRIVERS:
+        return url.set(drivername="postgresql+asyncpg")
+    raise DatabaseURLError(
+        f"DATABASE_URL: unsupported scheme {url.drivername!r}; use sqlite:///PATH or postgresql://..."
+    )
