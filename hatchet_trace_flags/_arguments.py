@@ -1,10 +1,11 @@
 """Cheap argument binding for the wrappers we inherit from hatchet-sdk's instrumentor.
 
-Every stock wrapper calls ``extract_bound_args``, which on Python < 3.14 tries ``import annotationlib`` (a failed
-import is not cached, so Python searches all of ``sys.path`` each time) and then builds ``inspect.signature`` from
-scratch: about 90 µs per task start and per trigger. The result only depends on the wrapped function, so we build
-the signature once per function and, for the plain positional-or-keyword signatures that make up almost every
-call, bind by hand. The result is exactly what ``Signature.bind`` + ``apply_defaults`` would produce.
+Every stock wrapper calls ``extract_bound_args``, which on Python < 3.14 tries ``import annotationlib`` (a
+failed import is not cached, so Python searches all of ``sys.path`` each time) and then builds
+``inspect.signature`` from scratch: about 90 µs per task start and per trigger. The result only depends on the
+wrapped function, so we build the signature once per function and, for the plain positional-or-keyword
+signatures that make up almost every call, bind by hand. The result is exactly what ``Signature.bind`` +
+``apply_defaults`` would produce.
 """
 
 from __future__ import annotations

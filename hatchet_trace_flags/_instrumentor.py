@@ -1,16 +1,17 @@
 """``HatchetInstrumentor``: hatchet-sdk's instrumentor, with span links for the tasks that want them.
 
-A drop-in replacement for ``hatchet_sdk.opentelemetry.instrumentor.HatchetInstrumentor``: same constructor, same
-spans, plus ``use_links_instead_of_parent``, a callable that gets a task's ``action_id`` at every task start and
-returns ``True`` for link mode. With ``None`` (the default) every span is exactly what hatchet-sdk produces.
+A drop-in replacement for ``hatchet_sdk.opentelemetry.instrumentor.HatchetInstrumentor``: same constructor,
+same spans, plus ``use_links_instead_of_parent``, a callable that gets a task's ``action_id`` at every task
+start and returns ``True`` for link mode. With ``None`` (the default) every span is exactly what hatchet-sdk
+produces.
 
-In link mode the worker's ``hatchet.start_step_run`` span is the root of a new trace, with one span link to the
-span that spawned the run (when the run carries a valid traceparent), and everything the task does stays in that
-new trace: its own spans, the runs it triggers (they carry the new trace's traceparent), durable waits, and
-children spawned on the durable path, which upstream would all attach to the spawner's trace.
+In link mode the worker's ``hatchet.start_step_run`` span is the root of a new trace, with one span link to
+the span that spawned the run (when the run carries a valid traceparent), and everything the task does stays
+in that new trace: its own spans, the runs it triggers (they carry the new trace's traceparent), durable
+waits, and children spawned on the durable path, which upstream would all attach to the spawner's trace.
 
-It also fixes three things about the stock instrumentor: argument binding is cached instead of costing ~90 µs per
-call, constructing it twice never adds a second exporter, and ``uninstrument()`` really unwraps.
+It also fixes three things about the stock instrumentor: argument binding is cached instead of costing ~90 µs
+per call, constructing it twice never adds a second exporter, and ``uninstrument()`` really unwraps.
 """
 
 from __future__ import annotations
@@ -29,13 +30,14 @@ from hatchet_sdk.context.context import DurableContext, DurableSpawnResult
 from hatchet_sdk.opentelemetry import instrumentor as _stock
 from hatchet_sdk.runnables.action import Action
 from hatchet_sdk.runnables.contextvars import ctx_hatchet_span_attributes
-from hatchet_sdk.types.trigger import WorkflowRunTriggerConfig
+from hatchet_sdk.types.trigger import TriggerWorkflowOptions, WorkflowRunTriggerConfig
 from hatchet_sdk.utils.opentelemetry import OTelAttribute
 from hatchet_sdk.worker.runner.runner import Runner
 from opentelemetry.context import Context
 from opentelemetry.metrics import MeterProvider, get_meter
 from opentelemetry.trace import (
     Link,
+    Span,
     SpanContext,
     SpanKind,
     StatusCode,
@@ -46,6 +48,7 @@ from opentelemetry.trace import (
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from wrapt import wrap_function_wrapper
 
+from hatchet_trace_flags._active_span import active
 from hatchet_trace_flags._arguments import bound_arguments
 from hatchet_trace_flags._links import spawn_link
 from hatchet_trace_flags._relationship import (
@@ -95,12 +98,7 @@ def _add_relationship_to_trigger(
     """Adds the per-run override to what a trigger is about to send (options are copied, never mutated)."""
     name = wrapped.__name__
     params = bound_arguments(wrapped, args, kwargs)
-    if name in ("run_workflow", "aio_run_workflow"):
-        options = params[2]
-        params[2] = options.model_copy(
-            update={"additional_metadata": with_relationship(options.additional_metadata, relationship)}
-        )
-    elif name == "schedule_workflow":
+    if name == "schedule_workflow":
         options = params[3]
         if options is not None:
             params[3] = options.model_copy(
@@ -118,6 +116,17 @@ def _add_relationship_to_trigger(
             for event in params[0]
         ]
     return wrapped(*params)
+
+
+_TRIGGER_ATTRIBUTE_NAMES: Final = {attribute: f"hatchet.{attribute.value}" for attribute in OTelAttribute}
+
+
+def _traceparent_of(span: Span) -> str | None:
+    # What TraceContextTextMapPropagator.inject writes for this span, without building a carrier and context.
+    context = span.get_span_context()
+    if not context.is_valid:
+        return None
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
 
 
 def _config_with_metadata(
@@ -152,7 +161,8 @@ def _relationship_wrapper(
     return _add_relationship_to_trigger(wrapped, instance, args, kwargs, relationship)
 
 
-# (class, method, name of the instrumentor's wrapper, whether a per-run override can ride on it)
+# (class, method, name of the instrumentor's wrapper, whether the per-run override needs its own inner
+# wrapper)
 _TARGETS: Final[tuple[tuple[type, str, str, bool], ...]] = (
     (Runner, "handle_start_step_run", "_wrap_handle_start_step_run", False),
     (Runner, "handle_cancel_action", "_wrap_handle_cancel_action", False),
@@ -160,8 +170,9 @@ _TARGETS: Final[tuple[tuple[type, str, str, bool], ...]] = (
     (EventClient, "bulk_push", "_wrap_bulk_push_event", True),
     (EventClient, "aio_push", "_wrap_aio_push_event", True),
     (EventClient, "aio_bulk_push", "_wrap_aio_bulk_push_event", True),
-    (AdminClient, "run_workflow", "_wrap_run_workflow", True),
-    (AdminClient, "aio_run_workflow", "_wrap_async_run_workflow", True),
+    # The single-run triggers are the fan-out hot path: their wrappers add the override themselves.
+    (AdminClient, "run_workflow", "_wrap_run_workflow", False),
+    (AdminClient, "aio_run_workflow", "_wrap_async_run_workflow", False),
     (AdminClient, "schedule_workflow", "_wrap_schedule_workflow", True),
     (AdminClient, "run_workflows", "_wrap_run_workflows", True),
     (AdminClient, "aio_run_workflows", "_wrap_async_run_workflows", True),
@@ -177,7 +188,7 @@ def _unwrap_once(owner: type, name: str) -> None:
         setattr(owner, name, wrapped)
 
 
-class HatchetInstrumentor(_stock.HatchetInstrumentor):  # type: ignore[misc]
+class HatchetInstrumentor(_stock.HatchetInstrumentor):
     """hatchet-sdk's ``HatchetInstrumentor`` with per-task span links.
 
     :param use_links_instead_of_parent: called with a task's ``action_id`` once per task start, on the event
@@ -262,12 +273,15 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):  # type: ignore[misc]
         if predicate is None:
             return False
         try:
-            decision = predicate(action_id)
+            # Typed bool, but it is user code: anything may come back, and a non-bool must not pass as one.
+            decision: object = predicate(action_id)
         except Exception as error:
             self._warn_once(action_id, "use_links_instead_of_parent raised %r", error)
             return False
-        if decision is True or decision is False:
-            return decision
+        if decision is True:
+            return True
+        if decision is False:
+            return False
         self._warn_once(action_id, "use_links_instead_of_parent returned %r, not a bool", decision)
         return False
 
@@ -312,13 +326,10 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):  # type: ignore[misc]
         attributes_token = ctx_hatchet_span_attributes.set(hatchet_attributes)
         mode_token = _in_link_mode.set(link_mode)
         try:
-            with self._tracer.start_as_current_span(
-                span_name,
-                attributes=hatchet_attributes,
-                context=context,
-                kind=SpanKind.CONSUMER,
-                links=links,
-            ) as span:
+            span = self._tracer.start_span(
+                span_name, context=context, kind=SpanKind.CONSUMER, attributes=hatchet_attributes, links=links
+            )
+            with active(span):
                 result = await wrapped(*args, **kwargs)
                 if isinstance(result, Exception):
                     span.record_exception(result)
@@ -328,6 +339,79 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):  # type: ignore[misc]
             _in_link_mode.reset(mode_token)
             ctx_hatchet_span_attributes.reset(attributes_token)
 
+    def _trigger_attributes(
+        self, workflow_name: str, payload: str | None, options: TriggerWorkflowOptions
+    ) -> dict[str, Any]:
+        """hatchet-sdk's ``hatchet.run_workflow`` span attributes, built without its per-call overhead."""
+        values = (
+            (OTelAttribute.WORKFLOW_NAME, workflow_name),
+            (OTelAttribute.ACTION_PAYLOAD, payload),
+            (OTelAttribute.PARENT_ID, options.parent_id),
+            (OTelAttribute.PARENT_STEP_RUN_ID, options.parent_step_run_id),
+            (OTelAttribute.CHILD_INDEX, options.child_index),
+            (OTelAttribute.CHILD_KEY, options.child_key),
+            (OTelAttribute.NAMESPACE, options.namespace),
+            (
+                OTelAttribute.ADDITIONAL_METADATA,
+                json.dumps(options.additional_metadata, default=str) if options.additional_metadata else None,
+            ),
+            (OTelAttribute.PRIORITY, options.priority),
+            (OTelAttribute.DESIRED_WORKER_ID, options.desired_worker_id),
+            (OTelAttribute.STICKY, options.sticky),
+            (OTelAttribute.KEY, options.key),
+        )
+        excluded = self.config.otel.excluded_attributes
+        attributes: dict[str, Any] = {"instrumentor": "hatchet"}
+        for key, value in values:
+            if value and key not in excluded and value != "{}" and value != "[]":
+                attributes[_TRIGGER_ATTRIBUTE_NAMES[key]] = value
+        return attributes
+
+    @staticmethod
+    def _traced_options(options: TriggerWorkflowOptions, span: Span) -> TriggerWorkflowOptions:
+        metadata: Mapping[str, Any] = options.additional_metadata
+        traceparent = _traceparent_of(span)
+        if traceparent is not None:
+            metadata = {**metadata, TRACEPARENT_METADATA_KEY: traceparent}
+        relationship = requested_relationship()
+        if relationship is not None:
+            metadata = with_relationship(metadata, relationship)
+        return options.model_copy(update={"additional_metadata": metadata})
+
+    def _wrap_run_workflow(
+        self,
+        wrapped: Callable[..., Any],
+        instance: AdminClient,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        workflow_name, payload, options = self.extract_bound_args(wrapped, args, kwargs)
+        # start_span + active() is what start_as_current_span does, minus its generator and decorator layers.
+        span = self._tracer.start_span(
+            "hatchet.run_workflow",
+            attributes=self._trigger_attributes(workflow_name, payload, options),
+            kind=SpanKind.PRODUCER,
+        )
+        with active(span):
+            return wrapped(workflow_name, payload, self._traced_options(options, span))
+
+    async def _wrap_async_run_workflow(
+        self,
+        wrapped: Callable[..., Any],
+        instance: AdminClient,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        workflow_name, payload, options = self.extract_bound_args(wrapped, args, kwargs)
+        # start_span + active() is what start_as_current_span does, minus its generator and decorator layers.
+        span = self._tracer.start_span(
+            "hatchet.run_workflow",
+            attributes=self._trigger_attributes(workflow_name, payload, options),
+            kind=SpanKind.PRODUCER,
+        )
+        with active(span):
+            return await wrapped(workflow_name, payload, self._traced_options(options, span))
+
     async def _wrap_aio_wait_for(
         self,
         wrapped: Callable[..., Coroutine[None, None, dict[str, Any]]],
@@ -336,8 +420,9 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):  # type: ignore[misc]
         kwargs: dict[str, Any],
     ) -> dict[str, Any]:
         if not _in_link_mode.get():
-            return cast(dict[str, Any], await super()._wrap_aio_wait_for(wrapped, instance, args, kwargs))
-        # Upstream parents this span on the spawner's traceparent; in link mode it belongs to this task's trace.
+            return await super()._wrap_aio_wait_for(wrapped, instance, args, kwargs)
+        # Upstream parents this span on the spawner's traceparent; in link mode it belongs to this task's
+        # trace.
         params = self.extract_bound_args(wrapped, args, kwargs)
         attributes: dict[OTelAttribute, str | int | None] = {
             OTelAttribute.SIGNAL_KEY: cast(str, params[0]),
@@ -372,16 +457,14 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):  # type: ignore[misc]
     ) -> list[DurableSpawnResult]:
         relationship = requested_relationship()
         if relationship is None and not _in_link_mode.get():
-            return cast(
-                list[DurableSpawnResult],
-                await super()._wrap_spawn_children_no_wait(wrapped, instance, args, kwargs),
-            )
+            return await super()._wrap_spawn_children_no_wait(wrapped, instance, args, kwargs)
         # Upstream parents this span on the spawner and sends the children no traceparent of their own (they
         # inherit the spawner's). Here the span belongs to the current trace and every child carries it.
         configs = cast(list[WorkflowRunTriggerConfig], self.extract_bound_args(wrapped, args, kwargs)[0])
         if len(configs) == 1:
             span_name = "hatchet.run_workflow"
-            attributes = self._build_run_workflow_attributes(configs[0])
+            config = configs[0]
+            attributes = self._trigger_attributes(config.workflow_name, config.input, config.options)
         else:
             span_name = "hatchet.run_workflows"
             attributes = {

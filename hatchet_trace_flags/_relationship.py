@@ -1,9 +1,9 @@
 """Per-run override of the trace relationship, chosen by the code that triggers a run.
 
 ``with trace_relationship("link"): workflow.run(input, wait_for_result=False)`` asks the worker to start that
-run's trace as a linked root, whatever the task's own setting says; ``"parent"`` asks for a child span. It covers
-every trigger made inside the block, from sync and async code alike (``run``, ``aio_run``, ``run_no_wait``,
-``run_many``, ``schedule``, event pushes, and children spawned from durable tasks).
+run's trace as a linked root, whatever the task's own setting says; ``"parent"`` asks for a child span. It
+covers every trigger made inside the block, from sync and async code alike (``run``, ``aio_run``,
+``run_no_wait``, ``run_many``, ``schedule``, event pushes, and children spawned from durable tasks).
 
 The request travels in the run's ``additional_metadata`` under :data:`RELATIONSHIP_METADATA_KEY`, as
 ``"<mode>:<span id>"``, where the span id is the one of the traceparent injected next to it. Hatchet copies a

@@ -1,9 +1,9 @@
 """A sampler that keeps linked roots in step with the span that spawned them.
 
-In link mode a task's ``hatchet.start_step_run`` span is a new root, so by default the tracer provider's sampler
-makes a fresh decision for it. With a ratio sampler that is usually what you want: each child trace is sampled on
-its own. When you would rather keep a fan-out together (a sampled-out parent does not produce thousands of
-sampled children, a sampled parent keeps all of its children), wrap your sampler:
+In link mode a task's ``hatchet.start_step_run`` span is a new root, so by default the tracer provider's
+sampler makes a fresh decision for it. With a ratio sampler that is usually what you want: each child trace is
+sampled on its own. When you would rather keep a fan-out together (a sampled-out parent does not produce
+thousands of sampled children, a sampled parent keeps all of its children), wrap your sampler:
 
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased

@@ -1,0 +1,181 @@
+"""What instrumentation costs per task start and per trigger: bare hatchet-sdk, stock instrumentor, ours.
+
+All variants run in this process, on the real hatchet-sdk code paths, in alternating rounds; each figure is
+the best round. Task starts: `Runner.handle_start_step_run` with a real `Action` carrying a traceparent, for
+an action the runner does not have (so the measurement is the instrumentation around it, as in FIELD-NOTES
+§1). Triggers: `workflow.run(wait_for_result=False)` inside an active span, with the engine's gRPC stub
+replaced by one that answers at once, so network time does not drown the CPU cost being compared. Spans go to
+a TracerProvider with no exporter.
+
+Targets (issue 2): per task start, parent mode with a cached predicate <= 0.5x stock and link mode <= 0.6x
+stock; per trigger, ours <= 0.5x stock.
+
+Run: `python -m benchmarks instrumentor`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from multiprocessing import Queue
+from typing import Any
+
+from hatchet_sdk import ClientConfig, EmptyModel, Hatchet
+from hatchet_sdk.config import ClientTLSConfig
+from hatchet_sdk.contracts import workflows_pb2
+from hatchet_sdk.opentelemetry.instrumentor import HatchetInstrumentor as StockInstrumentor
+from hatchet_sdk.runnables.action import Action, ActionPayload, ActionType
+from hatchet_sdk.worker.runner.runner import Runner
+from hatchet_sdk.worker.runner.utils.capture_logs import AsyncLogSender
+from opentelemetry.sdk.trace import TracerProvider
+
+from hatchet_trace_flags import HatchetInstrumentor
+from hatchet_trace_flags._instrumentor import _TARGETS, _unwrap_once
+
+SPAWNER = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+ROUNDS = 5
+STARTS_PER_ROUND = 2_000
+TRIGGERS_PER_ROUND = 1_000
+
+
+def _token() -> str:
+    def part(payload: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(payload).encode()).rstrip(b"=").decode()
+
+    claims = {"sub": "tenant", "server_url": "http://127.0.0.1:1", "grpc_broadcast_address": "127.0.0.1:1"}
+    return f"{part({'alg': 'HS256'})}.{part(claims)}.{part({})}"
+
+
+class _InstantEngine:
+    """Stands in for the gRPC stub: answers every trigger at once."""
+
+    def TriggerWorkflow(self, request: Any, **kwargs: Any) -> Any:
+        return workflows_pb2.TriggerWorkflowResponse(workflow_run_id="run")
+
+
+def _action() -> Action:
+    return Action(
+        worker_id="worker",
+        tenant_id="tenant",
+        workflow_run_id="workflow-run",
+        job_id="job",
+        job_name="fanout-worker",
+        job_run_id="job-run",
+        step_id="step",
+        step_run_id="step-run",
+        action_id="fanout-worker:process-item",
+        action_type=ActionType.START_STEP_RUN,
+        retry_count=0,
+        action_payload=ActionPayload(input={"item": 1}),
+        additional_metadata={"traceparent": SPAWNER},
+    )
+
+
+def _unwrap_everything() -> None:
+    for owner, name, _, _ in _TARGETS:
+        while hasattr(vars(owner)[name], "__wrapped__"):
+            _unwrap_once(owner, name)
+
+
+@contextmanager
+def _variant(name: str, config: ClientConfig, provider: TracerProvider) -> Iterator[None]:
+    if name == "bare":
+        yield
+        return
+    if name == "stock":
+        stock = StockInstrumentor(
+            tracer_provider=provider, config=config, enable_hatchet_otel_collector=False
+        )
+        stock.instrument()
+        try:
+            yield
+        finally:
+            stock.uninstrument()
+            _unwrap_everything()  # upstream's uninstrument unwraps nothing
+        return
+    decisions = {"fanout-worker:process-item": name == "link"}
+    ours = HatchetInstrumentor(
+        tracer_provider=provider,
+        config=config,
+        enable_hatchet_otel_collector=False,
+        use_links_instead_of_parent=decisions.__getitem__,  # a cached decision: a dict hit
+    )
+    ours.instrument()
+    try:
+        yield
+    finally:
+        ours.uninstrument()
+
+
+async def _time_starts(runner: Runner, action: Action) -> float:
+    started = time.perf_counter_ns()
+    for _ in range(STARTS_PER_ROUND):
+        await runner.handle_start_step_run(action)
+    return (time.perf_counter_ns() - started) / STARTS_PER_ROUND / 1000
+
+
+def _time_triggers(trigger: Callable[[], Any], provider: TracerProvider) -> float:
+    with provider.get_tracer("bench").start_as_current_span("fan-out parent"):
+        started = time.perf_counter_ns()
+        for _ in range(TRIGGERS_PER_ROUND):
+            trigger()
+        return (time.perf_counter_ns() - started) / TRIGGERS_PER_ROUND / 1000
+
+
+def measure() -> tuple[dict[str, float], dict[str, float]]:
+    config = ClientConfig(token=_token(), tls_config=ClientTLSConfig(strategy="none"))
+    hatchet = Hatchet(config=config)
+    child = hatchet.workflow(name="child")
+
+    @child.task()
+    def work(input: EmptyModel, ctx: Any) -> None: ...
+
+    hatchet._client.admin.v0_client = _InstantEngine()  # type: ignore[assignment]
+    runner = Runner(Queue(), config, 1, 1, False, {}, [], None, AsyncLogSender(hatchet.event))
+    provider = TracerProvider()
+    action = _action()
+    trigger = lambda: child.run(wait_for_result=False)  # noqa: E731
+
+    starts: dict[str, list[float]] = {}
+    triggers: dict[str, list[float]] = {}
+    loop = asyncio.new_event_loop()
+    try:
+        for _ in range(ROUNDS):
+            for name in ("bare", "stock", "parent", "link"):
+                with _variant(name, config, provider):
+                    starts.setdefault(name, []).append(loop.run_until_complete(_time_starts(runner, action)))
+                    if name != "link":
+                        triggers.setdefault(name, []).append(_time_triggers(trigger, provider))
+    finally:
+        loop.close()
+        runner.thread_pool.shutdown()
+    return {k: min(v) for k, v in starts.items()}, {k: min(v) for k, v in triggers.items()}
+
+
+def main() -> None:
+    starts, triggers = measure()
+    stock_start = starts["stock"] - starts["bare"]
+    print(f"per task start (µs, best of {ROUNDS} rounds of {STARTS_PER_ROUND}):")
+    for name in ("bare", "stock", "parent", "link"):
+        print(f"  {name:<7} {starts[name]:8.2f}   overhead over bare {starts[name] - starts['bare']:8.2f}")
+    checks = [
+        ("task start, parent mode / stock", starts["parent"] / starts["stock"], 0.5),
+        ("task start, link mode / stock", starts["link"] / starts["stock"], 0.6),
+    ]
+    print(f"  stock instrumentation adds {stock_start:.1f} µs to each task start")
+    print(f"per trigger, run(wait_for_result=False) (µs, best of {ROUNDS} rounds of {TRIGGERS_PER_ROUND}):")
+    for name in ("bare", "stock", "parent"):
+        print(f"  {name:<7} {triggers[name]:8.2f}   x bare {triggers[name] / triggers['bare']:5.2f}")
+    checks.append(("trigger, ours / stock", triggers["parent"] / triggers["stock"], 0.5))
+    print("ratios (same run):")
+    for label, ratio, target in checks:
+        verdict = "ok" if ratio <= target else "MISSED"
+        print(f"  {label:<34} {ratio:5.2f}  (target <= {target})  {verdict}")
+
+
+if __name__ == "__main__":
+    main()
