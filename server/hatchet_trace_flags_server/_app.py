@@ -69,8 +69,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await database.migrate()
-        await feed.start()
+        try:
+            await database.migrate()
+            await feed.start()
+        except BaseException:
+            await feed.stop()
+            await database.dispose()
+            raise
         logger.info("serving rules revision %d from %s", feed.snapshot.revision, database.backend)
         if generated_token is not None:
             _announce_generated_token(generated_token)

@@ -53,6 +53,7 @@ def build_server(settings: Settings, app: FastAPI | None = None, **config: Any) 
         "timeout_graceful_shutdown": _GRACEFUL_SHUTDOWN_SECONDS,
         "server_header": False,
         "lifespan": "on",
+        "ws": "none",  # no WebSocket routes; also keeps the websockets package from being imported
     }
     options.update(config)
     return FlagServer(uvicorn.Config(app, **options), app)

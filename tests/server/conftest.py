@@ -1,0 +1,188 @@
+"""Fixtures for the admin service: one real server per test, on SQLite and on PostgreSQL.
+
+``backend`` is parametrized over both databases; every test that uses ``live`` or ``client`` runs
+twice. PostgreSQL tests share one throw-away database per test session (created here, dropped at
+the end) and get an empty schema per test. The server is real uvicorn on 127.0.0.1, in a thread
+with its own event loop, so sync clients (requests, the OFREP provider, schemathesis) work too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+from hatchet_trace_flags_server import Settings, create_app
+from hatchet_trace_flags_server._runner import FlagServer, build_server
+
+ADMIN_TOKEN = "alice-admin-secret"
+SECOND_ADMIN_TOKEN = "bob-admin-secret"
+READ_TOKEN = "worker-read-secret"
+ADMIN_TOKENS = f"alice:{ADMIN_TOKEN},bob:{SECOND_ADMIN_TOKEN}"
+READ_TOKENS = f"worker:{READ_TOKEN}"
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "HATCHET_TRACE_FLAGS_TEST_POSTGRES_URL", f"postgresql://{getpass.getuser()}@127.0.0.1:5432/test"
+)
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh database for this test session (name carries its creation time for clean-up)."""
+    name = f"htf_test_{int(time.time())}_{secrets.token_hex(4)}"
+
+    async def run(statement: str) -> None:
+        try:
+            connection = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=10)
+        except (OSError, asyncpg.PostgresError) as error:
+            pytest.fail(
+                f"PostgreSQL at {POSTGRES_ADMIN_URL} is not reachable ({error}); "
+                "run `bash scripts/test-services` first"
+            )
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def reset_postgres(url: str) -> None:
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    value: str = request.param
+    return value
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
+    """``None`` for SQLite (the default file in the data dir), else a freshly emptied database."""
+    if backend == "sqlite":
+        return None
+    url: str = request.getfixturevalue("postgres_url")
+    asyncio.run(reset_postgres(url))
+    return url
+
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture
+def make_settings(database_url: str | None, tmp_path: Path) -> SettingsFactory:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "data_dir": tmp_path / "data",
+            "database_url": database_url,
+            "admin_tokens": ADMIN_TOKENS,
+            "read_tokens": READ_TOKENS,
+            "log_level": "warning",
+            "resync_seconds": 5.0,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return make
+
+
+@dataclass
+class LiveServer:
+    """A running server: ``url``, the ``app`` and a way to stop it early."""
+
+    url: str
+    app: FastAPI
+    server: FlagServer
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            self.server.should_exit = True
+            self.thread.join(timeout=30)
+            assert not self.thread.is_alive(), "server did not stop"
+
+
+def start_live_server(settings: Settings) -> LiveServer:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    app = create_app(settings)
+    server = build_server(settings, app, log_config=None, access_log=False)
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(server.serve(sockets=[listener]))
+        except BaseException as error:  # surfaced to the test below
+            failure.append(error)
+        finally:
+            listener.close()
+
+    thread = threading.Thread(target=run, name=f"live-server-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if failure or not thread.is_alive():
+            raise RuntimeError(f"server failed to start: {failure!r}")
+        if time.monotonic() > deadline:
+            raise RuntimeError("server did not start within 30 s")
+        time.sleep(0.005)
+    return LiveServer(f"http://127.0.0.1:{port}", app, server, thread)
+
+
+@pytest.fixture
+def live_factory() -> Iterator[Callable[[Settings], LiveServer]]:
+    started: list[LiveServer] = []
+
+    def start(settings: Settings) -> LiveServer:
+        live = start_live_server(settings)
+        started.append(live)
+        return live
+
+    yield start
+    for live in reversed(started):
+        live.stop()
+
+
+@pytest.fixture
+def live(live_factory: Callable[[Settings], LiveServer], make_settings: SettingsFactory) -> LiveServer:
+    return live_factory(make_settings())
+
+
+@pytest.fixture
+async def client(live: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
+    """Admin client (alice)."""
+    async with httpx.AsyncClient(base_url=live.url, headers=auth(ADMIN_TOKEN), timeout=30) as http:
+        yield http
+
+
+@pytest.fixture
+async def reader(live: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
+    """Read-scope client (a worker)."""
+    async with httpx.AsyncClient(base_url=live.url, headers=auth(READ_TOKEN), timeout=30) as http:
+        yield http
