@@ -282,8 +282,8 @@ class Store:
         return RuleSet(
             default=settings.default,
             links_enabled=settings.links_enabled,
-            tasks={action_id: mode for action_id, mode in tasks},
-            patterns={pattern: mode for pattern, mode in patterns},
+            tasks=dict(tasks),
+            patterns=dict(patterns),
         )
 
     async def _finish(
@@ -735,7 +735,7 @@ class Store:
             rows = await connection.execute(
                 sa.select(key_column, table.c.version).where(key_column.in_(chunk))
             )
-            versions.update({key: version for key, version in rows})
+            versions.update(dict(rows))
         values = [
             {
                 key_column.name: key,

@@ -182,7 +182,8 @@ async def test_unknown_task_is_404(client: httpx.AsyncClient) -> None:
 async def test_patterns_crud_and_validation(client: httpx.AsyncClient) -> None:
     created = await client.put("/api/v1/patterns/fanout-*", json={"mode": "link", "note": "all fan-out"})
     assert created.status_code == 200, created.text
-    assert created.json()["version"] == 1 and created.headers["etag"] == '"1"'
+    assert created.json()["version"] == 1
+    assert created.headers["etag"] == '"1"'
     listing = (await client.get("/api/v1/patterns")).json()
     assert [(p["pattern"], p["mode"], p["note"]) for p in listing["items"]] == [
         ("fanout-*", "link", "all fan-out")
