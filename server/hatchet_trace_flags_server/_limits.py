@@ -8,6 +8,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["BodySizeLimit"]
 
+_DRAIN_FACTOR = 8
+
 
 class BodySizeLimit:
     """413 for bodies over ``max_bytes``: at once from ``Content-Length``, otherwise (chunked
@@ -49,6 +51,7 @@ class BodySizeLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
+                await self._drain(receive, message)
                 await self._reject(send)
                 return
             chunks.append(chunk)
@@ -64,6 +67,16 @@ class BodySizeLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    async def _drain(self, receive: Receive, message: Message) -> None:
+        """Read (and drop) a bounded amount of what the client is still sending, so that it gets
+        to read our 413 instead of a connection reset in the middle of its upload."""
+        drained = 0
+        while message.get("more_body", False) and drained <= _DRAIN_FACTOR * self.max_bytes:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            drained += len(message.get("body", b""))
 
     async def _reject(self, send: Send) -> None:
         body = json.dumps({"detail": f"request body larger than {self.max_bytes} bytes"}).encode()

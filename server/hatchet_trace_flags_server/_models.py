@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
 from hatchet_trace_flags._rules import Mode
 
@@ -63,13 +63,13 @@ class RuleIn(_Strict):
 
 class SettingsPut(_Strict):
     default: Mode
-    links_enabled: bool = Field(description="false is the kill switch: every task in parent mode")
+    links_enabled: StrictBool = Field(description="false is the kill switch: every task in parent mode")
     note: Note = None
 
 
 class SettingsPatch(_Strict):
     default: Mode | None = None
-    links_enabled: bool | None = None
+    links_enabled: StrictBool | None = None
     note: Note = None
 
 

@@ -282,8 +282,8 @@ class Store:
         return RuleSet(
             default=settings.default,
             links_enabled=settings.links_enabled,
-            tasks=dict(tasks),
-            patterns=dict(patterns),
+            tasks=dict(tasks.all()),
+            patterns=dict(patterns.all()),
         )
 
     async def _finish(
@@ -735,7 +735,7 @@ class Store:
             rows = await connection.execute(
                 sa.select(key_column, table.c.version).where(key_column.in_(chunk))
             )
-            versions.update(dict(rows))
+            versions.update(dict(rows.all()))
         values = [
             {
                 key_column.name: key,
