@@ -53,7 +53,9 @@ async def test_snapshot_is_the_rules_document_with_etag_and_revision(
     assert response.content == expected.dumps().encode()
     assert response.headers["x-rules-revision"] == "2"
     etag = response.headers["etag"]
-    assert etag.startswith('"') and etag.endswith('"') and etag != empty.headers["etag"]
+    assert etag.startswith('"')
+    assert etag.endswith('"')
+    assert etag != empty.headers["etag"]
 
     not_modified = await reader.get("/api/v1/snapshot", headers={"If-None-Match": etag})
     assert not_modified.status_code == 304
