@@ -25,11 +25,11 @@ class SSEReader:
     def __init__(self, lines: AsyncIterator[str]) -> None:
         self._lines = lines
 
-    async def next(self, timeout: float = 10.0) -> Message:
+    async def next(self, within: float = 10.0) -> Message:
         """The next message block (events and comment-only blocks alike)."""
-        return await asyncio.wait_for(self._next(), timeout)
+        return await asyncio.wait_for(self._next(), within)
 
-    async def next_event(self, timeout: float = 10.0) -> Message:
+    async def next_event(self, within: float = 10.0) -> Message:
         """The next block that carries an event, skipping heartbeats and other comments."""
 
         async def find() -> Message:
@@ -38,7 +38,7 @@ class SSEReader:
                 if message.event is not None:
                     return message
 
-        return await asyncio.wait_for(find(), timeout)
+        return await asyncio.wait_for(find(), within)
 
     async def _next(self) -> Message:
         message = Message()

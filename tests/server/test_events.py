@@ -114,4 +114,4 @@ async def test_shutdown_ends_open_streams(
         await stream.next()
         await asyncio.to_thread(live.stop)  # would hang until the graceful timeout otherwise
         with pytest.raises(EOFError):
-            await stream.next(timeout=5)
+            await stream.next(within=5)
