@@ -1,0 +1,131 @@
+"""End to end with real server processes: replicas on one PostgreSQL, restarts, the console entry."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.server.conftest import ADMIN_TOKEN, ADMIN_TOKENS, READ_TOKEN, READ_TOKENS, auth, reset_postgres
+from tests.server.processes import ServerProcess, start_server_process
+from tests.server.sse import SSEReader
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+
+
+@pytest.fixture
+def processes() -> Iterator[list[ServerProcess]]:
+    started: list[ServerProcess] = []
+    yield started
+    for server in started:
+        server.kill()
+
+
+@pytest.fixture
+def env(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, str]:
+    values = {
+        "HATCHET_TRACE_FLAGS_ADMIN_TOKENS": ADMIN_TOKENS,
+        "HATCHET_TRACE_FLAGS_READ_TOKENS": READ_TOKENS,
+        "HATCHET_TRACE_FLAGS_DATA_DIR": str(tmp_path / "data"),
+    }
+    if backend == "postgresql":
+        url: str = request.getfixturevalue("postgres_url")
+        asyncio.run(reset_postgres(url))
+        values["HATCHET_TRACE_FLAGS_DATABASE_URL"] = url
+    return values
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_two_replicas_see_each_others_changes_within_a_second(
+    env: dict[str, str], processes: list[ServerProcess], tmp_path: Path
+) -> None:
+    replica_a = start_server_process(env, tmp_path / "a.log")
+    processes.append(replica_a)
+    replica_b = start_server_process(env, tmp_path / "b.log")
+    processes.append(replica_b)
+    async with (
+        httpx.AsyncClient(base_url=replica_a.url, headers=auth(ADMIN_TOKEN)) as a,
+        httpx.AsyncClient(base_url=replica_b.url, headers=auth(READ_TOKEN)) as b,
+        b.stream("GET", "/api/v1/events") as events,
+    ):
+        stream = SSEReader(events.aiter_lines())
+        await stream.next()
+        for index, (path, body) in enumerate(
+            [
+                ("/api/v1/tasks/fanout:a", {"mode": "link"}),
+                ("/api/v1/patterns/fanout:*", {"mode": "link"}),
+                ("/api/v1/tasks/fanout:a", {"mode": "parent"}),
+            ],
+            start=1,
+        ):
+            response = await a.put(path, json=body)
+            assert response.status_code == 200
+            acknowledged = time.monotonic()
+            event = await stream.next_event(within=1.0)
+            assert event.id == str(index)
+            while True:
+                snapshot = await b.get("/api/v1/snapshot")
+                if snapshot.headers["x-rules-revision"] == str(index):
+                    break
+                assert time.monotonic() - acknowledged < 1.0, "replica B's snapshot lagged a second"
+                await asyncio.sleep(0.01)
+            assert snapshot.headers["etag"] == event.json()["etag"]
+
+        # Concurrent writers on different replicas: one wins, the other gets 412.
+        etag = (await a.get("/api/v1/tasks/fanout:a")).headers["etag"]
+        async with httpx.AsyncClient(base_url=replica_b.url, headers=auth(ADMIN_TOKEN)) as b_admin:
+            results = await asyncio.gather(
+                a.put(
+                    "/api/v1/tasks/fanout:a", json={"mode": "link", "note": "a"}, headers={"If-Match": etag}
+                ),
+                b_admin.put(
+                    "/api/v1/tasks/fanout:a", json={"mode": "link", "note": "b"}, headers={"If-Match": etag}
+                ),
+            )
+        assert sorted(result.status_code for result in results) == [200, 412]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_a_killed_server_loses_nothing_it_acknowledged(
+    env: dict[str, str], processes: list[ServerProcess], tmp_path: Path
+) -> None:
+    server = start_server_process(env, tmp_path / "first.log")
+    processes.append(server)
+    async with httpx.AsyncClient(base_url=server.url, headers=auth(ADMIN_TOKEN)) as http:
+        for index in range(20):
+            response = await http.put(f"/api/v1/tasks/t:{index}", json={"mode": "link"})
+            assert response.status_code == 200
+        await http.patch("/api/v1/settings", json={"default": "link"})
+        before = await http.get("/api/v1/snapshot")
+    server.kill()
+
+    restarted = start_server_process(env, tmp_path / "second.log")
+    processes.append(restarted)
+    async with httpx.AsyncClient(base_url=restarted.url, headers=auth(ADMIN_TOKEN)) as http:
+        after = await http.get("/api/v1/snapshot")
+        assert after.content == before.content
+        assert after.headers["etag"] == before.headers["etag"]
+        assert len((await http.get("/api/v1/audit")).json()["items"]) == 21
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_serve_without_tokens_prints_a_working_admin_token_and_stops_on_sigterm(
+    env: dict[str, str], processes: list[ServerProcess], tmp_path: Path
+) -> None:
+    env = {key: value for key, value in env.items() if "TOKENS" not in key}
+    server = start_server_process(env, tmp_path / "server.log")
+    processes.append(server)
+    found = re.findall(r"Authorization: Bearer (\S+)", server.output())
+    assert len(found) == 1
+    response = httpx.put(f"{server.url}/api/v1/tasks/a:b", json={"mode": "link"}, headers=auth(found[0]))
+    assert response.status_code == 200
+    assert httpx.get(f"{server.url}/api/v1/tasks", headers=auth("guess")).status_code == 401
+    # uvicorn shuts down gracefully, then re-raises the signal so the exit status tells why.
+    assert server.terminate() in (0, -signal.SIGTERM)
+    assert (tmp_path / "data" / "flags.db").exists()
