@@ -156,8 +156,10 @@ def _wait_ready(process: subprocess.Popen[bytes], base_url: str, log: Path) -> N
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_rendered_pod_spec_starts_a_ready_server(
-    releases: dict[str, Release], scenario: str, tmp_path: Path, contract_database: None
+    releases: dict[str, Release], scenario: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
+    if releases[scenario].config.get("HATCHET_TRACE_FLAGS_DATA_DIR") is None:
+        request.getfixturevalue("contract_database")  # only PostgreSQL mode needs the server
     pod = Pod(releases[scenario], tmp_path)
     env = pod.environment()
     assert env["HATCHET_TRACE_FLAGS_HOST"] == "0.0.0.0", "reachable from outside the pod"
