@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 from typing import Any, Final
 
@@ -19,6 +21,7 @@ MIGRATIONS_DIR: Final = Path(__file__).parent / "_migrations"
 _MIGRATION_LOCK_KEY: Final = 0x6874666C616773
 _SQLITE_BUSY_TIMEOUT_MS: Final = 10_000
 _WRITE_OPTION: Final = "hatchet_trace_flags_write"
+_ALEMBIC_LOCK: Final = threading.Lock()
 
 
 def _alembic_config(connection: Connection | None = None) -> Config:
@@ -61,6 +64,15 @@ class Database:
 
     async def migrate(self) -> None:
         """Bring the schema to head. Replicas starting together take turns on PostgreSQL."""
+        # Alembic's `context`/`op` are process-wide proxies: two migrations interleaved in one
+        # process (tests, several apps) would run each other's operations.
+        await asyncio.to_thread(_ALEMBIC_LOCK.acquire)
+        try:
+            await self._migrate()
+        finally:
+            _ALEMBIC_LOCK.release()
+
+    async def _migrate(self) -> None:
         async with self.writer.connect() as connection:
             if self.is_postgres:
                 await connection.execute(
