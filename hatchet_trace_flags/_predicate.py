@@ -6,7 +6,7 @@ event loop. ``FlagPredicate`` is that callable. It evaluates one boolean flag (b
 providers (:class:`~hatchet_trace_flags.LocalProvider`, the admin service) or from any OpenFeature
 provider::
 
-    from openfeature import api
+    from openfeature import _event_support, api
     from hatchet_trace_flags import FlagPredicate, HatchetInstrumentor, LocalProvider
 
     api.set_provider(LocalProvider.from_file("/etc/hatchet/trace-flags.json"), "hatchet-trace-flags")
@@ -24,9 +24,9 @@ attributes.
 **Caching.** Decisions live in a ``cachetools.TTLCache`` (``ttl`` seconds, ``maxsize`` action_ids).
 A cached decision costs one uncontended lock acquisition and a TTL-cache lookup (about a locked
 ``TTLCache`` hit; see ``benchmarks/bench_predicate.py``). When the provider emits
-``PROVIDER_CONFIGURATION_CHANGED`` for our flag (or ``PROVIDER_READY``), every cached decision is
-dropped, so a flip reaches the next task start; a provider that emits no events is asked again at the
-latest ``ttl`` seconds after its previous answer.
+``PROVIDER_CONFIGURATION_CHANGED`` for our flag, every cached decision is dropped, so a flip reaches
+the next task start; a provider that emits no events is asked again at the latest ``ttl`` seconds
+after its previous answer.
 
 **Never blocks, never raises.** What happens on a cache miss depends on the provider:
 
@@ -55,7 +55,8 @@ integer increment under the lock the lookup takes anyway; the counter is read on
 
 **Threads and fork.** Safe to call from any number of threads. After ``os.fork()`` the child gets a
 fresh lock and fresh refresh threads and keeps the cached decisions, so prefork servers never end up
-with a frozen predicate.
+with a frozen predicate. The child also gets a fresh OpenFeature event executor: openfeature-sdk 0.10's
+own does not survive fork, and without it no provider event would ever reach a handler in the child.
 
 ``close()`` unsubscribes from provider events and stops the refresh threads; the predicate keeps
 answering (from its cache, inline for in-process providers, otherwise from what it last knew).
@@ -72,11 +73,12 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final
 
 from cachetools import LRUCache, TTLCache
-from openfeature import api
+from openfeature import _event_support, api
 from openfeature.client import OpenFeatureClient
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.event import EventDetails, ProviderEvent
@@ -535,15 +537,10 @@ def _subscribe(
         if target is not None and (details.flags_changed is None or target.flag_key in details.flags_changed):
             target.invalidate()
 
-    def on_ready(details: EventDetails) -> None:
-        # Recovery from NOT_READY/ERROR/STALE: whatever was cached meanwhile may be a fallback.
-        target = predicate()
-        if target is not None:
-            target.invalidate()
-
+    # Not PROVIDER_READY: OpenFeature runs a READY handler at once when subscribing to a ready provider,
+    # which would drop decisions at random; NOT_READY answers are never cached anyway.
     handlers: list[tuple[ProviderEvent, _Handler]] = [
         (ProviderEvent.PROVIDER_CONFIGURATION_CHANGED, on_configuration_changed),
-        (ProviderEvent.PROVIDER_READY, on_ready),
     ]
     for event, handler in handlers:
         client.add_handler(event, handler)
@@ -584,6 +581,21 @@ def _after_fork_in_child() -> None:
         predicate._after_fork_in_child()
     _held_for_fork.clear()
     _live_lock = threading.Lock()
+    _renew_openfeature_event_executor()
+
+
+def _renew_openfeature_event_executor() -> None:
+    # openfeature-sdk 0.10 runs event handlers on a module-level ThreadPoolExecutor that does not survive
+    # fork: in a child of a process that had used it, the dead worker still counts as idle, so submitted
+    # handlers wait in its queue forever and no provider event (no flag flip) reaches a handler. A fresh
+    # executor for the child fixes that; it starts no thread until an event is emitted.
+    try:
+        if isinstance(_event_support._event_executor, ThreadPoolExecutor):
+            _event_support._event_executor = ThreadPoolExecutor(
+                thread_name_prefix="openfeature-event-handler"
+            )
+    except Exception:
+        logger.exception("hatchet-trace-flags: cannot renew OpenFeature's event executor after fork")
 
 
 os.register_at_fork(
