@@ -99,7 +99,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.identity_resolvers = []
     app.state.generated_admin_token = generated_token
     install_error_handlers(app)
-    for module in (_api_health, _api_tasks, _api_patterns, _api_rules, _api_events, _ofrep):
+    # Hot routes (polls, evaluations) first: routing tries routes in order.
+    for module in (_api_health, _api_rules, _ofrep, _api_events, _api_tasks, _api_patterns):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

@@ -38,7 +38,7 @@ class Services:
             await self.feed.apply_local(result.event, result.snapshot)
 
 
-def _services(request: Request) -> Services:
+async def _services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 

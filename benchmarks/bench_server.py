@@ -1,0 +1,289 @@
+"""Throughput and latency of the admin service on one process, under load from a second process.
+
+A real ``hatchet-trace-flags serve`` process (SQLite, one uvicorn worker) answers; a separate load
+process keeps N keep-alive HTTP/1.1 connections busy for a few seconds per scenario and records
+every request's latency. Scenarios: ``/healthz`` (the floor: no auth, no work), snapshot polls
+answered 304 (what every worker does), the full snapshot, OFREP single and bulk evaluations.
+Ratios are against ``/healthz`` measured in the same run. Target: >= 2,000 req/s of 304 polls with
+p99 <= 20 ms. With PostgreSQL reachable, also: how long a change on one replica takes to reach the
+event stream of another.
+
+Run: ``python -m benchmarks.bench_server`` (or ``python -m benchmarks server``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ADMIN = "bench-admin-token"
+READ = "bench-read-token"
+CONNECTIONS = 16
+SECONDS = 4.0
+WARMUP_SECONDS = 0.5
+FLAG = "hatchet.use-links-instead-of-parent"
+
+
+# --------------------------------------------------------------------------- load process
+
+
+async def _connection_loop(
+    host: str, port: int, request: bytes, stop_at: float, record_from: float, latencies: list[float]
+) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        while True:
+            started = time.perf_counter()
+            if started >= stop_at:
+                return
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            if length:
+                await reader.readexactly(length)
+            if not head.startswith((b"HTTP/1.1 200", b"HTTP/1.1 304")):
+                raise RuntimeError(f"unexpected response: {head[:80]!r}")
+            finished = time.perf_counter()
+            if started >= record_from:
+                latencies.append(finished - started)
+    finally:
+        writer.close()
+
+
+async def _load(config: dict[str, Any]) -> dict[str, float]:
+    body = config["body"].encode()
+    lines = [f"{config['method']} {config['path']} HTTP/1.1", f"Host: {config['host']}"]
+    lines += [f"{name}: {value}" for name, value in config["headers"].items()]
+    if body or config["method"] == "POST":
+        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+    now = time.perf_counter()
+    record_from = now + WARMUP_SECONDS
+    stop_at = record_from + config["seconds"]
+    latencies: list[float] = []
+    await asyncio.gather(
+        *(
+            _connection_loop(config["host"], config["port"], request, stop_at, record_from, latencies)
+            for _ in range(config["connections"])
+        )
+    )
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "per_second": len(latencies) / config["seconds"],
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
+    }
+
+
+def _run_load(url: str, method: str, path: str, headers: dict[str, str], body: str = "") -> dict[str, float]:
+    host, port = url.removeprefix("http://").split(":")
+    config = {
+        "host": host,
+        "port": int(port),
+        "method": method,
+        "path": path,
+        "headers": headers,
+        "body": body,
+        "connections": CONNECTIONS,
+        "seconds": SECONDS,
+    }
+    output = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_server", "--load", json.dumps(config)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    result: dict[str, float] = json.loads(output)
+    return result
+
+
+# --------------------------------------------------------------------------- server process
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("HATCHET_TRACE_FLAGS_")}
+    environment.update(
+        {
+            "HATCHET_TRACE_FLAGS_ADMIN_TOKENS": f"bench:{ADMIN}",
+            "HATCHET_TRACE_FLAGS_READ_TOKENS": f"worker:{READ}",
+            "HATCHET_TRACE_FLAGS_LOG_LEVEL": "warning",
+            "HATCHET_TRACE_FLAGS_PORT": str(port),
+            **env,
+        }
+    )
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hatchet_trace_flags_server", "serve"],
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(log.read_text())
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("server did not become ready")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _populate(url: str) -> str:
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    with httpx.Client(base_url=url, headers=admin) as http:
+        for index in range(50):
+            http.put(f"/api/v1/tasks/bench_worker:task-{index}", json={"mode": "link"})
+        http.put("/api/v1/patterns/bench_*", json={"mode": "parent"})
+        etag: str = http.get("/api/v1/snapshot").headers["etag"]
+        return etag
+
+
+def _propagation(tmp: Path) -> list[float] | None:
+    """Seconds from a write acknowledged by replica A to its event on replica B's stream."""
+    try:
+        import asyncpg
+
+        admin_url = os.environ.get(
+            "HATCHET_TRACE_FLAGS_TEST_POSTGRES_URL",
+            f"postgresql://{os.environ.get('USER', 'root')}@127.0.0.1:5432/test",
+        )
+        name = f"htf_bench_{os.getpid()}"
+
+        async def database(statement: str) -> None:
+            connection = await asyncpg.connect(admin_url, timeout=3)
+            try:
+                await connection.execute(statement)
+            finally:
+                await connection.close()
+
+        asyncio.run(database(f'DROP DATABASE IF EXISTS "{name}"'))
+        asyncio.run(database(f'CREATE DATABASE "{name}"'))
+    except Exception as error:
+        print(f"(replica propagation skipped: PostgreSQL not reachable: {type(error).__name__})")
+        return None
+    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    processes = []
+    try:
+        a, url_a = _start_server({"HATCHET_TRACE_FLAGS_DATABASE_URL": url}, tmp / "a.log")
+        processes.append(a)
+        b, url_b = _start_server({"HATCHET_TRACE_FLAGS_DATABASE_URL": url}, tmp / "b.log")
+        processes.append(b)
+
+        async def measure() -> list[float]:
+            delays: list[float] = []
+            async with (
+                httpx.AsyncClient(base_url=url_a, headers={"Authorization": f"Bearer {ADMIN}"}) as http_a,
+                httpx.AsyncClient(base_url=url_b, headers={"Authorization": f"Bearer {READ}"}) as http_b,
+                http_b.stream("GET", "/api/v1/events") as events,
+            ):
+                lines = events.aiter_lines()
+                for index in range(30):
+                    await http_a.put(f"/api/v1/tasks/p:{index}", json={"mode": "link"})
+                    acknowledged = time.perf_counter()
+                    async for line in lines:
+                        if line.startswith("id: "):
+                            break
+                    delays.append(time.perf_counter() - acknowledged)
+            return delays
+
+        return asyncio.run(measure())
+    finally:
+        for process in processes:
+            _stop(process)
+        asyncio.run(database(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        tmp = Path(directory)
+        process, url = _start_server({"HATCHET_TRACE_FLAGS_DATA_DIR": str(tmp / "data")}, tmp / "server.log")
+        try:
+            etag = _populate(url)
+            read = {"Authorization": f"Bearer {READ}"}
+            context = json.dumps({"context": {"targetingKey": "bench_worker:task-7"}})
+            bulk_etag = httpx.post(f"{url}/ofrep/v1/evaluate/flags", content=context, headers=read).headers[
+                "etag"
+            ]
+            scenarios = {
+                "healthz (floor)": ("GET", "/healthz", {}, ""),
+                "snapshot 304 poll": ("GET", "/api/v1/snapshot", {**read, "If-None-Match": etag}, ""),
+                "snapshot 200 full": ("GET", "/api/v1/snapshot", read, ""),
+                "ofrep single evaluation": ("POST", f"/ofrep/v1/evaluate/flags/{FLAG}", read, context),
+                "ofrep bulk 304": (
+                    "POST",
+                    "/ofrep/v1/evaluate/flags",
+                    {**read, "If-None-Match": bulk_etag},
+                    context,
+                ),
+            }
+            results = {name: _run_load(url, *scenario) for name, scenario in scenarios.items()}
+        finally:
+            _stop(process)
+        floor = results["healthz (floor)"]["per_second"]
+        print(
+            f"one server process, {CONNECTIONS} keep-alive connections from a second process, {SECONDS:.0f} s each"
+        )
+        print(f"{'scenario':<26}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'vs healthz':>12}")
+        for name, result in results.items():
+            print(
+                f"{name:<26}{result['per_second']:>9.0f}{result['p50_ms']:>9.2f}{result['p99_ms']:>9.2f}"
+                f"{result['per_second'] / floor:>11.2f}x"
+            )
+        poll = results["snapshot 304 poll"]
+        verdict = "meets" if poll["per_second"] >= 2000 and poll["p99_ms"] <= 20 else "MISSES"
+        print(
+            f"304 polls: {poll['per_second']:.0f} req/s, p99 {poll['p99_ms']:.2f} ms -> {verdict} the target"
+        )
+        delays = _propagation(tmp)
+        if delays:
+            print(
+                f"replica A write -> replica B event (PostgreSQL NOTIFY), {len(delays)} changes: "
+                f"median {statistics.median(delays) * 1000:.1f} ms, max {max(delays) * 1000:.1f} ms"
+            )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--load":
+        print(json.dumps(asyncio.run(_load(json.loads(sys.argv[2])))))
+    else:
+        main()
