@@ -1,5 +1,6 @@
 """Span links instead of parent spans for Hatchet fan-out work, switchable per task at runtime."""
 
+from hatchet_trace_flags._admin_provider import AdminServiceProvider
 from hatchet_trace_flags._flagd import to_flagd
 from hatchet_trace_flags._instrumentor import HatchetInstrumentor
 from hatchet_trace_flags._links import SPAWN_LINK_ATTRIBUTE
@@ -27,6 +28,7 @@ __all__ = [
     "DOCUMENT_VERSION",
     "RELATIONSHIP_METADATA_KEY",
     "SPAWN_LINK_ATTRIBUTE",
+    "AdminServiceProvider",
     "Decision",
     "FlagPredicate",
     "FollowSpawnerSampler",

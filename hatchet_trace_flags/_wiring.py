@@ -10,8 +10,9 @@ The first of these that is set (non-blank) picks the provider:
 
 =====================================  =============================================================
 ``HATCHET_TRACE_FLAGS_URL``            the admin service (with ``HATCHET_TRACE_FLAGS_TOKEN``, its
-                                       API token); not available in this release: raises
-                                       ``NotImplementedError``
+                                       API token), followed live
+                                       (:meth:`AdminServiceProvider.from_env`, which lists its
+                                       other variables)
 ``HATCHET_TRACE_FLAGS_RULES_FILE``     a rules file, followed for changes
                                        (:meth:`LocalProvider.from_file`)
 ``HATCHET_TRACE_FLAGS_LINKS``          the tasks and patterns that use links, e.g.
@@ -48,6 +49,7 @@ from openfeature.event import EventDetails, ProviderEvent
 from openfeature.provider import ProviderStatus
 from opentelemetry.metrics import MeterProvider
 
+from hatchet_trace_flags._admin_provider import AdminServiceProvider
 from hatchet_trace_flags._local_provider import LINKS_ENV_VAR, LocalProvider
 from hatchet_trace_flags._predicate import OPENFEATURE_DOMAIN, FlagPredicate
 from hatchet_trace_flags._rules_provider import RulesProvider
@@ -96,7 +98,7 @@ def provider_from_env(environ: Mapping[str, str] | None = None) -> RulesProvider
     url = _setting(environ, URL_ENV_VAR)
     token = _setting(environ, TOKEN_ENV_VAR)
     if url is not None:
-        return _admin_service_provider(url, token)
+        return AdminServiceProvider.from_env(environ)
     if token is not None:
         raise ValueError(f"{TOKEN_ENV_VAR} is set but {URL_ENV_VAR} is not; set both or neither")
     rules_file = _setting(environ, RULES_FILE_ENV_VAR)
@@ -109,14 +111,6 @@ def provider_from_env(environ: Mapping[str, str] | None = None) -> RulesProvider
     if _setting(environ, LINKS_ENV_VAR) is not None:
         return LocalProvider.from_env(environ, variable=LINKS_ENV_VAR)
     return None
-
-
-def _admin_service_provider(url: str, token: str | None) -> RulesProvider:
-    # The one seam for the admin-service provider (a RulesProvider fed from the service's snapshots).
-    raise NotImplementedError(
-        f"{URL_ENV_VAR} is set ({url!r}), but this release has no admin-service provider yet; "
-        f"unset it and use {RULES_FILE_ENV_VAR} or {LINKS_ENV_VAR}"
-    )
 
 
 def install_provider(

@@ -1,0 +1,527 @@
+"""The background half of :class:`~hatchet_trace_flags.AdminServiceProvider`: one daemon thread with its
+own asyncio loop and ``httpx.AsyncClient``, talking to the admin service.
+
+Three tasks run on that loop once the first snapshot attempt is over:
+
+- **fetch**: ``GET /api/v1/snapshot`` with ``If-None-Match``, one request at a time. It runs when
+  woken (a change event, a (re)connected or lost stream) and otherwise every ``poll_interval`` seconds
+  while the stream is down, every ``resync_interval`` while it is up, both jittered. Failures back off
+  exponentially with jitter, and never sooner than a ``Retry-After`` asked for.
+- **stream**: ``GET /api/v1/events`` (Server-Sent Events). Each ``change``/``refetch`` event whose ETag
+  differs from the one served wakes the fetch. A stream silent for longer than ``stream_idle_timeout``
+  (the service sends a heartbeat every 15 s by default) counts as dead and is reconnected with backoff.
+  Losing the stream wakes the fetch at once: whether *that* works is what tells "the service is gone"
+  (STALE) from "only the stream is blocked" (keep polling).
+- **report**: ``POST /api/v1/tasks/seen`` with the action_ids evaluated since the last report, in
+  batches, every ``report_interval`` seconds.
+
+401 or 403 on any of them stops everything: the token will not get better by asking again.
+
+The loop never touches the worker's event loop or threads; the task path only ever reads what this
+loop last stored (the provider's rules) and queues action_ids for the report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import os
+import random
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Final, Protocol
+
+import httpx
+from httpx_sse import EventSource, SSEError
+
+from hatchet_trace_flags._admin_seen import SeenTasks
+from hatchet_trace_flags._rules import RulesError, RuleSet, validate_action_id
+
+__all__ = [
+    "Changed",
+    "Failed",
+    "FollowSettings",
+    "Follower",
+    "Sink",
+    "Unauthorized",
+    "Unchanged",
+    "retry_after_seconds",
+]
+
+logger = logging.getLogger("hatchet_trace_flags")
+
+# The largest valid rule document is a few MB (MAX_ENTRIES entries of at most 255 characters).
+MAX_SNAPSHOT_BYTES: Final = 16 * 1024 * 1024
+MAX_RETRY_AFTER: Final = 600.0
+MAX_SEEN_PER_REPORT: Final = 1000  # the service's limit per request
+_ERROR_DETAIL_LIMIT: Final = 200
+
+
+@dataclass(frozen=True, slots=True)
+class FollowSettings:
+    base_url: str
+    token: str | None
+    stream: bool
+    poll_interval: float
+    resync_interval: float
+    jitter: float
+    timeout: float
+    startup_timeout: float
+    stream_idle_timeout: float
+    backoff_initial: float
+    backoff_max: float
+    report_tasks: bool
+    report_interval: float
+    report_batch_size: int
+    worker_name: str | None
+    verify: bool | ssl.SSLContext
+    transport: httpx.AsyncBaseTransport | None
+
+
+# -- outcomes of one snapshot request ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Changed:
+    rules: RuleSet
+    etag: str | None
+    revision: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Unchanged:
+    revision: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    message: str
+    invalid: bool = False  # the service answered, with something unusable (vs. could not be reached)
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unauthorized:
+    message: str
+
+
+Outcome = Changed | Unchanged | Failed | Unauthorized
+
+
+class Sink(Protocol):
+    """What the follower tells the provider (called on the follower's thread)."""
+
+    def current_etag(self) -> str | None: ...
+    def snapshot_outcome(self, outcome: Changed | Unchanged | Failed, *, first: bool) -> None: ...
+    def refused(self, message: str) -> None: ...
+    def stream_state(self, connected: bool, problem: str | None) -> None: ...
+    def count_request(self, kind: str) -> None: ...
+
+
+class _Stop(Exception):
+    """Raised inside a task to stop the whole follower (401/403)."""
+
+
+class Follower:
+    def __init__(self, settings: FollowSettings, sink: Sink, seen: SeenTasks) -> None:
+        self._settings = settings
+        self._sink = sink
+        self._seen = seen
+        base = settings.base_url.rstrip("/")
+        self._snapshot_url = f"{base}/api/v1/snapshot"
+        self._events_url = f"{base}/api/v1/events"
+        self._seen_url = f"{base}/api/v1/tasks/seen"
+        self._wake: asyncio.Event | None = None
+        self._streaming = False
+        self._hostname = socket.gethostname()
+        self._report_problem: str | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    async def run(
+        self,
+        stop: asyncio.Event,
+        first_attempt: threading.Event | None,
+        init_returned: asyncio.Event,
+    ) -> None:
+        """Follow the service until ``stop`` is set or it refuses the token.
+
+        ``first_attempt`` (when given) is set once the first snapshot request has been dealt with; the
+        tasks start only once ``init_returned`` is set, so that no event of ours is announced before
+        OpenFeature has recorded the outcome of ``initialize``.
+        """
+        self._wake = asyncio.Event()
+        try:
+            async with self._client() as client:
+                work = asyncio.create_task(self._work(client, first_attempt, init_returned))
+                stopper = asyncio.create_task(stop.wait())
+                try:
+                    await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for task in (work, stopper):
+                        task.cancel()
+                    await asyncio.gather(work, stopper, return_exceptions=True)
+                if work.done() and not work.cancelled() and work.exception() is not None:
+                    logger.error(
+                        "hatchet-trace-flags: following the admin service failed",
+                        exc_info=work.exception(),
+                    )
+        finally:
+            if first_attempt is not None:
+                first_attempt.set()
+
+    def _client(self) -> httpx.AsyncClient:
+        settings = self._settings
+        headers = {"User-Agent": "hatchet-trace-flags", "Accept": "application/json"}
+        if settings.token is not None:
+            headers["Authorization"] = f"Bearer {settings.token}"
+        return httpx.AsyncClient(
+            headers=headers,
+            timeout=settings.timeout,
+            verify=settings.verify,
+            transport=settings.transport,
+            follow_redirects=False,
+        )
+
+    async def _work(
+        self,
+        client: httpx.AsyncClient,
+        first_attempt: threading.Event | None,
+        init_returned: asyncio.Event,
+    ) -> None:
+        first_outcome: Outcome | None = None
+        if first_attempt is not None:
+            try:
+                first_outcome = await self._fetch(client, deadline=self._settings.startup_timeout)
+                if isinstance(first_outcome, Unauthorized):
+                    self._sink.refused(first_outcome.message)
+                    return
+                self._sink.snapshot_outcome(first_outcome, first=True)
+            finally:
+                first_attempt.set()
+        await init_returned.wait()
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._fetch_loop(client, first_outcome))
+                if self._settings.stream:
+                    group.create_task(self._stream_loop(client))
+                if self._settings.report_tasks:
+                    group.create_task(self._report_loop(client))
+        except* _Stop:
+            pass  # refused: the sink has been told; nothing left to do
+
+    # -- fetch -----------------------------------------------------------------------------------------
+
+    async def _fetch_loop(self, client: httpx.AsyncClient, first_outcome: Outcome | None) -> None:
+        assert self._wake is not None
+        wake = self._wake
+        failures = 0
+        not_before = 0.0
+        if first_outcome is None:  # restarted after fork: look right away
+            delay = 0.0
+        elif isinstance(first_outcome, Failed):
+            failures = 1
+            delay = self._backoff(failures, first_outcome.retry_after)
+            not_before = time.monotonic() + delay
+        else:
+            delay = self._poll_delay()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=delay)
+            pause = not_before - time.monotonic()
+            if pause > 0:  # woken early, but a backoff or Retry-After is still running
+                await asyncio.sleep(pause)
+            wake.clear()
+            outcome: Outcome
+            try:
+                outcome = await self._fetch(client, deadline=self._settings.timeout)
+                if isinstance(outcome, Unauthorized):
+                    self._sink.refused(outcome.message)
+                    raise _Stop
+                self._sink.snapshot_outcome(outcome, first=False)
+            except _Stop:
+                raise
+            except Exception:  # a bug must not end the follower: log it and try again later
+                logger.exception("hatchet-trace-flags: fetching the snapshot failed")
+                outcome = Failed("internal error")
+            if isinstance(outcome, Failed):
+                failures += 1
+                delay = self._backoff(failures, outcome.retry_after)
+                not_before = time.monotonic() + delay
+            else:
+                failures = 0
+                not_before = 0.0
+                delay = self._poll_delay()
+
+    async def _fetch(self, client: httpx.AsyncClient, *, deadline: float) -> Outcome:
+        headers: dict[str, str] = {}
+        etag = self._sink.current_etag()
+        if etag is not None:
+            headers["If-None-Match"] = etag
+        self._sink.count_request("snapshot")
+        where = f"the admin service at {self._settings.base_url}"
+        try:
+            async with (
+                asyncio.timeout(deadline),
+                client.stream("GET", self._snapshot_url, headers=headers) as response,
+            ):
+                status = response.status_code
+                revision = _revision(response.headers)
+                if status == 304:
+                    return Unchanged(revision)
+                if status in (401, 403):
+                    return Unauthorized(await _refusal(response, where))
+                if status != 200:
+                    return Failed(
+                        f"{where} answered HTTP {status} to GET /api/v1/snapshot",
+                        retry_after=retry_after_seconds(response.headers.get("retry-after")),
+                    )
+                body = await _read_bounded(response, MAX_SNAPSHOT_BYTES)
+        except TimeoutError:
+            return Failed(f"{where} sent no complete snapshot within {deadline:g} s")
+        except httpx.HTTPError as error:
+            return Failed(f"{where} could not be reached: {_describe(error)}")
+        except _TooLarge:
+            return Failed(f"{where} sent a snapshot larger than {MAX_SNAPSHOT_BYTES} bytes", invalid=True)
+        try:
+            rules = RuleSet.loads(body)
+        except RulesError as error:
+            return Failed(f"{where} sent an invalid snapshot: {error}", invalid=True)
+        new_etag = response.headers.get("etag")
+        return Changed(rules, new_etag if new_etag and new_etag.isprintable() else None, revision)
+
+    def _poll_delay(self) -> float:
+        settings = self._settings
+        interval = settings.resync_interval if self._streaming else settings.poll_interval
+        return interval * random.uniform(1 - settings.jitter, 1 + settings.jitter)
+
+    def _backoff(self, failures: int, retry_after: float | None = None) -> float:
+        settings = self._settings
+        ceiling = min(settings.backoff_max, settings.backoff_initial * 2.0 ** min(failures - 1, 32))
+        delay = ceiling * random.uniform(0.5, 1.0)  # "equal jitter": never near zero, never in lockstep
+        return max(delay, retry_after) if retry_after is not None else delay
+
+    # -- stream ----------------------------------------------------------------------------------------
+
+    async def _stream_loop(self, client: httpx.AsyncClient) -> None:
+        failures = 0
+        while True:
+            retry_after: float | None = None
+            try:
+                outcome = await self._stream_once(client)
+            except _Stop:
+                raise
+            except Exception:
+                logger.exception("hatchet-trace-flags: reading the event stream failed")
+                outcome = Failed("internal error")
+            was_connected = self._streaming
+            self._streaming = False
+            self._wake_fetch()  # is the service still there, or only the stream gone?
+            if isinstance(outcome, Unauthorized):
+                self._sink.refused(outcome.message)
+                raise _Stop
+            if isinstance(outcome, Failed):
+                retry_after = outcome.retry_after
+                self._sink.stream_state(False, outcome.message)
+            else:
+                self._sink.stream_state(False, None)
+            failures = 1 if was_connected else failures + 1
+            await asyncio.sleep(self._backoff(failures, retry_after))
+
+    async def _stream_once(self, client: httpx.AsyncClient) -> Failed | Unauthorized | None:
+        """Read the stream until it ends (``None``) or fails."""
+        settings = self._settings
+        where = f"the admin service at {settings.base_url}"
+        self._sink.count_request("events")
+        timeout = httpx.Timeout(settings.timeout, read=settings.stream_idle_timeout)
+        headers = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
+        try:
+            async with client.stream("GET", self._events_url, headers=headers, timeout=timeout) as response:
+                status = response.status_code
+                if status in (401, 403):
+                    return Unauthorized(await _refusal(response, where))
+                if status != 200:
+                    return Failed(
+                        f"{where} answered HTTP {status} to GET /api/v1/events",
+                        retry_after=retry_after_seconds(response.headers.get("retry-after")),
+                    )
+                async for event in EventSource(response).aiter_sse():
+                    if not self._streaming:
+                        # The service's first message arrived: the stream really streams (a buffering
+                        # proxy would have held it back). Catch up on what happened while we were away.
+                        self._streaming = True
+                        self._sink.stream_state(True, None)
+                        self._wake_fetch()
+                    if event.event in ("change", "refetch") and _etag_of(event.data) != (
+                        self._sink.current_etag() or ""
+                    ):
+                        self._wake_fetch()
+        except httpx.ReadTimeout:
+            return Failed(f"the event stream from {where} was silent for {settings.stream_idle_timeout:g} s")
+        except SSEError as error:
+            return Failed(f"{where} did not answer GET /api/v1/events with an event stream: {error}")
+        except httpx.HTTPError as error:
+            return Failed(f"the event stream from {where} failed: {_describe(error)}")
+        return None
+
+    def _wake_fetch(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    # -- task reports ----------------------------------------------------------------------------------
+
+    async def _report_loop(self, client: httpx.AsyncClient) -> None:
+        settings = self._settings
+        failures = 0
+        while True:
+            if failures:
+                delay = self._backoff(failures)
+            else:
+                delay = settings.report_interval * random.uniform(1 - settings.jitter, 1 + settings.jitter)
+            await asyncio.sleep(delay)
+            try:
+                failures = await self._report_all(client, failures)
+            except _Stop:
+                raise
+            except Exception:
+                logger.exception("hatchet-trace-flags: reporting tasks failed")
+                failures += 1
+
+    async def _report_all(self, client: httpx.AsyncClient, failures: int) -> int:
+        """Send every pending action_id; returns the new failure count."""
+        size = min(self._settings.report_batch_size, MAX_SEEN_PER_REPORT)
+        while batch := self._seen.take(size):
+            action_ids = [action_id for action_id in batch if _is_action_id(action_id)]
+            if not action_ids:
+                continue
+            outcome = await self._report(client, action_ids)
+            if outcome is None:
+                self._seen.confirm(action_ids)
+                continue
+            if isinstance(outcome, Unauthorized):
+                self._seen.requeue(action_ids)
+                self._sink.refused(outcome.message)
+                raise _Stop
+            if outcome.invalid:
+                self._seen.confirm(action_ids)  # the service will not take these: do not insist
+            else:
+                self._seen.requeue(action_ids)
+            self._note_report_problem(outcome.message)
+            return failures + 1
+        self._report_problem = None
+        return 0
+
+    async def _report(self, client: httpx.AsyncClient, action_ids: list[str]) -> Failed | Unauthorized | None:
+        settings = self._settings
+        where = f"the admin service at {settings.base_url}"
+        worker = settings.worker_name or f"{self._hostname}/{os.getpid()}"
+        self._sink.count_request("seen")
+        try:
+            async with asyncio.timeout(settings.timeout):
+                response = await client.post(
+                    self._seen_url, json={"worker": worker, "action_ids": action_ids}
+                )
+        except TimeoutError:
+            return Failed(f"{where} did not acknowledge the task report within {settings.timeout:g} s")
+        except httpx.HTTPError as error:
+            return Failed(f"reporting tasks to {where} failed: {_describe(error)}")
+        status = response.status_code
+        if 200 <= status < 300:
+            return None
+        if status in (401, 403):
+            return Unauthorized(await _refusal(response, where))
+        # 4xx other than a rate limit: this report will never be accepted as it is.
+        invalid = 400 <= status < 500 and status != 429
+        return Failed(f"{where} answered HTTP {status} to POST /api/v1/tasks/seen", invalid=invalid)
+
+    def _note_report_problem(self, message: str) -> None:
+        if message != self._report_problem:
+            self._report_problem = message
+            logger.info("hatchet-trace-flags: %s; tasks run as usual, the report is retried", message)
+
+
+# -- helpers ----------------------------------------------------------------------------------------------
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
+    declared = response.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _refusal(response: httpx.Response, where: str) -> str:
+    detail = ""
+    with contextlib.suppress(Exception):
+        body = await _read_bounded(response, 4096)
+        parsed = json.loads(body)
+        if isinstance(parsed, dict) and isinstance(parsed.get("detail"), str):
+            detail = parsed["detail"]
+    detail = "".join(character for character in detail if character.isprintable())[:_ERROR_DETAIL_LIMIT]
+    reason = f" ({detail})" if detail else ""
+    return f"{where} refused the token: HTTP {response.status_code}{reason}"
+
+
+def _revision(headers: Mapping[str, str]) -> int | None:
+    text = headers.get("x-rules-revision", "")
+    return int(text) if text.isdigit() and len(text) < 20 else None
+
+
+def _etag_of(data: str) -> str:
+    try:
+        parsed = json.loads(data)
+    except ValueError:
+        return ""
+    etag = parsed.get("etag") if isinstance(parsed, dict) else None
+    return etag if isinstance(etag, str) else ""
+
+
+def _is_action_id(value: str) -> bool:
+    try:
+        validate_action_id(value)
+    except RulesError:
+        return False
+    return True
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def retry_after_seconds(value: str | None, *, now: Callable[[], float] = time.time) -> float | None:
+    """Seconds asked for by a ``Retry-After`` header (delta-seconds or an HTTP date), capped at
+    ``MAX_RETRY_AFTER``; ``None`` when absent or unreadable."""
+    if value is None:
+        return None
+    value = value.strip()
+    seconds: float
+    if value.isdigit():
+        seconds = float(int(value[:12]))
+    else:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - now()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)

@@ -1,0 +1,755 @@
+"""``AdminServiceProvider``: workers follow the admin service live, and survive it going away.
+
+An OpenFeature provider (a :class:`~hatchet_trace_flags.RulesProvider`) whose rules come from the
+admin service (``hatchet-trace-flags serve``). It fetches the whole rule set once and evaluates every
+flag in process with the shared rules evaluator: **no network call per evaluation, ever**. Usually you
+do not build it yourself; set two environment variables and use the default wiring::
+
+    HATCHET_TRACE_FLAGS_URL=http://hatchet-trace-flags:8080
+    HATCHET_TRACE_FLAGS_TOKEN=<a read token of the service>
+
+    HatchetInstrumentor(use_links_instead_of_parent=predicate_from_env()).instrument()
+
+or in code::
+
+    from hatchet_trace_flags import AdminServiceProvider, FlagPredicate
+    from hatchet_trace_flags._wiring import install_provider
+
+    install_provider(AdminServiceProvider("http://hatchet-trace-flags:8080", token))
+    HatchetInstrumentor(use_links_instead_of_parent=FlagPredicate()).instrument()
+
+**Following changes.** Once registered (``initialize``), a daemon thread of the provider, with its own
+asyncio loop, keeps the rules current:
+
+- it listens to the service's change stream (``GET /api/v1/events``, Server-Sent Events) and refetches
+  the snapshot (``GET /api/v1/snapshot``) on each change: a flip reaches the worker in milliseconds;
+- it also polls the snapshot with ``If-None-Match`` (a 304 costs the service next to nothing): every
+  ``poll_interval`` seconds (10) while the stream is down, disabled (``stream=False``) or blocked by a
+  proxy, and every ``resync_interval`` seconds (60) as a safety net while it is up; both ±``jitter``
+  (10 %) so that a fleet of workers does not poll in lockstep;
+- reconnects and retries back off exponentially (``backoff_initial`` 0.5 s doubling up to
+  ``backoff_max`` 30 s, with jitter) and never come sooner than a ``Retry-After`` the service (or a
+  proxy) asked for;
+- a stream silent for ``stream_idle_timeout`` seconds (20; the service sends a heartbeat every 15 s) is
+  taken for dead and reconnected: a connection that died without a FIN is noticed;
+- every request is bounded by ``timeout`` seconds (5), so a stalled connection never hangs anything.
+
+A new rule set emits ``PROVIDER_CONFIGURATION_CHANGED`` with ``flags_changed=[flag_key]``, so
+:class:`~hatchet_trace_flags.FlagPredicate` drops its cached decisions and the next task start sees the
+flip.
+
+**Start-up never blocks a worker for long.** ``initialize`` waits for the first snapshot at most
+``startup_timeout`` seconds (1). Until the service answers, the provider serves, in this order:
+
+1. the last snapshot it saved on local disk (``snapshot_file``; written atomically after every snapshot
+   that changed; by default ``$XDG_CACHE_HOME/hatchet-trace-flags/snapshot-<hash of url>.json``, i.e.
+   under ``~/.cache``; in Kubernetes mount an ``emptyDir`` there or point ``snapshot_file`` at one, so
+   it survives container restarts). Its ETag is sent with the first request, so an unchanged rule set
+   is confirmed with a 304;
+2. else the ``fallback`` rules (a :class:`~hatchet_trace_flags.RuleSet`, or the path of a rules file,
+   read once);
+3. else the defaults: parent mode for every task, exactly what stock Hatchet does.
+
+If the service did not answer in time, ``initialize`` raises, so OpenFeature marks the provider
+``ERROR`` (evaluations still work, with the rules above) and ``install_provider`` logs why; the thread
+keeps trying and emits ``PROVIDER_READY`` when it gets through.
+
+**While the service is down** the last rules keep being served and task starts are never slowed (they
+never wait for the thread). Losing the service emits ``PROVIDER_STALE``; an unusable answer (garbage, a
+truncated body, an invalid rule document) emits ``PROVIDER_ERROR``; both keep the last good rules, are
+logged once per distinct problem, and the next good snapshot emits ``PROVIDER_READY``. Only the
+snapshot decides "lost": a broken stream alone (e.g. a proxy that does not pass Server-Sent Events) is
+logged at INFO level while polling carries on.
+
+**401 or 403** (a wrong, revoked or under-scoped token) stops the thread at once with a clear ERROR log
+line and ``PROVIDER_ERROR``: asking again with the same token would only hammer the service. The last
+rules keep being served. Fix the token and restart the worker (or register a new provider).
+
+**Task discovery.** The action_ids this worker evaluates are reported to the service
+(``POST /api/v1/tasks/seen``) in batches of up to ``report_batch_size`` (100) every ``report_interval``
+seconds (5), each one again at most every 10 minutes, so operators see every task in the service's list
+with its last worker (``worker_name``, by default ``<hostname>/<pid>``). Queueing one costs a dictionary
+lookup on a decision-cache miss; a failing report is retried later and never touches a task.
+``report_tasks=False`` turns this off.
+
+**Threads, fork, shutdown.** The thread starts lazily in ``initialize`` and is restarted in the child
+after ``os.fork()`` (prefork workers), with a fresh connection. ``shutdown`` stops and joins it
+(OpenFeature calls it on ``api.shutdown()``/``clear_providers()`` or when the provider is replaced).
+
+**For operators.** ``state`` (``idle``, ``starting``, ``live``, ``stale``, ``error``, ``unauthorized``,
+``stopped``), ``last_error``, ``source`` (where the served rules come from: ``service``,
+``snapshot file``, ``fallback``, ``defaults``), ``revision``, ``streaming`` and ``requests`` (requests
+sent, per kind: ``snapshot``, ``events``, ``seen``).
+
+**Environment** (:meth:`AdminServiceProvider.from_env`, used by ``predicate_from_env``):
+
+=========================================== ===================================================
+``HATCHET_TRACE_FLAGS_URL``                 the service's base URL (required)
+``HATCHET_TRACE_FLAGS_TOKEN``               its API token (read scope is enough)
+``HATCHET_TRACE_FLAGS_STREAM``              ``true``/``false``: follow the change stream (true)
+``HATCHET_TRACE_FLAGS_POLL_INTERVAL``       seconds between polls without a stream (10)
+``HATCHET_TRACE_FLAGS_TIMEOUT``             seconds allowed per request (5)
+``HATCHET_TRACE_FLAGS_STARTUP_TIMEOUT``     seconds ``initialize`` waits for the service (1)
+``HATCHET_TRACE_FLAGS_STREAM_IDLE_TIMEOUT`` seconds of stream silence taken for a dead stream (20)
+``HATCHET_TRACE_FLAGS_SNAPSHOT_FILE``       where to keep the last snapshot; ``off``: nowhere
+``HATCHET_TRACE_FLAGS_RULES_FILE``          fallback rules file while the service is unknown
+``HATCHET_TRACE_FLAGS_LINKS``               fallback link list, when there is no rules file
+``HATCHET_TRACE_FLAGS_CA_FILE``             CA bundle (PEM) to verify the service's certificate
+``HATCHET_TRACE_FLAGS_REPORT_TASKS``        ``true``/``false``: report evaluated tasks (true)
+``HATCHET_TRACE_FLAGS_WORKER_NAME``         the name reported with them
+=========================================== ===================================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import ssl
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Final, Literal, Self
+
+import httpx
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.exception import GeneralError
+from openfeature.flag_evaluation import FlagResolutionDetails
+
+from hatchet_trace_flags._admin_follow import (
+    Changed,
+    Failed,
+    Follower,
+    FollowSettings,
+    Unchanged,
+)
+from hatchet_trace_flags._admin_seen import SeenTasks
+from hatchet_trace_flags._rules import DEFAULT_FLAG_KEY, RulesError, RuleSet
+from hatchet_trace_flags._rules_provider import RulesProvider, rules_version
+from hatchet_trace_flags._snapshot_store import (
+    SnapshotFileError,
+    default_snapshot_path,
+    load_snapshot,
+    save_snapshot,
+)
+
+__all__ = ["AdminServiceProvider", "State"]
+
+logger = logging.getLogger("hatchet_trace_flags")
+
+State = Literal["idle", "starting", "live", "stale", "error", "unauthorized", "stopped"]
+Source = Literal["service", "snapshot file", "fallback", "defaults"]
+
+URL_VARIABLE: Final = "HATCHET_TRACE_FLAGS_URL"
+TOKEN_VARIABLE: Final = "HATCHET_TRACE_FLAGS_TOKEN"  # noqa: S105 - a variable name, not a secret
+_STREAM_VARIABLE: Final = "HATCHET_TRACE_FLAGS_STREAM"
+_POLL_INTERVAL_VARIABLE: Final = "HATCHET_TRACE_FLAGS_POLL_INTERVAL"
+_TIMEOUT_VARIABLE: Final = "HATCHET_TRACE_FLAGS_TIMEOUT"
+_STARTUP_TIMEOUT_VARIABLE: Final = "HATCHET_TRACE_FLAGS_STARTUP_TIMEOUT"
+_STREAM_IDLE_TIMEOUT_VARIABLE: Final = "HATCHET_TRACE_FLAGS_STREAM_IDLE_TIMEOUT"
+_SNAPSHOT_FILE_VARIABLE: Final = "HATCHET_TRACE_FLAGS_SNAPSHOT_FILE"
+_RULES_FILE_VARIABLE: Final = "HATCHET_TRACE_FLAGS_RULES_FILE"
+_LINKS_VARIABLE: Final = "HATCHET_TRACE_FLAGS_LINKS"
+_CA_FILE_VARIABLE: Final = "HATCHET_TRACE_FLAGS_CA_FILE"
+_REPORT_TASKS_VARIABLE: Final = "HATCHET_TRACE_FLAGS_REPORT_TASKS"
+_WORKER_NAME_VARIABLE: Final = "HATCHET_TRACE_FLAGS_WORKER_NAME"
+
+_TRUE: Final = frozenset({"1", "true", "yes", "on"})
+_FALSE: Final = frozenset({"0", "false", "no", "off"})
+
+# How long initialize() waits beyond startup_timeout for the thread to start and report.
+_STARTUP_SLACK: Final = 1.0
+_SHUTDOWN_TIMEOUT: Final = 5.0
+_REPORT_REFRESH: Final = 600.0
+
+
+class AdminServiceProvider(RulesProvider):
+    """Rules from the admin service at ``url``, followed live, evaluated in process.
+
+    :param url: the service's base URL, e.g. ``http://hatchet-trace-flags:8080`` (a path prefix is kept).
+    :param token: an API token of the service (read scope is enough); ``None`` sends no credentials.
+    :param flag_key: the boolean flag this provider answers.
+    :param stream: follow the change stream; ``False`` relies on polling alone.
+    :param poll_interval: seconds between snapshot polls while the stream is not connected.
+    :param resync_interval: seconds between snapshot polls while it is (a safety net).
+    :param jitter: relative spread of those intervals, in [0, 1).
+    :param timeout: seconds allowed per request (connect, send, read the whole answer).
+    :param startup_timeout: seconds ``initialize`` waits for the first snapshot.
+    :param stream_idle_timeout: seconds without any byte on the stream before it is taken for dead.
+    :param backoff_initial: first retry delay after a failure, in seconds (doubles up to ``backoff_max``).
+    :param backoff_max: the longest retry delay, in seconds (a ``Retry-After`` may ask for longer).
+    :param snapshot_file: where to keep the last snapshot; ``None``: the default location.
+    :param persist: ``False``: neither read nor write a snapshot file.
+    :param fallback: rules while neither the service nor a snapshot file has any: a ``RuleSet`` or the
+        path of a rules file (read once).
+    :param report_tasks: report the evaluated action_ids to the service.
+    :param report_interval: seconds between task reports.
+    :param report_batch_size: action_ids per report request (1 to 1000).
+    :param worker_name: the worker name sent with task reports; default ``<hostname>/<pid>``.
+    :param verify: TLS verification: ``True``, ``False`` or an ``ssl.SSLContext``.
+    :param transport: an ``httpx.AsyncBaseTransport`` to send requests through (tests, proxies).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        flag_key: str = DEFAULT_FLAG_KEY,
+        stream: bool = True,
+        poll_interval: float = 10.0,
+        resync_interval: float = 60.0,
+        jitter: float = 0.1,
+        timeout: float = 5.0,
+        startup_timeout: float = 1.0,
+        stream_idle_timeout: float = 20.0,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        snapshot_file: str | os.PathLike[str] | None = None,
+        persist: bool = True,
+        fallback: RuleSet | str | os.PathLike[str] | None = None,
+        report_tasks: bool = True,
+        report_interval: float = 5.0,
+        report_batch_size: int = 100,
+        worker_name: str | None = None,
+        verify: bool | ssl.SSLContext = True,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        url = _check_url(url)
+        _check_token(token)
+        for name, value in (
+            ("poll_interval", poll_interval),
+            ("resync_interval", resync_interval),
+            ("timeout", timeout),
+            ("startup_timeout", startup_timeout),
+            ("stream_idle_timeout", stream_idle_timeout),
+            ("backoff_initial", backoff_initial),
+            ("backoff_max", backoff_max),
+            ("report_interval", report_interval),
+        ):
+            _check_seconds(name, value)
+        if isinstance(jitter, bool) or not isinstance(jitter, int | float) or not 0 <= jitter < 1:
+            raise ValueError(f"jitter must be a number in [0, 1), got {jitter!r}")
+        if (
+            isinstance(report_batch_size, bool)
+            or not isinstance(report_batch_size, int)
+            or not 1 <= report_batch_size <= 1000
+        ):
+            raise ValueError(
+                f"report_batch_size must be an integer from 1 to 1000, got {report_batch_size!r}"
+            )
+        if worker_name is not None:
+            _check_worker_name(worker_name, field="worker_name")
+        if not isinstance(verify, bool | ssl.SSLContext):
+            raise TypeError(f"verify must be a bool or an ssl.SSLContext, got {type(verify).__name__}")
+        for name, flag in (("stream", stream), ("persist", persist), ("report_tasks", report_tasks)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be a bool, got {flag!r}")
+
+        snapshot_path: Path | None = None
+        if persist:
+            snapshot_path = (
+                Path(os.fspath(snapshot_file)).absolute()
+                if snapshot_file is not None
+                else default_snapshot_path(url)
+            )
+        rules, source, etag, revision = _starting_rules(url, snapshot_path, fallback)
+        super().__init__(
+            rules,
+            flag_key=flag_key,
+            version=_version_label(etag, rules),
+            name="hatchet-trace-flags admin service",
+        )
+        self._url = url
+        self._settings = FollowSettings(
+            base_url=url,
+            token=token,
+            stream=stream,
+            poll_interval=float(poll_interval),
+            resync_interval=float(resync_interval),
+            jitter=float(jitter),
+            timeout=float(timeout),
+            startup_timeout=float(startup_timeout),
+            stream_idle_timeout=float(stream_idle_timeout),
+            backoff_initial=float(backoff_initial),
+            backoff_max=float(backoff_max),
+            report_tasks=report_tasks,
+            report_interval=float(report_interval),
+            report_batch_size=report_batch_size,
+            worker_name=worker_name,
+            verify=verify,
+            transport=transport,
+        )
+        self._snapshot_path = snapshot_path
+        self._source: Source = source
+        self._etag = etag
+        self._revision = revision
+        self._state: State = "idle"
+        self._streaming = False
+        self._ever_live = False
+        self._last_contact: float | None = None
+        self._stream_problem: str | None = None
+        self._persist_problem: str | None = None
+        self._requests = {"snapshot": 0, "events": 0, "seen": 0}
+        self._seen = SeenTasks(refresh=_REPORT_REFRESH) if report_tasks else None
+        self._life_lock = threading.Lock()
+        self._runtime: _Runtime | None = None
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        flag_key: str = DEFAULT_FLAG_KEY,
+    ) -> Self:
+        """Configured from the environment variables in the module documentation. Raises ``ValueError``
+        naming the variable for a bad value."""
+        environ = os.environ if environ is None else environ
+        url = _setting(environ, URL_VARIABLE)
+        if url is None:
+            raise ValueError(f"{URL_VARIABLE} is not set")
+        url = _check_url(url, field=URL_VARIABLE)
+        token = _setting(environ, TOKEN_VARIABLE)
+        _check_token(token, field=TOKEN_VARIABLE)
+        options: dict[str, object] = {}
+        for variable, option in (
+            (_POLL_INTERVAL_VARIABLE, "poll_interval"),
+            (_TIMEOUT_VARIABLE, "timeout"),
+            (_STARTUP_TIMEOUT_VARIABLE, "startup_timeout"),
+            (_STREAM_IDLE_TIMEOUT_VARIABLE, "stream_idle_timeout"),
+        ):
+            text = _setting(environ, variable)
+            if text is not None:
+                options[option] = _seconds_from_env(variable, text)
+        for variable, option in ((_STREAM_VARIABLE, "stream"), (_REPORT_TASKS_VARIABLE, "report_tasks")):
+            text = _setting(environ, variable)
+            if text is not None:
+                options[option] = _bool_from_env(variable, text)
+        snapshot_file = _setting(environ, _SNAPSHOT_FILE_VARIABLE)
+        if snapshot_file is not None and snapshot_file.lower() in _FALSE | {"none"}:
+            options["persist"] = False
+        elif snapshot_file is not None:
+            options["snapshot_file"] = snapshot_file
+        rules_file = _setting(environ, _RULES_FILE_VARIABLE)
+        links = _setting(environ, _LINKS_VARIABLE)
+        if rules_file is not None:
+            options["fallback"] = rules_file
+        elif links is not None:
+            try:
+                options["fallback"] = RuleSet.links_for(links)
+            except RulesError as error:
+                raise ValueError(f"{_LINKS_VARIABLE}: {error}") from error
+        ca_file = _setting(environ, _CA_FILE_VARIABLE)
+        if ca_file is not None:
+            try:
+                options["verify"] = ssl.create_default_context(cafile=ca_file)
+            except (OSError, ssl.SSLError) as error:
+                raise ValueError(f"{_CA_FILE_VARIABLE}: cannot load {ca_file!r}: {error}") from error
+        worker_name = _setting(environ, _WORKER_NAME_VARIABLE)
+        if worker_name is not None:
+            options["worker_name"] = _check_worker_name(worker_name, field=_WORKER_NAME_VARIABLE)
+        return cls(url, token, flag_key=flag_key, **options)  # type: ignore[arg-type]
+
+    # -- for operators ----------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def state(self) -> State:
+        """``idle`` (not registered), ``starting``, ``live`` (the last snapshot request worked), ``stale``
+        (the service is unreachable), ``error`` (it sent something unusable), ``unauthorized`` (it refused
+        the token; stopped), ``stopped`` (shut down)."""
+        return self._state
+
+    @property
+    def source(self) -> Source:
+        """Where the rules served come from: ``service``, ``snapshot file``, ``fallback``, ``defaults``."""
+        return self._source
+
+    @property
+    def revision(self) -> int | None:
+        """The service's revision of the rules served, when known."""
+        return self._revision
+
+    @property
+    def etag(self) -> str | None:
+        return self._etag
+
+    @property
+    def streaming(self) -> bool:
+        """Whether the change stream is connected right now."""
+        return self._streaming
+
+    @property
+    def last_contact(self) -> float | None:
+        """``time.time()`` of the last successful snapshot request, None before the first."""
+        return self._last_contact
+
+    @property
+    def snapshot_path(self) -> Path | None:
+        return self._snapshot_path
+
+    @property
+    def requests(self) -> dict[str, int]:
+        """HTTP requests sent so far, per kind: ``snapshot``, ``events`` (stream connections), ``seen``."""
+        return dict(self._requests)
+
+    def __repr__(self) -> str:
+        return f"AdminServiceProvider(url={self._url!r}, state={self._state!r}, version={self.version!r})"
+
+    # -- OpenFeature lifecycle ---------------------------------------------------------------------------
+
+    def initialize(self, evaluation_context: EvaluationContext) -> None:
+        with self._life_lock:
+            if self._runtime is not None and self._runtime.alive():
+                return
+            self._state = "starting"
+            runtime = self._runtime = _Runtime(self, first_attempt=True)
+            runtime.start()
+        try:
+            settled = runtime.first_attempt.wait(self._settings.startup_timeout + _STARTUP_SLACK)
+            if not settled:
+                self._state = "stale"
+                self._report_error(
+                    self._startup_message(
+                        f"the admin service at {self._url} sent no snapshot within "
+                        f"{self._settings.startup_timeout:g} s"
+                    )
+                )
+        finally:
+            runtime.initialize_returned()
+        problem = self.last_error
+        if problem is not None:
+            raise GeneralError(problem)
+
+    def shutdown(self) -> None:
+        with self._life_lock:
+            runtime, self._runtime = self._runtime, None
+            if runtime is not None:
+                self._state = "stopped"
+        if runtime is not None:
+            runtime.stop(_SHUTDOWN_TIMEOUT)
+        self._streaming = False
+
+    def _after_fork_in_child(self) -> None:
+        self._life_lock = threading.Lock()
+        if self._seen is not None:
+            self._seen.after_fork()
+        self._streaming = False
+        if self._runtime is not None:  # it ran in the parent; its thread did not survive the fork
+            self._runtime = _Runtime(self, first_attempt=False)
+            self._runtime.initialize_returned()
+            self._runtime.start()
+
+    # -- evaluation ----------------------------------------------------------------------------------------
+
+    def resolve_boolean_details(
+        self,
+        flag_key: str,
+        default_value: bool,
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[bool]:
+        details = super().resolve_boolean_details(flag_key, default_value, evaluation_context)
+        seen = self._seen
+        if seen is not None and details.error_code is None and evaluation_context is not None:
+            action_id = evaluation_context.targeting_key
+            if action_id:
+                seen.note(action_id)
+        return details
+
+    # -- what the follower thread reports (through _FollowerSink) -------------------------------------------
+
+    def _count_request(self, kind: str) -> None:
+        self._requests[kind] += 1
+
+    def _on_snapshot(self, outcome: Changed | Unchanged | Failed, *, first: bool) -> None:
+        if isinstance(outcome, Failed):
+            self._failed(outcome, first=first)
+            return
+        self._last_contact = time.time()
+        self._ever_live = True
+        if self._state not in ("unauthorized", "stopped"):
+            self._state = "live"
+        if isinstance(outcome, Unchanged):
+            # 304 to the ETag of what we serve: it is current, wherever it was loaded from.
+            if outcome.revision is not None:
+                self._revision = outcome.revision
+            self._source = "service"
+            self._recover()
+            return
+        self._etag, self._revision, self._source = outcome.etag, outcome.revision, "service"
+        self._replace_rules(outcome.rules, version=_version_label(outcome.etag, outcome.rules))
+        self._persist(outcome)
+
+    def _on_refused(self, message: str) -> None:
+        self._state = "unauthorized"
+        self._streaming = False
+        logger.error(
+            "hatchet-trace-flags: %s. Stopped following it; tasks keep rules version %s (%s). "
+            "Give the worker a valid read token (%s) and restart it.",
+            message,
+            self.version,
+            self._source,
+            TOKEN_VARIABLE,
+        )
+        self._report_error(f"{message}; stopped following it")
+
+    def _on_stream(self, connected: bool, problem: str | None) -> None:
+        self._streaming = connected
+        if connected:
+            self._stream_problem = None
+            logger.info("hatchet-trace-flags: following the change stream of %s", self._url)
+        elif problem is not None and problem != self._stream_problem:
+            self._stream_problem = problem
+            logger.info(
+                "hatchet-trace-flags: %s; polling the snapshot every %g s until the stream is back",
+                problem,
+                self._settings.poll_interval,
+            )
+
+    def _failed(self, outcome: Failed, *, first: bool) -> None:
+        if self._state in ("unauthorized", "stopped"):
+            return
+        if first or not self._ever_live:
+            # Never reached the service since start: one steady ERROR that says what is served meanwhile.
+            self._state = "error" if outcome.invalid else "stale"
+            self._report_error(self._startup_message(outcome.message))
+        elif outcome.invalid:
+            self._state = "error"
+            self._report_error(f"{outcome.message}; keeping the last good rules")
+        else:
+            self._state = "stale"
+            self._report_stale(f"{outcome.message}; keeping the last rules it sent")
+
+    def _startup_message(self, problem: str) -> str:
+        if self._source == "snapshot file":
+            serving = f"serving the snapshot saved in {self._snapshot_path} (revision {self._revision})"
+        elif self._source == "fallback":
+            serving = "serving the fallback rules"
+        else:
+            serving = "every task uses parent mode"
+        return f"{problem}; {serving} until it answers"
+
+    def _persist(self, outcome: Changed) -> None:
+        path = self._snapshot_path
+        if path is None:
+            return
+        try:
+            save_snapshot(
+                path, rules=outcome.rules, url=self._url, etag=outcome.etag, revision=outcome.revision
+            )
+        except SnapshotFileError as error:
+            message = str(error)
+            if message != self._persist_problem:
+                self._persist_problem = message
+                logger.warning(
+                    "hatchet-trace-flags: %s; a restart without the admin service will start from %s",
+                    message,
+                    "the fallback rules" if self._source == "fallback" else "the defaults",
+                )
+            return
+        self._persist_problem = None
+
+
+class _FollowerSink:
+    """The follower's view of its provider (keeps those callbacks off the provider's public API)."""
+
+    def __init__(self, provider: AdminServiceProvider) -> None:
+        self._provider = provider
+
+    def current_etag(self) -> str | None:
+        return self._provider._etag
+
+    def snapshot_outcome(self, outcome: Changed | Unchanged | Failed, *, first: bool) -> None:
+        self._provider._on_snapshot(outcome, first=first)
+
+    def refused(self, message: str) -> None:
+        self._provider._on_refused(message)
+
+    def stream_state(self, connected: bool, problem: str | None) -> None:
+        self._provider._on_stream(connected, problem)
+
+    def count_request(self, kind: str) -> None:
+        self._provider._count_request(kind)
+
+
+class _Runtime:
+    """One run of the follower: a daemon thread with its own event loop."""
+
+    def __init__(self, provider: AdminServiceProvider, *, first_attempt: bool) -> None:
+        self.first_attempt = threading.Event()
+        self._wants_first_attempt = first_attempt
+        self._provider = provider
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._init_returned: asyncio.Event | None = None
+        self._stopping = False
+        self._initialize_returned = False
+        self._thread = threading.Thread(
+            target=self._main, name=f"hatchet-trace-flags-admin[{provider.url}]", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def initialize_returned(self) -> None:
+        """Lets the follower go on: OpenFeature records initialize's outcome right after it returns."""
+        with self._lock:
+            self._initialize_returned = True
+            self._signal(self._init_returned)
+
+    def stop(self, timeout: float) -> None:
+        with self._lock:
+            self._stopping = True
+            self._signal(self._stop)
+        if self._thread is not threading.current_thread() and self._thread.ident is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                logger.warning(
+                    "hatchet-trace-flags: the admin service thread did not stop within %g s", timeout
+                )
+
+    def _signal(self, event: asyncio.Event | None) -> None:
+        # Holds _lock. The loop may be closing: then the thread is finishing on its own.
+        if self._loop is not None and event is not None:
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(event.set)
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._run())
+        except Exception:
+            logger.exception("hatchet-trace-flags: the admin service thread crashed")
+        finally:
+            self.first_attempt.set()
+
+    async def _run(self) -> None:
+        stop, init_returned = asyncio.Event(), asyncio.Event()
+        with self._lock:
+            if self._stopping:
+                return
+            if self._initialize_returned:
+                init_returned.set()
+            self._loop, self._stop, self._init_returned = asyncio.get_running_loop(), stop, init_returned
+        provider = self._provider
+        seen = provider._seen if provider._seen is not None else SeenTasks(refresh=math.inf)
+        follower = Follower(provider._settings, _FollowerSink(provider), seen)
+        try:
+            await follower.run(stop, self.first_attempt if self._wants_first_attempt else None, init_returned)
+        finally:
+            provider._streaming = False
+            with self._lock:
+                self._loop = self._stop = self._init_returned = None
+
+
+# -- configuration helpers ------------------------------------------------------------------------------
+
+
+def _starting_rules(
+    url: str, snapshot_path: Path | None, fallback: RuleSet | str | os.PathLike[str] | None
+) -> tuple[RuleSet, Source, str | None, int | None]:
+    if snapshot_path is not None:
+        try:
+            persisted = load_snapshot(snapshot_path)
+        except SnapshotFileError as error:
+            logger.warning("hatchet-trace-flags: %s; ignoring it", error)
+            persisted = None
+        if persisted is not None:
+            # Its ETag means something only to the service that issued it.
+            etag = persisted.etag if persisted.url == url else None
+            return persisted.rules, "snapshot file", etag, persisted.revision
+    if isinstance(fallback, RuleSet):
+        return fallback, "fallback", None, None
+    if fallback is not None:
+        if not isinstance(fallback, str | os.PathLike):
+            raise TypeError(f"fallback must be a RuleSet or a path, got {type(fallback).__name__}")
+        path = Path(os.fspath(fallback))
+        try:
+            return RuleSet.loads(path.read_bytes()), "fallback", None, None
+        except OSError as error:
+            logger.warning(
+                "hatchet-trace-flags: cannot read the fallback rules file %s: %s",
+                path,
+                error.strerror or error,
+            )
+        except RulesError as error:
+            logger.warning("hatchet-trace-flags: the fallback rules file %s is invalid: %s", path, error)
+    return RuleSet(), "defaults", None, None
+
+
+def _version_label(etag: str | None, rules: RuleSet) -> str:
+    if etag:
+        opaque = etag.removeprefix("W/").strip('"')
+        if opaque:
+            return opaque
+    return rules_version(rules)
+
+
+def _check_url(url: object, *, field: str = "url") -> str:
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError(f"{field} must be the admin service's base URL, e.g. http://flags:8080, got {url!r}")
+    try:
+        parsed = httpx.URL(url.strip())
+    except httpx.InvalidURL as error:
+        raise ValueError(f"{field}: {url!r} is not a URL: {error}") from None
+    if parsed.userinfo:
+        raise ValueError(f"{field} must not carry credentials; pass the token separately")
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ValueError(f"{field} must be an http:// or https:// URL with a host, got {url!r}")
+    if parsed.query or parsed.fragment:
+        raise ValueError(f"{field} must be a base URL without query or fragment, got {url!r}")
+    return str(parsed).rstrip("/")
+
+
+def _check_token(token: object, *, field: str = "token") -> None:
+    # Never echo the token: errors describe it without quoting it.
+    if token is None:
+        return
+    if not isinstance(token, str):
+        raise TypeError(f"{field} must be a string, got {type(token).__name__}")
+    if not token or not token.isascii() or not token.isprintable() or any(c.isspace() for c in token):
+        raise ValueError(f"{field} must be non-empty printable ASCII without whitespace")
+
+
+def _check_worker_name(name: object, *, field: str) -> str:
+    if not isinstance(name, str) or not 1 <= len(name) <= 255 or not name.isprintable():
+        raise ValueError(f"{field} must be 1 to 255 printable characters, got {name!r}")
+    return name
+
+
+def _check_seconds(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+
+
+def _setting(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name, "").strip()
+    return value or None
+
+
+def _seconds_from_env(variable: str, text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        raise ValueError(f"{variable} must be a positive number of seconds, got {text!r}")
+    return seconds
+
+
+def _bool_from_env(variable: str, text: str) -> bool:
+    lowered = text.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(f"{variable} must be true or false, got {text!r}")
