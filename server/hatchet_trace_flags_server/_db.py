@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 from typing import Any, Final
 
+import asyncpg  # type: ignore[import-untyped]
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
@@ -49,8 +50,13 @@ class Database:
     def __init__(self, url: URL) -> None:
         self.url = url
         self.is_postgres = url.get_backend_name() == "postgresql"
-        options: dict[str, Any] = {"pool_pre_ping": True} if self.is_postgres else {}
-        if not self.is_postgres and url.database:
+        options: dict[str, Any] = {}
+        if self.is_postgres:
+            # asyncpg parses libpq-style DSNs itself (sslmode, sslrootcert, ...); SQLAlchemy would
+            # pass each query parameter on as a keyword asyncpg does not take.
+            dsn = self.listen_dsn()
+            options = {"pool_pre_ping": True, "async_creator": lambda: asyncpg.connect(dsn)}
+        elif url.database:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         self.engine: AsyncEngine = create_async_engine(url, **options)
         if not self.is_postgres:

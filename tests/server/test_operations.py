@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from hatchet_trace_flags_server import Settings
 from hatchet_trace_flags_server._db import Database
 from hatchet_trace_flags_server._schema import metadata
 
@@ -93,3 +95,20 @@ def test_replicas_migrating_at_once_do_not_race(make_settings: SettingsFactory) 
     for process in processes:
         _, errors = process.communicate(timeout=60)
         assert process.returncode == 0, errors.decode()
+
+
+def test_libpq_style_query_parameters_work(postgres_url: str, tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=f"{postgres_url}?sslmode=disable&application_name=hatchet-trace-flags",
+        data_dir=tmp_path,
+    )
+
+    async def check() -> str | None:
+        database = Database(settings.sqlalchemy_url())
+        try:
+            await database.migrate()
+            return await database.readiness_problem()
+        finally:
+            await database.dispose()
+
+    assert asyncio.run(check()) is None
