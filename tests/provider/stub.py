@@ -1,0 +1,166 @@
+"""A tiny HTTP/1.1 server on 127.0.0.1 that misbehaves on purpose (429, garbage, truncation, stalls).
+
+Raw asyncio in a thread of its own, so nothing in it can be "helpfully" corrected by a framework. Each
+route is a function ``Request -> Reply``; every request is recorded with its arrival time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+_REASONS = {200: "OK", 304: "Not Modified", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found"}
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float  # time.monotonic()
+
+    def json(self) -> object:
+        return json.loads(self.body)
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    content_length: int | None = None  # declared length; default len(body). Larger: a truncated answer
+    stall: bool = False  # read the request, never answer
+    hold: bool = False  # after the body, keep the connection open and silent (a stalled stream)
+    stream: bool = False  # no Content-Length: the body is the start of an endless response
+
+
+def json_reply(document: object, **headers: str) -> Reply:
+    return Reply(200, {"Content-Type": "application/json", **headers}, json.dumps(document).encode())
+
+
+def rules_reply(tasks: dict[str, str], revision: int) -> Reply:
+    document = {"version": 1, "default": "parent", "links_enabled": True, "tasks": tasks, "patterns": {}}
+    return json_reply(document, ETag=f'"{revision}-stub"', **{"X-Rules-Revision": str(revision)})
+
+
+def event_stream(*blocks: str, hold: bool = True) -> Reply:
+    return Reply(
+        200,
+        {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"},
+        "".join(blocks).encode(),
+        stream=True,
+        hold=hold,
+    )
+
+
+Route = Callable[[Request], Reply]
+
+
+class StubServer:
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.requests: list[Request] = []
+        self._lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._held: set[asyncio.StreamWriter] = set()
+        self._server: asyncio.Server | None = None
+        self._thread = threading.Thread(target=self._main, name="stub-http-server", daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+        assert self._server is not None
+        self.port: int = self._server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def route(self, path: str, handler: Route) -> None:
+        self.routes[path] = handler
+
+    def requests_to(self, path: str) -> list[Request]:
+        with self._lock:
+            return [request for request in self.requests if request.path == path]
+
+    def close(self) -> None:
+        if self._loop.is_closed():
+            return
+        self._loop.call_soon_threadsafe(self._loop.create_task, self._shutdown())
+        self._thread.join(10)
+        self._loop.close()
+
+    # -- server -----------------------------------------------------------------------------------------
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._server = self._loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", 0))
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _shutdown(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._held):
+            writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._server.wait_closed(), 2)
+        tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._loop.stop()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._held.add(writer)
+        try:
+            while True:
+                request = await self._read_request(reader)
+                if request is None:
+                    return
+                with self._lock:
+                    self.requests.append(request)
+                handler = self.routes.get(request.path)
+                reply = handler(request) if handler is not None else Reply(404, body=b"not here")
+                if reply.stall or reply.hold:
+                    if not reply.stall:
+                        writer.write(self._head(reply) + reply.body)
+                        await writer.drain()
+                    await asyncio.Event().wait()  # until the stub shuts down and cancels us
+                writer.write(self._head(reply) + reply.body)
+                await writer.drain()
+                if reply.content_length is not None or reply.stream:
+                    return  # cut the connection: truncated, or the end of a stream
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return
+        finally:
+            self._held.discard(writer)
+            writer.close()
+
+    @staticmethod
+    def _head(reply: Reply) -> bytes:
+        lines = [f"HTTP/1.1 {reply.status} {_REASONS.get(reply.status, 'Whatever')}"]
+        headers = dict(reply.headers)
+        if not reply.stream:
+            length = reply.content_length if reply.content_length is not None else len(reply.body)
+            headers["Content-Length"] = str(length)
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+    @staticmethod
+    async def _read_request(reader: asyncio.StreamReader) -> Request | None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            return None
+        request_line, *header_lines = head.decode("latin-1").split("\r\n")
+        method, target, _ = request_line.split(" ", 2)
+        headers: dict[str, str] = {}
+        for line in header_lines:
+            if line:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+        body = await reader.readexactly(int(headers.get("content-length", "0")))
+        return Request(method, target.split("?", 1)[0], headers, body, time.monotonic())
