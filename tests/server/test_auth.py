@@ -165,7 +165,6 @@ async def test_health_needs_no_token(live: LiveServer) -> None:
         assert (await http.get("/healthz")).json() == {"status": "ok"}
         assert (await http.get("/readyz")).status_code == 200
         assert (await http.get("/metrics")).status_code == 200
-        assert (await http.get("/")).status_code == 404  # kept free for the dashboard
 
 
 async def test_generated_admin_token_is_printed_once_and_works(
