@@ -11,6 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 
 from . import _api_events, _api_health, _api_patterns, _api_rules, _api_tasks, _ofrep
+from ._dashboard import install_dashboard
 from ._db import Database
 from ._errors import install_error_handlers
 from ._feed import ChangeFeed
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Hot routes (polls, evaluations) first: routing tries routes in order.
     for module in (_api_health, _api_rules, _ofrep, _api_events, _api_tasks, _api_patterns):
         app.include_router(module.router)
+    install_dashboard(app)  # last: its routes ("/", "/ui/...") never shadow the API's
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

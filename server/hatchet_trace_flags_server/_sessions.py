@@ -1,0 +1,237 @@
+"""Dashboard sign-in sessions and CSRF protection.
+
+Signing in with a token sets one cookie, ``htf_session``: ``HttpOnly``, ``SameSite=Strict``,
+``Secure`` when the request came over HTTPS, valid for :data:`SESSION_LIFETIME`. It holds
+``{key id}.{expiry}.{nonce}.{signature}`` and never the token: the signing key is derived from the
+token (HMAC-SHA256 over a fixed label, keyed with the token's SHA-256), and the key id names which
+configured token that was. So
+
+- every replica that is configured with the same tokens accepts the session, with no shared state
+  and no extra secret to configure;
+- removing or rotating a token ends all of its sessions at once; changing its scope or name takes
+  effect on the next request (the identity comes from the token configuration, not the cookie);
+- the audit log records the token's *name* as the actor.
+
+Signing out deletes the cookie in that browser. A copied cookie stays valid until it expires or its
+token is removed: rotate the token to end every session made with it.
+
+CSRF: each session has its own CSRF token (an HMAC of the session nonce). Every state-changing
+request authenticated by the cookie must carry it, in the ``X-CSRF-Token`` header (the dashboard's
+scripts and the JSON API) or the ``csrf_token`` form field (plain HTML forms). The sign-in form, which
+has no session yet, uses a double-submit cookie (``htf_signin``) instead. ``SameSite=Strict`` alone
+is not enough: another port on the same host is the same *site* and gets the cookie sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Final
+
+from fastapi import Request, Response, status
+
+from ._auth import AuthError
+from ._settings import Settings
+from ._tokens import Identity, TokenRegistry, parse_token_list
+
+__all__ = [
+    "CSRF_FIELD",
+    "CSRF_HEADER",
+    "SESSION_COOKIE",
+    "SESSION_LIFETIME",
+    "SIGN_IN_COOKIE",
+    "Session",
+    "SessionKeys",
+    "is_unsafe_method",
+]
+
+SESSION_COOKIE: Final = "htf_session"
+SIGN_IN_COOKIE: Final = "htf_signin"
+CSRF_HEADER: Final = "X-CSRF-Token"
+CSRF_FIELD: Final = "csrf_token"
+SESSION_LIFETIME: Final = timedelta(hours=12)
+SIGN_IN_FORM_LIFETIME: Final = timedelta(hours=1)
+
+_KEY_LABEL: Final = b"hatchet-trace-flags/dashboard-session/v1"
+_SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+_MAX_COOKIE_LENGTH: Final = 256
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def is_unsafe_method(method: str) -> bool:
+    return method.upper() not in _SAFE_METHODS
+
+
+@dataclass(frozen=True, slots=True)
+class _SigningKey:
+    key_id: str
+    secret: bytes
+    identity: Identity
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A verified session: who, until when, and the CSRF token its forms must carry."""
+
+    identity: Identity
+    expires_at: int  # Unix time
+    csrf_token: str
+
+    def check_csrf(self, presented: str | None) -> bool:
+        return presented is not None and hmac.compare_digest(presented.encode(), self.csrf_token.encode())
+
+
+def _signing_key(token: str, identity: Identity) -> _SigningKey:
+    secret = hmac.new(hashlib.sha256(token.encode()).digest(), _KEY_LABEL, hashlib.sha256).digest()
+    key_id = _b64(hmac.new(secret, b"key-id", hashlib.sha256).digest()[:12])
+    return _SigningKey(key_id, secret, identity)
+
+
+def _configured_tokens(settings: Settings) -> Iterable[str]:
+    """Every token the service was configured with, from the same sources the registry read."""
+    sources = [(settings.admin_tokens, "ADMIN_TOKENS"), (settings.read_tokens, "READ_TOKENS")]
+    for path in (settings.admin_tokens_file, settings.read_tokens_file):
+        if path is not None:
+            sources.append((Path(path).read_text(encoding="utf-8"), str(path)))
+    for text, origin in sources:
+        for _name, token in parse_token_list(text, origin=origin):
+            yield token
+
+
+class SessionKeys:
+    """Issues and verifies session cookies for the tokens a :class:`TokenRegistry` accepts."""
+
+    def __init__(self, tokens: TokenRegistry, known_tokens: Iterable[str]) -> None:
+        self._tokens = tokens
+        self._by_id: dict[str, _SigningKey] = {}
+        for token in known_tokens:
+            identity = tokens.identify(token)
+            if identity is not None:
+                key = _signing_key(token, identity)
+                self._by_id[key.key_id] = key
+
+    @classmethod
+    def for_app(cls, settings: Settings, tokens: TokenRegistry, generated_token: str | None) -> SessionKeys:
+        known = list(_configured_tokens(settings))
+        if generated_token is not None:
+            known.append(generated_token)
+        return cls(tokens, known)
+
+    # ----------------------------------------------------------------- sessions
+
+    def sign_in(self, token: str, *, now: float | None = None) -> tuple[Session, str] | None:
+        """The session and its cookie value for a valid token, else ``None``."""
+        identity = self._tokens.identify(token)
+        if identity is None:
+            return None
+        key = _signing_key(token, identity)
+        # A token the registry accepts is always known here; registering it again keeps a token added
+        # to the registry after start-up (the generated one) working too.
+        self._by_id.setdefault(key.key_id, key)
+        expires_at = int((time.time() if now is None else now) + SESSION_LIFETIME.total_seconds())
+        nonce = secrets.token_urlsafe(16)
+        payload = f"{key.key_id}.{expires_at}.{nonce}"
+        cookie = f"{payload}.{self._sign(key, payload)}"
+        return self._session(key, expires_at, nonce), cookie
+
+    def verify(self, cookie: str | None, *, now: float | None = None) -> Session | None:
+        """The session a cookie value stands for, or ``None`` (tampered, expired, token removed)."""
+        if not cookie or len(cookie) > _MAX_COOKIE_LENGTH:
+            return None
+        parts = cookie.split(".")
+        if len(parts) != 4:
+            return None
+        key_id, expiry, nonce, signature = parts
+        key = self._by_id.get(key_id)
+        if key is None or not expiry.isdigit():
+            return None
+        if not hmac.compare_digest(
+            signature.encode(), self._sign(key, f"{key_id}.{expiry}.{nonce}").encode()
+        ):
+            return None
+        expires_at = int(expiry)
+        if expires_at <= (time.time() if now is None else now):
+            return None
+        return self._session(key, expires_at, nonce)
+
+    def _session(self, key: _SigningKey, expires_at: int, nonce: str) -> Session:
+        csrf = _b64(hmac.new(key.secret, f"csrf:{nonce}".encode(), hashlib.sha256).digest()[:24])
+        return Session(key.identity, expires_at, csrf)
+
+    @staticmethod
+    def _sign(key: _SigningKey, payload: str) -> str:
+        return _b64(hmac.new(key.secret, payload.encode(), hashlib.sha256).digest())
+
+    # ----------------------------------------------------------------- cookies
+
+    @staticmethod
+    def set_session_cookie(response: Response, request: Request, value: str) -> None:
+        response.set_cookie(
+            SESSION_COOKIE,
+            value,
+            max_age=int(SESSION_LIFETIME.total_seconds()),
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+
+    @staticmethod
+    def clear_session_cookie(response: Response, request: Request) -> None:
+        response.delete_cookie(
+            SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=request.url.scheme == "https"
+        )
+
+    @staticmethod
+    def new_sign_in_nonce() -> str:
+        """A fresh double-submit value for the sign-in form (see :meth:`set_sign_in_cookie`)."""
+        return secrets.token_urlsafe(24)
+
+    @staticmethod
+    def set_sign_in_cookie(response: Response, request: Request, nonce: str) -> None:
+        response.set_cookie(
+            SIGN_IN_COOKIE,
+            nonce,
+            max_age=int(SIGN_IN_FORM_LIFETIME.total_seconds()),
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+
+    @staticmethod
+    def clear_sign_in_cookie(response: Response, request: Request) -> None:
+        response.delete_cookie(
+            SIGN_IN_COOKIE, path="/", httponly=True, samesite="strict", secure=request.url.scheme == "https"
+        )
+
+    @staticmethod
+    def check_sign_in_nonce(request: Request, presented: str | None) -> bool:
+        expected = request.cookies.get(SIGN_IN_COOKIE)
+        return bool(expected and presented) and hmac.compare_digest(
+            str(presented).encode(), str(expected).encode()
+        )
+
+    # ----------------------------------------------------------------- the API
+
+    async def resolve(self, request: Request) -> Identity | None:
+        """Identity resolver for the JSON API: the session cookie, with the CSRF header on writes."""
+        session = self.verify(request.cookies.get(SESSION_COOKIE))
+        if session is None:
+            return None
+        if is_unsafe_method(request.method) and not session.check_csrf(request.headers.get(CSRF_HEADER)):
+            raise AuthError(
+                status.HTTP_403_FORBIDDEN,
+                f"CSRF check failed: a request signed in by the dashboard cookie must send {CSRF_HEADER}",
+            )
+        return session.identity

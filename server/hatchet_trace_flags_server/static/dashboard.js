@@ -1,0 +1,262 @@
+// hatchet-trace-flags dashboard: notices, dialogs and live updates on top of htmx.
+// Everything here is an enhancement: the pages work as plain forms and links without it.
+(function () {
+  "use strict";
+
+  const body = document.body;
+  const me = body.dataset.actor || "";
+  const notices = document.getElementById("notices");
+  const liveStatus = document.getElementById("live-status");
+  // Revisions this page caused: their change events need no second notice.
+  const ownRevisions = new Set();
+  const NOTICE_LIMIT = 4;
+
+  // ---------------------------------------------------------------- notices
+
+  function notify(message, level) {
+    if (!notices || !message) return;
+    const notice = document.createElement("div");
+    notice.className = "notice notice-" + (level || "info");
+    const text = document.createElement("span");
+    text.className = "notice-text";
+    text.textContent = message; // never HTML: action_ids and notes are user data
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "notice-close";
+    close.setAttribute("aria-label", "Dismiss");
+    close.textContent = "×";
+    close.addEventListener("click", () => notice.remove());
+    notice.append(text, close);
+    notices.append(notice);
+    while (notices.children.length > NOTICE_LIMIT) notices.firstElementChild.remove();
+    const lifetime = level === "error" || level === "warning" ? 12000 : 6000;
+    setTimeout(() => notice.remove(), lifetime);
+  }
+
+  // A notice the server rendered into the page (after a plain form post) fades like the others.
+  for (const existing of notices ? Array.from(notices.children) : []) {
+    setTimeout(() => existing.remove(), 8000);
+  }
+
+  body.addEventListener("htf-notice", (event) => notify(event.detail.message, event.detail.level));
+  body.addEventListener("htf-refresh", (event) => {
+    const regions = Array.isArray(event.detail.value) ? event.detail.value : [];
+    regions.forEach((region) => scheduleRefresh(region));
+  });
+
+  body.addEventListener("htmx:afterRequest", (event) => {
+    const xhr = event.detail.xhr;
+    if (!xhr) return;
+    const revision = xhr.getResponseHeader("X-Change-Revision");
+    if (revision) ownRevisions.add(Number(revision));
+    const verb = (event.detail.requestConfig && event.detail.requestConfig.verb) || "";
+    if (verb === "post" && event.detail.successful) {
+      const note = document.getElementById("change-note");
+      if (note) note.value = "";
+    }
+    const dialog = event.detail.elt && event.detail.elt.closest && event.detail.elt.closest("dialog");
+    if (dialog && verb === "post" && (event.detail.successful || xhr.status === 412)) closeDialog(dialog);
+  });
+
+  body.addEventListener("htmx:responseError", (event) => {
+    const xhr = event.detail.xhr;
+    if (xhr && !xhr.getResponseHeader("HX-Trigger")) {
+      notify("The service answered " + xhr.status + "; nothing was changed.", "error");
+    }
+  });
+  body.addEventListener("htmx:sendError", () => notify("Could not reach the service. Check your connection.", "error"));
+
+  // ---------------------------------------------------------------- refreshing regions
+
+  const regions = {
+    tasks: { target: "#tasks-region", url: () => "/ui/tasks" + window.location.search },
+    patterns: { target: "#patterns-panel", url: () => "/ui/patterns" },
+    settings: { target: "#settings-panel", url: () => "/ui/settings" },
+  };
+  const pending = new Set();
+  let pendingHighlight = null;
+  let refreshTimer = null;
+
+  function scheduleRefresh(region, highlightKey) {
+    if (!regions[region]) return;
+    pending.add(region);
+    if (highlightKey) pendingHighlight = highlightKey;
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(flushRefresh, 60);
+  }
+
+  function flushRefresh() {
+    const highlight = pendingHighlight;
+    pendingHighlight = null;
+    for (const name of Array.from(pending)) {
+      pending.delete(name);
+      const region = regions[name];
+      if (!document.querySelector(region.target)) continue;
+      htmx
+        .ajax("GET", region.url(), {
+          target: region.target,
+          swap: "outerHTML",
+          headers: { "X-HTF-Refresh": "1" },
+        })
+        .then(() => {
+          if (name === "tasks" && highlight) highlightRow(highlight);
+        });
+    }
+  }
+
+  function highlightRow(actionId) {
+    for (const row of document.querySelectorAll("tr[data-action-id]")) {
+      if (row.dataset.actionId === actionId) {
+        row.classList.remove("is-updated");
+        void row.offsetWidth; // restart the animation
+        row.classList.add("is-updated");
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- live updates
+
+  function describe(change) {
+    const who = change.actor === me ? "You" : change.actor;
+    const via = change.source && change.source !== "dashboard" && change.source !== "api" ? " (" + change.source + ")" : "";
+    const before = change.before || {};
+    const after = change.after || {};
+    switch (change.kind) {
+      case "task":
+        if (after.mode == null) return who + " reset " + change.key + ": it follows patterns and the default again" + via;
+        if (before.mode === after.mode) return who + " changed the note on " + change.key + via;
+        return who + " set " + change.key + " to " + after.mode + via;
+      case "pattern":
+        if (after.mode == null) return who + " removed pattern " + change.key + via;
+        if (before.mode == null) return who + " added pattern " + change.key + " → " + after.mode + via;
+        if (before.mode === after.mode) return who + " changed the note on pattern " + change.key + via;
+        return who + " set pattern " + change.key + " to " + after.mode + via;
+      case "settings":
+        if (before.links_enabled && !after.links_enabled) return who + " turned span links off for every task (kill switch)" + via;
+        if (!before.links_enabled && after.links_enabled) return who + " turned span links back on" + via;
+        if (before.default !== after.default) return who + " set the default mode to " + after.default + via;
+        return who + " changed the settings' note" + via;
+      case "import":
+        return who + " imported a new rule set" + via;
+      default:
+        return who + " changed the rules" + via;
+    }
+  }
+
+  function applyChange(change) {
+    const own = ownRevisions.has(change.revision);
+    if (!own) notify(describe(change), "live");
+    if (change.kind === "task") {
+      if (!own) scheduleRefresh("tasks", change.key);
+    } else {
+      scheduleRefresh("tasks");
+      if (change.kind !== "settings") scheduleRefresh("patterns");
+      if (change.kind !== "pattern") scheduleRefresh("settings");
+    }
+    const history = document.querySelector("dialog[data-history-key]");
+    if (history && history.dataset.historyKey === change.key) {
+      htmx.ajax("GET", "/ui/tasks/history?action_id=" + encodeURIComponent(change.key), {
+        target: "#dialog-slot",
+        swap: "innerHTML",
+      });
+    }
+  }
+
+  function setLive(state, label) {
+    if (!liveStatus) return;
+    liveStatus.dataset.state = state;
+    liveStatus.textContent = label;
+  }
+
+  function connect() {
+    if (!window.EventSource || !document.getElementById("tasks-region")) return;
+    const source = new EventSource("/api/v1/events");
+    source.addEventListener("open", () => setLive("live", "Live"));
+    source.addEventListener("change", (message) => {
+      let change;
+      try {
+        change = JSON.parse(message.data);
+      } catch (error) {
+        return;
+      }
+      if (change.actor === me && change.source === "dashboard" && !ownRevisions.has(change.revision)) {
+        // Our own write may still be on its way back: let its response claim the revision first.
+        setTimeout(() => applyChange(change), 500);
+      } else {
+        applyChange(change);
+      }
+    });
+    source.addEventListener("refetch", () => {
+      notify("Reconnected: showing the latest state.", "info");
+      ["tasks", "patterns", "settings"].forEach((region) => scheduleRefresh(region));
+    });
+    source.addEventListener("error", () => {
+      if (source.readyState === EventSource.CLOSED) {
+        setLive("offline", "Offline");
+        notify("Live updates stopped (your session may have ended). Reload the page.", "error");
+      } else {
+        setLive("reconnecting", "Reconnecting…");
+      }
+    });
+    window.addEventListener("pagehide", () => source.close());
+  }
+
+  // ---------------------------------------------------------------- dialogs
+
+  let dialogOpener = null;
+
+  function closeDialog(dialog) {
+    if (dialog.open) dialog.close();
+    else dialog.remove();
+  }
+
+  body.addEventListener("htmx:afterSwap", (event) => {
+    const dialog = event.detail.target && event.detail.target.querySelector && event.detail.target.querySelector("dialog[data-autoshow]");
+    if (!dialog || dialog.open) return;
+    if (!dialogOpener || !document.body.contains(dialogOpener)) {
+      dialogOpener = document.activeElement && document.activeElement !== document.body ? document.activeElement : null;
+    }
+    const openerId = dialogOpener && dialogOpener.id;
+    dialog.addEventListener("close", () => {
+      dialog.remove();
+      let opener = dialogOpener;
+      if (opener && !document.body.contains(opener) && openerId) opener = document.getElementById(openerId);
+      dialogOpener = null;
+      if (opener && document.body.contains(opener)) opener.focus();
+    });
+    dialog.showModal();
+  });
+
+  document.addEventListener("click", (event) => {
+    const closer = event.target.closest && event.target.closest("[data-close-dialog]");
+    if (closer) {
+      const dialog = closer.closest("dialog");
+      if (dialog) closeDialog(dialog);
+    }
+    const clear = event.target.closest && event.target.closest("[data-clear-filters]");
+    if (clear) {
+      const form = document.getElementById("task-filters");
+      if (form) {
+        form.querySelectorAll("input[type=search], select").forEach((field) => {
+          field.value = "";
+        });
+      }
+    }
+  });
+
+  // ---------------------------------------------------------------- keyboard
+
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
+    const active = document.activeElement;
+    if (active && (active.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName))) return;
+    const search = document.getElementById("task-search");
+    if (search && !document.querySelector("dialog[open]")) {
+      event.preventDefault();
+      search.focus();
+      search.select();
+    }
+  });
+
+  connect();
+})();
