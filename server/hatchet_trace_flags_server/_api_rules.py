@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -171,8 +172,6 @@ async def export(
     current = services.feed.snapshot
     headers = {"ETag": current.etag, "X-Rules-Revision": str(current.revision)}
     if format == "flagd":
-        import json
-
         body = json.dumps(to_flagd(current.rules), indent=2, sort_keys=True).encode()
         headers["Content-Disposition"] = 'attachment; filename="hatchet-trace-flags.flagd.json"'
     else:
