@@ -776,7 +776,7 @@ class Store:
             {"action_id": action_id, "first_seen": now, "last_seen": now, "last_worker": worker}
             for action_id in unique
         ]
-        async with self._db.engine.begin() as connection:
+        async with self._write() as connection:
             for chunk in _chunks(rows, 500):
                 await connection.execute(statement, chunk)
         return len(unique)
