@@ -53,10 +53,19 @@ from hatchet_trace_flags._arguments import bound_arguments
 from hatchet_trace_flags._links import spawn_link
 from hatchet_trace_flags._relationship import (
     TRACEPARENT_METADATA_KEY,
-    Relationship,
     relationship_for,
     requested_relationship,
     with_relationship,
+)
+from hatchet_trace_flags._trigger_metadata import (
+    OverrideAdder,
+    add_override_to_bulk_push,
+    add_override_to_bulk_run,
+    add_override_to_push,
+    add_override_to_schedule,
+    override_wrapper,
+    traced_config,
+    traceparent_of,
 )
 
 logger = logging.getLogger("hatchet_trace_flags")
@@ -67,17 +76,12 @@ _propagator: Final = TraceContextTextMapPropagator()
 # Same instrumentation scope as hatchet-sdk's spans, so parent mode is indistinguishable from stock.
 _SCOPE_NAME: Final = _stock.__name__
 _MAX_WARNED_ACTION_IDS: Final = 10_000
+_TRIGGER_ATTRIBUTE_NAMES: Final = {attribute: f"hatchet.{attribute.value}" for attribute in OTelAttribute}
 
 # Link mode of the step run this code runs in; read by the durable wrappers, which only run in async tasks.
 _in_link_mode: ContextVar[bool] = ContextVar("hatchet_trace_flags_in_link_mode", default=False)
 
 _providers_with_hatchet_exporter: weakref.WeakSet[TracerProvider] = weakref.WeakSet()
-
-
-def _inject_traceparent(metadata: Mapping[str, Any]) -> dict[str, Any]:
-    carrier: dict[str, str] = {}
-    _propagator.inject(carrier)
-    return {**metadata, **carrier}
 
 
 def _spawner_of(traceparent: object) -> SpanContext | None:
@@ -88,96 +92,23 @@ def _spawner_of(traceparent: object) -> SpanContext | None:
     return span_context if span_context.is_valid else None
 
 
-def _add_relationship_to_trigger(
-    wrapped: Callable[..., Any],
-    instance: Any,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    relationship: Relationship,
-) -> Any:
-    """Adds the per-run override to what a trigger is about to send (options are copied, never mutated)."""
-    name = wrapped.__name__
-    params = bound_arguments(wrapped, args, kwargs)
-    if name == "schedule_workflow":
-        options = params[3]
-        if options is not None:
-            params[3] = options.model_copy(
-                update={"additional_metadata": with_relationship(options.additional_metadata, relationship)}
-            )
-    elif name in ("run_workflows", "aio_run_workflows"):
-        params[0] = [_config_with(config, relationship) for config in params[0]]
-    elif name in ("push", "aio_push"):
-        params[3] = with_relationship(params[3] or {}, relationship)
-    elif name in ("bulk_push", "aio_bulk_push"):
-        params[0] = [
-            event.model_copy(
-                update={"additional_metadata": with_relationship(event.additional_metadata, relationship)}
-            )
-            for event in params[0]
-        ]
-    return wrapped(*params)
-
-
-_TRIGGER_ATTRIBUTE_NAMES: Final = {attribute: f"hatchet.{attribute.value}" for attribute in OTelAttribute}
-
-
-def _traceparent_of(span: Span) -> str | None:
-    # What TraceContextTextMapPropagator.inject writes for this span, without building a carrier and context.
-    context = span.get_span_context()
-    if not context.is_valid:
-        return None
-    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
-
-
-def _config_with_metadata(
-    config: WorkflowRunTriggerConfig, metadata: Mapping[str, Any]
-) -> WorkflowRunTriggerConfig:
-    options = config.options.model_copy(update={"additional_metadata": metadata})
-    return config.model_copy(update={"options": options})
-
-
-def _config_with(config: WorkflowRunTriggerConfig, relationship: Relationship) -> WorkflowRunTriggerConfig:
-    metadata = with_relationship(config.options.additional_metadata, relationship)
-    return _config_with_metadata(config, metadata)
-
-
-def _traced_config(
-    config: WorkflowRunTriggerConfig, relationship: Relationship | None
-) -> WorkflowRunTriggerConfig:
-    """The config with the current span's traceparent (and the override, if any) in its metadata."""
-    metadata = _inject_traceparent(config.options.additional_metadata)
-    if relationship is not None:
-        metadata = with_relationship(metadata, relationship)
-    return _config_with_metadata(config, metadata)
-
-
-def _relationship_wrapper(
-    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    # Sits inside the stock trigger wrapper, so the traceparent it binds the override to is already injected.
-    relationship = requested_relationship()
-    if relationship is None:
-        return wrapped(*args, **kwargs)
-    return _add_relationship_to_trigger(wrapped, instance, args, kwargs, relationship)
-
-
-# (class, method, name of the instrumentor's wrapper, whether the per-run override needs its own inner
-# wrapper)
-_TARGETS: Final[tuple[tuple[type, str, str, bool], ...]] = (
-    (Runner, "handle_start_step_run", "_wrap_handle_start_step_run", False),
-    (Runner, "handle_cancel_action", "_wrap_handle_cancel_action", False),
-    (EventClient, "push", "_wrap_push_event", True),
-    (EventClient, "bulk_push", "_wrap_bulk_push_event", True),
-    (EventClient, "aio_push", "_wrap_aio_push_event", True),
-    (EventClient, "aio_bulk_push", "_wrap_aio_bulk_push_event", True),
+# (class, method, name of the instrumentor's wrapper, how an inner wrapper adds the per-run override to its
+# arguments, for the triggers whose instrumentor wrapper is hatchet-sdk's own)
+_TARGETS: Final[tuple[tuple[type, str, str, OverrideAdder | None], ...]] = (
+    (Runner, "handle_start_step_run", "_wrap_handle_start_step_run", None),
+    (Runner, "handle_cancel_action", "_wrap_handle_cancel_action", None),
+    (EventClient, "push", "_wrap_push_event", add_override_to_push),
+    (EventClient, "bulk_push", "_wrap_bulk_push_event", add_override_to_bulk_push),
+    (EventClient, "aio_push", "_wrap_aio_push_event", add_override_to_push),
+    (EventClient, "aio_bulk_push", "_wrap_aio_bulk_push_event", add_override_to_bulk_push),
     # The single-run triggers are the fan-out hot path: their wrappers add the override themselves.
-    (AdminClient, "run_workflow", "_wrap_run_workflow", False),
-    (AdminClient, "aio_run_workflow", "_wrap_async_run_workflow", False),
-    (AdminClient, "schedule_workflow", "_wrap_schedule_workflow", True),
-    (AdminClient, "run_workflows", "_wrap_run_workflows", True),
-    (AdminClient, "aio_run_workflows", "_wrap_async_run_workflows", True),
-    (DurableContext, "aio_wait_for", "_wrap_aio_wait_for", False),
-    (DurableContext, "_spawn_children_no_wait", "_wrap_spawn_children_no_wait", False),
+    (AdminClient, "run_workflow", "_wrap_run_workflow", None),
+    (AdminClient, "aio_run_workflow", "_wrap_async_run_workflow", None),
+    (AdminClient, "schedule_workflow", "_wrap_schedule_workflow", add_override_to_schedule),
+    (AdminClient, "run_workflows", "_wrap_run_workflows", add_override_to_bulk_run),
+    (AdminClient, "aio_run_workflows", "_wrap_async_run_workflows", add_override_to_bulk_run),
+    (DurableContext, "aio_wait_for", "_wrap_aio_wait_for", None),
+    (DurableContext, "_spawn_children_no_wait", "_wrap_spawn_children_no_wait", None),
 )
 
 
@@ -245,15 +176,16 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
             )
         self._tracer = get_tracer(_SCOPE_NAME, _stock.hatchet_sdk_version, self.tracer_provider)
         self._meter = get_meter(_SCOPE_NAME, _stock.hatchet_sdk_version, self.meter_provider)
-        for owner, name, wrapper_name, carries_override in _TARGETS:
-            if carries_override:
-                wrap_function_wrapper(owner, name, _relationship_wrapper)
+        for owner, name, wrapper_name, add_override in _TARGETS:
+            if add_override is not None:
+                # Inside hatchet-sdk's wrapper, so the traceparent the override is bound to is already there.
+                wrap_function_wrapper(owner, name, override_wrapper(add_override))
             wrap_function_wrapper(owner, name, getattr(self, wrapper_name))
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        for owner, name, _, carries_override in _TARGETS:
+        for owner, name, _, add_override in _TARGETS:
             _unwrap_once(owner, name)
-            if carries_override:
+            if add_override is not None:
                 _unwrap_once(owner, name)
 
     def extract_bound_args(
@@ -370,7 +302,7 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
     @staticmethod
     def _traced_options(options: TriggerWorkflowOptions, span: Span) -> TriggerWorkflowOptions:
         metadata: Mapping[str, Any] = options.additional_metadata
-        traceparent = _traceparent_of(span)
+        traceparent = traceparent_of(span)
         if traceparent is not None:
             metadata = {**metadata, TRACEPARENT_METADATA_KEY: traceparent}
         relationship = requested_relationship()
@@ -477,7 +409,7 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
         with self._tracer.start_as_current_span(
             span_name, attributes=attributes, kind=SpanKind.PRODUCER
         ) as span:
-            traced = [_traced_config(config, relationship) for config in configs]
+            traced = [traced_config(config, relationship) for config in configs]
             try:
                 return await wrapped(traced)
             except Exception as error:
