@@ -406,37 +406,45 @@ def _views(rows: list[TaskRow], rules: RuleSet) -> list[TaskView]:
 _EPOCH: Final = datetime.min.replace(tzinfo=UTC)
 
 
-def _sorted(views: list[TaskView], query: TaskQuery) -> list[TaskView]:
+_Scored = tuple[TaskRow, Decision]
+
+
+def _sorted(scored: list[_Scored], query: TaskQuery) -> list[_Scored]:
     reverse = query.order == "desc"
     if query.sort == "mode":
-        return sorted(views, key=lambda v: (v.task.effective_mode, v.task.action_id), reverse=reverse)
+        return sorted(scored, key=lambda item: (item[1].mode, item[0].rule.key), reverse=reverse)
     if query.sort == "seen":
-        return sorted(views, key=lambda v: (v.task.last_seen or _EPOCH, v.task.action_id), reverse=reverse)
+        return sorted(
+            scored, key=lambda item: (item[0].last_seen or _EPOCH, item[0].rule.key), reverse=reverse
+        )
     if query.sort == "changed":
-        return sorted(views, key=lambda v: (v.task.updated_at or _EPOCH, v.task.action_id), reverse=reverse)
-    return views if not reverse else list(reversed(views))  # the store returns them by name
+        return sorted(
+            scored, key=lambda item: (item[0].rule.updated_at or _EPOCH, item[0].rule.key), reverse=reverse
+        )
+    return scored if not reverse else scored[::-1]  # the store returns them by name
 
 
 async def _tasks_context(services: Services, query: TaskQuery) -> dict[str, Any]:
     rules = services.feed.snapshot.rules
     configured = {"own": True, "inherited": False}.get(query.source)
     rows = await services.store.list_tasks(search=query.q or None, configured=configured)
-    views = _views(rows, rules)
-    matching = [view for view in views if query.mode is None or view.task.effective_mode == query.mode]
+    # Filter and sort on the bare decisions; only the page shown is turned into full views.
+    scored = [(row, rules.evaluate(row.rule.key)) for row in rows]
+    matching = [item for item in scored if query.mode is None or item[1].mode == query.mode]
     pages = max(1, math.ceil(len(matching) / PAGE_SIZE))
     page = min(query.page, pages)
-    ordered = _sorted(matching, query)
     start = (page - 1) * PAGE_SIZE
+    shown = _sorted(matching, query)[start : start + PAGE_SIZE]
     return {
         "query": query,
-        "views": ordered[start : start + PAGE_SIZE],
+        "views": _views([row for row, _decision in shown], rules),
         "total": len(matching),
         "page": page,
         "pages": pages,
         "first": start + 1 if matching else 0,
         "last": min(start + PAGE_SIZE, len(matching)),
-        "link_count": sum(1 for view in matching if view.task.effective_mode == "link"),
-        "any_tasks": bool(views) or query.filtered,
+        "link_count": sum(1 for _row, decision in matching if decision.mode == "link"),
+        "any_tasks": bool(rows) or query.filtered,
         "links_enabled": rules.links_enabled,
     }
 
