@@ -75,7 +75,7 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from cachetools import LRUCache, TTLCache
 from openfeature import _event_support, api
@@ -187,8 +187,7 @@ def _decision_counter(meter_provider: MeterProvider) -> _DecisionCounter:
         return counter
 
 
-@dataclass(frozen=True, slots=True)
-class _Answer:
+class _Answer(NamedTuple):
     """What the provider said about one action_id (``reason`` is None when it failed)."""
 
     use_links: bool
@@ -392,8 +391,7 @@ class FlagPredicate:
             return self._default
 
     def _evaluate_inline(self, action_id: str) -> bool:
-        with self._lock:
-            generation = self._generation
+        generation = self._generation  # an int read needs no lock; a stale one only skips caching
         answer = self._ask_provider(action_id)
         with self._lock:
             outcome = self._remember(action_id, answer, generation)
@@ -501,9 +499,9 @@ class FlagPredicate:
         self._outstanding_refreshes = 0
 
 
-def _reason_of(flag_metadata: object, reason: object) -> str:
-    ours = flag_metadata.get("reason") if isinstance(flag_metadata, Mapping) else None
-    if isinstance(ours, str) and ours in _KNOWN_REASONS:
+def _reason_of(flag_metadata: Mapping[str, object], reason: object) -> str:
+    ours = flag_metadata.get("reason") if flag_metadata else None  # some providers send None
+    if type(ours) is str and ours in _KNOWN_REASONS:
         return ours
     theirs = str(reason).lower() if reason is not None else "unknown"
     return theirs if theirs in _KNOWN_REASONS else "unknown"
