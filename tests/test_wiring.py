@@ -15,6 +15,7 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.provider import ProviderStatus
 
 from hatchet_trace_flags import FlagPredicate, LocalProvider, RulesProvider, predicate_from_env
+from hatchet_trace_flags._admin_provider import AdminServiceProvider
 from hatchet_trace_flags._predicate import OPENFEATURE_DOMAIN
 from hatchet_trace_flags._rules import RulesError, RuleSet
 from hatchet_trace_flags._wiring import install_provider, provider_from_env
@@ -151,11 +152,24 @@ def test_bad_links_entry_names_the_variable() -> None:
     assert provider_name() == NO_OP
 
 
-def test_admin_service_url_is_not_available_yet() -> None:
-    with pytest.raises(NotImplementedError, match="HATCHET_TRACE_FLAGS_URL"):
-        predicate_from_env(
-            {"HATCHET_TRACE_FLAGS_URL": "http://127.0.0.1:8080", "HATCHET_TRACE_FLAGS_TOKEN": "t"}
-        )
+def test_admin_service_url_wins_over_file_and_links(tmp_path: Path) -> None:
+    provider = provider_from_env(
+        {
+            "HATCHET_TRACE_FLAGS_URL": "http://127.0.0.1:9",
+            "HATCHET_TRACE_FLAGS_TOKEN": "t0ken",
+            "HATCHET_TRACE_FLAGS_SNAPSHOT_FILE": str(tmp_path / "snapshot.json"),
+            "HATCHET_TRACE_FLAGS_RULES_FILE": str(tmp_path / "rules.json"),
+            "HATCHET_TRACE_FLAGS_LINKS": "a:b",
+        }
+    )
+
+    assert isinstance(provider, AdminServiceProvider)
+    assert provider_name() == NO_OP  # built, not registered
+
+
+def test_bad_admin_service_url_is_refused_before_anything_is_registered() -> None:
+    with pytest.raises(ValueError, match="HATCHET_TRACE_FLAGS_URL"):
+        predicate_from_env({"HATCHET_TRACE_FLAGS_URL": "ftp://flags", "HATCHET_TRACE_FLAGS_TOKEN": "t"})
 
     assert provider_name() == NO_OP
 
