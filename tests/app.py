@@ -7,8 +7,8 @@ test's provider, the way an application would with its own tracer.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from hatchet_sdk import Context, DurableContext, EmptyModel, Hatchet, SleepCondition
@@ -73,7 +73,9 @@ def build_app(hatchet: Hatchet) -> App:
     def sync_parent_spawn(input: EmptyModel, ctx: Context) -> dict[str, Any]:
         with seen.tracer().start_as_current_span("user.sync-spawn"):
             child.run(wait_for_result=False)
-            child.run_many([child.create_bulk_run_item(), child.create_bulk_run_item()], wait_for_result=False)
+            child.run_many(
+                [child.create_bulk_run_item(), child.create_bulk_run_item()], wait_for_result=False
+            )
         return {}
 
     @durable.durable_task(name="wait-and-spawn")

@@ -64,13 +64,13 @@ InstrumentFactory = Callable[..., HatchetInstrumentor]
 
 
 @pytest.fixture
-def instrument(
-    client_config: ClientConfig, tracer_provider: TracerProvider
-) -> Iterator[InstrumentFactory]:
+def instrument(client_config: ClientConfig, tracer_provider: TracerProvider) -> Iterator[InstrumentFactory]:
     """Instruments hatchet-sdk with our HatchetInstrumentor; always uninstruments afterwards."""
     instrumentors: list[HatchetInstrumentor] = []
 
-    def factory(use_links_instead_of_parent: Callable[[str], bool] | None = None, **kwargs: object) -> HatchetInstrumentor:
+    def factory(
+        use_links_instead_of_parent: Callable[[str], bool] | None = None, **kwargs: object
+    ) -> HatchetInstrumentor:
         instrumentor = HatchetInstrumentor(
             tracer_provider=kwargs.pop("tracer_provider", tracer_provider),
             config=client_config,

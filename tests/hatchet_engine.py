@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-from hatchet_sdk.contracts import events_pb2, events_pb2_grpc, workflows_pb2, workflows_pb2_grpc
 from google.protobuf import timestamp_pb2
+from hatchet_sdk.contracts import events_pb2, events_pb2_grpc, workflows_pb2, workflows_pb2_grpc
 
 
 def fake_token(grpc_address: str) -> str:
@@ -69,10 +69,10 @@ class _WorkflowService(workflows_pb2_grpc.WorkflowServiceServicer):
     def __init__(self, engine: RecordingEngine) -> None:
         self.engine = engine
 
-    def TriggerWorkflow(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC names)
+    def TriggerWorkflow(self, request: Any, context: Any) -> Any:
         return workflows_pb2.TriggerWorkflowResponse(workflow_run_id=self.engine.record_trigger(request))
 
-    def BulkTriggerWorkflow(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def BulkTriggerWorkflow(self, request: Any, context: Any) -> Any:
         ids = [self.engine.record_trigger(item) for item in request.workflows]
         return workflows_pb2.BulkTriggerWorkflowResponse(workflow_run_ids=ids)
 
@@ -81,10 +81,10 @@ class _EventsService(events_pb2_grpc.EventsServiceServicer):
     def __init__(self, engine: RecordingEngine) -> None:
         self.engine = engine
 
-    def Push(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def Push(self, request: Any, context: Any) -> Any:
         return self.engine.record_event(request)
 
-    def BulkPush(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def BulkPush(self, request: Any, context: Any) -> Any:
         return events_pb2.Events(events=[self.engine.record_event(item) for item in request.events])
 
 

@@ -1,8 +1,8 @@
 """Fails loudly when hatchet-sdk changes anything our instrumentor relies on.
 
-The instrumentor wraps private hatchet-sdk methods and subclasses private wrappers of its instrumentor. If this
-test fails after an upgrade, re-read hatchet_sdk/opentelemetry/instrumentor.py and the wrapped methods, adapt
-hatchet_trace_flags/_instrumentor.py and only then widen the hatchet-sdk range in pyproject.toml.
+The instrumentor wraps private hatchet-sdk methods and subclasses private wrappers of its instrumentor. If
+this test fails after an upgrade, re-read hatchet_sdk/opentelemetry/instrumentor.py and the wrapped methods,
+adapt hatchet_trace_flags/_instrumentor.py and only then widen the hatchet-sdk range in pyproject.toml.
 """
 
 from __future__ import annotations
@@ -17,9 +17,25 @@ from hatchet_trace_flags._instrumentor import _TARGETS
 EXPECTED_PARAMETERS = {
     "Runner.handle_start_step_run": ["self", "action"],
     "Runner.handle_cancel_action": ["self", "action"],
-    "EventClient.push": ["self", "event_key", "payload", "options", "additional_metadata", "priority", "scope"],
+    "EventClient.push": [
+        "self",
+        "event_key",
+        "payload",
+        "options",
+        "additional_metadata",
+        "priority",
+        "scope",
+    ],
     "EventClient.bulk_push": ["self", "events", "options"],
-    "EventClient.aio_push": ["self", "event_key", "payload", "options", "additional_metadata", "priority", "scope"],
+    "EventClient.aio_push": [
+        "self",
+        "event_key",
+        "payload",
+        "options",
+        "additional_metadata",
+        "priority",
+        "scope",
+    ],
     "EventClient.aio_bulk_push": ["self", "events", "options"],
     "AdminClient.run_workflow": ["self", "workflow_name", "input", "options"],
     "AdminClient.aio_run_workflow": ["self", "workflow_name", "input", "options"],
@@ -63,7 +79,9 @@ def test_we_wrap_exactly_what_upstream_wraps() -> None:
 
 
 def test_stock_wrappers_we_build_on_still_exist() -> None:
-    missing = {name for name in STOCK_WRAPPERS if not callable(getattr(stock.HatchetInstrumentor, name, None))}
+    missing = {
+        name for name in STOCK_WRAPPERS if not callable(getattr(stock.HatchetInstrumentor, name, None))
+    }
     assert missing == set()
 
 

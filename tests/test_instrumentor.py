@@ -124,7 +124,10 @@ async def test_a_broken_predicate_means_parent_mode_and_one_warning_per_task(
 
 
 async def test_link_mode_without_traceparent_is_a_root_without_links(
-    instrument: InstrumentFactory, worker: Worker, exporter: InMemorySpanExporter, tracer_provider: TracerProvider
+    instrument: InstrumentFactory,
+    worker: Worker,
+    exporter: InMemorySpanExporter,
+    tracer_provider: TracerProvider,
 ) -> None:
     instrument(only_link_for("child:work"))
 
@@ -137,7 +140,10 @@ async def test_link_mode_without_traceparent_is_a_root_without_links(
 
 
 async def test_parent_mode_without_traceparent_parents_on_the_ambient_span_like_upstream(
-    instrument: InstrumentFactory, worker: Worker, exporter: InMemorySpanExporter, tracer_provider: TracerProvider
+    instrument: InstrumentFactory,
+    worker: Worker,
+    exporter: InMemorySpanExporter,
+    tracer_provider: TracerProvider,
 ) -> None:
     instrument(only_link_for("some-other:task"))
 
@@ -150,7 +156,10 @@ async def test_parent_mode_without_traceparent_parents_on_the_ambient_span_like_
 
 
 async def test_link_mode_ignores_an_ambient_span_even_with_a_traceparent(
-    instrument: InstrumentFactory, worker: Worker, exporter: InMemorySpanExporter, tracer_provider: TracerProvider
+    instrument: InstrumentFactory,
+    worker: Worker,
+    exporter: InMemorySpanExporter,
+    tracer_provider: TracerProvider,
 ) -> None:
     instrument(only_link_for("child:work"))
 
@@ -191,7 +200,8 @@ async def test_unsampled_spawner_is_still_linked_and_the_new_root_sampled_by_def
     assert span.parent is None
     [link] = span.links
     assert not link.context.trace_flags.sampled
-    assert span.context is not None and span.context.trace_flags.sampled
+    assert span.context is not None
+    assert span.context.trace_flags.sampled
 
 
 async def test_everything_a_link_mode_async_task_does_belongs_to_its_new_trace(
@@ -205,8 +215,10 @@ async def test_everything_a_link_mode_async_task_does_belongs_to_its_new_trace(
     [user] = spans_named(exporter, "user.async-work")
     [trigger] = spans_named(exporter, "hatchet.run_workflow")
     assert {trace_of(root), trace_of(user), trace_of(trigger)} == {trace_of(root)}
-    assert user.parent is not None and user.parent.span_id == root.context.span_id  # type: ignore[union-attr]
-    assert trigger.parent is not None and trigger.parent.span_id == user.context.span_id  # type: ignore[union-attr]
+    assert user.parent is not None
+    assert user.parent.span_id == root.context.span_id
+    assert trigger.parent is not None
+    assert trigger.parent.span_id == user.context.span_id
     # The child it spawned will link (or parent) to this trace, not to the original spawner.
     [sent] = engine.triggers
     assert ids_in(sent.additional_metadata["traceparent"]) == (trace_of(root), trigger.context.span_id)  # type: ignore[union-attr]
@@ -222,11 +234,14 @@ async def test_spans_of_a_sync_task_in_link_mode_stay_in_the_new_trace(
     root = step_span(exporter, "sync-parent:spawn")
     [user] = spans_named(exporter, "user.sync-spawn")
     triggers = spans_named(exporter, "hatchet.run_workflow") + spans_named(exporter, "hatchet.run_workflows")
-    assert user.parent is not None and user.parent.span_id == root.context.span_id  # type: ignore[union-attr]
+    assert user.parent is not None
+    assert user.parent.span_id == root.context.span_id
     assert len(triggers) == 2
     assert {trace_of(span) for span in [root, user, *triggers]} == {trace_of(root)}
     assert len(engine.triggers) == 3
-    assert {ids_in(sent.additional_metadata["traceparent"])[0] for sent in engine.triggers} == {trace_of(root)}
+    assert {ids_in(sent.additional_metadata["traceparent"])[0] for sent in engine.triggers} == {
+        trace_of(root)
+    }
 
 
 async def test_durable_wait_and_spawn_belong_to_the_new_trace_in_link_mode(
@@ -240,7 +255,8 @@ async def test_durable_wait_and_spawn_belong_to_the_new_trace_in_link_mode(
     [spawn] = spans_named(exporter, "hatchet.run_workflow")
     [wait] = spans_named(exporter, "hatchet.durable.wait_for")
     for span in (spawn, wait):
-        assert span.parent is not None and span.parent.span_id == root.context.span_id  # type: ignore[union-attr]
+        assert span.parent is not None
+        assert span.parent.span_id == root.context.span_id
     # The spawned child carries this trace's traceparent instead of inheriting the original spawner's.
     [children_event] = [event for event in worker.durable_listener.sent if hasattr(event, "children")]
     [child] = children_event.children
@@ -258,6 +274,7 @@ async def test_durable_wait_and_spawn_follow_upstream_in_parent_mode(
 
     for name in ("hatchet.run_workflow", "hatchet.durable.wait_for"):
         [span] = spans_named(exporter, name)
-        assert span.parent is not None and span.parent.span_id == SPAWNER_SPAN_ID
+        assert span.parent is not None
+        assert span.parent.span_id == SPAWNER_SPAN_ID
     [children_event] = [event for event in worker.durable_listener.sent if hasattr(event, "children")]
     assert "traceparent" not in children_event.children[0].run_workflow_opts.additional_metadata

@@ -1,4 +1,4 @@
-"""Construction, instrument and uninstrument: the traps of BaseInstrumentor and of hatchet-sdk's instrumentor."""
+"""Construction, instrument and uninstrument: the traps of BaseInstrumentor and hatchet-sdk's instrumentor."""
 
 from __future__ import annotations
 

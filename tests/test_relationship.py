@@ -1,4 +1,4 @@
-"""Per-run override: `with trace_relationship(...)` around a trigger, honoured by the worker ahead of the predicate."""
+"""Per-run override: `with trace_relationship(...)` around a trigger, honoured ahead of the predicate."""
 
 from __future__ import annotations
 

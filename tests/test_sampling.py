@@ -61,7 +61,9 @@ async def test_linked_root_follows_the_spawner(
     assert len(spans_named(sampled_exporter, "hatchet.start_step_run")) == (1 if sampled else 0)
 
 
-@pytest.mark.parametrize(("delegate", "sampled"), [(ParentBased(ALWAYS_ON), True), (ParentBased(ALWAYS_OFF), False)])
+@pytest.mark.parametrize(
+    ("delegate", "sampled"), [(ParentBased(ALWAYS_ON), True), (ParentBased(ALWAYS_OFF), False)]
+)
 async def test_roots_without_a_spawn_link_go_to_the_delegate(
     instrument: InstrumentFactory,
     worker: Worker,

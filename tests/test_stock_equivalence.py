@@ -1,4 +1,4 @@
-"""With no predicate, our instrumentor must produce exactly hatchet-sdk's spans: names, kinds, attributes, parents."""
+"""With no predicate, our spans must be exactly hatchet-sdk's: names, kinds, attributes, parents."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ from tests.test_instrumentor import SPAWNER
 from tests.worker import Worker
 
 
-async def scenario(worker: Worker, app: App, engine: RecordingEngine, tracer_provider: TracerProvider) -> None:
+async def scenario(
+    worker: Worker, app: App, engine: RecordingEngine, tracer_provider: TracerProvider
+) -> None:
     """A bit of everything the instrumentor wraps, on both sides."""
     tracer_provider_tracer = tracer_provider.get_tracer("tests")
     with tracer_provider_tracer.start_as_current_span("caller"):
@@ -64,11 +66,15 @@ def shape(spans: list[ReadableSpan]) -> list[Any]:
 @pytest.fixture
 def fresh_ids(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(tests.worker, "_ids", itertools.count(1))
-    yield
+    return
 
 
 async def run_scenario(
-    worker: Worker, app: App, engine: RecordingEngine, tracer_provider: TracerProvider, exporter: InMemorySpanExporter
+    worker: Worker,
+    app: App,
+    engine: RecordingEngine,
+    tracer_provider: TracerProvider,
+    exporter: InMemorySpanExporter,
 ) -> list[Any]:
     tests.worker._ids = itertools.count(1)
     exporter.clear()
@@ -89,7 +95,9 @@ async def test_without_predicate_spans_are_exactly_stock(
     exporter: InMemorySpanExporter,
     fresh_ids: None,
 ) -> None:
-    stock = StockInstrumentor(tracer_provider=tracer_provider, config=client_config, enable_hatchet_otel_collector=False)
+    stock = StockInstrumentor(
+        tracer_provider=tracer_provider, config=client_config, enable_hatchet_otel_collector=False
+    )
     stock.instrument()
     try:
         stock_shape = await run_scenario(worker, app, engine, tracer_provider, exporter)

@@ -44,7 +44,9 @@ def start_action(action_id: str, metadata: dict[str, Any] | None = None) -> Acti
 class Worker:
     def __init__(self, hatchet: Hatchet, config: ClientConfig, app: App) -> None:
         registry = {
-            workflow._create_action_name(task): task for workflow in app.workflows() for task in workflow.tasks
+            workflow._create_action_name(task): task
+            for workflow in app.workflows()
+            for task in workflow.tasks
         }
         self.runner = Runner(
             event_queue=Queue(),

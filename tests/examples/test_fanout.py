@@ -18,7 +18,8 @@ SPREAD = 0.4
 @pytest.fixture(scope="module")
 def fanout() -> ModuleType:
     spec = importlib.util.spec_from_file_location("fanout_example", EXAMPLE)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -37,7 +38,9 @@ def duration(spans: list[ReadableSpan]) -> int:
 
 
 def spawn_loop(fanout: ModuleType, spans: list[ReadableSpan]) -> ReadableSpan:
-    [span] = [s for s in spans if s.attributes and s.attributes.get("hatchet.action_name") == fanout.PARENT_ACTION]
+    [span] = [
+        s for s in spans if s.attributes and s.attributes.get("hatchet.action_name") == fanout.PARENT_ACTION
+    ]
     return span
 
 
@@ -72,6 +75,8 @@ def test_main_prints_both_shapes(fanout: ModuleType, capsys: pytest.CaptureFixtu
     fanout.main(["--children", "20", "--spread", "0.05"])
 
     out = capsys.readouterr().out
-    assert "PARENT MODE" in out and "traces: 1\n" in out
-    assert "LINK MODE" in out and "traces: 21\n" in out
+    assert "PARENT MODE" in out
+    assert "traces: 1\n" in out
+    assert "LINK MODE" in out
+    assert "traces: 21\n" in out
     assert "links on each root: [1]" in out
