@@ -1,1 +1,1 @@
-"""Benchmarks: `python -m benchmarks` runs every `bench_*.py` module's `main()`; each prints its own ratios."""
+"""Benchmarks: `python -m benchmarks` runs the `main()` of every `bench_*.py` module (each prints ratios)."""
