@@ -6,6 +6,8 @@
   at most 20 µs. Measured on 100 action_ids whose decisions have all expired (the steady state), and,
   for reference, the bare ``client.get_boolean_value`` call and the first call for 20,000 new action_ids;
 - miss with a provider that may do I/O while its refresh is under way: the fallback path;
+- flip to effect: from a provider's rules change to the first call that sees it (the change event
+  runs on OpenFeature's handler thread pool);
 - file edit to effect: ``LocalProvider.from_file`` (default 0.25 s polling) registered the way
   ``predicate_from_env`` does it, then the time from an edit of the file to the first task start that
   sees the new decision, for atomic replacement and in-place writes.
@@ -230,6 +232,37 @@ def _write_in_place(path: Path, text: str) -> None:
     path.write_text(text)
 
 
+def _event_flips(rounds: int = 200) -> None:
+    """From ``_replace_rules`` (what every provider of ours calls on new rules) to the first call that
+    sees the new decision: OpenFeature runs the change handler on its thread pool."""
+    provider = RulesProvider(_RULES)
+    api.set_provider_and_wait(provider, OPENFEATURE_DOMAIN)
+    predicate = FlagPredicate(ttl=3600)
+    latencies: list[float] = []
+    try:
+        for round_number in range(rounds):
+            expected = round_number % 2 == 1
+            predicate(_ACTION_ID)
+            started = time.perf_counter()
+            provider._replace_rules(_RULES.with_settings(links_enabled=expected))
+            while predicate(_ACTION_ID) is not expected:
+                if time.perf_counter() - started > 10:
+                    raise RuntimeError("the flip never took effect")
+                # Yield the GIL like an event loop between task starts; a busy loop would instead
+                # measure the interpreter's 5 ms switch interval.
+                time.sleep(0)
+            latencies.append(time.perf_counter() - started)
+    finally:
+        predicate.close()
+        api.clear_providers()
+    latencies.sort()
+    median, p99 = statistics.median(latencies), latencies[int(len(latencies) * 0.99)]
+    print(
+        f"  rules change -> next call sees it (CONFIGURATION_CHANGED): median {median * 1e6:.0f} µs, "
+        f"p99 {p99 * 1e6:.0f} µs over {rounds} flips"
+    )
+
+
 def _file_edits() -> None:
     print("  file edit -> next task start sees it (LocalProvider.from_file, 0.25 s polling):")
     for label, write in (("atomic replace", _write_atomically), ("in-place write", _write_in_place)):
@@ -244,6 +277,7 @@ def _file_edits() -> None:
 def main() -> None:
     api.clear_providers()
     _hot_and_miss_paths()
+    _event_flips()
     _file_edits()
 
 
