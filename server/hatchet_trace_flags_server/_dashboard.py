@@ -464,7 +464,7 @@ async def _settings_context(services: Services) -> dict[str, Any]:
     }
 
 
-def _base_context(request: Request, session: Session) -> dict[str, Any]:
+def _base_context(_request: Request, session: Session) -> dict[str, Any]:
     return {"session": session, "identity": session.identity, "csrf_token": session.csrf_token}
 
 
@@ -500,7 +500,15 @@ def _after_write(
         return fragment
     redirect = RedirectResponse(_return_to(form), status_code=status.HTTP_303_SEE_OTHER)
     payload = base64.urlsafe_b64encode(json.dumps({"message": message, "level": level}).encode()).decode()
-    redirect.set_cookie(_NOTICE_COOKIE, payload, max_age=60, path="/", httponly=True, samesite="strict")
+    redirect.set_cookie(
+        _NOTICE_COOKIE,
+        payload,
+        max_age=60,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
     return redirect
 
 
