@@ -1,5 +1,5 @@
 # The two set-up commands of the README: `make run` and `make test`. Both create .venv and install
-# what they need, so they work on a fresh clone.
+# what they need, so they work on a fresh clone. `make test` also starts PostgreSQL and installs Chromium.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -15,8 +15,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The example (one fan-out traced both ways), then the admin service with its dashboard on embedded SQLite
+# (./data) and a worker that follows it live; Ctrl-C stops them.
 run: $(STAMP)
 	$(BIN)/python examples/fanout.py
+	$(BIN)/python examples/live.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -25,6 +28,7 @@ lint: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/test-services
+	bash scripts/browser-deps
 	$(MAKE) lint
 	$(BIN)/python -m pytest
 

@@ -21,7 +21,8 @@ import json
 import logging
 import statistics
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from multiprocessing import Queue
 from typing import Any
 
@@ -86,7 +87,10 @@ def action(action_id: str, number: int, metadata: dict[str, Any]) -> Action:
     )
 
 
-async def run_fan_out(children: int, spread: float, link_mode: bool) -> list[ReadableSpan]:
+async def run_fan_out(
+    children: int, spread: float, use_links_instead_of_parent: Callable[[str], bool] | None
+) -> list[ReadableSpan]:
+    """One fan-out on the worker path; the predicate decides link or parent per task, as in production."""
     exporter = InMemorySpanExporter()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -111,16 +115,11 @@ async def run_fan_out(children: int, spread: float, link_mode: bool) -> list[Rea
             await asyncio.sleep(0.01)
         return {}
 
-    predicate = None
-    if link_mode:
-        # In production the rules come from a file, an env var or the admin service; here, from an object.
-        api.set_provider_and_wait(LocalProvider(RuleSet(tasks={CHILD_ACTION: "link"})), FLAGS_DOMAIN)
-        predicate = FlagPredicate()
     instrumentor = HatchetInstrumentor(
         tracer_provider=tracer_provider,
         config=config,
         enable_hatchet_otel_collector=False,
-        use_links_instead_of_parent=predicate,
+        use_links_instead_of_parent=use_links_instead_of_parent,
     )
     instrumentor.instrument()
     registry = {
@@ -143,9 +142,6 @@ async def run_fan_out(children: int, spread: float, link_mode: bool) -> list[Rea
         await asyncio.gather(*(deliver(n, metadata) for n, (_, metadata) in enumerate(engine.triggered, 1)))
     finally:
         instrumentor.uninstrument()
-        if predicate is not None:
-            predicate.close()
-            api.clear_providers()
         runner.thread_pool.shutdown()
         tracer_provider.shutdown()
     return list(exporter.get_finished_spans())
@@ -155,7 +151,22 @@ def _duration_ms(spans: Sequence[ReadableSpan]) -> float:
     return (max(span.end_time or 0 for span in spans) - min(span.start_time or 0 for span in spans)) / 1e6
 
 
-def describe(spans: Sequence[ReadableSpan], title: str) -> None:
+@dataclass(frozen=True)
+class Shape:
+    """What a trace viewer would show for one fan-out."""
+
+    traces: int
+    request_spans: int
+    request_ms: float
+    spawn_loop_ms: float
+    child_traces: int
+    spans_per_child_trace: list[int]
+    links_per_child_root: list[int]
+    child_p50_ms: float
+    child_max_ms: float
+
+
+def shape_of(spans: Sequence[ReadableSpan]) -> Shape:
     traces: dict[int, list[ReadableSpan]] = defaultdict(list)
     for span in spans:
         assert span.context is not None
@@ -167,22 +178,46 @@ def describe(spans: Sequence[ReadableSpan], title: str) -> None:
     ]
     assert spawn_loop.context is not None
     request_trace = traces.pop(spawn_loop.context.trace_id)
-
-    print(f"\n{title}")
-    print(f"  traces: {1 + len(traces)}")
-    print(
-        f"  the request's trace: {len(request_trace)} spans, {_duration_ms(request_trace):.0f} ms "
-        f"(its spawn loop: {_duration_ms([spawn_loop]):.0f} ms)"
-    )
-    if traces:
-        durations = [_duration_ms(trace) for trace in traces.values()]
-        spans_each = sorted({len(trace) for trace in traces.values()})
-        links_each = sorted(
+    durations = [_duration_ms(trace) for trace in traces.values()] or [0.0]
+    return Shape(
+        traces=1 + len(traces),
+        request_spans=len(request_trace),
+        request_ms=_duration_ms(request_trace),
+        spawn_loop_ms=_duration_ms([spawn_loop]),
+        child_traces=len(traces),
+        spans_per_child_trace=sorted({len(trace) for trace in traces.values()}),
+        links_per_child_root=sorted(
             {len(span.links) for trace in traces.values() for span in trace if span.parent is None}
-        )
+        ),
+        child_p50_ms=statistics.median(durations),
+        child_max_ms=max(durations),
+    )
+
+
+def summarize(spans: Sequence[ReadableSpan]) -> str:
+    shape = shape_of(spans)
+    line = (
+        f"{shape.traces} trace(s); the request's: {shape.request_spans} spans, {shape.request_ms:.0f} ms "
+        f"(spawn loop {shape.spawn_loop_ms:.0f} ms)"
+    )
+    if shape.child_traces:
+        line += f"; {shape.child_traces} child traces with {shape.links_per_child_root} link(s) each"
+    return line
+
+
+def describe(spans: Sequence[ReadableSpan], title: str) -> None:
+    shape = shape_of(spans)
+    print(f"\n{title}")
+    print(f"  traces: {shape.traces}")
+    print(
+        f"  the request's trace: {shape.request_spans} spans, {shape.request_ms:.0f} ms "
+        f"(its spawn loop: {shape.spawn_loop_ms:.0f} ms)"
+    )
+    if shape.child_traces:
         print(
-            f"  child traces: {len(traces)}, spans each: {spans_each}, links on each root: {links_each}, "
-            f"duration p50 {statistics.median(durations):.0f} ms, max {max(durations):.0f} ms"
+            f"  child traces: {shape.child_traces}, spans each: {shape.spans_per_child_trace}, "
+            f"links on each root: {shape.links_per_child_root}, "
+            f"duration p50 {shape.child_p50_ms:.0f} ms, max {shape.child_max_ms:.0f} ms"
         )
 
 
@@ -204,9 +239,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     if arguments.children < 1 or arguments.spread < 0:
         parser.error("--children must be >= 1 and --spread >= 0")
 
-    parent_spans = asyncio.run(run_fan_out(arguments.children, arguments.spread, link_mode=False))
+    parent_spans = asyncio.run(run_fan_out(arguments.children, arguments.spread, None))
     describe(parent_spans, "PARENT MODE (hatchet-sdk today): children are spans of the request's trace")
-    link_spans = asyncio.run(run_fan_out(arguments.children, arguments.spread, link_mode=True))
+
+    # In production the rules come from a file, an env var or the admin service; here, from an object.
+    api.set_provider_and_wait(LocalProvider(RuleSet(tasks={CHILD_ACTION: "link"})), FLAGS_DOMAIN)
+    with FlagPredicate() as predicate:
+        link_spans = asyncio.run(run_fan_out(arguments.children, arguments.spread, predicate))
+    api.clear_providers()
     describe(link_spans, f"LINK MODE ({CHILD_ACTION} -> link): each child is its own trace, linked back")
 
 

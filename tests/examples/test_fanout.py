@@ -45,7 +45,7 @@ def spawn_loop(fanout: ModuleType, spans: list[ReadableSpan]) -> ReadableSpan:
 
 
 async def test_link_mode_closes_the_parent_trace_with_its_spawn_loop(fanout: ModuleType) -> None:
-    spans = await fanout.run_fan_out(200, SPREAD, link_mode=True)
+    spans = await fanout.run_fan_out(200, SPREAD, lambda action_id: action_id == fanout.CHILD_ACTION)
 
     traces = by_trace(spans)
     loop = spawn_loop(fanout, spans)
@@ -63,7 +63,7 @@ async def test_link_mode_closes_the_parent_trace_with_its_spawn_loop(fanout: Mod
 
 
 async def test_parent_mode_keeps_the_parent_trace_open_until_the_slowest_child(fanout: ModuleType) -> None:
-    spans = await fanout.run_fan_out(200, SPREAD, link_mode=False)
+    spans = await fanout.run_fan_out(200, SPREAD, None)
 
     [request_trace] = by_trace(spans).values()
     assert len(request_trace) == 2 + 200 * 3
