@@ -207,18 +207,26 @@ _STOP: Final = object()
 
 
 class _RefreshThreads:
-    """A couple of daemon threads running refresh jobs.
+    """A couple of daemon threads running refresh jobs, started on first use.
 
     Not a ThreadPoolExecutor: its threads are joined at interpreter exit, so a provider stuck in I/O
     would hang the worker's shutdown. The queue is unbounded here because the predicate bounds outstanding
-    jobs itself.
+    jobs itself. The predicate's lock guards ``start``, ``stop`` and ``forget_after_fork``.
     """
 
     def __init__(self, count: int) -> None:
+        self._count = count
         self._jobs: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        if self._threads:
+            return
         self._threads = [
-            threading.Thread(target=self._run, name=f"hatchet-trace-flags-refresh-{index}", daemon=True)
-            for index in range(count)
+            threading.Thread(
+                target=self._run, args=(self._jobs,), name=f"hatchet-trace-flags-refresh-{index}", daemon=True
+            )
+            for index in range(self._count)
         ]
         for thread in self._threads:
             thread.start()
@@ -226,20 +234,35 @@ class _RefreshThreads:
     def submit(self, job: Callable[[], None]) -> None:
         self._jobs.put(job)
 
-    def stop(self, timeout: float) -> None:
-        for _ in self._threads:
+    def stop(self) -> list[threading.Thread]:
+        """Ask the threads to finish (after the jobs already queued); returns them for joining."""
+        threads, self._threads = self._threads, []
+        for _ in threads:
             self._jobs.put(_STOP)
-        deadline = time.monotonic() + timeout
-        for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        self._jobs = queue.SimpleQueue()
+        return threads
 
-    def _run(self) -> None:
+    def forget_after_fork(self) -> None:
+        self._threads, self._jobs = [], queue.SimpleQueue()
+
+    @staticmethod
+    def _run(jobs: queue.SimpleQueue[object]) -> None:
         while True:
-            job = self._jobs.get()
+            job = jobs.get()
             if job is _STOP:
                 return
-            assert callable(job)
-            job()
+            try:
+                assert callable(job)
+                job()
+            except Exception:  # a refresh must never take its thread down
+                logger.exception("hatchet-trace-flags: a background refresh failed")
+            del job  # an idle thread must not keep the last job's predicate alive
+
+
+def _join(threads: list[threading.Thread], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 class FlagPredicate:
@@ -288,7 +311,6 @@ class FlagPredicate:
         self._default = default
         self._refresh_timeout = float(refresh_timeout)
         self._max_pending_refreshes = max_pending_refreshes
-        self._refresh_thread_count = refresh_threads
         self._timer = timer
 
         # Everything below is guarded by _lock, which is never held across a provider call.
@@ -298,7 +320,7 @@ class FlagPredicate:
         self._refreshing: dict[str, _Refresh] = {}
         self._outstanding_refreshes = 0
         self._generation = 0  # bumped on every invalidation; answers from older generations are not cached
-        self._refresh_threads: _RefreshThreads | None = None
+        self._refresh_threads = _RefreshThreads(refresh_threads)
         self._closed = False
 
         self._tally = _Tally()
@@ -309,7 +331,7 @@ class FlagPredicate:
 
         # Handlers hold only a weak reference, so an unclosed predicate can still be collected.
         handlers = _subscribe(self._client, weakref.ref(self))
-        self._unsubscribe = weakref.finalize(self, _unsubscribe, self._client, handlers)
+        self._release = weakref.finalize(self, _release, self._client, handlers, self._refresh_threads)
         with _live_lock:
             _live_predicates.add(self)
 
@@ -357,13 +379,13 @@ class FlagPredicate:
             self._schedule_refresh(action_id)
 
     def close(self) -> None:
-        """Stop listening to provider events and stop the refresh threads. Idempotent."""
-        self._unsubscribe()
+        """Stop listening to provider events and stop the refresh threads (waiting at most a second for
+        one stuck in a provider call). Idempotent."""
         with self._lock:
             self._closed = True
-            threads, self._refresh_threads = self._refresh_threads, None
-        if threads is not None:
-            threads.stop(timeout=1.0)
+            threads = self._refresh_threads.stop()
+        self._release()
+        _join(threads, timeout=1.0)
 
     def __enter__(self) -> FlagPredicate:
         return self
@@ -432,10 +454,8 @@ class FlagPredicate:
                 return  # the next task start for this action_id tries again
             refresh = self._refreshing[action_id] = _Refresh(started=now, generation=self._generation)
             self._outstanding_refreshes += 1
-            if self._refresh_threads is None:
-                self._refresh_threads = _RefreshThreads(self._refresh_thread_count)
-            threads = self._refresh_threads
-        threads.submit(lambda: self._refresh(action_id, refresh))
+            self._refresh_threads.start()
+            self._refresh_threads.submit(lambda: self._refresh(action_id, refresh))
 
     def _refresh(self, action_id: str, refresh: _Refresh) -> None:
         answer: _Answer | None = None
@@ -494,7 +514,7 @@ class FlagPredicate:
     def _after_fork_in_child(self) -> None:
         # Threads do not survive fork and a lock may have been copied while held by one of them.
         self._lock = threading.Lock()
-        self._refresh_threads = None
+        self._refresh_threads.forget_after_fork()
         self._refreshing.clear()
         self._outstanding_refreshes = 0
 
@@ -545,10 +565,14 @@ def _subscribe(
     return handlers
 
 
-def _unsubscribe(client: OpenFeatureClient, handlers: list[tuple[ProviderEvent, _Handler]]) -> None:
+def _release(
+    client: OpenFeatureClient, handlers: list[tuple[ProviderEvent, _Handler]], threads: _RefreshThreads
+) -> None:
+    """Undo what a predicate set up outside itself; runs on close() or when it is garbage collected."""
     for event, handler in handlers:
         with contextlib.suppress(ValueError):  # already removed, e.g. by api.clear_providers()
             client.remove_handler(event, handler)
+    threads.stop()
 
 
 # -- fork ----------------------------------------------------------------------------------------

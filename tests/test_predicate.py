@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import select
@@ -12,10 +13,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from openfeature import api
+from openfeature import _event_support, api
 from openfeature.client import OpenFeatureClient
 from openfeature.evaluation_context import EvaluationContext
-from openfeature.event import ProviderEventDetails
+from openfeature.event import ProviderEvent, ProviderEventDetails
 from openfeature.flag_evaluation import FlagResolutionDetails, Reason
 from openfeature.provider import AbstractProvider, Metadata
 from opentelemetry.sdk.metrics import MeterProvider
@@ -556,6 +557,22 @@ def test_close_stops_refresh_threads_and_is_idempotent(
 
     assert wait_until(lambda: not our_threads())
     assert predicate("a:b") is False  # still answers
+
+
+def test_a_forgotten_predicate_releases_its_threads_and_handlers(
+    scripted: ScriptedProvider, meter_provider: MeterProvider
+) -> None:
+    install(scripted)
+    client = api.get_client(OPENFEATURE_DOMAIN)
+    predicate = FlagPredicate(client, meter_provider=meter_provider)
+    predicate("a:b")
+    assert wait_until(lambda: bool(our_threads()))
+
+    del predicate
+    gc.collect()
+
+    assert wait_until(lambda: not our_threads())
+    assert _event_support._client_handlers[client][ProviderEvent.PROVIDER_CONFIGURATION_CHANGED] == []
 
 
 def test_two_predicates_on_one_meter_provider_are_both_counted(
