@@ -310,13 +310,9 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
             metadata = with_relationship(metadata, relationship)
         return options.model_copy(update={"additional_metadata": metadata})
 
-    def _wrap_run_workflow(
-        self,
-        wrapped: Callable[..., Any],
-        instance: AdminClient,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> Any:
+    def _start_trigger_span(
+        self, wrapped: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[Span, str, str | None, TriggerWorkflowOptions]:
         workflow_name, payload, options = self.extract_bound_args(wrapped, args, kwargs)
         # start_span + active() is what start_as_current_span does, minus its generator and decorator layers.
         span = self._tracer.start_span(
@@ -324,6 +320,16 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
             attributes=self._trigger_attributes(workflow_name, payload, options),
             kind=SpanKind.PRODUCER,
         )
+        return span, workflow_name, payload, options
+
+    def _wrap_run_workflow(
+        self,
+        wrapped: Callable[..., Any],
+        instance: AdminClient,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        span, workflow_name, payload, options = self._start_trigger_span(wrapped, args, kwargs)
         with active(span):
             return wrapped(workflow_name, payload, self._traced_options(options, span))
 
@@ -334,13 +340,7 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> Any:
-        workflow_name, payload, options = self.extract_bound_args(wrapped, args, kwargs)
-        # start_span + active() is what start_as_current_span does, minus its generator and decorator layers.
-        span = self._tracer.start_span(
-            "hatchet.run_workflow",
-            attributes=self._trigger_attributes(workflow_name, payload, options),
-            kind=SpanKind.PRODUCER,
-        )
+        span, workflow_name, payload, options = self._start_trigger_span(wrapped, args, kwargs)
         with active(span):
             return await wrapped(workflow_name, payload, self._traced_options(options, span))
 

@@ -6,7 +6,7 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from hatchet_trace_flags import RELATIONSHIP_METADATA_KEY, trace_relationship
+from hatchet_trace_flags import RELATIONSHIP_METADATA_KEY, Relationship, trace_relationship
 from tests.app import App
 from tests.conftest import InstrumentFactory, spans_named
 from tests.hatchet_engine import RecordingEngine, Trigger
@@ -30,22 +30,33 @@ def assert_child_of(span: ReadableSpan, spawner: Trigger) -> None:
     assert span.links == ()
 
 
-async def test_async_trigger_asks_for_a_link_against_the_task_setting(
+@pytest.mark.parametrize(
+    ("task_setting", "requested"),
+    [(False, "link"), (True, "parent")],
+    ids=["link-over-parent", "parent-over-link"],
+)
+async def test_an_async_trigger_overrides_the_task_setting(
     instrument: InstrumentFactory,
     worker: Worker,
     app: App,
     engine: RecordingEngine,
     exporter: InMemorySpanExporter,
     tracer_provider: TracerProvider,
+    task_setting: bool,
+    requested: Relationship,
 ) -> None:
-    instrument(always(False))
+    instrument(always(task_setting))
 
-    with tracer_provider.get_tracer("tests").start_as_current_span("caller"), trace_relationship("link"):
+    with tracer_provider.get_tracer("tests").start_as_current_span("caller"), trace_relationship(requested):
         await app.child.aio_run(wait_for_result=False)
     [sent] = engine.triggers
     await worker.run("child:work", sent.additional_metadata)
 
-    assert_linked_root(step_span(exporter, "child:work"), sent)
+    span = step_span(exporter, "child:work")
+    if requested == "link":
+        assert_linked_root(span, sent)
+    else:
+        assert_child_of(span, sent)
 
 
 def test_sync_triggers_carry_the_override(
@@ -67,24 +78,6 @@ def test_sync_triggers_carry_the_override(
         span_id = sent.additional_metadata["traceparent"].split("-")[2]
         assert sent.additional_metadata[RELATIONSHIP_METADATA_KEY] == f"link:{span_id}"
     assert RELATIONSHIP_METADATA_KEY not in plain.additional_metadata
-
-
-async def test_trigger_asks_for_parent_against_a_link_setting(
-    instrument: InstrumentFactory,
-    worker: Worker,
-    app: App,
-    engine: RecordingEngine,
-    exporter: InMemorySpanExporter,
-    tracer_provider: TracerProvider,
-) -> None:
-    instrument(always(True))
-
-    with tracer_provider.get_tracer("tests").start_as_current_span("caller"), trace_relationship("parent"):
-        await app.child.aio_run(wait_for_result=False)
-    [sent] = engine.triggers
-    await worker.run("child:work", sent.additional_metadata)
-
-    assert_child_of(step_span(exporter, "child:work"), sent)
 
 
 async def test_grandchildren_do_not_inherit_an_override(
