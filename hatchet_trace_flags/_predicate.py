@@ -179,12 +179,12 @@ _counters_lock = threading.Lock()
 _counters: weakref.WeakKeyDictionary[MeterProvider, _DecisionCounter] = weakref.WeakKeyDictionary()
 
 
-def _decision_counter(meter_provider: MeterProvider) -> _DecisionCounter:
+def _count_decisions(meter_provider: MeterProvider, tally: _Tally) -> None:
     with _counters_lock:
         counter = _counters.get(meter_provider)
         if counter is None:
             counter = _counters[meter_provider] = _DecisionCounter(meter_provider)
-        return counter
+        counter.add(tally)
 
 
 class _Answer(NamedTuple):
@@ -324,8 +324,8 @@ class FlagPredicate:
         self._closed = False
 
         self._tally = _Tally()
-        _decision_counter(meter_provider if meter_provider is not None else metrics.get_meter_provider()).add(
-            self._tally
+        _count_decisions(
+            meter_provider if meter_provider is not None else metrics.get_meter_provider(), self._tally
         )
         self._last_problem: str | None = None
 
@@ -584,6 +584,7 @@ _held_for_fork: list[FlagPredicate] = []
 
 def _before_fork() -> None:
     # Hold every predicate's lock across fork so the child never copies a half-updated cache.
+    _counters_lock.acquire()
     _live_lock.acquire()
     _held_for_fork[:] = list(_live_predicates)
     for predicate in _held_for_fork:
@@ -595,14 +596,16 @@ def _after_fork_in_parent() -> None:
         predicate._lock.release()
     _held_for_fork.clear()
     _live_lock.release()
+    _counters_lock.release()
 
 
 def _after_fork_in_child() -> None:
-    global _live_lock
+    global _counters_lock, _live_lock
     for predicate in _held_for_fork:
         predicate._after_fork_in_child()
     _held_for_fork.clear()
     _live_lock = threading.Lock()
+    _counters_lock = threading.Lock()
     _renew_openfeature_event_executor()
 
 
