@@ -63,6 +63,7 @@ MAX_SNAPSHOT_BYTES: Final = 16 * 1024 * 1024
 MAX_RETRY_AFTER: Final = 600.0
 MAX_SEEN_PER_REPORT: Final = 1000  # the service's limit per request
 _ERROR_DETAIL_LIMIT: Final = 200
+_CONNECTION_DROPPED: Final = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,8 +235,11 @@ class Follower:
         else:
             delay = self._poll_delay()
         while True:
+            # Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation that coincides with the
+            # wake-up, and a task group waiting for this task would then wait forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await wake.wait()
             pause = not_before - time.monotonic()
             if pause > 0:  # woken early, but a backoff or Retry-After is still running
                 await asyncio.sleep(pause)
@@ -262,35 +266,41 @@ class Follower:
                 delay = self._poll_delay()
 
     async def _fetch(self, client: httpx.AsyncClient, *, deadline: float) -> Outcome:
-        headers: dict[str, str] = {}
-        etag = self._sink.current_etag()
-        if etag is not None:
-            headers["If-None-Match"] = etag
-        self._sink.count_request("snapshot")
         where = f"the admin service at {self._settings.base_url}"
         try:
-            async with (
-                asyncio.timeout(deadline),
-                client.stream("GET", self._snapshot_url, headers=headers) as response,
-            ):
-                status = response.status_code
-                revision = _revision(response.headers)
-                if status == 304:
-                    return Unchanged(revision)
-                if status in (401, 403):
-                    return Unauthorized(await _refusal(response, where))
-                if status != 200:
-                    return Failed(
-                        f"{where} answered HTTP {status} to GET /api/v1/snapshot",
-                        retry_after=retry_after_seconds(response.headers.get("retry-after")),
-                    )
-                body = await _read_bounded(response, MAX_SNAPSHOT_BYTES)
+            async with asyncio.timeout(deadline):
+                try:
+                    return await self._fetch_once(client, where)
+                except _CONNECTION_DROPPED:
+                    # Most often a kept-alive connection the service closed just as it was reused (an idle
+                    # timeout, a restart): the request is idempotent, so once more on a fresh connection.
+                    return await self._fetch_once(client, where)
         except TimeoutError:
             return Failed(f"{where} sent no complete snapshot within {deadline:g} s")
         except httpx.HTTPError as error:
             return Failed(f"{where} could not be reached: {_describe(error)}")
         except _TooLarge:
             return Failed(f"{where} sent a snapshot larger than {MAX_SNAPSHOT_BYTES} bytes", invalid=True)
+
+    async def _fetch_once(self, client: httpx.AsyncClient, where: str) -> Outcome:
+        headers: dict[str, str] = {}
+        etag = self._sink.current_etag()
+        if etag is not None:
+            headers["If-None-Match"] = etag
+        self._sink.count_request("snapshot")
+        async with client.stream("GET", self._snapshot_url, headers=headers) as response:
+            status = response.status_code
+            revision = _revision(response.headers)
+            if status == 304:
+                return Unchanged(revision)
+            if status in (401, 403):
+                return Unauthorized(await _refusal(response, where))
+            if status != 200:
+                return Failed(
+                    f"{where} answered HTTP {status} to GET /api/v1/snapshot",
+                    retry_after=retry_after_seconds(response.headers.get("retry-after")),
+                )
+            body = await _read_bounded(response, MAX_SNAPSHOT_BYTES)
         try:
             rules = RuleSet.loads(body)
         except RulesError as error:
@@ -324,10 +334,10 @@ class Follower:
                 outcome = Failed("internal error")
             was_connected = self._streaming
             self._streaming = False
-            self._wake_fetch()  # is the service still there, or only the stream gone?
             if isinstance(outcome, Unauthorized):
                 self._sink.refused(outcome.message)
                 raise _Stop
+            self._wake_fetch()  # is the service still there, or only the stream gone?
             if isinstance(outcome, Failed):
                 retry_after = outcome.retry_after
                 self._sink.stream_state(False, outcome.message)

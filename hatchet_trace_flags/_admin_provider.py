@@ -91,6 +91,7 @@ sent, per kind: ``snapshot``, ``events``, ``seen``).
 ``HATCHET_TRACE_FLAGS_TIMEOUT``             seconds allowed per request (5)
 ``HATCHET_TRACE_FLAGS_STARTUP_TIMEOUT``     seconds ``initialize`` waits for the service (1)
 ``HATCHET_TRACE_FLAGS_STREAM_IDLE_TIMEOUT`` seconds of stream silence taken for a dead stream (20)
+``HATCHET_TRACE_FLAGS_BACKOFF_MAX``         the longest wait between retries, in seconds (30)
 ``HATCHET_TRACE_FLAGS_SNAPSHOT_FILE``       where to keep the last snapshot; ``off``: nowhere
 ``HATCHET_TRACE_FLAGS_RULES_FILE``          fallback rules file while the service is unknown
 ``HATCHET_TRACE_FLAGS_LINKS``               fallback link list, when there is no rules file
@@ -150,6 +151,7 @@ _POLL_INTERVAL_VARIABLE: Final = "HATCHET_TRACE_FLAGS_POLL_INTERVAL"
 _TIMEOUT_VARIABLE: Final = "HATCHET_TRACE_FLAGS_TIMEOUT"
 _STARTUP_TIMEOUT_VARIABLE: Final = "HATCHET_TRACE_FLAGS_STARTUP_TIMEOUT"
 _STREAM_IDLE_TIMEOUT_VARIABLE: Final = "HATCHET_TRACE_FLAGS_STREAM_IDLE_TIMEOUT"
+_BACKOFF_MAX_VARIABLE: Final = "HATCHET_TRACE_FLAGS_BACKOFF_MAX"
 _SNAPSHOT_FILE_VARIABLE: Final = "HATCHET_TRACE_FLAGS_SNAPSHOT_FILE"
 _RULES_FILE_VARIABLE: Final = "HATCHET_TRACE_FLAGS_RULES_FILE"
 _LINKS_VARIABLE: Final = "HATCHET_TRACE_FLAGS_LINKS"
@@ -320,6 +322,7 @@ class AdminServiceProvider(RulesProvider):
             (_TIMEOUT_VARIABLE, "timeout"),
             (_STARTUP_TIMEOUT_VARIABLE, "startup_timeout"),
             (_STREAM_IDLE_TIMEOUT_VARIABLE, "stream_idle_timeout"),
+            (_BACKOFF_MAX_VARIABLE, "backoff_max"),
         ):
             text = _setting(environ, variable)
             if text is not None:
@@ -468,13 +471,14 @@ class AdminServiceProvider(RulesProvider):
         self._requests[kind] += 1
 
     def _on_snapshot(self, outcome: Changed | Unchanged | Failed, *, first: bool) -> None:
+        if self._state in ("unauthorized", "stopped"):
+            return  # an answer still in flight when we stopped
         if isinstance(outcome, Failed):
             self._failed(outcome, first=first)
             return
         self._last_contact = time.time()
         self._ever_live = True
-        if self._state not in ("unauthorized", "stopped"):
-            self._state = "live"
+        self._state = "live"
         if isinstance(outcome, Unchanged):
             # 304 to the ETag of what we serve: it is current, wherever it was loaded from.
             if outcome.revision is not None:
@@ -513,8 +517,6 @@ class AdminServiceProvider(RulesProvider):
             )
 
     def _failed(self, outcome: Failed, *, first: bool) -> None:
-        if self._state in ("unauthorized", "stopped"):
-            return
         if first or not self._ever_live:
             # Never reached the service since start: one steady ERROR that says what is served meanwhile.
             self._state = "error" if outcome.invalid else "stale"

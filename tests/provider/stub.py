@@ -70,6 +70,7 @@ class StubServer:
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._held: set[asyncio.StreamWriter] = set()
+        self._streams: set[asyncio.StreamWriter] = set()  # held open after an event-stream reply
         self._server: asyncio.Server | None = None
         self._thread = threading.Thread(target=self._main, name="stub-http-server", daemon=True)
         self._thread.start()
@@ -84,6 +85,26 @@ class StubServer:
     def requests_to(self, path: str) -> list[Request]:
         with self._lock:
             return [request for request in self.requests if request.path == path]
+
+    def push(self, text: str) -> int:
+        """Send ``text`` down every open event stream; returns how many there were."""
+
+        async def send() -> int:
+            for writer in list(self._streams):
+                writer.write(text.encode())
+                await writer.drain()
+            return len(self._streams)
+
+        return asyncio.run_coroutine_threadsafe(send(), self._loop).result(5)
+
+    def close_held(self) -> None:
+        """Cut every open connection (a held stream ends as if the service restarted)."""
+
+        async def cut() -> None:
+            for writer in list(self._held):
+                writer.close()
+
+        asyncio.run_coroutine_threadsafe(cut(), self._loop).result(5)
 
     def close(self) -> None:
         if self._loop.is_closed():
@@ -105,12 +126,11 @@ class StubServer:
         self._server.close()
         for writer in list(self._held):
             writer.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._server.wait_closed(), 2)
         tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 5)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._server.wait_closed(), 5)
         self._loop.stop()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -128,7 +148,10 @@ class StubServer:
                     if not reply.stall:
                         writer.write(self._head(reply) + reply.body)
                         await writer.drain()
-                    await asyncio.Event().wait()  # until the stub shuts down and cancels us
+                        self._streams.add(writer)
+                    while await reader.read(4096):  # until the client leaves or the stub cuts it
+                        pass
+                    return
                 writer.write(self._head(reply) + reply.body)
                 await writer.drain()
                 if reply.content_length is not None or reply.stream:
@@ -137,7 +160,10 @@ class StubServer:
             return
         finally:
             self._held.discard(writer)
+            self._streams.discard(writer)
             writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()  # the transport is really gone before the loop stops
 
     @staticmethod
     def _head(reply: Reply) -> bytes:
