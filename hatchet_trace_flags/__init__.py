@@ -21,7 +21,7 @@ from hatchet_trace_flags._rules import (
 )
 from hatchet_trace_flags._rules_provider import RulesProvider
 from hatchet_trace_flags._sampling import FollowSpawnerSampler
-from hatchet_trace_flags._wiring import predicate_from_env
+from hatchet_trace_flags._wiring import install_provider, predicate_from_env
 
 __all__ = [
     "DEFAULT_FLAG_KEY",
@@ -40,6 +40,7 @@ __all__ = [
     "RuleSet",
     "RulesError",
     "RulesProvider",
+    "install_provider",
     "predicate_from_env",
     "to_flagd",
     "trace_relationship",

@@ -31,6 +31,7 @@ PUBLIC_NAMES = [
     "RuleSet",
     "RulesError",
     "RulesProvider",
+    "install_provider",
     "predicate_from_env",
     "to_flagd",
     "trace_relationship",
