@@ -60,6 +60,8 @@ def bound_arguments(func: Callable[..., Any], args: Sequence[Any], kwargs: Mappi
     count = len(args)
     if count == len(names) and not kwargs:
         return list(args)
+    if not count and len(kwargs) == len(names) and all(name in kwargs for name in names):
+        return [kwargs[name] for name in names]  # all by keyword, as hatchet-sdk's own callers do
     if count > len(names) or any(name not in names[count:] for name in kwargs):
         # Too many, unknown or duplicated arguments: let inspect raise the TypeError the call would raise.
         shape.signature.bind(*args, **kwargs)
