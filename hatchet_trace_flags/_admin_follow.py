@@ -201,7 +201,11 @@ class Follower:
         first_outcome: Outcome | None = None
         if first_attempt is not None:
             try:
-                first_outcome = await self._fetch(client, deadline=self._settings.startup_timeout)
+                try:
+                    first_outcome = await self._fetch(client, deadline=self._settings.startup_timeout)
+                except Exception:  # a bug must not end the follower before it started
+                    logger.exception("hatchet-trace-flags: fetching the first snapshot failed")
+                    first_outcome = Failed("internal error")
                 if isinstance(first_outcome, Unauthorized):
                     self._sink.refused(first_outcome.message)
                     return

@@ -113,7 +113,7 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Final, Literal, Self
+from typing import Final, Literal, Self, TypedDict
 
 import httpx
 from openfeature.evaluation_context import EvaluationContext
@@ -166,6 +166,26 @@ _FALSE: Final = frozenset({"0", "false", "no", "off"})
 _STARTUP_SLACK: Final = 1.0
 _SHUTDOWN_TIMEOUT: Final = 5.0
 _REPORT_REFRESH: Final = 600.0
+
+
+_SecondsOption = Literal["poll_interval", "timeout", "startup_timeout", "stream_idle_timeout", "backoff_max"]
+
+
+class _EnvOptions(TypedDict, total=False):
+    """The keyword arguments ``from_env`` can set."""
+
+    poll_interval: float
+    timeout: float
+    startup_timeout: float
+    stream_idle_timeout: float
+    backoff_max: float
+    stream: bool
+    report_tasks: bool
+    persist: bool
+    snapshot_file: str
+    fallback: RuleSet | str
+    verify: ssl.SSLContext
+    worker_name: str
 
 
 class AdminServiceProvider(RulesProvider):
@@ -316,21 +336,26 @@ class AdminServiceProvider(RulesProvider):
         url = _check_url(url, field=URL_VARIABLE)
         token = _setting(environ, TOKEN_VARIABLE)
         _check_token(token, field=TOKEN_VARIABLE)
-        options: dict[str, object] = {}
-        for variable, option in (
+        options: _EnvOptions = {}
+        seconds: tuple[tuple[str, _SecondsOption], ...] = (
             (_POLL_INTERVAL_VARIABLE, "poll_interval"),
             (_TIMEOUT_VARIABLE, "timeout"),
             (_STARTUP_TIMEOUT_VARIABLE, "startup_timeout"),
             (_STREAM_IDLE_TIMEOUT_VARIABLE, "stream_idle_timeout"),
             (_BACKOFF_MAX_VARIABLE, "backoff_max"),
-        ):
+        )
+        for variable, option in seconds:
             text = _setting(environ, variable)
             if text is not None:
                 options[option] = _seconds_from_env(variable, text)
-        for variable, option in ((_STREAM_VARIABLE, "stream"), (_REPORT_TASKS_VARIABLE, "report_tasks")):
+        switches: tuple[tuple[str, Literal["stream", "report_tasks"]], ...] = (
+            (_STREAM_VARIABLE, "stream"),
+            (_REPORT_TASKS_VARIABLE, "report_tasks"),
+        )
+        for variable, switch in switches:
             text = _setting(environ, variable)
             if text is not None:
-                options[option] = _bool_from_env(variable, text)
+                options[switch] = _bool_from_env(variable, text)
         snapshot_file = _setting(environ, _SNAPSHOT_FILE_VARIABLE)
         if snapshot_file is not None and snapshot_file.lower() in _FALSE | {"none"}:
             options["persist"] = False
@@ -354,7 +379,7 @@ class AdminServiceProvider(RulesProvider):
         worker_name = _setting(environ, _WORKER_NAME_VARIABLE)
         if worker_name is not None:
             options["worker_name"] = _check_worker_name(worker_name, field=_WORKER_NAME_VARIABLE)
-        return cls(url, token, flag_key=flag_key, **options)  # type: ignore[arg-type]
+        return cls(url, token, flag_key=flag_key, **options)
 
     # -- for operators ----------------------------------------------------------------------------------
 
@@ -444,7 +469,8 @@ class AdminServiceProvider(RulesProvider):
         if self._seen is not None:
             self._seen.after_fork()
         self._streaming = False
-        if self._runtime is not None:  # it ran in the parent; its thread did not survive the fork
+        if self._runtime is not None and self._state != "unauthorized":
+            # It ran in the parent; its thread did not survive the fork.
             self._runtime = _Runtime(self, first_attempt=False)
             self._runtime.initialize_returned()
             self._runtime.start()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -63,21 +64,27 @@ Route = Callable[[Request], Reply]
 
 
 class StubServer:
+    """Accepts with its own loop rather than asyncio's Server: on Python 3.11 a connection accepted just
+    before ``Server.close()`` leaks its transport (``Server._attach`` fails), a ResourceWarning later."""
+
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[Request] = []
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self._listener.setblocking(False)
+        self.port: int = self._listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._handlers: set[asyncio.Task[None]] = set()
         self._held: set[asyncio.StreamWriter] = set()
         self._streams: set[asyncio.StreamWriter] = set()  # held open after an event-stream reply
-        self._server: asyncio.Server | None = None
+        self._accepting: asyncio.Task[None] | None = None
+        self._stopping = False
         self._thread = threading.Thread(target=self._main, name="stub-http-server", daemon=True)
         self._thread.start()
-        self._ready.wait(10)
-        assert self._server is not None
-        self.port: int = self._server.sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
 
     def route(self, path: str, handler: Route) -> None:
         self.routes[path] = handler
@@ -109,7 +116,8 @@ class StubServer:
     def close(self) -> None:
         if self._loop.is_closed():
             return
-        self._loop.call_soon_threadsafe(self._loop.create_task, self._shutdown())
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(15)
+        self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()
 
@@ -117,21 +125,41 @@ class StubServer:
 
     def _main(self) -> None:
         asyncio.set_event_loop(self._loop)
-        self._server = self._loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", 0))
-        self._ready.set()
+        self._accepting = self._loop.create_task(self._accept())
         self._loop.run_forever()
 
+    async def _accept(self) -> None:
+        try:
+            while True:
+                connection, _ = await self._loop.sock_accept(self._listener)
+                if self._stopping:
+                    connection.close()
+                    return
+                handler = asyncio.create_task(self._serve_socket(connection))
+                self._handlers.add(handler)
+                handler.add_done_callback(self._handlers.discard)
+        finally:
+            self._listener.close()
+
     async def _shutdown(self) -> None:
-        assert self._server is not None
-        self._server.close()
+        assert self._accepting is not None
+        # Wake the accept loop with a connection of our own rather than cancelling it: a cancellation
+        # landing just after accept() would lose the socket it returned.
+        self._stopping = True
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5):
+            await asyncio.wait({self._accepting}, timeout=5)
         for writer in list(self._held):
             writer.close()
-        tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 5)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._server.wait_closed(), 5)
-        self._loop.stop()
+        if self._handlers:
+            await asyncio.wait(list(self._handlers), timeout=10)
+
+    async def _serve_socket(self, connection: socket.socket) -> None:
+        try:
+            reader, writer = await asyncio.open_connection(sock=connection)
+        except OSError:
+            connection.close()
+            return
+        await self._serve(reader, writer)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._held.add(writer)
