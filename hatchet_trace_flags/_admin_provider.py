@@ -12,8 +12,7 @@ do not build it yourself; set two environment variables and use the default wiri
 
 or in code::
 
-    from hatchet_trace_flags import AdminServiceProvider, FlagPredicate
-    from hatchet_trace_flags._wiring import install_provider
+    from hatchet_trace_flags import AdminServiceProvider, FlagPredicate, install_provider
 
     install_provider(AdminServiceProvider("http://hatchet-trace-flags:8080", token))
     HatchetInstrumentor(use_links_instead_of_parent=FlagPredicate()).instrument()
