@@ -6,7 +6,7 @@ event loop. ``FlagPredicate`` is that callable. It evaluates one boolean flag (b
 providers (:class:`~hatchet_trace_flags.LocalProvider`, the admin service) or from any OpenFeature
 provider::
 
-    from openfeature import _event_support, api
+    from openfeature import api
     from hatchet_trace_flags import FlagPredicate, HatchetInstrumentor, LocalProvider
 
     api.set_provider(LocalProvider.from_file("/etc/hatchet/trace-flags.json"), "hatchet-trace-flags")

@@ -616,18 +616,7 @@ class Store:
                 rules = rules.with_settings(default=new_default, links_enabled=new_links)
                 at = utcnow()
                 new = SettingsRecord(new_default, new_links, note, current.version + 1, at, actor)
-                await connection.execute(
-                    rule_state.update()
-                    .where(rule_state.c.id == 1)
-                    .values(
-                        default_mode=new.default,
-                        links_enabled=new.links_enabled,
-                        settings_note=note,
-                        settings_version=new.version,
-                        settings_updated_at=at,
-                        settings_updated_by=actor,
-                    )
-                )
+                await self._write_settings(connection, new)
                 event, snapshot = await self._finish(
                     connection,
                     revision=revision,
@@ -686,17 +675,11 @@ class Store:
                     at=at,
                 )
                 if (rules.default, rules.links_enabled) != (settings.default, settings.links_enabled):
-                    await connection.execute(
-                        rule_state.update()
-                        .where(rule_state.c.id == 1)
-                        .values(
-                            default_mode=rules.default,
-                            links_enabled=rules.links_enabled,
-                            settings_note=note,
-                            settings_version=settings.version + 1,
-                            settings_updated_at=at,
-                            settings_updated_by=actor,
-                        )
+                    await self._write_settings(
+                        connection,
+                        SettingsRecord(
+                            rules.default, rules.links_enabled, note, settings.version + 1, at, actor
+                        ),
                     )
                 event, snapshot = await self._finish(
                     connection,
@@ -714,6 +697,21 @@ class Store:
             return WriteResult(cast(RulesSnapshot, unchanged.record), None, None)
         self._remember(snapshot)
         return WriteResult(snapshot, event, snapshot)
+
+    @staticmethod
+    async def _write_settings(connection: AsyncConnection, settings: SettingsRecord) -> None:
+        await connection.execute(
+            rule_state.update()
+            .where(rule_state.c.id == 1)
+            .values(
+                default_mode=settings.default,
+                links_enabled=settings.links_enabled,
+                settings_note=settings.note,
+                settings_version=settings.version,
+                settings_updated_at=settings.updated_at,
+                settings_updated_by=settings.updated_by,
+            )
+        )
 
     async def _replace_entries(
         self,
