@@ -21,7 +21,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from multiprocessing import Queue
+from queue import Queue
 from typing import Any
 
 from hatchet_sdk import ClientConfig, EmptyModel, Hatchet

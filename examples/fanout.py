@@ -23,7 +23,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from multiprocessing import Queue
+from queue import Queue
 from typing import Any
 
 from hatchet_sdk import ClientConfig, Context, EmptyModel, Hatchet
@@ -125,6 +125,8 @@ async def run_fan_out(
     registry = {
         flow._create_action_name(task): task for flow in (parent, worker_workflow) for task in flow.tasks
     }
+    # A real worker's Runner reports to its listener process through a multiprocessing.Queue; here nobody
+    # reads the events, so an in-process queue (no pipe to fill up, no feeder thread to join at exit).
     runner = Runner(
         Queue(), config, children + 1, 1, False, registry, [], None, AsyncLogSender(hatchet.event)
     )

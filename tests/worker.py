@@ -1,13 +1,15 @@
 """Drives the real hatchet-sdk worker path: `Runner.handle_start_step_run` with real `Action`s.
 
-A `Runner` builds offline (its gRPC channels connect lazily); its event queue just collects the events a real
-worker would send to the engine.
+A `Runner` builds offline (its gRPC channels connect lazily). Its event queue is an in-process `queue.Queue`
+that just collects the events a real worker would send to the engine: a worker's `multiprocessing.Queue` is
+drained by its listener process, and one that nobody drains keeps the interpreter from exiting once its pipe
+is full.
 """
 
 from __future__ import annotations
 
 import itertools
-from multiprocessing import Queue
+from queue import Queue
 from typing import Any
 
 from hatchet_sdk import ClientConfig, Hatchet
@@ -73,6 +75,3 @@ class Worker:
     async def close(self) -> None:
         await self.durable_listener.stop()
         self.runner.thread_pool.shutdown(wait=True)
-        queue = self.runner.event_queue
-        queue.close()
-        queue.join_thread()

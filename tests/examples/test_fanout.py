@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -80,3 +81,15 @@ def test_main_prints_both_shapes(fanout: ModuleType, capsys: pytest.CaptureFixtu
     assert "LINK MODE" in out
     assert "traces: 21\n" in out
     assert "links on each root: [1]" in out
+
+
+def test_the_example_exits_on_its_own_after_a_large_fan_out() -> None:
+    """Regression: 200 children's worker events once filled an undrained multiprocessing pipe: no exit."""
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLE), "--children", "200", "--spread", "0.1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "traces: 201" in result.stdout

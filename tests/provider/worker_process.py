@@ -24,7 +24,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from multiprocessing import Queue
+from queue import Queue
 from typing import Any, TextIO
 
 from hatchet_sdk import ClientConfig, Context, EmptyModel, Hatchet
