@@ -15,7 +15,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 from urllib.parse import urlencode
@@ -33,7 +33,15 @@ from ._auth import add_identity_resolver
 from ._conditions import EntityTags
 from ._models import MAX_NOTE_LENGTH, TaskOut, check_text
 from ._services import Services
-from ._sessions import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, Session, SessionKeys
+from ._sessions import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    Session,
+    SessionKeys,
+    clear_strict_cookie,
+    set_strict_cookie,
+)
 from ._store import AuditQuery, ChangeEvent, NotFound, PreconditionFailed, TaskRow
 
 __all__ = ["install_dashboard", "router"]
@@ -46,6 +54,7 @@ PAGE_SIZE: Final = 50
 HISTORY_LIMIT: Final = 50
 SOURCE: Final = "dashboard"
 _NOTICE_COOKIE: Final = "htf_notice"
+_NOTICE_LIFETIME: Final = timedelta(seconds=60)
 _MAX_QUERY_LENGTH: Final = 255
 
 # No inline script or style anywhere: the page loads only its own files and talks only to itself.
@@ -500,15 +509,7 @@ def _after_write(
         return fragment
     redirect = RedirectResponse(_return_to(form), status_code=status.HTTP_303_SEE_OTHER)
     payload = base64.urlsafe_b64encode(json.dumps({"message": message, "level": level}).encode()).decode()
-    redirect.set_cookie(
-        _NOTICE_COOKIE,
-        payload,
-        max_age=60,
-        path="/",
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
+    set_strict_cookie(redirect, request, _NOTICE_COOKIE, payload, lifetime=_NOTICE_LIFETIME)
     return redirect
 
 
@@ -582,7 +583,7 @@ async def dashboard(request: Request, session: Viewer) -> Response:
     notice = _read_notice(request)
     response = _render(request, "dashboard.html", {**context, "notice": notice})
     if notice is not None:
-        response.delete_cookie(_NOTICE_COOKIE, path="/", httponly=True, samesite="strict")
+        clear_strict_cookie(response, request, _NOTICE_COOKIE)
     return response
 
 

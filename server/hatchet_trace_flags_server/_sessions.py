@@ -176,21 +176,11 @@ class SessionKeys:
 
     @staticmethod
     def set_session_cookie(response: Response, request: Request, value: str) -> None:
-        response.set_cookie(
-            SESSION_COOKIE,
-            value,
-            max_age=int(SESSION_LIFETIME.total_seconds()),
-            path="/",
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-        )
+        set_strict_cookie(response, request, SESSION_COOKIE, value, lifetime=SESSION_LIFETIME)
 
     @staticmethod
     def clear_session_cookie(response: Response, request: Request) -> None:
-        response.delete_cookie(
-            SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=request.url.scheme == "https"
-        )
+        clear_strict_cookie(response, request, SESSION_COOKIE)
 
     @staticmethod
     def new_sign_in_nonce() -> str:
@@ -199,21 +189,11 @@ class SessionKeys:
 
     @staticmethod
     def set_sign_in_cookie(response: Response, request: Request, nonce: str) -> None:
-        response.set_cookie(
-            SIGN_IN_COOKIE,
-            nonce,
-            max_age=int(SIGN_IN_FORM_LIFETIME.total_seconds()),
-            path="/",
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-        )
+        set_strict_cookie(response, request, SIGN_IN_COOKIE, nonce, lifetime=SIGN_IN_FORM_LIFETIME)
 
     @staticmethod
     def clear_sign_in_cookie(response: Response, request: Request) -> None:
-        response.delete_cookie(
-            SIGN_IN_COOKIE, path="/", httponly=True, samesite="strict", secure=request.url.scheme == "https"
-        )
+        clear_strict_cookie(response, request, SIGN_IN_COOKIE)
 
     @staticmethod
     def check_sign_in_nonce(request: Request, presented: str | None) -> bool:
@@ -235,3 +215,24 @@ class SessionKeys:
                 f"CSRF check failed: a request signed in by the dashboard cookie must send {CSRF_HEADER}",
             )
         return session.identity
+
+
+def set_strict_cookie(
+    response: Response, request: Request, name: str, value: str, *, lifetime: timedelta
+) -> None:
+    """Every dashboard cookie: HttpOnly, SameSite=Strict, whole site, Secure whenever served over HTTPS."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=int(lifetime.total_seconds()),
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
+def clear_strict_cookie(response: Response, request: Request, name: str) -> None:
+    response.delete_cookie(
+        name, path="/", httponly=True, samesite="strict", secure=request.url.scheme == "https"
+    )
