@@ -55,7 +55,6 @@ from hatchet_trace_flags._relationship import (
     TRACEPARENT_METADATA_KEY,
     relationship_for,
     requested_relationship,
-    with_relationship,
 )
 from hatchet_trace_flags._trigger_metadata import (
     OverrideAdder,
@@ -65,7 +64,7 @@ from hatchet_trace_flags._trigger_metadata import (
     add_override_to_schedule,
     override_wrapper,
     traced_config,
-    traceparent_of,
+    traced_metadata,
 )
 
 logger = logging.getLogger("hatchet_trace_flags")
@@ -301,13 +300,7 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
 
     @staticmethod
     def _traced_options(options: TriggerWorkflowOptions, span: Span) -> TriggerWorkflowOptions:
-        metadata: Mapping[str, Any] = options.additional_metadata
-        traceparent = traceparent_of(span)
-        if traceparent is not None:
-            metadata = {**metadata, TRACEPARENT_METADATA_KEY: traceparent}
-        relationship = requested_relationship()
-        if relationship is not None:
-            metadata = with_relationship(metadata, relationship)
+        metadata = traced_metadata(options.additional_metadata, span, requested_relationship())
         return options.model_copy(update={"additional_metadata": metadata})
 
     def _start_trigger_span(

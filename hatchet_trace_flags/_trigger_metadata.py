@@ -39,16 +39,23 @@ def _config_with_metadata(
     return config.model_copy(update={"options": options})
 
 
-def traced_config(
-    config: WorkflowRunTriggerConfig, relationship: Relationship | None
-) -> WorkflowRunTriggerConfig:
-    """The config with the current span's traceparent (and the override, if any) in its metadata."""
-    metadata: Mapping[str, Any] = config.options.additional_metadata
-    traceparent = traceparent_of(get_current_span())
+def traced_metadata(
+    metadata: Mapping[str, Any], span: Span, relationship: Relationship | None
+) -> Mapping[str, Any]:
+    """``metadata`` with ``span``'s traceparent and, when one is requested, the override bound to it."""
+    traceparent = traceparent_of(span)
     if traceparent is not None:
         metadata = {**metadata, TRACEPARENT_METADATA_KEY: traceparent}
     if relationship is not None:
         metadata = with_relationship(metadata, relationship)
+    return metadata
+
+
+def traced_config(
+    config: WorkflowRunTriggerConfig, relationship: Relationship | None
+) -> WorkflowRunTriggerConfig:
+    """The config with the current span's traceparent (and the override, if any) in its metadata."""
+    metadata = traced_metadata(config.options.additional_metadata, get_current_span(), relationship)
     return _config_with_metadata(config, metadata)
 
 
