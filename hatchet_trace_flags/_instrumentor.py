@@ -51,6 +51,7 @@ from wrapt import wrap_function_wrapper
 from hatchet_trace_flags._active_span import active
 from hatchet_trace_flags._arguments import bound_arguments
 from hatchet_trace_flags._links import spawn_link
+from hatchet_trace_flags._prefetch import prefetch_on_runner_init
 from hatchet_trace_flags._relationship import (
     TRACEPARENT_METADATA_KEY,
     relationship_for,
@@ -180,8 +181,12 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
                 # Inside hatchet-sdk's wrapper, so the traceparent the override is bound to is already there.
                 wrap_function_wrapper(owner, name, override_wrapper(add_override))
             wrap_function_wrapper(owner, name, getattr(self, wrapper_name))
+        wrap_function_wrapper(
+            Runner, "__init__", prefetch_on_runner_init(lambda: self.use_links_instead_of_parent)
+        )
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        _unwrap_once(Runner, "__init__")
         for owner, name, _, add_override in _TARGETS:
             _unwrap_once(owner, name)
             if add_override is not None:
