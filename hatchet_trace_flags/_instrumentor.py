@@ -21,6 +21,8 @@ import logging
 import weakref
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from contextvars import ContextVar
+from inspect import isfunction
+from types import MethodType
 from typing import Any, Final, cast
 
 from hatchet_sdk import ClientConfig
@@ -159,6 +161,20 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
             max_queue_size=max_queue_size,
         )
 
+    @property
+    def use_links_instead_of_parent(self) -> UseLinksPredicate | None:
+        return self._use_links_instead_of_parent
+
+    @use_links_instead_of_parent.setter
+    def use_links_instead_of_parent(self, predicate: UseLinksPredicate | None) -> None:
+        self._use_links_instead_of_parent = predicate
+        # Calling an instance of a Python class goes through a generic slot (~50 ns on every task start);
+        # its bound __call__ is the same code, called directly.
+        call = vars(type(predicate)).get("__call__")
+        self._decide: UseLinksPredicate | None = (
+            MethodType(call, predicate) if isfunction(call) else predicate
+        )
+
     def _add_hatchet_exporter(self) -> None:
         # The singleton re-runs __init__ on every construction; one exporter per provider, not one per call.
         if self.tracer_provider in _providers_with_hatchet_exporter:
@@ -205,7 +221,7 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
             requested = relationship_for(metadata)
             if requested is not None:
                 return requested == "link"
-        predicate = self.use_links_instead_of_parent
+        predicate = self._decide
         if predicate is None:
             return False
         try:

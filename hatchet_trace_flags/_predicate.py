@@ -126,6 +126,7 @@ class _Entry(NamedTuple):
     """A cached decision: served until ``expires`` (the predicate's clock)."""
 
     expires: float
+    use_links: bool
     outcome: Outcome
 
 
@@ -238,15 +239,15 @@ class FlagPredicate:
         return self._client
 
     def __call__(self, action_id: str) -> bool:
-        # The hot path: no lock, one dict lookup, one clock reading, one integer increment.
+        # The hot path: no lock, one dict lookup, one clock reading, one integer increment (exact under
+        # the GIL: CPython switches threads only at calls and backward jumps, never inside `+= 1`).
         try:
-            entry = self._decisions.get(action_id)
-        except TypeError:  # unhashable: the slow path reports it
-            entry = None
-        if entry is not None and entry[0] > self._timer():
-            outcome = entry[1]
+            expires, use_links, outcome = self._decisions[action_id]
+        except (KeyError, TypeError):  # not cached, or unhashable (the slow path reports that)
+            return self._decide_uncached(action_id)
+        if expires > self._timer():
             outcome.cache += 1
-            return outcome.use_links
+            return use_links
         return self._decide_uncached(action_id)
 
     def prefetch(self, action_ids: Iterable[str], *, timeout: float = 0.0) -> int:
@@ -261,8 +262,7 @@ class FlagPredicate:
         """
         check_seconds_or_zero("timeout", timeout)
         wanted = list(dict.fromkeys(a for a in action_ids if type(a) is str))[: self._maxsize]
-        now = self._timer()
-        missing = [a for a in wanted if not self._is_cached(a, now)]
+        missing = [a for a in wanted if self.cached(a) is None]
         if evaluates_in_process(self._client.provider):
             for action_id in missing:
                 generation = self._generation
@@ -275,8 +275,13 @@ class FlagPredicate:
             for refresh in refreshes:
                 if refresh is not None and not refresh.done.wait(max(0.0, deadline - time.monotonic())):
                     break
-        now = self._timer()
-        return sum(1 for a in wanted if self._is_cached(a, now))
+        return sum(1 for a in wanted if self.cached(a) is not None)
+
+    def cached(self, action_id: str) -> bool | None:
+        """The decision a task start of ``action_id`` would get from the cache right now, else None.
+        Asks nobody and counts nothing (for operators and tests)."""
+        entry = self._decisions.get(action_id) if type(action_id) is str else None
+        return entry.use_links if entry is not None and entry.expires > self._timer() else None
 
     def invalidate(self) -> None:
         """Drop every cached decision (for providers that do I/O: refresh the known ones in the background).
@@ -314,10 +319,6 @@ class FlagPredicate:
         )
 
     # -- slow paths -------------------------------------------------------------------------------
-
-    def _is_cached(self, action_id: str, now: float) -> bool:
-        entry = self._decisions.get(action_id)
-        return entry is not None and entry.expires > now
 
     def _decide_uncached(self, action_id: str) -> bool:
         try:
@@ -357,7 +358,7 @@ class FlagPredicate:
                 if entry is not None:
                     with self._lock:
                         entry.outcome.evaluated += 1
-                    return entry.outcome.use_links
+                    return entry.use_links
             else:
                 self._stalled = True  # until the provider answers a refresh, nobody waits again
         reason = "timeout" if timed_out else ("pending" if known is None else "stale")
@@ -414,11 +415,12 @@ class FlagPredicate:
                 f"evaluating {self._flag_key!r} failed: {details.error_code}: {details.error_message}"
             )
             return _Answer(self._default, None, details.error_code)
-        if type(details.value) is not bool:  # the async path of some SDK versions lets a wrong type through
-            self._report_problem(f"evaluating {self._flag_key!r} returned {details.value!r}, not a bool")
+        value: object = details.value
+        if type(value) is not bool:  # the async path of some SDK versions lets a wrong type through
+            self._report_problem(f"evaluating {self._flag_key!r} returned {value!r}, not a bool")
             return _Answer(self._default, None, ErrorCode.TYPE_MISMATCH)
         self._last_problem = None
-        return _Answer(details.value, _reason_of(details.flag_metadata, details.reason))
+        return _Answer(value, _reason_of(details.flag_metadata, details.reason))
 
     def _remember(self, action_id: str, answer: _Answer, generation: int) -> Outcome:
         """The outcome to serve for an answer; cached unless the rules changed meanwhile. Holds _lock."""
@@ -441,7 +443,7 @@ class FlagPredicate:
         decisions = self._decisions
         if decisions.pop(action_id, None) is None and len(decisions) >= self._maxsize:
             del decisions[next(iter(decisions))]
-        decisions[action_id] = _Entry(self._timer() + self._ttl, outcome)
+        decisions[action_id] = _Entry(self._timer() + self._ttl, outcome.use_links, outcome)
 
     def _report_problem(self, message: str) -> None:
         if message != self._last_problem:
