@@ -80,24 +80,9 @@ after ``os.fork()`` (prefork workers), with a fresh connection. ``shutdown`` sto
 ``snapshot file``, ``fallback``, ``defaults``), ``revision``, ``streaming`` and ``requests`` (requests
 sent, per kind: ``snapshot``, ``events``, ``seen``).
 
-**Environment** (:meth:`AdminServiceProvider.from_env`, used by ``predicate_from_env``):
-
-=========================================== ===================================================
-``HATCHET_TRACE_FLAGS_URL``                 the service's base URL (required)
-``HATCHET_TRACE_FLAGS_TOKEN``               its API token (read scope is enough)
-``HATCHET_TRACE_FLAGS_STREAM``              ``true``/``false``: follow the change stream (true)
-``HATCHET_TRACE_FLAGS_POLL_INTERVAL``       seconds between polls without a stream (10)
-``HATCHET_TRACE_FLAGS_TIMEOUT``             seconds allowed per request (5)
-``HATCHET_TRACE_FLAGS_STARTUP_TIMEOUT``     seconds ``initialize`` waits for the service (1)
-``HATCHET_TRACE_FLAGS_STREAM_IDLE_TIMEOUT`` seconds of stream silence taken for a dead stream (20)
-``HATCHET_TRACE_FLAGS_BACKOFF_MAX``         the longest wait between retries, in seconds (30)
-``HATCHET_TRACE_FLAGS_SNAPSHOT_FILE``       where to keep the last snapshot; ``off``: nowhere
-``HATCHET_TRACE_FLAGS_RULES_FILE``          fallback rules file while the service is unknown
-``HATCHET_TRACE_FLAGS_LINKS``               fallback link list, when there is no rules file
-``HATCHET_TRACE_FLAGS_CA_FILE``             CA bundle (PEM) to verify the service's certificate
-``HATCHET_TRACE_FLAGS_REPORT_TASKS``        ``true``/``false``: report evaluated tasks (true)
-``HATCHET_TRACE_FLAGS_WORKER_NAME``         the name reported with them
-=========================================== ===================================================
+**Environment.** :meth:`AdminServiceProvider.from_env` (used by ``predicate_from_env``) reads the
+``HATCHET_TRACE_FLAGS_*`` variables of :class:`~hatchet_trace_flags.WorkerSettings`, listed in
+docs/configuration.md.
 """
 
 from __future__ import annotations
@@ -127,8 +112,10 @@ from hatchet_trace_flags._admin_follow import (
     Unchanged,
 )
 from hatchet_trace_flags._admin_seen import SeenTasks
+from hatchet_trace_flags._checks import check_seconds
 from hatchet_trace_flags._rules import DEFAULT_FLAG_KEY, RulesError, RuleSet
 from hatchet_trace_flags._rules_provider import RulesProvider, rules_version
+from hatchet_trace_flags._settings import WorkerSettings, env_var
 from hatchet_trace_flags._snapshot_store import (
     SnapshotFileError,
     default_snapshot_path,
@@ -143,31 +130,10 @@ logger = logging.getLogger("hatchet_trace_flags")
 State = Literal["idle", "starting", "live", "stale", "error", "unauthorized", "stopped"]
 Source = Literal["service", "snapshot file", "fallback", "defaults"]
 
-URL_VARIABLE: Final = "HATCHET_TRACE_FLAGS_URL"
-TOKEN_VARIABLE: Final = "HATCHET_TRACE_FLAGS_TOKEN"  # noqa: S105 - a variable name, not a secret
-_STREAM_VARIABLE: Final = "HATCHET_TRACE_FLAGS_STREAM"
-_POLL_INTERVAL_VARIABLE: Final = "HATCHET_TRACE_FLAGS_POLL_INTERVAL"
-_TIMEOUT_VARIABLE: Final = "HATCHET_TRACE_FLAGS_TIMEOUT"
-_STARTUP_TIMEOUT_VARIABLE: Final = "HATCHET_TRACE_FLAGS_STARTUP_TIMEOUT"
-_STREAM_IDLE_TIMEOUT_VARIABLE: Final = "HATCHET_TRACE_FLAGS_STREAM_IDLE_TIMEOUT"
-_BACKOFF_MAX_VARIABLE: Final = "HATCHET_TRACE_FLAGS_BACKOFF_MAX"
-_SNAPSHOT_FILE_VARIABLE: Final = "HATCHET_TRACE_FLAGS_SNAPSHOT_FILE"
-_RULES_FILE_VARIABLE: Final = "HATCHET_TRACE_FLAGS_RULES_FILE"
-_LINKS_VARIABLE: Final = "HATCHET_TRACE_FLAGS_LINKS"
-_CA_FILE_VARIABLE: Final = "HATCHET_TRACE_FLAGS_CA_FILE"
-_REPORT_TASKS_VARIABLE: Final = "HATCHET_TRACE_FLAGS_REPORT_TASKS"
-_WORKER_NAME_VARIABLE: Final = "HATCHET_TRACE_FLAGS_WORKER_NAME"
-
-_TRUE: Final = frozenset({"1", "true", "yes", "on"})
-_FALSE: Final = frozenset({"0", "false", "no", "off"})
-
 # How long initialize() waits beyond startup_timeout for the thread to start and report.
 _STARTUP_SLACK: Final = 1.0
 _SHUTDOWN_TIMEOUT: Final = 5.0
 _REPORT_REFRESH: Final = 600.0
-
-
-_SecondsOption = Literal["poll_interval", "timeout", "startup_timeout", "stream_idle_timeout", "backoff_max"]
 
 
 class _EnvOptions(TypedDict, total=False):
@@ -251,7 +217,7 @@ class AdminServiceProvider(RulesProvider):
             ("backoff_max", backoff_max),
             ("report_interval", report_interval),
         ):
-            _check_seconds(name, value)
+            check_seconds(name, value)
         if isinstance(jitter, bool) or not isinstance(jitter, int | float) or not 0 <= jitter < 1:
             raise ValueError(f"jitter must be a number in [0, 1), got {jitter!r}")
         if (
@@ -326,58 +292,48 @@ class AdminServiceProvider(RulesProvider):
         *,
         flag_key: str = DEFAULT_FLAG_KEY,
     ) -> Self:
-        """Configured from the environment variables in the module documentation. Raises ``ValueError``
-        naming the variable for a bad value."""
-        environ = os.environ if environ is None else environ
-        url = _setting(environ, URL_VARIABLE)
-        if url is None:
-            raise ValueError(f"{URL_VARIABLE} is not set")
-        url = _check_url(url, field=URL_VARIABLE)
-        token = _setting(environ, TOKEN_VARIABLE)
-        _check_token(token, field=TOKEN_VARIABLE)
-        options: _EnvOptions = {}
-        seconds: tuple[tuple[str, _SecondsOption], ...] = (
-            (_POLL_INTERVAL_VARIABLE, "poll_interval"),
-            (_TIMEOUT_VARIABLE, "timeout"),
-            (_STARTUP_TIMEOUT_VARIABLE, "startup_timeout"),
-            (_STREAM_IDLE_TIMEOUT_VARIABLE, "stream_idle_timeout"),
-            (_BACKOFF_MAX_VARIABLE, "backoff_max"),
-        )
-        for variable, option in seconds:
-            text = _setting(environ, variable)
-            if text is not None:
-                options[option] = _seconds_from_env(variable, text)
-        switches: tuple[tuple[str, Literal["stream", "report_tasks"]], ...] = (
-            (_STREAM_VARIABLE, "stream"),
-            (_REPORT_TASKS_VARIABLE, "report_tasks"),
-        )
-        for variable, switch in switches:
-            text = _setting(environ, variable)
-            if text is not None:
-                options[switch] = _bool_from_env(variable, text)
-        snapshot_file = _setting(environ, _SNAPSHOT_FILE_VARIABLE)
-        if snapshot_file is not None and snapshot_file.lower() in _FALSE | {"none"}:
+        """Configured from the ``HATCHET_TRACE_FLAGS_*`` variables (:class:`WorkerSettings`; the table is in
+        docs/configuration.md). Raises ``ValueError`` naming the variable for a bad value."""
+        return cls.from_settings(WorkerSettings.from_environ(environ), flag_key=flag_key)
+
+    @classmethod
+    def from_settings(cls, settings: WorkerSettings, *, flag_key: str = DEFAULT_FLAG_KEY) -> Self:
+        """Configured from :class:`WorkerSettings` (``settings.url`` is required)."""
+        if settings.url is None:
+            raise ValueError(f"{env_var('url')} is not set")
+        url = _check_url(settings.url, field=env_var("url"))
+        token = settings.token.get_secret_value() if settings.token is not None else None
+        _check_token(token, field=env_var("token"))
+        options: _EnvOptions = {
+            "poll_interval": settings.poll_interval,
+            "timeout": settings.timeout,
+            "startup_timeout": settings.startup_timeout,
+            "stream_idle_timeout": settings.stream_idle_timeout,
+            "backoff_max": settings.backoff_max,
+            "stream": settings.stream,
+            "report_tasks": settings.report_tasks,
+        }
+        snapshot_file = settings.snapshot_file
+        if snapshot_file is not None and snapshot_file.lower() in {"0", "false", "no", "off", "none"}:
             options["persist"] = False
         elif snapshot_file is not None:
             options["snapshot_file"] = snapshot_file
-        rules_file = _setting(environ, _RULES_FILE_VARIABLE)
-        links = _setting(environ, _LINKS_VARIABLE)
-        if rules_file is not None:
-            options["fallback"] = rules_file
-        elif links is not None:
+        if settings.rules_file is not None:
+            options["fallback"] = settings.rules_file
+        elif settings.links is not None:
             try:
-                options["fallback"] = RuleSet.links_for(links)
+                options["fallback"] = RuleSet.links_for(settings.links)
             except RulesError as error:
-                raise ValueError(f"{_LINKS_VARIABLE}: {error}") from error
-        ca_file = _setting(environ, _CA_FILE_VARIABLE)
-        if ca_file is not None:
+                raise ValueError(f"{env_var('links')}: {error}") from error
+        if settings.ca_file is not None:
             try:
-                options["verify"] = ssl.create_default_context(cafile=ca_file)
+                options["verify"] = ssl.create_default_context(cafile=settings.ca_file)
             except (OSError, ssl.SSLError) as error:
-                raise ValueError(f"{_CA_FILE_VARIABLE}: cannot load {ca_file!r}: {error}") from error
-        worker_name = _setting(environ, _WORKER_NAME_VARIABLE)
-        if worker_name is not None:
-            options["worker_name"] = _check_worker_name(worker_name, field=_WORKER_NAME_VARIABLE)
+                raise ValueError(
+                    f"{env_var('ca_file')}: cannot load {settings.ca_file!r}: {error}"
+                ) from error
+        if settings.worker_name is not None:
+            options["worker_name"] = _check_worker_name(settings.worker_name, field=env_var("worker_name"))
         return cls(url, token, flag_key=flag_key, **options)
 
     # -- for operators ----------------------------------------------------------------------------------
@@ -524,7 +480,7 @@ class AdminServiceProvider(RulesProvider):
             message,
             self.version,
             self._source,
-            TOKEN_VARIABLE,
+            env_var("token"),
         )
         self._report_error(f"{message}; stopped following it")
 
@@ -751,32 +707,3 @@ def _check_worker_name(name: object, *, field: str) -> str:
     if not isinstance(name, str) or not 1 <= len(name) <= 255 or not name.isprintable():
         raise ValueError(f"{field} must be 1 to 255 printable characters, got {name!r}")
     return name
-
-
-def _check_seconds(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
-        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
-
-
-def _setting(environ: Mapping[str, str], name: str) -> str | None:
-    value = environ.get(name, "").strip()
-    return value or None
-
-
-def _seconds_from_env(variable: str, text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = math.nan
-    if not 0 < seconds < math.inf:
-        raise ValueError(f"{variable} must be a positive number of seconds, got {text!r}")
-    return seconds
-
-
-def _bool_from_env(variable: str, text: str) -> bool:
-    lowered = text.lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise ValueError(f"{variable} must be true or false, got {text!r}")
