@@ -59,6 +59,8 @@ from hatchet_trace_flags._relationship import (
     relationship_for,
     requested_relationship,
 )
+from hatchet_trace_flags._sampling import ignores_attributes
+from hatchet_trace_flags._trigger_attributes import trigger_attributes
 from hatchet_trace_flags._trigger_metadata import (
     OverrideAdder,
     add_override_to_bulk_push,
@@ -78,7 +80,6 @@ _propagator: Final = TraceContextTextMapPropagator()
 # Same instrumentation scope as hatchet-sdk's spans, so parent mode is indistinguishable from stock.
 _SCOPE_NAME: Final = _stock.__name__
 _MAX_WARNED_ACTION_IDS: Final = 10_000
-_TRIGGER_ATTRIBUTE_NAMES: Final = {attribute: f"hatchet.{attribute.value}" for attribute in OTelAttribute}
 
 # Link mode of the step run this code runs in; read by the durable wrappers, which only run in async tasks.
 _in_link_mode: ContextVar[bool] = ContextVar("hatchet_trace_flags_in_link_mode", default=False)
@@ -191,6 +192,7 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
                 "Use only hatchet_trace_flags.HatchetInstrumentor."
             )
         self._tracer = get_tracer(_SCOPE_NAME, _stock.hatchet_sdk_version, self.tracer_provider)
+        self._sampler_ignores_attributes = ignores_attributes(getattr(self.tracer_provider, "sampler", None))
         self._meter = get_meter(_SCOPE_NAME, _stock.hatchet_sdk_version, self.meter_provider)
         for owner, name, wrapper_name, add_override in _TARGETS:
             if add_override is not None:
@@ -294,30 +296,7 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
     def _trigger_attributes(
         self, workflow_name: str, payload: str | None, options: TriggerWorkflowOptions
     ) -> dict[str, Any]:
-        """hatchet-sdk's ``hatchet.run_workflow`` span attributes, built without its per-call overhead."""
-        values = (
-            (OTelAttribute.WORKFLOW_NAME, workflow_name),
-            (OTelAttribute.ACTION_PAYLOAD, payload),
-            (OTelAttribute.PARENT_ID, options.parent_id),
-            (OTelAttribute.PARENT_STEP_RUN_ID, options.parent_step_run_id),
-            (OTelAttribute.CHILD_INDEX, options.child_index),
-            (OTelAttribute.CHILD_KEY, options.child_key),
-            (OTelAttribute.NAMESPACE, options.namespace),
-            (
-                OTelAttribute.ADDITIONAL_METADATA,
-                json.dumps(options.additional_metadata, default=str) if options.additional_metadata else None,
-            ),
-            (OTelAttribute.PRIORITY, options.priority),
-            (OTelAttribute.DESIRED_WORKER_ID, options.desired_worker_id),
-            (OTelAttribute.STICKY, options.sticky),
-            (OTelAttribute.KEY, options.key),
-        )
-        excluded = self.config.otel.excluded_attributes
-        attributes: dict[str, Any] = {"instrumentor": "hatchet"}
-        for key, value in values:
-            if value and key not in excluded and value != "{}" and value != "[]":
-                attributes[_TRIGGER_ATTRIBUTE_NAMES[key]] = value
-        return attributes
+        return trigger_attributes(workflow_name, payload, options, self.config.otel.excluded_attributes)
 
     @staticmethod
     def _traced_options(options: TriggerWorkflowOptions, span: Span) -> TriggerWorkflowOptions:
@@ -329,11 +308,18 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
     ) -> tuple[Span, str, str | None, TriggerWorkflowOptions]:
         workflow_name, payload, options = self.extract_bound_args(wrapped, args, kwargs)
         # start_span + active() is what start_as_current_span does, minus its generator and decorator layers.
-        span = self._tracer.start_span(
-            "hatchet.run_workflow",
-            attributes=self._trigger_attributes(workflow_name, payload, options),
-            kind=SpanKind.PRODUCER,
-        )
+        if self._sampler_ignores_attributes:
+            # Attributes are only built for a span that will be exported (a fan-out under a sampled-out
+            # parent builds none).
+            span = self._tracer.start_span("hatchet.run_workflow", kind=SpanKind.PRODUCER)
+            if span.is_recording():
+                span.set_attributes(self._trigger_attributes(workflow_name, payload, options))
+        else:
+            span = self._tracer.start_span(
+                "hatchet.run_workflow",
+                attributes=self._trigger_attributes(workflow_name, payload, options),
+                kind=SpanKind.PRODUCER,
+            )
         return span, workflow_name, payload, options
 
     def _wrap_run_workflow(
