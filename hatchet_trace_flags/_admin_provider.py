@@ -60,9 +60,12 @@ logged once per distinct problem, and the next good snapshot emits ``PROVIDER_RE
 snapshot decides "lost": a broken stream alone (e.g. a proxy that does not pass Server-Sent Events) is
 logged at INFO level while polling carries on.
 
-**401 or 403** (a wrong, revoked or under-scoped token) stops the thread at once with a clear ERROR log
-line and ``PROVIDER_ERROR``: asking again with the same token would only hammer the service. The last
-rules keep being served. Fix the token and restart the worker (or register a new provider).
+**401 or 403** (a wrong, revoked or under-scoped token, or a service in the middle of a token rotation)
+logs an ERROR and emits ``PROVIDER_ERROR``; the last rules keep being served. The stream and the task
+reports pause, and the snapshot is asked for again after ``refused_retry_initial`` seconds (5), doubling up
+to ``refused_retry_max`` (300), with jitter and never sooner than a ``Retry-After``: a fleet of workers does
+not hammer a service that refuses them, and a worker whose token becomes valid again (or whose service
+comes back with it) follows it again by itself, with a WARNING, without a restart.
 
 **Task discovery.** The action_ids this worker evaluates are reported to the service
 (``POST /api/v1/tasks/seen``) in batches of up to ``report_batch_size`` (100) every ``report_interval``
@@ -168,6 +171,9 @@ class AdminServiceProvider(RulesProvider):
     :param stream_idle_timeout: seconds without any byte on the stream before it is taken for dead.
     :param backoff_initial: first retry delay after a failure, in seconds (doubles up to ``backoff_max``).
     :param backoff_max: the longest retry delay, in seconds (a ``Retry-After`` may ask for longer).
+    :param refused_retry_initial: after the service refuses the token (401/403), seconds before asking
+        again (doubles up to ``refused_retry_max``, with jitter).
+    :param refused_retry_max: the longest wait between two attempts while the token is refused.
     :param snapshot_file: where to keep the last snapshot; ``None``: the default location.
     :param persist: ``False``: neither read nor write a snapshot file.
     :param fallback: rules while neither the service nor a snapshot file has any: a ``RuleSet`` or the
@@ -195,6 +201,8 @@ class AdminServiceProvider(RulesProvider):
         stream_idle_timeout: float = 20.0,
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
+        refused_retry_initial: float = 5.0,
+        refused_retry_max: float = 300.0,
         snapshot_file: str | os.PathLike[str] | None = None,
         persist: bool = True,
         fallback: RuleSet | str | os.PathLike[str] | None = None,
@@ -215,6 +223,8 @@ class AdminServiceProvider(RulesProvider):
             ("stream_idle_timeout", stream_idle_timeout),
             ("backoff_initial", backoff_initial),
             ("backoff_max", backoff_max),
+            ("refused_retry_initial", refused_retry_initial),
+            ("refused_retry_max", refused_retry_max),
             ("report_interval", report_interval),
         ):
             check_seconds(name, value)
@@ -263,6 +273,8 @@ class AdminServiceProvider(RulesProvider):
             stream_idle_timeout=float(stream_idle_timeout),
             backoff_initial=float(backoff_initial),
             backoff_max=float(backoff_max),
+            refused_retry_initial=float(refused_retry_initial),
+            refused_retry_max=float(refused_retry_max),
             report_tasks=report_tasks,
             report_interval=float(report_interval),
             report_batch_size=report_batch_size,
@@ -424,7 +436,7 @@ class AdminServiceProvider(RulesProvider):
         if self._seen is not None:
             self._seen.after_fork()
         self._streaming = False
-        if self._runtime is not None and self._state != "unauthorized":
+        if self._runtime is not None:
             # It ran in the parent; its thread did not survive the fork.
             self._runtime = _Runtime(self, first_attempt=False)
             self._runtime.initialize_returned()
@@ -452,11 +464,13 @@ class AdminServiceProvider(RulesProvider):
         self._requests[kind] += 1
 
     def _on_snapshot(self, outcome: Changed | Unchanged | Failed, *, first: bool) -> None:
-        if self._state in ("unauthorized", "stopped"):
+        if self._state == "stopped":
             return  # an answer still in flight when we stopped
         if isinstance(outcome, Failed):
             self._failed(outcome, first=first)
             return
+        if self._state == "unauthorized":
+            logger.warning("hatchet-trace-flags: %s accepts the token again; following it", self._url)
         self._last_contact = time.time()
         self._ever_live = True
         self._state = "live"
@@ -472,17 +486,20 @@ class AdminServiceProvider(RulesProvider):
         self._persist(outcome)
 
     def _on_refused(self, message: str) -> None:
+        if self._state == "stopped":
+            return
         self._state = "unauthorized"
         self._streaming = False
         logger.error(
-            "hatchet-trace-flags: %s. Stopped following it; tasks keep rules version %s (%s). "
-            "Give the worker a valid read token (%s) and restart it.",
+            "hatchet-trace-flags: %s. Tasks keep rules version %s (%s); asking again with a growing pause "
+            "(at most %g s) until the service accepts the token (%s).",
             message,
             self.version,
             self._source,
+            self._settings.refused_retry_max,
             env_var("token"),
         )
-        self._report_error(f"{message}; stopped following it")
+        self._report_error(f"{message}; retrying until it is accepted")
 
     def _on_stream(self, connected: bool, problem: str | None) -> None:
         self._streaming = connected

@@ -163,6 +163,8 @@ def make_provider(tmp_path: Path) -> Iterator[ProviderFactory]:
             "startup_timeout": 2.0,
             "backoff_initial": 0.05,
             "backoff_max": 0.2,
+            "refused_retry_initial": 0.1,
+            "refused_retry_max": 0.4,
             "report_interval": 0.05,
             "worker_name": "test-worker",
         }

@@ -221,20 +221,27 @@ def test_a_blocked_stream_falls_back_to_polling(
     assert wait_until(lambda: len(stub.requests_to(EVENTS)) >= 2)  # it keeps trying, with backoff
 
 
-def test_403_on_the_stream_stops_everything(stub: StubServer, make_provider: ProviderFactory) -> None:
-    stub.route(SNAPSHOT, lambda request: rules_reply({TASK: "link"}, 1))
+def test_403_on_the_stream_alone_backs_the_stream_off_while_polling_carries_on(
+    stub: StubServer, make_provider: ProviderFactory
+) -> None:
+    snapshot = Switchable(rules_reply({TASK: "link"}, 1))
+    stub.route(SNAPSHOT, snapshot)
     stub.route(
         EVENTS, lambda request: Reply(403, {"Content-Type": "application/json"}, b'{"detail": "nope"}')
     )
-    provider = make_provider(stub.url)
+    provider = make_provider(stub.url, refused_retry_initial=0.3, refused_retry_max=0.3)
     install_provider(provider, timeout=5)
+    assert wait_until(lambda: len(stub.requests_to(EVENTS)) >= 2)
 
-    assert wait_until(lambda: provider.state == "unauthorized")
-    assert wait_until(lambda: not admin_threads())
-    assert "refused the token: HTTP 403 (nope)" in (provider.last_error or "")
+    # The snapshot still answers: the token is good for it, so the provider stays live and keeps polling.
+    assert provider.state == "live"
+    assert not provider.streaming
     assert flag_for(TASK) is True
-    requests = len(stub.requests)
-    assert not wait_until(lambda: len(stub.requests) > requests, timeout=0.3)
+    snapshot.reply = rules_reply({TASK: "parent"}, 2)
+    assert wait_until(lambda: flag_for(TASK) is False)
+    # The stream is asked again only after the refusal pause (0.15-0.3 s here), never in a tight loop.
+    started = len(stub.requests_to(EVENTS))
+    assert not wait_until(lambda: len(stub.requests_to(EVENTS)) > started + 3, timeout=0.4)
 
 
 def test_failed_reports_are_retried_and_never_touch_evaluations(
@@ -258,6 +265,26 @@ def test_failed_reports_are_retried_and_never_touch_evaluations(
     assert bodies[0] == bodies[2] == {"worker": "test-worker", "action_ids": [TASK]}
     assert provider.state == "live"
     assert not wait_until(lambda: len(stub.requests_to(SEEN)) > 3, timeout=0.3)  # done once accepted
+
+
+def test_a_rate_limited_report_honours_retry_after(stub: StubServer, make_provider: ProviderFactory) -> None:
+    stub.route(SNAPSHOT, lambda request: rules_reply({TASK: "link"}, 1))
+
+    def seen(request: Request) -> Reply:
+        if len(stub.requests_to(SEEN)) == 1:
+            return Reply(429, {"Retry-After": "1"}, b'{"detail": "slow down"}')
+        return json_reply({"recorded": 1})
+
+    stub.route(SEEN, seen)
+    provider = make_provider(stub.url, stream=False)  # report_interval 0.05 s, backoff at most 0.2 s
+    install_provider(provider, timeout=5)
+
+    assert flag_for(TASK) is True
+    assert wait_until(lambda: len(stub.requests_to(SEEN)) == 1)
+    assert not wait_until(lambda: len(stub.requests_to(SEEN)) > 1, timeout=0.8)  # not before Retry-After
+    assert wait_until(lambda: len(stub.requests_to(SEEN)) == 2)
+    assert stub.requests_to(SEEN)[1].json()["action_ids"] == [TASK]
+    assert flag_for(TASK) is True  # a task never waits for, nor fails on, a report
 
 
 def test_a_report_the_service_rejects_is_dropped(stub: StubServer, make_provider: ProviderFactory) -> None:
