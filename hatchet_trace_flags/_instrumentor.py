@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import weakref
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping
 from contextvars import ContextVar
 from typing import Any, Final, cast
 
@@ -33,24 +33,20 @@ from hatchet_sdk.runnables.contextvars import ctx_hatchet_span_attributes
 from hatchet_sdk.types.trigger import TriggerWorkflowOptions, WorkflowRunTriggerConfig
 from hatchet_sdk.utils.opentelemetry import OTelAttribute
 from hatchet_sdk.worker.runner.runner import Runner
-from opentelemetry.context import Context
 from opentelemetry.metrics import MeterProvider, get_meter
 from opentelemetry.trace import (
-    Link,
     Span,
-    SpanContext,
     SpanKind,
     StatusCode,
     TracerProvider,
-    get_current_span,
     get_tracer,
 )
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from wrapt import wrap_function_wrapper
 
 from hatchet_trace_flags._active_span import active
 from hatchet_trace_flags._arguments import bound_arguments
-from hatchet_trace_flags._links import spawn_link
+from hatchet_trace_flags._batch import BATCH_START_METHOD, wrap_batch_starts
+from hatchet_trace_flags._links import start_context
 from hatchet_trace_flags._relationship import (
     TRACEPARENT_METADATA_KEY,
     relationship_for,
@@ -71,7 +67,6 @@ logger = logging.getLogger("hatchet_trace_flags")
 
 UseLinksPredicate = Callable[[str], bool]
 
-_propagator: Final = TraceContextTextMapPropagator()
 # Same instrumentation scope as hatchet-sdk's spans, so parent mode is indistinguishable from stock.
 _SCOPE_NAME: Final = _stock.__name__
 _MAX_WARNED_ACTION_IDS: Final = 10_000
@@ -81,14 +76,6 @@ _TRIGGER_ATTRIBUTE_NAMES: Final = {attribute: f"hatchet.{attribute.value}" for a
 _in_link_mode: ContextVar[bool] = ContextVar("hatchet_trace_flags_in_link_mode", default=False)
 
 _providers_with_hatchet_exporter: weakref.WeakSet[TracerProvider] = weakref.WeakSet()
-
-
-def _spawner_of(traceparent: object) -> SpanContext | None:
-    if not isinstance(traceparent, str) or not traceparent:
-        return None
-    context = _propagator.extract({TRACEPARENT_METADATA_KEY: traceparent})
-    span_context = get_current_span(context).get_span_context()
-    return span_context if span_context.is_valid else None
 
 
 # (class, method, name of the instrumentor's wrapper, how an inner wrapper adds the per-run override to its
@@ -180,12 +167,14 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
                 # Inside hatchet-sdk's wrapper, so the traceparent the override is bound to is already there.
                 wrap_function_wrapper(owner, name, override_wrapper(add_override))
             wrap_function_wrapper(owner, name, getattr(self, wrapper_name))
+        wrap_batch_starts(self)  # hatchet-sdk >= 1.37; older versions have no batch tasks to trace
 
     def _uninstrument(self, **kwargs: Any) -> None:
         for owner, name, _, add_override in _TARGETS:
             _unwrap_once(owner, name)
             if add_override is not None:
                 _unwrap_once(owner, name)
+        _unwrap_once(Runner, BATCH_START_METHOD)
 
     def extract_bound_args(
         self,
@@ -234,20 +223,8 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
         metadata = action.additional_metadata
         link_mode = self._wants_link(action.action_id, metadata)
 
-        links: Sequence[Link] | None = None
         traceparent = metadata.get(TRACEPARENT_METADATA_KEY) if metadata else None
-        if link_mode:
-            # A true root: an empty context, so no ambient span can become the parent.
-            context: Context | None = Context()
-            spawner = _spawner_of(traceparent)
-            links = (spawn_link(spawner),) if spawner is not None else ()
-        elif isinstance(traceparent, str) and traceparent:
-            context = _propagator.extract({TRACEPARENT_METADATA_KEY: traceparent})
-        elif traceparent:
-            # Upstream crashes the step run on a non-string traceparent; treat it like any garbage: a root.
-            context = Context()
-        else:
-            context = None
+        context, links = start_context(link_mode, traceparent)
 
         span_name = "hatchet.start_step_run"
         if self.config.otel.include_task_name_in_start_step_run_span_name:
