@@ -46,6 +46,7 @@ from wrapt import wrap_function_wrapper
 from hatchet_trace_flags._active_span import active
 from hatchet_trace_flags._arguments import bound_arguments
 from hatchet_trace_flags._batch import BATCH_START_METHOD, wrap_batch_starts
+from hatchet_trace_flags._bulk_spans import individual_run_spans, traced_bulk_configs
 from hatchet_trace_flags._links import start_context
 from hatchet_trace_flags._relationship import (
     TRACEPARENT_METADATA_KEY,
@@ -59,7 +60,6 @@ from hatchet_trace_flags._trigger_metadata import (
     add_override_to_push,
     add_override_to_schedule,
     override_wrapper,
-    traced_config,
     traced_metadata,
 )
 
@@ -275,6 +275,9 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
                 attributes[_TRIGGER_ATTRIBUTE_NAMES[key]] = value
         return attributes
 
+    def _config_attributes(self, config: WorkflowRunTriggerConfig) -> dict[str, Any]:
+        return self._trigger_attributes(config.workflow_name, config.input, config.options)
+
     @staticmethod
     def _traced_options(options: TriggerWorkflowOptions, span: Span) -> TriggerWorkflowOptions:
         metadata = traced_metadata(options.additional_metadata, span, requested_relationship())
@@ -366,7 +369,7 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
         if len(configs) == 1:
             span_name = "hatchet.run_workflow"
             config = configs[0]
-            attributes = self._trigger_attributes(config.workflow_name, config.input, config.options)
+            attributes = self._config_attributes(config)
         else:
             span_name = "hatchet.run_workflows"
             attributes = {
@@ -376,10 +379,15 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
                     {config.workflow_name for config in configs}, default=str
                 ),
             }
-        with self._tracer.start_as_current_span(
-            span_name, attributes=attributes, kind=SpanKind.PRODUCER
-        ) as span:
-            traced = [traced_config(config, relationship) for config in configs]
+        per_item = len(configs) > 1 and individual_run_spans(self.config)
+        with (
+            self._tracer.start_as_current_span(
+                span_name, attributes=attributes, kind=SpanKind.PRODUCER
+            ) as span,
+            traced_bulk_configs(
+                self._tracer, configs, relationship, self._config_attributes if per_item else None
+            ) as traced,
+        ):
             try:
                 return await wrapped(traced)
             except Exception as error:
