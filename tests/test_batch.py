@@ -55,7 +55,7 @@ async def test_a_batch_start_gets_a_consumer_span_with_the_batch_attributes(
 ) -> None:
     instrument(None)
     metadata = await spawn_batch_run(app, engine, tracer_provider)
-    action = batch_action(BATCH, 3, metadata)
+    action = batch_action(BATCH, 3, metadata).model_copy(update={"batch_key": "customer-7"})
 
     events = await worker.run_batch(action)
 
@@ -68,6 +68,7 @@ async def test_a_batch_start_gets_a_consumer_span_with_the_batch_attributes(
     attributes = dict(span.attributes or {})
     assert attributes["hatchet.batch_id"] == action.batch_id
     assert attributes["hatchet.batch_size"] == 3
+    assert attributes["hatchet.batch_key"] == "customer-7"
     assert attributes["hatchet.batch_trigger_reason"] == "batch_max_size"
     assert attributes["hatchet.action_name"] == BATCH
     assert attributes["hatchet.tenant_id"] == "tenant-1"
