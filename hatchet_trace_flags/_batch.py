@@ -58,9 +58,14 @@ def batch_attributes(action: Action, config: ClientConfig) -> dict[str, Any]:
     return attributes
 
 
+def has_batch_tasks() -> bool:
+    """Whether this hatchet-sdk has batch tasks (1.37 and later)."""
+    return callable(getattr(Runner, BATCH_START_METHOD, None))
+
+
 def wrap_batch_starts(tracing: BatchTracing) -> bool:
     """Trace ``Runner.handle_start_batch``; ``False``, wrapping nothing, on a hatchet-sdk without it."""
-    if not callable(getattr(Runner, BATCH_START_METHOD, None)):
+    if not has_batch_tasks():
         return False
 
     async def wrapper(

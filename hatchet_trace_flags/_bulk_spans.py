@@ -1,10 +1,10 @@
 """Children spawned in bulk from a durable task: one traceparent for all, or one span per child.
 
-hatchet-sdk's ``ClientConfig.otel.individual_run_spans_for_bulk_run`` (1.43+) gives each item of a bulk run
-its own ``hatchet.run_workflow`` span, under the ``hatchet.run_workflows`` span, and that span's traceparent.
-Its ``run_workflows`` wrappers honour it; children spawned in bulk from a durable task go through our wrapper
-whenever a run is in link mode or an override is requested, so it honours the option here. Then a linked
-child points at the span of its own trigger, not at one span shared by all the children.
+hatchet-sdk's ``ClientConfig.otel.individual_run_spans_for_bulk_run`` (1.35.1 has it already) gives each
+item of a bulk run its own ``hatchet.run_workflow`` span, under the ``hatchet.run_workflows`` span, and that
+span's traceparent. Its ``run_workflows`` wrappers honour it; children spawned in bulk from a durable task go
+through our wrapper whenever a run is in link mode or an override is requested, so it honours the option
+here. Then a linked child points at the span of its own trigger, not at one span shared by all the children.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from hatchet_trace_flags._trigger_metadata import traced_config
 
 
 def individual_run_spans(config: ClientConfig) -> bool:
-    # The option only exists from hatchet-sdk 1.43: older versions always share one span.
+    # getattr: a hatchet-sdk without the option (older than the 1.35.1 checked) always shares one span.
     return getattr(config.otel, "individual_run_spans_for_bulk_run", False) is True
 
 

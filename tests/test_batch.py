@@ -18,11 +18,17 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from hatchet_trace_flags import SPAWN_LINK_ATTRIBUTE, Relationship, trace_relationship
+from hatchet_trace_flags._batch import has_batch_tasks
 from tests.app import App
 from tests.conftest import InstrumentFactory, spans_named
 from tests.hatchet_engine import RecordingEngine, Trigger
 from tests.traces import SPAWNER_SPAN_ID, SPAWNER_TRACE_ID, ids_in, ids_of, only, traceparent
-from tests.worker import Worker, batch_action
+from tests.worker import Worker
+
+if has_batch_tasks():
+    from tests.batch_worker import batch_action, run_batch
+
+needs_batch_tasks = pytest.mark.skipif(not has_batch_tasks(), reason="hatchet-sdk < 1.37 has no batch tasks")
 
 BATCH = "batch:collect"
 
@@ -45,6 +51,7 @@ def only_trigger(engine: RecordingEngine) -> Trigger:
     return trigger
 
 
+@needs_batch_tasks
 async def test_a_batch_start_gets_a_consumer_span_with_the_batch_attributes(
     instrument: InstrumentFactory,
     worker: Worker,
@@ -57,7 +64,7 @@ async def test_a_batch_start_gets_a_consumer_span_with_the_batch_attributes(
     metadata = await spawn_batch_run(app, engine, tracer_provider)
     action = batch_action(BATCH, 3, metadata).model_copy(update={"batch_key": "customer-7"})
 
-    events = await worker.run_batch(action)
+    events = await run_batch(worker, action)
 
     assert [event.type for event in events] == [
         StepActionEventType.STEP_EVENT_TYPE_STARTED,
@@ -86,6 +93,7 @@ async def test_a_batch_start_gets_a_consumer_span_with_the_batch_attributes(
     assert user.parent.span_id == ids_of(span)[1]
 
 
+@needs_batch_tasks
 async def test_link_mode_makes_the_batch_a_new_trace_linked_to_its_spawner(
     instrument: InstrumentFactory,
     worker: Worker,
@@ -94,7 +102,7 @@ async def test_link_mode_makes_the_batch_a_new_trace_linked_to_its_spawner(
 ) -> None:
     instrument(lambda action_id: action_id == BATCH)
 
-    await worker.run_batch(batch_action(BATCH, 2, {"traceparent": traceparent()}))
+    await run_batch(worker, batch_action(BATCH, 2, {"traceparent": traceparent()}))
 
     span = batch_span(exporter)
     assert span.parent is None
@@ -108,6 +116,7 @@ async def test_link_mode_makes_the_batch_a_new_trace_linked_to_its_spawner(
     assert ids_in(triggered)[0] == ids_of(span)[0]
 
 
+@needs_batch_tasks
 @pytest.mark.parametrize(
     ("task_setting", "requested"),
     [(False, "link"), (True, "parent")],
@@ -127,7 +136,7 @@ async def test_the_per_run_override_decides_for_a_batch(
     with trace_relationship(requested):
         metadata = await spawn_batch_run(app, engine, tracer_provider)
 
-    await worker.run_batch(batch_action(BATCH, 2, metadata))
+    await run_batch(worker, batch_action(BATCH, 2, metadata))
 
     span = batch_span(exporter)
     spawner = ids_in(str(metadata["traceparent"]))
@@ -140,6 +149,7 @@ async def test_the_per_run_override_decides_for_a_batch(
         assert span.links == ()
 
 
+@needs_batch_tasks
 async def test_the_predicate_is_asked_once_per_batch_with_its_action_id(
     instrument: InstrumentFactory, worker: Worker
 ) -> None:
@@ -151,11 +161,12 @@ async def test_the_predicate_is_asked_once_per_batch_with_its_action_id(
 
     instrument(predicate)
 
-    await worker.run_batch(batch_action(BATCH, 5, {"traceparent": traceparent()}))
+    await run_batch(worker, batch_action(BATCH, 5, {"traceparent": traceparent()}))
 
     assert asked == [BATCH]
 
 
+@needs_batch_tasks
 @pytest.mark.parametrize("link_mode", [True, False], ids=["link", "parent"])
 async def test_a_batch_without_a_traceparent_is_a_root_without_links(
     instrument: InstrumentFactory, worker: Worker, exporter: InMemorySpanExporter, link_mode: bool
@@ -163,13 +174,14 @@ async def test_a_batch_without_a_traceparent_is_a_root_without_links(
     # What Hatchet's engine sends today: START_BATCH actions carry no additional_metadata at all.
     instrument(lambda action_id: link_mode)
 
-    await worker.run_batch(batch_action(BATCH, 2))
+    await run_batch(worker, batch_action(BATCH, 2))
 
     span = batch_span(exporter)
     assert span.parent is None
     assert span.links == ()
 
 
+@needs_batch_tasks
 async def test_the_span_name_can_carry_the_task_name(
     instrument: InstrumentFactory, worker: Worker, exporter: InMemorySpanExporter, client_config: ClientConfig
 ) -> None:
@@ -178,11 +190,12 @@ async def test_the_span_name_can_carry_the_task_name(
     )
     instrument(None, config=config)
 
-    await worker.run_batch(batch_action(BATCH, 1))
+    await run_batch(worker, batch_action(BATCH, 1))
 
     assert len(spans_named(exporter, f"hatchet.start_batch.{BATCH}")) == 1
 
 
+@needs_batch_tasks
 async def test_uninstrument_restores_handle_start_batch(
     instrument: InstrumentFactory, worker: Worker, exporter: InMemorySpanExporter
 ) -> None:
@@ -191,7 +204,7 @@ async def test_uninstrument_restores_handle_start_batch(
     assert vars(Runner)["handle_start_batch"] is not original
 
     instrumentor.uninstrument()
-    await worker.run_batch(batch_action(BATCH, 1))
+    await run_batch(worker, batch_action(BATCH, 1))
 
     assert vars(Runner)["handle_start_batch"] is original
     assert spans_named(exporter, "hatchet.start_batch") == []
@@ -204,7 +217,7 @@ async def test_a_hatchet_sdk_without_batch_tasks_is_instrumented_without_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # hatchet-sdk < 1.37: Runner has no handle_start_batch.
-    monkeypatch.delattr(Runner, "handle_start_batch")
+    monkeypatch.delattr(Runner, "handle_start_batch", raising=False)
 
     instrumentor = instrument(lambda action_id: True)
     assert not hasattr(Runner, "handle_start_batch")
@@ -215,6 +228,7 @@ async def test_a_hatchet_sdk_without_batch_tasks_is_instrumented_without_them(
     assert len(spans_named(exporter, "hatchet.start_step_run")) == 1
 
 
+@needs_batch_tasks
 def test_handle_start_batch_still_takes_one_action() -> None:
     # The wrapper reads the Action from the only argument: fail loudly if a hatchet-sdk upgrade changes that.
     assert list(inspect.signature(vars(Runner)["handle_start_batch"]).parameters) == ["self", "action"]

@@ -9,20 +9,11 @@ is full.
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
 from queue import Queue
 from typing import Any
 
 from hatchet_sdk import ClientConfig, Hatchet
-from hatchet_sdk.runnables.action import (
-    Action,
-    ActionPayload,
-    ActionType,
-    BatchItemData,
-    BatchStartPayload,
-)
-from hatchet_sdk.runnables.types import BatchMemberId
-from hatchet_sdk.worker.action_listener_process import QueuedBatchActionEvent
+from hatchet_sdk.runnables.action import Action, ActionPayload, ActionType
 from hatchet_sdk.worker.runner.runner import Runner
 from hatchet_sdk.worker.runner.utils.capture_logs import AsyncLogSender
 
@@ -49,36 +40,6 @@ def start_action(action_id: str, metadata: dict[str, Any] | None = None) -> Acti
         retry_count=0,
         action_payload=ActionPayload(input={}),
         additional_metadata=metadata or {},
-    )
-
-
-def batch_action(action_id: str, size: int, metadata: dict[str, Any] | None = None) -> Action:
-    """A START_BATCH action as hatchet-sdk's listener builds it: per-run ids empty, one item per task run."""
-    n = next(_ids)
-    return Action(
-        worker_id="worker-1",
-        tenant_id="tenant-1",
-        workflow_run_id="",
-        job_id="",
-        job_name="",
-        job_run_id="",
-        step_id="",
-        step_run_id="",
-        action_id=action_id,
-        action_type=ActionType.START_BATCH,
-        retry_count=0,
-        action_payload=ActionPayload(),
-        additional_metadata=metadata or {},
-        batch_id=f"batch-{n}",
-        batch_start=BatchStartPayload(
-            expected_size=size, trigger_reason="batch_max_size", trigger_time=datetime.now(UTC)
-        ),
-        batch_items={
-            BatchMemberId(f"task-run-{n}-{i}"): BatchItemData(
-                payload=ActionPayload(input={}), workflow_run_id=f"workflow-run-{n}-{i}"
-            )
-            for i in range(size)
-        },
     )
 
 
@@ -110,16 +71,6 @@ class Worker:
         if error is not None:
             raise error
         return action
-
-    async def run_batch(self, action: Action) -> list[QueuedBatchActionEvent]:
-        """Runs a START_BATCH action; returns the batch events it queued (failures are reported there)."""
-        await self.runner.handle_start_batch(action)
-        events: list[QueuedBatchActionEvent] = []
-        while not self.runner.event_queue.empty():
-            event = self.runner.event_queue.get_nowait()
-            if isinstance(event, QueuedBatchActionEvent) and event.action is action:
-                events.append(event)
-        return events
 
     async def close(self) -> None:
         await self.durable_listener.stop()
