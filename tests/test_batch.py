@@ -14,10 +14,17 @@ from hatchet_sdk.config import OpenTelemetryConfig
 from hatchet_sdk.contracts.dispatcher_pb2 import StepActionEventType
 from hatchet_sdk.worker.runner.runner import Runner
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 from opentelemetry.trace import SpanKind
 
-from hatchet_trace_flags import SPAWN_LINK_ATTRIBUTE, Relationship, trace_relationship
+from hatchet_trace_flags import (
+    SPAWN_LINK_ATTRIBUTE,
+    FollowSpawnerSampler,
+    Relationship,
+    trace_relationship,
+)
 from hatchet_trace_flags._batch import has_batch_tasks
 from tests.app import App
 from tests.conftest import InstrumentFactory, spans_named
@@ -232,3 +239,20 @@ async def test_a_hatchet_sdk_without_batch_tasks_is_instrumented_without_them(
 def test_handle_start_batch_still_takes_one_action() -> None:
     # The wrapper reads the Action from the only argument: fail loudly if a hatchet-sdk upgrade changes that.
     assert list(inspect.signature(vars(Runner)["handle_start_batch"]).parameters) == ["self", "action"]
+
+
+@needs_batch_tasks
+@pytest.mark.parametrize("spawner_sampled", [True, False])
+async def test_follow_spawner_sampler_keeps_a_linked_batch_in_step_with_its_spawner(
+    instrument: InstrumentFactory, worker: Worker, exporter: InMemorySpanExporter, spawner_sampled: bool
+) -> None:
+    provider = TracerProvider(sampler=FollowSpawnerSampler(ParentBased(ALWAYS_ON)))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    instrument(lambda action_id: True, tracer_provider=provider)
+
+    try:
+        await run_batch(worker, batch_action(BATCH, 2, {"traceparent": traceparent(sampled=spawner_sampled)}))
+    finally:
+        provider.shutdown()
+
+    assert len(spans_named(exporter, "hatchet.start_batch")) == (1 if spawner_sampled else 0)
