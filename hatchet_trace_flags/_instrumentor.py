@@ -11,7 +11,8 @@ in that new trace: its own spans, the runs it triggers (they carry the new trace
 waits, and children spawned on the durable path, which upstream would all attach to the spawner's trace.
 
 It also fixes three things about the stock instrumentor: argument binding is cached instead of costing ~90 µs
-per call, constructing it twice never adds a second exporter, and ``uninstrument()`` really unwraps.
+per call, constructing it twice never adds a second exporter, and ``uninstrument()`` really unwraps. And it
+traces batch starts (``hatchet.start_batch``, see ``_batch``), which the stock instrumentor leaves untraced.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import weakref
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping
 from contextvars import ContextVar
 from inspect import isfunction
 from types import MethodType
@@ -35,24 +36,21 @@ from hatchet_sdk.runnables.contextvars import ctx_hatchet_span_attributes
 from hatchet_sdk.types.trigger import TriggerWorkflowOptions, WorkflowRunTriggerConfig
 from hatchet_sdk.utils.opentelemetry import OTelAttribute
 from hatchet_sdk.worker.runner.runner import Runner
-from opentelemetry.context import Context
 from opentelemetry.metrics import MeterProvider, get_meter
 from opentelemetry.trace import (
-    Link,
     Span,
-    SpanContext,
     SpanKind,
     StatusCode,
     TracerProvider,
-    get_current_span,
     get_tracer,
 )
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from wrapt import wrap_function_wrapper
 
 from hatchet_trace_flags._active_span import active
 from hatchet_trace_flags._arguments import bound_arguments
-from hatchet_trace_flags._links import spawn_link
+from hatchet_trace_flags._batch import BATCH_START_METHOD, wrap_batch_starts
+from hatchet_trace_flags._bulk_spans import individual_run_spans, traced_bulk_configs
+from hatchet_trace_flags._links import start_context
 from hatchet_trace_flags._prefetch import prefetch_on_runner_init
 from hatchet_trace_flags._relationship import (
     TRACEPARENT_METADATA_KEY,
@@ -68,7 +66,6 @@ from hatchet_trace_flags._trigger_metadata import (
     add_override_to_push,
     add_override_to_schedule,
     override_wrapper,
-    traced_config,
     traced_metadata,
 )
 
@@ -76,7 +73,6 @@ logger = logging.getLogger("hatchet_trace_flags")
 
 UseLinksPredicate = Callable[[str], bool]
 
-_propagator: Final = TraceContextTextMapPropagator()
 # Same instrumentation scope as hatchet-sdk's spans, so parent mode is indistinguishable from stock.
 _SCOPE_NAME: Final = _stock.__name__
 _MAX_WARNED_ACTION_IDS: Final = 10_000
@@ -85,14 +81,6 @@ _MAX_WARNED_ACTION_IDS: Final = 10_000
 _in_link_mode: ContextVar[bool] = ContextVar("hatchet_trace_flags_in_link_mode", default=False)
 
 _providers_with_hatchet_exporter: weakref.WeakSet[TracerProvider] = weakref.WeakSet()
-
-
-def _spawner_of(traceparent: object) -> SpanContext | None:
-    if not isinstance(traceparent, str) or not traceparent:
-        return None
-    context = _propagator.extract({TRACEPARENT_METADATA_KEY: traceparent})
-    span_context = get_current_span(context).get_span_context()
-    return span_context if span_context.is_valid else None
 
 
 # (class, method, name of the instrumentor's wrapper, how an inner wrapper adds the per-run override to its
@@ -202,6 +190,7 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
         wrap_function_wrapper(
             Runner, "__init__", prefetch_on_runner_init(lambda: self.use_links_instead_of_parent)
         )
+        wrap_batch_starts(self)  # hatchet-sdk >= 1.37; older versions have no batch tasks to trace
 
     def _uninstrument(self, **kwargs: Any) -> None:
         _unwrap_once(Runner, "__init__")
@@ -209,6 +198,7 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
             _unwrap_once(owner, name)
             if add_override is not None:
                 _unwrap_once(owner, name)
+        _unwrap_once(Runner, BATCH_START_METHOD)
 
     def extract_bound_args(
         self,
@@ -257,20 +247,8 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
         metadata = action.additional_metadata
         link_mode = self._wants_link(action.action_id, metadata)
 
-        links: Sequence[Link] | None = None
         traceparent = metadata.get(TRACEPARENT_METADATA_KEY) if metadata else None
-        if link_mode:
-            # A true root: an empty context, so no ambient span can become the parent.
-            context: Context | None = Context()
-            spawner = _spawner_of(traceparent)
-            links = (spawn_link(spawner),) if spawner is not None else ()
-        elif isinstance(traceparent, str) and traceparent:
-            context = _propagator.extract({TRACEPARENT_METADATA_KEY: traceparent})
-        elif traceparent:
-            # Upstream crashes the step run on a non-string traceparent; treat it like any garbage: a root.
-            context = Context()
-        else:
-            context = None
+        context, links = start_context(link_mode, traceparent)
 
         span_name = "hatchet.start_step_run"
         if self.config.otel.include_task_name_in_start_step_run_span_name:
@@ -297,6 +275,9 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
         self, workflow_name: str, payload: str | None, options: TriggerWorkflowOptions
     ) -> dict[str, Any]:
         return trigger_attributes(workflow_name, payload, options, self.config.otel.excluded_attributes)
+
+    def _config_attributes(self, config: WorkflowRunTriggerConfig) -> dict[str, Any]:
+        return self._trigger_attributes(config.workflow_name, config.input, config.options)
 
     @staticmethod
     def _traced_options(options: TriggerWorkflowOptions, span: Span) -> TriggerWorkflowOptions:
@@ -396,7 +377,7 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
         if len(configs) == 1:
             span_name = "hatchet.run_workflow"
             config = configs[0]
-            attributes = self._trigger_attributes(config.workflow_name, config.input, config.options)
+            attributes = self._config_attributes(config)
         else:
             span_name = "hatchet.run_workflows"
             attributes = {
@@ -406,10 +387,15 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
                     {config.workflow_name for config in configs}, default=str
                 ),
             }
-        with self._tracer.start_as_current_span(
-            span_name, attributes=attributes, kind=SpanKind.PRODUCER
-        ) as span:
-            traced = [traced_config(config, relationship) for config in configs]
+        per_item = len(configs) > 1 and individual_run_spans(self.config)
+        with (
+            self._tracer.start_as_current_span(
+                span_name, attributes=attributes, kind=SpanKind.PRODUCER
+            ) as span,
+            traced_bulk_configs(
+                self._tracer, configs, relationship, self._config_attributes if per_item else None
+            ) as traced,
+        ):
             try:
                 return await wrapped(traced)
             except Exception as error:

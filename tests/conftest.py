@@ -78,7 +78,7 @@ def instrument(client_config: ClientConfig, tracer_provider: TracerProvider) -> 
     ) -> HatchetInstrumentor:
         instrumentor = HatchetInstrumentor(
             tracer_provider=kwargs.pop("tracer_provider", tracer_provider),
-            config=client_config,
+            config=kwargs.pop("config", client_config),
             enable_hatchet_otel_collector=False,
             use_links_instead_of_parent=use_links_instead_of_parent,
             **kwargs,
