@@ -17,7 +17,7 @@ from hatchet_trace_flags._instrumentor import _TARGETS, _unwrap_once
 from tests.app import App
 from tests.conftest import InstrumentFactory
 from tests.hatchet_engine import RecordingEngine
-from tests.test_instrumentor import SPAWNER
+from tests.traces import SPAWNER
 from tests.worker import Worker
 
 
