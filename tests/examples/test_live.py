@@ -17,6 +17,8 @@ import httpx
 import pytest
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
+sys.path.insert(0, str(EXAMPLES))  # live.py imports its sibling fanout.py, as when run as a script
+import live  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -181,3 +183,26 @@ def test_any_stop_stops_the_service_too(start_demo: Callable[..., Demo], stop: s
     assert refuses_connections(url)
     if stop != signal.SIGKILL:
         assert demo.process.returncode == 0
+
+
+def test_a_service_it_did_not_start_is_never_taken_for_its_own(tmp_path: Path) -> None:
+    """The port check can race with another process; the token only the demo knows settles it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environment = {**os.environ, "HATCHET_TRACE_FLAGS_ADMIN_TOKENS": "someone:else"}
+    other = subprocess.Popen(
+        [sys.executable, "-m", "hatchet_trace_flags_server", "serve", "--port", str(port)],
+        env=environment,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    ours = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with pytest.raises(SystemExit, match="answered by a service this demo did not start"):
+            live.wait_ready(f"http://127.0.0.1:{port}", ours, "the-demos-own-token", tmp_path)
+    finally:
+        for process in (other, ours):
+            process.terminate()
+            process.wait(timeout=15)
