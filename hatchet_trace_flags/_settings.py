@@ -157,21 +157,23 @@ _warned: set[str] = set()
 
 
 def _warn_about_lookalikes(environ: Mapping[str, str]) -> None:
-    known = sorted(env_var(name) for name in WorkerSettings.model_fields)
+    known = {name.upper(): env_var(name) for name in WorkerSettings.model_fields}
     for variable in environ:
-        if variable in known or variable in _warned:
+        if variable in _warned or not variable.startswith((ENV_PREFIX, *_LOOKALIKE_PREFIXES)):
             continue
+        # Compare what follows the prefix: the admin service and its CLI share our prefix with names of
+        # their own (HATCHET_TRACE_FLAGS_ADMIN_TOKENS, ..._CLI_TOKEN), which are not typos of ours.
         if variable.startswith(ENV_PREFIX):
-            # The admin service and its CLI share the prefix: only a near miss of ours is a likely typo.
-            guess = difflib.get_close_matches(variable, known, n=1, cutoff=0.85)
-        elif variable.startswith(_LOOKALIKE_PREFIXES):
-            guess = difflib.get_close_matches(ENV_PREFIX + variable.split("_", 2)[-1], known, n=1, cutoff=0.6)
+            suffix = variable.removeprefix(ENV_PREFIX)
+            if suffix in known:
+                continue
         else:
-            continue
+            suffix = variable.split("_", 2)[-1]
+        guess = difflib.get_close_matches(suffix, list(known), n=1, cutoff=0.8)
         if guess:
             _warned.add(variable)
             logger.warning(
                 "hatchet-trace-flags: %s is not a worker setting and is ignored; did you mean %s?",
                 variable,
-                guess[0],
+                known[guess[0]],
             )
