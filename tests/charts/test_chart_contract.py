@@ -33,7 +33,9 @@ from tests.charts.dockerfile import default_args, entry_point, image_env
 pytestmark = pytest.mark.slow
 
 POSTGRES_ADMIN_DSN = "postgresql://root@127.0.0.1:5432/postgres"
-CONTRACT_DATABASE = "chart_contract"
+# Per process: concurrent runs on one PostgreSQL (several checkouts, CI beside a developer) must not drop
+# each other's database.
+CONTRACT_DATABASE = f"chart_contract_{os.getpid()}"
 ADMIN_TOKEN = "contract-admin-token"
 READ_TOKEN = "contract-read-token"
 
