@@ -103,11 +103,13 @@ class Changed:
     rules: RuleSet
     etag: str | None
     revision: int | None
+    store: str | None = None  # the identity of the service's database (X-Rules-Store), when it sends one
 
 
 @dataclass(frozen=True, slots=True)
 class Unchanged:
     revision: int | None
+    store: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,8 +325,9 @@ class Follower:
         async with client.stream("GET", self._snapshot_url, headers=headers) as response:
             status = response.status_code
             revision = _revision(response.headers)
+            store = _store(response.headers)
             if status == 304:
-                return Unchanged(revision)
+                return Unchanged(revision, store)
             if status in (401, 403):
                 retry_after = retry_after_seconds(response.headers.get("retry-after"))
                 return Unauthorized(await _refusal(response, where), retry_after)
@@ -339,7 +342,7 @@ class Follower:
         except RulesError as error:
             return Failed(f"{where} sent an invalid snapshot: {error}", invalid=True)
         new_etag = response.headers.get("etag")
-        return Changed(rules, new_etag if new_etag and new_etag.isprintable() else None, revision)
+        return Changed(rules, new_etag if new_etag and new_etag.isprintable() else None, revision, store)
 
     def _poll_delay(self) -> float:
         settings = self._settings
@@ -546,6 +549,11 @@ async def _refusal(response: httpx.Response, where: str) -> str:
 def _revision(headers: Mapping[str, str]) -> int | None:
     text = headers.get("x-rules-revision", "")
     return int(text) if text.isdigit() and len(text) < 20 else None
+
+
+def _store(headers: Mapping[str, str]) -> str | None:
+    text = headers.get("x-rules-store", "")
+    return text if 0 < len(text) <= 64 and text.isascii() and text.isalnum() else None
 
 
 def _etag_of(data: str) -> str:

@@ -124,6 +124,7 @@ from hatchet_trace_flags._snapshot_store import (
     default_snapshot_path,
     load_snapshot,
     save_snapshot,
+    set_aside,
 )
 
 __all__ = ["AdminServiceProvider", "State"]
@@ -253,7 +254,7 @@ class AdminServiceProvider(RulesProvider):
                 if snapshot_file is not None
                 else default_snapshot_path(url)
             )
-        rules, source, etag, revision = _starting_rules(url, snapshot_path, fallback)
+        rules, source, etag, revision, store = _starting_rules(url, snapshot_path, fallback)
         super().__init__(
             rules,
             flag_key=flag_key,
@@ -286,7 +287,9 @@ class AdminServiceProvider(RulesProvider):
         self._source: Source = source
         self._etag = etag
         self._revision = revision
+        self._store = store  # the service database's identity the served rules came from, when known
         self._state: State = "idle"
+        self._token_refused = False  # until the service answers a snapshot request again
         self._streaming = False
         self._ever_live = False
         self._last_contact: float | None = None
@@ -370,6 +373,11 @@ class AdminServiceProvider(RulesProvider):
     def revision(self) -> int | None:
         """The service's revision of the rules served, when known."""
         return self._revision
+
+    @property
+    def store(self) -> str | None:
+        """The identity of the service database the served rules came from (``X-Rules-Store``), when known."""
+        return self._store
 
     @property
     def etag(self) -> str | None:
@@ -469,8 +477,10 @@ class AdminServiceProvider(RulesProvider):
         if isinstance(outcome, Failed):
             self._failed(outcome, first=first)
             return
-        if self._state == "unauthorized":
+        if self._token_refused:
+            self._token_refused = False
             logger.warning("hatchet-trace-flags: %s accepts the token again; following it", self._url)
+        self._note_store(outcome.store, outcome.revision)
         self._last_contact = time.time()
         self._ever_live = True
         self._state = "live"
@@ -485,10 +495,31 @@ class AdminServiceProvider(RulesProvider):
         self._replace_rules(outcome.rules, version=_version_label(outcome.etag, outcome.rules))
         self._persist(outcome)
 
+    def _note_store(self, store: str | None, revision: int | None) -> None:
+        """Say it loudly when the service answers from another database than the rules served came from:
+        a service restarted on a new, empty database would otherwise switch every worker to empty rules
+        silently. The previous saved snapshot is copied aside before the new one replaces it."""
+        previous, self._store = self._store, store if store is not None else self._store
+        if store is None or previous is None or store == previous:
+            return
+        kept = set_aside(self._snapshot_path, previous) if self._snapshot_path is not None else None
+        logger.warning(
+            "hatchet-trace-flags: the admin service at %s now answers from rules store %s (revision %s), "
+            "not from store %s (revision %s) that this worker followed until now: it may have been started "
+            "on a new, empty database. Following it%s.",
+            self._url,
+            store,
+            revision,
+            previous,
+            self._revision,
+            f"; the previous snapshot is kept in {kept}" if kept is not None else "",
+        )
+
     def _on_refused(self, message: str) -> None:
         if self._state == "stopped":
             return
         self._state = "unauthorized"
+        self._token_refused = True
         self._streaming = False
         logger.error(
             "hatchet-trace-flags: %s. Tasks keep rules version %s (%s); asking again with a growing pause "
@@ -541,7 +572,12 @@ class AdminServiceProvider(RulesProvider):
             return
         try:
             save_snapshot(
-                path, rules=outcome.rules, url=self._url, etag=outcome.etag, revision=outcome.revision
+                path,
+                rules=outcome.rules,
+                url=self._url,
+                etag=outcome.etag,
+                revision=outcome.revision,
+                store=self._store,
             )
         except SnapshotFileError as error:
             message = str(error)
@@ -656,7 +692,7 @@ class _Runtime:
 
 def _starting_rules(
     url: str, snapshot_path: Path | None, fallback: RuleSet | str | os.PathLike[str] | None
-) -> tuple[RuleSet, Source, str | None, int | None]:
+) -> tuple[RuleSet, Source, str | None, int | None, str | None]:
     if snapshot_path is not None:
         try:
             persisted = load_snapshot(snapshot_path)
@@ -666,15 +702,15 @@ def _starting_rules(
         if persisted is not None:
             # Its ETag means something only to the service that issued it.
             etag = persisted.etag if persisted.url == url else None
-            return persisted.rules, "snapshot file", etag, persisted.revision
+            return persisted.rules, "snapshot file", etag, persisted.revision, persisted.store
     if isinstance(fallback, RuleSet):
-        return fallback, "fallback", None, None
+        return fallback, "fallback", None, None, None
     if fallback is not None:
         if not isinstance(fallback, str | os.PathLike):
             raise TypeError(f"fallback must be a RuleSet or a path, got {type(fallback).__name__}")
         path = Path(os.fspath(fallback))
         try:
-            return RuleSet.loads(path.read_bytes()), "fallback", None, None
+            return RuleSet.loads(path.read_bytes()), "fallback", None, None, None
         except OSError as error:
             logger.warning(
                 "hatchet-trace-flags: cannot read the fallback rules file %s: %s",
@@ -683,7 +719,7 @@ def _starting_rules(
             )
         except RulesError as error:
             logger.warning("hatchet-trace-flags: the fallback rules file %s is invalid: %s", path, error)
-    return RuleSet(), "defaults", None, None
+    return RuleSet(), "defaults", None, None, None
 
 
 def _version_label(etag: str | None, rules: RuleSet) -> str:

@@ -3,8 +3,10 @@ truncated answers, stalled connections and streams, proxies that do not pass Ser
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from pathlib import Path
 
 import pytest
 from openfeature import api
@@ -14,6 +16,7 @@ from openfeature.provider import ProviderStatus
 
 from hatchet_trace_flags import RuleSet
 from hatchet_trace_flags._predicate import OPENFEATURE_DOMAIN
+from hatchet_trace_flags._snapshot_store import save_snapshot
 from hatchet_trace_flags._wiring import install_provider
 from tests.provider.conftest import EventLog, ProviderFactory, admin_threads, wait_until
 from tests.provider.stub import Reply, Request, StubServer, event_stream, json_reply, rules_reply
@@ -297,3 +300,45 @@ def test_a_report_the_service_rejects_is_dropped(stub: StubServer, make_provider
     assert wait_until(lambda: len(stub.requests_to(SEEN)) == 1)
     assert not wait_until(lambda: len(stub.requests_to(SEEN)) > 1, timeout=0.3)
     assert provider.state == "live"
+
+
+def test_a_service_answering_from_another_store_is_reported_and_the_old_snapshot_kept(
+    stub: StubServer, make_provider: ProviderFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="hatchet_trace_flags")
+    snapshot = Switchable(rules_reply({TASK: "link"}, 57, store="storeA"))
+    stub.route(SNAPSHOT, snapshot)
+    snapshot_file = tmp_path / "snapshots" / "flags.json"
+    provider = make_provider(stub.url, stream=False, snapshot_file=snapshot_file)
+    install_provider(provider, timeout=5)
+    assert flag_for(TASK) is True
+    assert "store-" not in caplog.text
+
+    # The service restarted on a new, empty database: another store, revision 1, no rules.
+    snapshot.reply = rules_reply({}, 1, store="storeB")
+    assert wait_until(lambda: flag_for(TASK) is False)
+
+    [warning] = [r.getMessage() for r in caplog.records if "rules store" in r.getMessage()]
+    assert "storeB (revision 1)" in warning
+    assert "storeA (revision 57)" in warning
+    kept = snapshot_file.with_name("flags.store-storeA.json")
+    assert str(kept) in warning
+    assert json.loads(kept.read_text())["rules"]["tasks"] == {TASK: "link"}
+    saved = json.loads(snapshot_file.read_text())
+    assert (saved["store"], saved["revision"], saved["rules"]["tasks"]) == ("storeB", 1, {})
+
+
+def test_a_restart_on_another_store_is_noticed_from_the_saved_snapshot(
+    stub: StubServer, make_provider: ProviderFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    snapshot_file = tmp_path / "flags.json"
+    save_snapshot(
+        snapshot_file, rules=RuleSet(tasks={TASK: "link"}), url=stub.url, etag=None, revision=9, store="old"
+    )
+    caplog.set_level(logging.WARNING, logger="hatchet_trace_flags")
+    stub.route(SNAPSHOT, lambda request: rules_reply({}, 1, store="new"))
+    provider = make_provider(stub.url, stream=False, snapshot_file=snapshot_file)
+    install_provider(provider, timeout=5)
+
+    assert wait_until(lambda: "rules store new (revision 1), not from store old (revision 9)" in caplog.text)
+    assert snapshot_file.with_name("flags.store-old.json").exists()
