@@ -90,10 +90,7 @@ docs/configuration.md.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import math
 import os
 import ssl
 import threading
@@ -110,19 +107,26 @@ from openfeature.flag_evaluation import FlagResolutionDetails
 from hatchet_trace_flags._admin_follow import (
     Changed,
     Failed,
-    Follower,
     FollowSettings,
     Unchanged,
 )
+from hatchet_trace_flags._admin_options import (
+    Source,
+    check_token,
+    check_url,
+    check_worker_name,
+    starting_rules,
+    version_label,
+)
+from hatchet_trace_flags._admin_runtime import FollowerThread
 from hatchet_trace_flags._admin_seen import SeenTasks
 from hatchet_trace_flags._checks import check_seconds
 from hatchet_trace_flags._rules import DEFAULT_FLAG_KEY, RulesError, RuleSet
-from hatchet_trace_flags._rules_provider import RulesProvider, rules_version
+from hatchet_trace_flags._rules_provider import RulesProvider
 from hatchet_trace_flags._settings import WorkerSettings, env_var
 from hatchet_trace_flags._snapshot_store import (
     SnapshotFileError,
     default_snapshot_path,
-    load_snapshot,
     save_snapshot,
     set_aside,
 )
@@ -132,7 +136,6 @@ __all__ = ["AdminServiceProvider", "State"]
 logger = logging.getLogger("hatchet_trace_flags")
 
 State = Literal["idle", "starting", "live", "stale", "error", "unauthorized", "stopped"]
-Source = Literal["service", "snapshot file", "fallback", "defaults"]
 
 # How long initialize() waits beyond startup_timeout for the thread to start and report.
 _STARTUP_SLACK: Final = 1.0
@@ -214,8 +217,8 @@ class AdminServiceProvider(RulesProvider):
         verify: bool | ssl.SSLContext = True,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        url = _check_url(url)
-        _check_token(token)
+        url = check_url(url)
+        check_token(token)
         for name, value in (
             ("poll_interval", poll_interval),
             ("resync_interval", resync_interval),
@@ -240,7 +243,7 @@ class AdminServiceProvider(RulesProvider):
                 f"report_batch_size must be an integer from 1 to 1000, got {report_batch_size!r}"
             )
         if worker_name is not None:
-            _check_worker_name(worker_name, field="worker_name")
+            check_worker_name(worker_name, field="worker_name")
         if not isinstance(verify, bool | ssl.SSLContext):
             raise TypeError(f"verify must be a bool or an ssl.SSLContext, got {type(verify).__name__}")
         for name, flag in (("stream", stream), ("persist", persist), ("report_tasks", report_tasks)):
@@ -254,11 +257,11 @@ class AdminServiceProvider(RulesProvider):
                 if snapshot_file is not None
                 else default_snapshot_path(url)
             )
-        rules, source, etag, revision, store = _starting_rules(url, snapshot_path, fallback)
+        rules, source, etag, revision, store = starting_rules(url, snapshot_path, fallback)
         super().__init__(
             rules,
             flag_key=flag_key,
-            version=_version_label(etag, rules),
+            version=version_label(etag, rules),
             name="hatchet-trace-flags admin service",
         )
         self._url = url
@@ -298,7 +301,7 @@ class AdminServiceProvider(RulesProvider):
         self._requests = {"snapshot": 0, "events": 0, "seen": 0}
         self._seen = SeenTasks(refresh=_REPORT_REFRESH) if report_tasks else None
         self._life_lock = threading.Lock()
-        self._runtime: _Runtime | None = None
+        self._runtime: FollowerThread | None = None
 
     @classmethod
     def from_env(
@@ -316,9 +319,9 @@ class AdminServiceProvider(RulesProvider):
         """Configured from :class:`WorkerSettings` (``settings.url`` is required)."""
         if settings.url is None:
             raise ValueError(f"{env_var('url')} is not set")
-        url = _check_url(settings.url, field=env_var("url"))
+        url = check_url(settings.url, field=env_var("url"))
         token = settings.token.get_secret_value() if settings.token is not None else None
-        _check_token(token, field=env_var("token"))
+        check_token(token, field=env_var("token"))
         options: _EnvOptions = {
             "poll_interval": settings.poll_interval,
             "timeout": settings.timeout,
@@ -348,7 +351,7 @@ class AdminServiceProvider(RulesProvider):
                     f"{env_var('ca_file')}: cannot load {settings.ca_file!r}: {error}"
                 ) from error
         if settings.worker_name is not None:
-            options["worker_name"] = _check_worker_name(settings.worker_name, field=env_var("worker_name"))
+            options["worker_name"] = check_worker_name(settings.worker_name, field=env_var("worker_name"))
         return cls(url, token, flag_key=flag_key, **options)
 
     # -- for operators ----------------------------------------------------------------------------------
@@ -405,6 +408,18 @@ class AdminServiceProvider(RulesProvider):
     def __repr__(self) -> str:
         return f"AdminServiceProvider(url={self._url!r}, state={self._state!r}, version={self.version!r})"
 
+    def _follower_thread(self, *, first_attempt: bool) -> FollowerThread:
+        def stopped_streaming() -> None:
+            self._streaming = False
+
+        return FollowerThread(
+            self._settings,
+            _FollowerSink(self),
+            self._seen,
+            first_attempt=first_attempt,
+            on_exit=stopped_streaming,
+        )
+
     # -- OpenFeature lifecycle ---------------------------------------------------------------------------
 
     def initialize(self, evaluation_context: EvaluationContext) -> None:
@@ -412,7 +427,7 @@ class AdminServiceProvider(RulesProvider):
             if self._runtime is not None and self._runtime.alive():
                 return
             self._state = "starting"
-            runtime = self._runtime = _Runtime(self, first_attempt=True)
+            runtime = self._runtime = self._follower_thread(first_attempt=True)
             runtime.start()
         try:
             settled = runtime.first_attempt.wait(self._settings.startup_timeout + _STARTUP_SLACK)
@@ -446,7 +461,7 @@ class AdminServiceProvider(RulesProvider):
         self._streaming = False
         if self._runtime is not None:
             # It ran in the parent; its thread did not survive the fork.
-            self._runtime = _Runtime(self, first_attempt=False)
+            self._runtime = self._follower_thread(first_attempt=False)
             self._runtime.initialize_returned()
             self._runtime.start()
 
@@ -492,7 +507,7 @@ class AdminServiceProvider(RulesProvider):
             self._recover()
             return
         self._etag, self._revision, self._source = outcome.etag, outcome.revision, "service"
-        self._replace_rules(outcome.rules, version=_version_label(outcome.etag, outcome.rules))
+        self._replace_rules(outcome.rules, version=version_label(outcome.etag, outcome.rules))
         self._persist(outcome)
 
     def _note_store(self, store: str | None, revision: int | None) -> None:
@@ -612,151 +627,3 @@ class _FollowerSink:
 
     def count_request(self, kind: str) -> None:
         self._provider._count_request(kind)
-
-
-class _Runtime:
-    """One run of the follower: a daemon thread with its own event loop."""
-
-    def __init__(self, provider: AdminServiceProvider, *, first_attempt: bool) -> None:
-        self.first_attempt = threading.Event()
-        self._wants_first_attempt = first_attempt
-        self._provider = provider
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._init_returned: asyncio.Event | None = None
-        self._stopping = False
-        self._initialize_returned = False
-        self._thread = threading.Thread(
-            target=self._main, name=f"hatchet-trace-flags-admin[{provider.url}]", daemon=True
-        )
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def initialize_returned(self) -> None:
-        """Lets the follower go on: OpenFeature records initialize's outcome right after it returns."""
-        with self._lock:
-            self._initialize_returned = True
-            self._signal(self._init_returned)
-
-    def stop(self, timeout: float) -> None:
-        with self._lock:
-            self._stopping = True
-            self._signal(self._stop)
-        if self._thread is not threading.current_thread() and self._thread.ident is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                logger.warning(
-                    "hatchet-trace-flags: the admin service thread did not stop within %g s", timeout
-                )
-
-    def _signal(self, event: asyncio.Event | None) -> None:
-        # Holds _lock. The loop may be closing: then the thread is finishing on its own.
-        if self._loop is not None and event is not None:
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(event.set)
-
-    def _main(self) -> None:
-        try:
-            asyncio.run(self._run())
-        except Exception:
-            logger.exception("hatchet-trace-flags: the admin service thread crashed")
-        finally:
-            self.first_attempt.set()
-
-    async def _run(self) -> None:
-        stop, init_returned = asyncio.Event(), asyncio.Event()
-        with self._lock:
-            if self._stopping:
-                return
-            if self._initialize_returned:
-                init_returned.set()
-            self._loop, self._stop, self._init_returned = asyncio.get_running_loop(), stop, init_returned
-        provider = self._provider
-        seen = provider._seen if provider._seen is not None else SeenTasks(refresh=math.inf)
-        follower = Follower(provider._settings, _FollowerSink(provider), seen)
-        try:
-            await follower.run(stop, self.first_attempt if self._wants_first_attempt else None, init_returned)
-        finally:
-            provider._streaming = False
-            with self._lock:
-                self._loop = self._stop = self._init_returned = None
-
-
-# -- configuration helpers ------------------------------------------------------------------------------
-
-
-def _starting_rules(
-    url: str, snapshot_path: Path | None, fallback: RuleSet | str | os.PathLike[str] | None
-) -> tuple[RuleSet, Source, str | None, int | None, str | None]:
-    if snapshot_path is not None:
-        try:
-            persisted = load_snapshot(snapshot_path)
-        except SnapshotFileError as error:
-            logger.warning("hatchet-trace-flags: %s; ignoring it", error)
-            persisted = None
-        if persisted is not None:
-            # Its ETag means something only to the service that issued it.
-            etag = persisted.etag if persisted.url == url else None
-            return persisted.rules, "snapshot file", etag, persisted.revision, persisted.store
-    if isinstance(fallback, RuleSet):
-        return fallback, "fallback", None, None, None
-    if fallback is not None:
-        if not isinstance(fallback, str | os.PathLike):
-            raise TypeError(f"fallback must be a RuleSet or a path, got {type(fallback).__name__}")
-        path = Path(os.fspath(fallback))
-        try:
-            return RuleSet.loads(path.read_bytes()), "fallback", None, None, None
-        except OSError as error:
-            logger.warning(
-                "hatchet-trace-flags: cannot read the fallback rules file %s: %s",
-                path,
-                error.strerror or error,
-            )
-        except RulesError as error:
-            logger.warning("hatchet-trace-flags: the fallback rules file %s is invalid: %s", path, error)
-    return RuleSet(), "defaults", None, None, None
-
-
-def _version_label(etag: str | None, rules: RuleSet) -> str:
-    if etag:
-        opaque = etag.removeprefix("W/").strip('"')
-        if opaque:
-            return opaque
-    return rules_version(rules)
-
-
-def _check_url(url: object, *, field: str = "url") -> str:
-    if not isinstance(url, str) or not url.strip():
-        raise ValueError(f"{field} must be the admin service's base URL, e.g. http://flags:8080, got {url!r}")
-    try:
-        parsed = httpx.URL(url.strip())
-    except httpx.InvalidURL as error:
-        raise ValueError(f"{field}: {url!r} is not a URL: {error}") from None
-    if parsed.userinfo:
-        raise ValueError(f"{field} must not carry credentials; pass the token separately")
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ValueError(f"{field} must be an http:// or https:// URL with a host, got {url!r}")
-    if parsed.query or parsed.fragment:
-        raise ValueError(f"{field} must be a base URL without query or fragment, got {url!r}")
-    return str(parsed).rstrip("/")
-
-
-def _check_token(token: object, *, field: str = "token") -> None:
-    # Never echo the token: errors describe it without quoting it.
-    if token is None:
-        return
-    if not isinstance(token, str):
-        raise TypeError(f"{field} must be a string, got {type(token).__name__}")
-    if not token or not token.isascii() or not token.isprintable() or any(c.isspace() for c in token):
-        raise ValueError(f"{field} must be non-empty printable ASCII without whitespace")
-
-
-def _check_worker_name(name: object, *, field: str) -> str:
-    if not isinstance(name, str) or not 1 <= len(name) <= 255 or not name.isprintable():
-        raise ValueError(f"{field} must be 1 to 255 printable characters, got {name!r}")
-    return name
