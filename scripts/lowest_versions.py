@@ -1,11 +1,12 @@
 """The library's tests against the LOWEST supported versions of its dependencies (part of `make test`).
 
 Builds .venv-lowest with uv: every direct dependency of the library at exactly the lower bound in
-pyproject.toml (hatchet-sdk 1.35.1, OpenTelemetry 1.35.0, ...), everything they pull in at the newest version
-that fits, plus the `test` extra, never the `server` extra. pip then installs the library itself into that
-set, which is the proof that `pip install hatchet-trace-flags` succeeds beside those versions, and
-`pip check` must agree. The venv is rebuilt only when pyproject.toml or this script changes (a stamp keyed
-on both), so a second run only runs the tests.
+pyproject.toml (hatchet-sdk 1.33.13, OpenTelemetry 1.35.0, ...), everything they pull in at the newest
+version that fits, plus the `test` extra, never the `server` extra. pip then installs the library itself
+into that set, which is the proof that `pip install hatchet-trace-flags` succeeds beside those versions, and
+`pip check` must agree; pip also resolves it (dry run) beside the set issue 10 names for its users,
+hatchet-sdk 1.35.1 with OpenTelemetry 1.35.0. The venv is rebuilt only when pyproject.toml or this script
+changes (a stamp keyed on both), so a second run only runs the tests.
 
 Tests run: everything under tests/ except the admin service's (tests/server), the chart's (tests/charts), the
 examples' (tests/examples, which start the service) and the provider end-to-end test (it starts the
@@ -40,6 +41,8 @@ PYTEST_ARGUMENTS = [
     "--ignore=tests/examples",
     "--ignore=tests/provider/test_admin_end_to_end.py",
 ]
+# What a service from the issue that asked for these ranges runs: pip must accept the library beside it.
+USERS_SET = ["hatchet-sdk[otel]==1.35.1", "opentelemetry-api==1.35.0", "opentelemetry-sdk==1.35.0"]
 # Never let uv fetch a Python of its own: the venv uses the interpreter running this script.
 UV_ENVIRONMENT = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": str(VENV)}
 
@@ -89,6 +92,9 @@ def build(project: dict[str, object], pins: dict[str, str]) -> None:
         cwd=ROOT,
     )
     subprocess.run([str(PYTHON), "-m", "pip", "check"], check=True, cwd=ROOT)
+    subprocess.run(
+        [str(PYTHON), "-m", "pip", "install", "--quiet", "--dry-run", ".", *USERS_SET], check=True, cwd=ROOT
+    )
 
 
 def installed_versions(names: list[str]) -> dict[str, str]:
