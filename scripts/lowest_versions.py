@@ -26,6 +26,7 @@ import sys
 import time
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -44,13 +45,13 @@ PYTEST_ARGUMENTS = [
 # What a service from the issue that asked for these ranges runs: pip must accept the library beside it.
 USERS_SET = ["hatchet-sdk[otel]==1.35.1", "opentelemetry-api==1.35.0", "opentelemetry-sdk==1.35.0"]
 # Never let uv fetch a Python of its own: the venv uses the interpreter running this script.
-UV_ENVIRONMENT = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": str(VENV)}
+UV_ENVIRONMENT = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
 
 
-def lowest_pins(project: dict[str, object]) -> dict[str, str]:
+def lowest_pins(project: dict[str, Any]) -> dict[str, str]:
     """Each direct dependency's name -> its lower bound, which must be exactly one ``>=``."""
     pins: dict[str, str] = {}
-    for line in project["dependencies"]:  # type: ignore[attr-defined]
+    for line in project["dependencies"]:
         requirement = Requirement(line)
         lows = [spec.version for spec in requirement.specifier if spec.operator == ">="]
         if len(lows) != 1:
@@ -63,7 +64,7 @@ def uv(*arguments: str) -> None:
     subprocess.run([sys.executable, "-m", "uv", *arguments], check=True, env=UV_ENVIRONMENT, cwd=ROOT)
 
 
-def build(project: dict[str, object], pins: dict[str, str]) -> None:
+def build(project: dict[str, Any], pins: dict[str, str]) -> None:
     shutil.rmtree(VENV, ignore_errors=True)
     # --seed: pip is what installs the library below.
     uv("venv", "--quiet", "--seed", "--python", sys.executable, str(VENV))
@@ -83,7 +84,7 @@ def build(project: dict[str, object], pins: dict[str, str]) -> None:
         str(resolved),
     )
     uv("pip", "install", "--quiet", "--python", str(PYTHON), "-r", str(resolved))
-    test_extra = project["optional-dependencies"]["test"]  # type: ignore[index]
+    test_extra = project["optional-dependencies"]["test"]
     uv("pip", "install", "--quiet", "--python", str(PYTHON), "-c", str(resolved), *test_extra)
     # pip, not uv: resolving the library's own requirements against exactly this set is the install proof.
     subprocess.run(
