@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-run
 
-.PHONY: run test lint bench install clean
+.PHONY: run test test-lowest lint bench install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,9 +42,15 @@ test: $(STAMP)
 	bash scripts/browser-deps
 	$(MAKE) lint
 	$(BIN)/python -m pytest
+	$(MAKE) test-lowest
+
+# The library's tests again, against the lowest supported versions of its dependencies (.venv-lowest, built
+# with uv and rebuilt only when pyproject.toml changes; see scripts/lowest_versions.py and docs/versions.md).
+test-lowest: $(STAMP)
+	$(BIN)/python scripts/lowest_versions.py
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist
+	rm -rf $(VENV) .venv-lowest .pytest_cache .mypy_cache .ruff_cache build dist

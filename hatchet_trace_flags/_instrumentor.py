@@ -46,6 +46,7 @@ from opentelemetry.trace import (
 )
 from wrapt import wrap_function_wrapper
 
+from hatchet_trace_flags import _compat
 from hatchet_trace_flags._active_span import active
 from hatchet_trace_flags._arguments import bound_arguments
 from hatchet_trace_flags._batch import BATCH_START_METHOD, wrap_batch_starts
@@ -125,6 +126,8 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
     # instance back and our __init__ would never run.
     _instance = None
     _is_instrumented_by_opentelemetry = False
+    # (class, method, how many wrapper layers instrument() put on it), for uninstrument().
+    _wrapped: list[tuple[type, str, int]]
 
     def __init__(
         self,
@@ -182,11 +185,22 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
         self._tracer = get_tracer(_SCOPE_NAME, _stock.hatchet_sdk_version, self.tracer_provider)
         self._sampler_ignores_attributes = ignores_attributes(getattr(self.tracer_provider, "sampler", None))
         self._meter = get_meter(_SCOPE_NAME, _stock.hatchet_sdk_version, self.meter_provider)
+        # A method this hatchet-sdk changed gets hatchet-sdk's own wrapper, never ours (one warning).
+        fallbacks = _compat.stock_fallbacks(self, _TARGETS)
+        self._wrapped = []
         for owner, name, wrapper_name, add_override in _TARGETS:
-            if add_override is not None:
+            key = f"{owner.__name__}.{name}"
+            if key in fallbacks:
+                wrappers = [fallback] if (fallback := fallbacks[key]) is not None else []
+            elif add_override is not None:
                 # Inside hatchet-sdk's wrapper, so the traceparent the override is bound to is already there.
-                wrap_function_wrapper(owner, name, override_wrapper(add_override))
-            wrap_function_wrapper(owner, name, getattr(self, wrapper_name))
+                wrappers = [override_wrapper(add_override), getattr(self, wrapper_name)]
+            else:
+                wrappers = [getattr(self, wrapper_name)]
+            for wrapper in wrappers:
+                wrap_function_wrapper(owner, name, wrapper)
+            self._wrapped.append((owner, name, len(wrappers)))
+        # Prefetch the worker's decisions when hatchet-sdk builds its runner, before the first task arrives.
         wrap_function_wrapper(
             Runner, "__init__", prefetch_on_runner_init(lambda: self.use_links_instead_of_parent)
         )
@@ -194,9 +208,8 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
 
     def _uninstrument(self, **kwargs: Any) -> None:
         _unwrap_once(Runner, "__init__")
-        for owner, name, _, add_override in _TARGETS:
-            _unwrap_once(owner, name)
-            if add_override is not None:
+        for owner, name, layers in self._wrapped:
+            for _ in range(layers):
                 _unwrap_once(owner, name)
         _unwrap_once(Runner, BATCH_START_METHOD)
 
