@@ -35,6 +35,7 @@ __all__ = [
     "SPAWNER_DURATION_METRIC",
     "FanoutMeasurement",
     "MeasuredRun",
+    "measurement_for",
 ]
 
 CHILD_START_DELAY_METRIC: Final = "hatchet_trace_flags.child_start_delay"
@@ -125,3 +126,13 @@ class FanoutMeasurement:
             attributes = {_ACTION_ID: self._label(run.action_id)}
             self._children.record(sum(children.values()), attributes)
             self._duration.record(duration, attributes)
+
+
+def measurement_for(
+    measure: bool | None, predicate: object, meter_provider: MeterProvider | None
+) -> FanoutMeasurement | None:
+    """The instrumentor's measurement: ``measure``, or by default whenever it has a predicate (without one
+    it behaves exactly like hatchet-sdk's, down to the runs' metadata)."""
+    if measure is None:
+        measure = predicate is not None
+    return FanoutMeasurement(meter_provider) if measure else None

@@ -50,7 +50,7 @@ from hatchet_trace_flags._active_span import active
 from hatchet_trace_flags._arguments import bound_arguments
 from hatchet_trace_flags._batch import BATCH_START_METHOD, wrap_batch_starts
 from hatchet_trace_flags._bulk_spans import individual_run_spans, traced_bulk_configs
-from hatchet_trace_flags._fanout_metrics import FanoutMeasurement
+from hatchet_trace_flags._fanout_metrics import FanoutMeasurement, measurement_for
 from hatchet_trace_flags._links import start_context
 from hatchet_trace_flags._prefetch import prefetch_on_runner_init
 from hatchet_trace_flags._relationship import (
@@ -149,7 +149,6 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
         measure_fanout: bool | None = None,
     ) -> None:
         self.use_links_instead_of_parent = use_links_instead_of_parent
-        # None: measure when a predicate is given (without one, everything stays exactly stock, metadata too).
         self.measure_fanout = measure_fanout
         self._fanout: FanoutMeasurement | None = getattr(self, "_fanout", None)  # singleton: may be live
         self._warned_action_ids: set[str] = set()
@@ -195,10 +194,7 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
         self._tracer = get_tracer(_SCOPE_NAME, _stock.hatchet_sdk_version, self.tracer_provider)
         self._sampler_ignores_attributes = ignores_attributes(getattr(self.tracer_provider, "sampler", None))
         self._meter = get_meter(_SCOPE_NAME, _stock.hatchet_sdk_version, self.meter_provider)
-        measure = self.measure_fanout
-        if measure is None:
-            measure = self.use_links_instead_of_parent is not None
-        self._fanout = FanoutMeasurement(self.meter_provider) if measure else None
+        self._fanout = measurement_for(self.measure_fanout, self._decide, self.meter_provider)
         if self._fanout is not None:
             wrap_bulk_runs()  # innermost: inside hatchet-sdk's wrappers, which write the traceparents
         for owner, name, wrapper_name, add_override in _TARGETS:
