@@ -37,7 +37,13 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from hatchet_trace_flags import HatchetInstrumentor
 from hatchet_trace_flags._instrumentor import _TARGETS, _unwrap_once
-from hatchet_trace_flags._spawn_stamp import RunTally, running
+from hatchet_trace_flags._spawn_stamp import (
+    SPAWNED_AT_METADATA_KEY,
+    RunTally,
+    count_child,
+    running,
+    spawn_stamp,
+)
 
 SPAWNER = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 ROUNDS = 5
@@ -137,6 +143,30 @@ def _time_triggers(trigger: Callable[[], Any], provider: TracerProvider) -> floa
         ctx_action_key.reset(key_token)
 
 
+def _time_measurement_alone(rounds: int = ROUNDS, calls: int = 100_000) -> float:
+    """What measurement adds to one trigger, timed without the trigger around it (stable on a busy machine):
+    counting the child in its running spawner, and the stamp next to the traceparent in the metadata."""
+    metadata = {"tenant": "acme"}
+    key_token = ctx_action_key.set("spawner-step-run/0")
+    running["spawner-step-run/0"] = RunTally()
+    best = float("inf")
+    try:
+        for _ in range(rounds):
+            started = time.perf_counter_ns()
+            for _ in range(calls):
+                _ = {**metadata, "traceparent": SPAWNER}
+            plain = time.perf_counter_ns() - started
+            started = time.perf_counter_ns()
+            for _ in range(calls):
+                count_child("child")
+                _ = {**metadata, "traceparent": SPAWNER, SPAWNED_AT_METADATA_KEY: spawn_stamp(SPAWNER)}
+            best = min(best, (time.perf_counter_ns() - started - plain) / calls / 1000)
+    finally:
+        del running["spawner-step-run/0"]
+        ctx_action_key.reset(key_token)
+    return best
+
+
 def measure() -> tuple[dict[str, float], dict[str, float]]:
     config = ClientConfig(token=_token(), tls_config=ClientTLSConfig(strategy="none"))
     hatchet = Hatchet(config=config)
@@ -184,7 +214,12 @@ def main() -> None:
     checks.append(("trigger, ours / stock", triggers["parent"] / triggers["stock"], 0.5))
     measurement = triggers["parent"] - triggers["unmeasured"]
     print(f"  fan-out measurement adds {measurement:.2f} µs to each trigger (target <= ~1 µs)")
+    alone = _time_measurement_alone()
+    print(
+        f"  the same work timed alone: {alone:.2f} µs per trigger (the figure a busy machine leaves legible)"
+    )
     checks.append(("trigger, measured / unmeasured", triggers["parent"] / triggers["unmeasured"], 1.05))
+    checks.append(("trigger, measurement alone (µs)", alone, 1.0))
     print("ratios (same run):")
     for label, ratio, target in checks:
         verdict = "ok" if ratio <= target else "MISSED"
