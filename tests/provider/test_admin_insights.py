@@ -13,7 +13,7 @@ import pytest
 from openfeature import api
 from openfeature.evaluation_context import EvaluationContext
 
-from hatchet_trace_flags._admin_insights import INSIGHTS_PATH, SCHEMA
+from hatchet_trace_flags._admin_insights import INSIGHTS_PATH, MAX_TASKS_PER_REQUEST, SCHEMA
 from hatchet_trace_flags._fanout_stats import CHILDREN_BOUNDS, SECONDS_BOUNDS, FanoutStats
 from hatchet_trace_flags._predicate import OPENFEATURE_DOMAIN
 from hatchet_trace_flags._wiring import install_provider
@@ -160,3 +160,21 @@ def test_todays_service_does_not_know_insights_and_task_reports_go_on(
         lambda: any("does not take fan-out insights" in record.getMessage() for record in caplog_info.records)
     )
     assert provider.state == "live"
+
+
+def test_many_tasks_are_split_into_requests_of_at_most_100(
+    stub: StubServer, make_provider: ProviderFactory, fanout_stats: FanoutStats
+) -> None:
+    serve(stub, lambda request: json_reply({"recorded": 100}))
+    names = [f"prod_fanout-worker:task-{number}" for number in range(MAX_TASKS_PER_REQUEST + 50)]
+    for name in names:
+        fanout_stats.child_started(name, 1.0, link=True, clamped=False)
+    install_provider(make_provider(stub.url, stream=False), timeout=5)
+
+    assert wait_until(lambda: len(stub.requests_to(INSIGHTS_PATH)) == 2)
+    bodies = [request.json() for request in stub.requests_to(INSIGHTS_PATH)]
+    sizes = [len(body["tasks"]) for body in bodies]  # type: ignore[call-overload, index]
+    assert sizes == [MAX_TASKS_PER_REQUEST, 50]
+    sent = [task["action_id"] for body in bodies for task in body["tasks"]]  # type: ignore[call-overload, index]
+    assert sorted(sent) == sorted(names)
+    assert len({body["window"]["end"] for body in bodies}) == 1  # type: ignore[call-overload, index]
