@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import threading
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -247,10 +247,6 @@ class FanoutStats:
                 summary = self._summary(action_id)
                 if summary is not None:
                     summary.merge(taken)
-
-    def action_ids(self) -> Iterable[str]:
-        with self._lock:
-            return list(self._tasks)
 
     def after_fork(self) -> None:
         # The parent's summaries are the parent's to report; a lock may have been copied while held.
