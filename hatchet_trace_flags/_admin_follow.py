@@ -13,7 +13,8 @@ Three tasks run on that loop once the first snapshot attempt is over:
   Losing the stream wakes the fetch at once: whether *that* works is what tells "the service is gone"
   (STALE) from "only the stream is blocked" (keep polling).
 - **report**: ``POST /api/v1/tasks/seen`` with the action_ids evaluated since the last report, in
-  batches, every ``report_interval`` seconds.
+  batches, every ``report_interval`` seconds; once they are through, the fan-out summaries
+  (``POST /api/v1/tasks/insights``, see ``_admin_insights``).
 
 401 or 403 to the snapshot marks the token refused: the stream and the reports pause, and the fetch keeps
 asking with a long backoff (``refused_retry_initial`` 5 s doubling up to ``refused_retry_max`` 300 s, with
@@ -48,7 +49,9 @@ from typing import Final, Protocol
 import httpx
 from httpx_sse import EventSource, SSEError
 
+from hatchet_trace_flags._admin_insights import INSIGHTS_PATH, InsightReporter
 from hatchet_trace_flags._admin_seen import SeenTasks
+from hatchet_trace_flags._fanout_stats import summaries
 from hatchet_trace_flags._rules import RulesError, RuleSet, validate_action_id
 
 __all__ = [
@@ -147,6 +150,7 @@ class Follower:
         self._snapshot_url = f"{base}/api/v1/snapshot"
         self._events_url = f"{base}/api/v1/events"
         self._seen_url = f"{base}/api/v1/tasks/seen"
+        self.insights = InsightReporter(f"{base}{INSIGHTS_PATH}", summaries, timeout=settings.timeout)
         self._wake: asyncio.Event | None = None
         self._accepted: asyncio.Event | None = None  # cleared while the service refuses the token
         self._streaming = False
@@ -478,12 +482,13 @@ class Follower:
             return failures + 1
         self._report_problem = None
         self._report_retry_after = None
+        await self.insights.send(client, self._worker_name())
         return 0
 
     async def _report(self, client: httpx.AsyncClient, action_ids: list[str]) -> Failed | Unauthorized | None:
         settings = self._settings
         where = f"the admin service at {settings.base_url}"
-        worker = settings.worker_name or f"{self._hostname}/{os.getpid()}"
+        worker = self._worker_name()
         self._sink.count_request("seen")
         try:
             async with asyncio.timeout(settings.timeout):
@@ -506,6 +511,9 @@ class Follower:
             invalid=invalid,
             retry_after=retry_after_seconds(response.headers.get("retry-after")),
         )
+
+    def _worker_name(self) -> str:
+        return self._settings.worker_name or f"{self._hostname}/{os.getpid()}"
 
     def _note_report_problem(self, message: str) -> None:
         if message != self._report_problem:

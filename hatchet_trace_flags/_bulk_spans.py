@@ -32,15 +32,16 @@ def traced_bulk_configs(
     configs: Sequence[WorkflowRunTriggerConfig],
     relationship: Relationship | None,
     item_attributes: Callable[[WorkflowRunTriggerConfig], dict[str, Any]] | None,
+    stamp: bool = False,
 ) -> Iterator[list[WorkflowRunTriggerConfig]]:
     """Each config with a traceparent (and the override); per-item spans when ``item_attributes`` is given.
 
     Without ``item_attributes`` every config carries the current span. With it, each config gets a
     ``hatchet.run_workflow`` PRODUCER span of its own, ended when the block exits; an exception escaping the
-    block is recorded on every one of them, as hatchet-sdk does.
+    block is recorded on every one of them, as hatchet-sdk does. ``stamp``: each carries a spawn stamp too.
     """
     if item_attributes is None:
-        yield [traced_config(config, relationship) for config in configs]
+        yield [traced_config(config, relationship, stamp) for config in configs]
         return
     spans: list[Span] = []
     try:
@@ -51,7 +52,7 @@ def traced_bulk_configs(
             )
             spans.append(span)
             with use_span(span):
-                traced.append(traced_config(config, relationship))
+                traced.append(traced_config(config, relationship, stamp))
         yield traced
     except Exception as error:
         for span in spans:

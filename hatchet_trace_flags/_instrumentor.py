@@ -51,6 +51,7 @@ from hatchet_trace_flags._active_span import active
 from hatchet_trace_flags._arguments import bound_arguments
 from hatchet_trace_flags._batch import BATCH_START_METHOD, wrap_batch_starts
 from hatchet_trace_flags._bulk_spans import individual_run_spans, traced_bulk_configs
+from hatchet_trace_flags._fanout_metrics import FanoutMeasurement, measurement_for
 from hatchet_trace_flags._links import start_context
 from hatchet_trace_flags._prefetch import prefetch_on_runner_init
 from hatchet_trace_flags._relationship import (
@@ -59,6 +60,12 @@ from hatchet_trace_flags._relationship import (
     requested_relationship,
 )
 from hatchet_trace_flags._sampling import ignores_attributes
+from hatchet_trace_flags._spawn_stamp import (
+    BULK_RUN_METHODS,
+    count_child,
+    counted_durable_spawn,
+    wrap_bulk_runs,
+)
 from hatchet_trace_flags._trigger_attributes import trigger_attributes
 from hatchet_trace_flags._trigger_metadata import (
     OverrideAdder,
@@ -118,6 +125,8 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
         loop; ``True`` starts the task's trace as a new root linked to the spawning span. ``None``: parent
         everywhere, exactly like hatchet-sdk. A predicate that raises or returns a non-bool means parent mode
         (and one warning per ``action_id``). Keep it fast: :class:`hatchet_trace_flags.FlagPredicate` is.
+    :param measure_fanout: measure fan-out (children per run, child start delays; docs/insight.md). ``None``
+        (the default): when a predicate is given; ``False`` leaves every run's metadata as hatchet-sdk's.
 
     All other parameters are hatchet-sdk's, with the same meaning.
     """
@@ -140,8 +149,11 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
         max_queue_size: int | None = None,
         *,
         use_links_instead_of_parent: UseLinksPredicate | None = None,
+        measure_fanout: bool | None = None,
     ) -> None:
         self.use_links_instead_of_parent = use_links_instead_of_parent
+        self.measure_fanout = measure_fanout
+        self._fanout: FanoutMeasurement | None = getattr(self, "_fanout", None)  # singleton: may be live
         self._warned_action_ids: set[str] = set()
         super().__init__(
             tracer_provider=tracer_provider,
@@ -188,6 +200,9 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
         # A method this hatchet-sdk changed gets hatchet-sdk's own wrapper, never ours (one warning).
         fallbacks = _compat.stock_fallbacks(self, _TARGETS)
         self._wrapped = []
+        self._fanout = measurement_for(self.measure_fanout, self._decide, self.meter_provider)
+        if self._fanout is not None:
+            wrap_bulk_runs()  # innermost: inside hatchet-sdk's wrappers, which write the traceparents
         for owner, name, wrapper_name, add_override in _TARGETS:
             key = f"{owner.__name__}.{name}"
             if key in fallbacks:
@@ -210,6 +225,9 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
         _unwrap_once(Runner, "__init__")
         for owner, name, layers in self._wrapped:
             for _ in range(layers):
+                _unwrap_once(owner, name)
+        if self._fanout is not None:
+            for owner, name in BULK_RUN_METHODS:
                 _unwrap_once(owner, name)
         _unwrap_once(Runner, BATCH_START_METHOD)
 
@@ -270,6 +288,7 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
 
         attributes_token = ctx_hatchet_span_attributes.set(hatchet_attributes)
         mode_token = _in_link_mode.set(link_mode)
+        measured = self._fanout.run_started(action, link_mode) if self._fanout is not None else None
         try:
             span = self._tracer.start_span(
                 span_name, context=context, kind=SpanKind.CONSUMER, attributes=hatchet_attributes, links=links
@@ -281,6 +300,8 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
                     span.set_status(StatusCode.ERROR, str(result))
                 return result
         finally:
+            if measured is not None:
+                measured.end()
             _in_link_mode.reset(mode_token)
             ctx_hatchet_span_attributes.reset(attributes_token)
 
@@ -292,15 +313,17 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
     def _config_attributes(self, config: WorkflowRunTriggerConfig) -> dict[str, Any]:
         return self._trigger_attributes(config.workflow_name, config.input, config.options)
 
-    @staticmethod
-    def _traced_options(options: TriggerWorkflowOptions, span: Span) -> TriggerWorkflowOptions:
-        metadata = traced_metadata(options.additional_metadata, span, requested_relationship())
+    def _traced_options(self, options: TriggerWorkflowOptions, span: Span) -> TriggerWorkflowOptions:
+        stamp = self._fanout is not None
+        metadata = traced_metadata(options.additional_metadata, span, requested_relationship(), stamp)
         return options.model_copy(update={"additional_metadata": metadata})
 
     def _start_trigger_span(
         self, wrapped: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[Span, str, str | None, TriggerWorkflowOptions]:
         workflow_name, payload, options = self.extract_bound_args(wrapped, args, kwargs)
+        if self._fanout is not None:
+            count_child(workflow_name)
         # start_span + active() is what start_as_current_span does, minus its generator and decorator layers.
         if self._sampler_ignores_attributes:
             # Attributes are only built for a span that will be exported (a fan-out under a sampled-out
@@ -382,6 +405,10 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
         kwargs: dict[str, Any],
     ) -> list[DurableSpawnResult]:
         relationship = requested_relationship()
+        measuring = self._fanout is not None
+        if measuring:
+            spawned = self.extract_bound_args(wrapped, args, kwargs)[0]
+            args, kwargs = (counted_durable_spawn(spawned, instance.action.additional_metadata),), {}
         if relationship is None and not _in_link_mode.get():
             return await super()._wrap_spawn_children_no_wait(wrapped, instance, args, kwargs)
         # Upstream parents this span on the spawner and sends the children no traceparent of their own (they
@@ -406,7 +433,11 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
                 span_name, attributes=attributes, kind=SpanKind.PRODUCER
             ) as span,
             traced_bulk_configs(
-                self._tracer, configs, relationship, self._config_attributes if per_item else None
+                self._tracer,
+                configs,
+                relationship,
+                self._config_attributes if per_item else None,
+                stamp=measuring,
             ) as traced,
         ):
             try:

@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from hatchet_trace_flags import FlagPredicate, HatchetInstrumentor
+from hatchet_trace_flags._fanout_stats import FanoutStats, summaries
 from tests.app import App, build_app
 from tests.flag_support import Clock, ScriptedProvider, our_threads, wait_until
 from tests.hatchet_engine import RecordingEngine, fake_token, start_engine
@@ -166,3 +167,14 @@ def scripted() -> Iterator[ScriptedProvider]:
     provider = ScriptedProvider()
     yield provider
     provider.gate.set()  # release refresh threads still waiting in it
+
+
+# -- fan-out measurement ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fanout_stats() -> Iterator[FanoutStats]:
+    """The process's fan-out summaries, empty at the start of the test and emptied after it."""
+    summaries.take()
+    yield summaries
+    summaries.take()
