@@ -8,8 +8,9 @@ replaced by one that answers at once, so network time does not drown the CPU cos
 a TracerProvider with no exporter.
 
 Targets (issue 2): per task start, parent mode with a cached predicate <= 0.5x stock and link mode <= 0.6x
-stock; per trigger, ours <= 0.5x stock. Issue 14: fan-out measurement (on in "parent" and "link", off in
-"unmeasured") adds at most ~1 µs per trigger; triggers run inside a task run, where they are counted.
+stock. Issue 10: per trigger, ours <= 0.45x stock (measured with fan-out measurement on, as with any
+predicate, and off). Issue 14: fan-out measurement (on in "parent" and "link", off in "unmeasured") adds at
+most ~1 µs per trigger; triggers run inside a task run, where they are counted.
 
 Run: `python -m benchmarks instrumentor`.
 """
@@ -211,7 +212,8 @@ def main() -> None:
     print(f"per trigger, run(wait_for_result=False) (µs, best of {ROUNDS} rounds of {TRIGGERS_PER_ROUND}):")
     for name in ("bare", "stock", "parent", "unmeasured"):
         print(f"  {name:<10} {triggers[name]:8.2f}   x bare {triggers[name] / triggers['bare']:5.2f}")
-    checks.append(("trigger, ours / stock", triggers["parent"] / triggers["stock"], 0.5))
+    checks.append(("trigger, ours / stock", triggers["parent"] / triggers["stock"], 0.45))
+    checks.append(("trigger, ours unmeasured / stock", triggers["unmeasured"] / triggers["stock"], 0.45))
     measurement = triggers["parent"] - triggers["unmeasured"]
     print(f"  fan-out measurement adds {measurement:.2f} µs to each trigger (target <= ~1 µs)")
     alone = _time_measurement_alone()
