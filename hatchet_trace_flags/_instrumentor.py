@@ -17,24 +17,21 @@ traces batch starts (``hatchet.start_batch``, see ``_batch``), which the stock i
 
 from __future__ import annotations
 
-import json
 import logging
 import weakref
 from collections.abc import Callable, Coroutine, Mapping
-from contextvars import ContextVar
 from inspect import isfunction
 from types import MethodType
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from hatchet_sdk import ClientConfig
 from hatchet_sdk.clients.admin import AdminClient
 from hatchet_sdk.clients.events import EventClient
-from hatchet_sdk.context.context import DurableContext, DurableSpawnResult
+from hatchet_sdk.context.context import DurableContext
 from hatchet_sdk.opentelemetry import instrumentor as _stock
 from hatchet_sdk.runnables.action import Action
 from hatchet_sdk.runnables.contextvars import ctx_hatchet_span_attributes
 from hatchet_sdk.types.trigger import TriggerWorkflowOptions, WorkflowRunTriggerConfig
-from hatchet_sdk.utils.opentelemetry import OTelAttribute
 from hatchet_sdk.worker.runner.runner import Runner
 from opentelemetry.metrics import MeterProvider, get_meter
 from opentelemetry.trace import (
@@ -50,7 +47,7 @@ from hatchet_trace_flags import _compat
 from hatchet_trace_flags._active_span import active
 from hatchet_trace_flags._arguments import bound_arguments
 from hatchet_trace_flags._batch import BATCH_START_METHOD, wrap_batch_starts
-from hatchet_trace_flags._bulk_spans import individual_run_spans, traced_bulk_configs
+from hatchet_trace_flags._durable_wrappers import DurableWrappers, in_link_mode
 from hatchet_trace_flags._fanout_metrics import FanoutMeasurement, measurement_for
 from hatchet_trace_flags._links import start_context
 from hatchet_trace_flags._prefetch import prefetch_on_runner_init
@@ -63,7 +60,6 @@ from hatchet_trace_flags._sampling import ignores_attributes
 from hatchet_trace_flags._spawn_stamp import (
     BULK_RUN_METHODS,
     count_child,
-    counted_durable_spawn,
     wrap_bulk_runs,
 )
 from hatchet_trace_flags._trigger_attributes import trigger_attributes
@@ -85,8 +81,6 @@ UseLinksPredicate = Callable[[str], bool]
 _SCOPE_NAME: Final = _stock.__name__
 _MAX_WARNED_ACTION_IDS: Final = 10_000
 
-# Link mode of the step run this code runs in; read by the durable wrappers, which only run in async tasks.
-_in_link_mode: ContextVar[bool] = ContextVar("hatchet_trace_flags_in_link_mode", default=False)
 
 _providers_with_hatchet_exporter: weakref.WeakSet[TracerProvider] = weakref.WeakSet()
 
@@ -118,7 +112,7 @@ def _unwrap_once(owner: type, name: str) -> None:
         setattr(owner, name, wrapped)
 
 
-class HatchetInstrumentor(_stock.HatchetInstrumentor):
+class HatchetInstrumentor(DurableWrappers):
     """hatchet-sdk's ``HatchetInstrumentor`` with per-task span links.
 
     :param use_links_instead_of_parent: called with a task's ``action_id`` once per task start, on the event
@@ -287,7 +281,7 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
         hatchet_attributes = action.get_otel_attributes(self.config)
 
         attributes_token = ctx_hatchet_span_attributes.set(hatchet_attributes)
-        mode_token = _in_link_mode.set(link_mode)
+        mode_token = in_link_mode.set(link_mode)
         measured = self._fanout.run_started(action, link_mode) if self._fanout is not None else None
         try:
             span = self._tracer.start_span(
@@ -302,7 +296,7 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
         finally:
             if measured is not None:
                 measured.end()
-            _in_link_mode.reset(mode_token)
+            in_link_mode.reset(mode_token)
             ctx_hatchet_span_attributes.reset(attributes_token)
 
     def _trigger_attributes(
@@ -360,88 +354,3 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
         span, workflow_name, payload, options = self._start_trigger_span(wrapped, args, kwargs)
         with active(span):
             return await wrapped(workflow_name, payload, self._traced_options(options, span))
-
-    async def _wrap_aio_wait_for(
-        self,
-        wrapped: Callable[..., Coroutine[None, None, dict[str, Any]]],
-        instance: DurableContext,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> dict[str, Any]:
-        if not _in_link_mode.get():
-            return await super()._wrap_aio_wait_for(wrapped, instance, args, kwargs)
-        # Upstream parents this span on the spawner's traceparent; in link mode it belongs to this task's
-        # trace.
-        params = self.extract_bound_args(wrapped, args, kwargs)
-        attributes: dict[OTelAttribute, str | int | None] = {
-            OTelAttribute.SIGNAL_KEY: cast(str, params[0]),
-            OTelAttribute.NUM_CONDITIONS: len(params[1:]),
-            OTelAttribute.STEP_RUN_ID: instance.task_run_id,
-        }
-        excluded = self.config.otel.excluded_attributes
-        with self._tracer.start_as_current_span(
-            "hatchet.durable.wait_for",
-            attributes={
-                "instrumentor": "hatchet",
-                **{
-                    f"hatchet.{key.value}": value
-                    for key, value in attributes.items()
-                    if value is not None and key not in excluded
-                },
-            },
-            kind=SpanKind.INTERNAL,
-        ) as span:
-            try:
-                return await wrapped(*args, **kwargs)
-            except Exception as error:
-                span.set_status(StatusCode.ERROR, str(error))
-                raise
-
-    async def _wrap_spawn_children_no_wait(
-        self,
-        wrapped: Callable[..., Coroutine[None, None, list[DurableSpawnResult]]],
-        instance: DurableContext,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> list[DurableSpawnResult]:
-        relationship = requested_relationship()
-        measuring = self._fanout is not None
-        if measuring:
-            spawned = self.extract_bound_args(wrapped, args, kwargs)[0]
-            args, kwargs = (counted_durable_spawn(spawned, instance.action.additional_metadata),), {}
-        if relationship is None and not _in_link_mode.get():
-            return await super()._wrap_spawn_children_no_wait(wrapped, instance, args, kwargs)
-        # Upstream parents this span on the spawner and sends the children no traceparent of their own (they
-        # inherit the spawner's). Here the span belongs to the current trace and every child carries it.
-        configs = cast(list[WorkflowRunTriggerConfig], self.extract_bound_args(wrapped, args, kwargs)[0])
-        if len(configs) == 1:
-            span_name = "hatchet.run_workflow"
-            config = configs[0]
-            attributes = self._config_attributes(config)
-        else:
-            span_name = "hatchet.run_workflows"
-            attributes = {
-                "instrumentor": "hatchet",
-                "hatchet.num_workflows": len(configs),
-                "hatchet.unique_workflow_names": json.dumps(
-                    {config.workflow_name for config in configs}, default=str
-                ),
-            }
-        per_item = len(configs) > 1 and individual_run_spans(self.config)
-        with (
-            self._tracer.start_as_current_span(
-                span_name, attributes=attributes, kind=SpanKind.PRODUCER
-            ) as span,
-            traced_bulk_configs(
-                self._tracer,
-                configs,
-                relationship,
-                self._config_attributes if per_item else None,
-                stamp=measuring,
-            ) as traced,
-        ):
-            try:
-                return await wrapped(traced)
-            except Exception as error:
-                span.set_status(StatusCode.ERROR, str(error))
-                raise

@@ -278,9 +278,10 @@ def test_token_revoked_mid_run_keeps_the_last_rules_and_recovers_without_a_resta
     service.restart(read_tokens="worker:a-new-token")
 
     assert wait_until(lambda: provider.state == "unauthorized")
-    assert status() is ProviderStatus.ERROR
+    # The state changes first, then the error is recorded and announced.
+    assert wait_until(lambda: status() is ProviderStatus.ERROR)
+    assert wait_until(lambda: "HTTP 401" in (provider.last_error or ""))
     assert flag_for(TASK) is True  # the last rules stay in force
-    assert "HTTP 401" in (provider.last_error or "")
     assert admin_threads()  # still there, asking again
 
     service.restart(read_tokens=f"worker:{READ_TOKEN}")
