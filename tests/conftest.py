@@ -13,6 +13,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import Sampler
 
 from hatchet_trace_flags import FlagPredicate, HatchetInstrumentor
 from hatchet_trace_flags._fanout_stats import FanoutStats, summaries
@@ -64,6 +65,25 @@ def tracer_provider(exporter: InMemorySpanExporter) -> Iterator[TracerProvider]:
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     yield provider
     provider.shutdown()
+
+
+ProviderFactory = Callable[[Sampler], TracerProvider]
+
+
+@pytest.fixture
+def provider_with(exporter: InMemorySpanExporter) -> Iterator[ProviderFactory]:
+    """Builds tracer providers with a given sampler, exporting to ``exporter``; shut down afterwards."""
+    providers: list[TracerProvider] = []
+
+    def build(sampler: Sampler) -> TracerProvider:
+        provider = TracerProvider(sampler=sampler)
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        providers.append(provider)
+        return provider
+
+    yield build
+    for provider in providers:
+        provider.shutdown()
 
 
 InstrumentFactory = Callable[..., HatchetInstrumentor]

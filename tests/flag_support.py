@@ -85,7 +85,7 @@ class ScriptedProvider(AbstractProvider):
         return sum(1 for context in self.contexts if context and context.targeting_key == action_id)
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+def wait_until(condition: Callable[[], object], timeout: float = 5.0) -> bool:
     """Poll ``condition`` until it holds (True) or ``timeout`` passes (False). Not a timing assertion:
     the timeout only bounds a failing test."""
     deadline = time.monotonic() + timeout

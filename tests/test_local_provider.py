@@ -21,6 +21,8 @@ from hatchet_trace_flags._predicate import OPENFEATURE_DOMAIN
 from hatchet_trace_flags._rules import DEFAULT_FLAG_KEY, RulesError, RuleSet
 from tests.flag_support import our_threads, run_in_child, wait_until
 
+pytestmark = pytest.mark.usefixtures("clean_openfeature")
+
 FANOUT = RuleSet(patterns={"fanout-worker:*": "link"}, tasks={"fanout-worker:collect": "parent"})
 POLL = 0.02  # seconds: fast polling keeps these tests quick
 
@@ -55,15 +57,6 @@ class Events:
         found = self.of(event)
         assert len(found) >= count, f"expected {count} x {event}, got {self.kinds()}"
         return found
-
-
-@pytest.fixture(autouse=True)
-def clean_openfeature() -> Iterator[None]:
-    api.clear_providers()
-    before = set(our_threads())
-    yield
-    api.clear_providers()
-    assert wait_until(lambda: not (set(our_threads()) - before)), our_threads()
 
 
 @pytest.fixture

@@ -2,38 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased, Sampler
 
 from hatchet_trace_flags import FollowSpawnerSampler
-from tests.conftest import InstrumentFactory, spans_named
+from tests.conftest import InstrumentFactory, ProviderFactory, spans_named
 from tests.traces import SPAWNER, UNSAMPLED_SPAWNER
 from tests.worker import Worker
-
-
-@pytest.fixture
-def sampled_exporter() -> InMemorySpanExporter:
-    return InMemorySpanExporter()
-
-
-@pytest.fixture
-def provider_with(sampled_exporter: InMemorySpanExporter) -> Iterator[object]:
-    providers: list[TracerProvider] = []
-
-    def build(sampler: Sampler) -> TracerProvider:
-        provider = TracerProvider(sampler=sampler)
-        provider.add_span_processor(SimpleSpanProcessor(sampled_exporter))
-        providers.append(provider)
-        return provider
-
-    yield build
-    for provider in providers:
-        provider.shutdown()
 
 
 @pytest.mark.parametrize(
@@ -48,8 +24,8 @@ def provider_with(sampled_exporter: InMemorySpanExporter) -> Iterator[object]:
 async def test_linked_root_follows_the_spawner(
     instrument: InstrumentFactory,
     worker: Worker,
-    provider_with,  # type: ignore[no-untyped-def]
-    sampled_exporter: InMemorySpanExporter,
+    provider_with: ProviderFactory,
+    exporter: InMemorySpanExporter,
     delegate: Sampler,
     traceparent: str,
     sampled: bool,
@@ -58,7 +34,7 @@ async def test_linked_root_follows_the_spawner(
 
     await worker.run("child:work", {"traceparent": traceparent})
 
-    assert len(spans_named(sampled_exporter, "hatchet.start_step_run")) == (1 if sampled else 0)
+    assert len(spans_named(exporter, "hatchet.start_step_run")) == (1 if sampled else 0)
 
 
 @pytest.mark.parametrize(
@@ -67,8 +43,8 @@ async def test_linked_root_follows_the_spawner(
 async def test_roots_without_a_spawn_link_go_to_the_delegate(
     instrument: InstrumentFactory,
     worker: Worker,
-    provider_with,  # type: ignore[no-untyped-def]
-    sampled_exporter: InMemorySpanExporter,
+    provider_with: ProviderFactory,
+    exporter: InMemorySpanExporter,
     delegate: Sampler,
     sampled: bool,
 ) -> None:
@@ -76,20 +52,20 @@ async def test_roots_without_a_spawn_link_go_to_the_delegate(
 
     await worker.run("child:work", {})
 
-    assert len(spans_named(sampled_exporter, "hatchet.start_step_run")) == (1 if sampled else 0)
+    assert len(spans_named(exporter, "hatchet.start_step_run")) == (1 if sampled else 0)
 
 
 async def test_parent_mode_spans_go_to_the_delegate(
     instrument: InstrumentFactory,
     worker: Worker,
-    provider_with,  # type: ignore[no-untyped-def]
-    sampled_exporter: InMemorySpanExporter,
+    provider_with: ProviderFactory,
+    exporter: InMemorySpanExporter,
 ) -> None:
     instrument(None, tracer_provider=provider_with(FollowSpawnerSampler(ParentBased(ALWAYS_ON))))
 
     await worker.run("child:work", {"traceparent": UNSAMPLED_SPAWNER})
 
-    assert spans_named(sampled_exporter, "hatchet.start_step_run") == []
+    assert spans_named(exporter, "hatchet.start_step_run") == []
 
 
 def test_description_names_the_delegate() -> None:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 from hatchet_sdk import Hatchet
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, Sampler, SamplingResult
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, TraceFlags, use_span
@@ -19,7 +17,7 @@ from opentelemetry.util.types import Attributes
 from hatchet_trace_flags import FollowSpawnerSampler, HatchetInstrumentor
 from hatchet_trace_flags._sampling import ignores_attributes
 from tests.app import App
-from tests.conftest import InstrumentFactory, spans_named
+from tests.conftest import InstrumentFactory, ProviderFactory, spans_named
 
 
 class AttributeReadingSampler(Sampler):
@@ -46,21 +44,6 @@ class AttributeReadingSampler(Sampler):
         return "AttributeReadingSampler"
 
 
-@pytest.fixture
-def provider_for() -> Iterator[Any]:
-    providers: list[TracerProvider] = []
-
-    def build(sampler: Sampler, exporter: InMemorySpanExporter) -> TracerProvider:
-        provider = TracerProvider(sampler=sampler)
-        provider.add_span_processor(SimpleSpanProcessor(exporter))
-        providers.append(provider)
-        return provider
-
-    yield build
-    for provider in providers:
-        provider.shutdown()
-
-
 def unsampled_parent() -> NonRecordingSpan:
     context = SpanContext(0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7, False, TraceFlags(0))
     return NonRecordingSpan(context)
@@ -76,11 +59,14 @@ def test_which_samplers_ignore_attributes() -> None:
 
 
 def test_a_sampler_that_may_read_attributes_sees_them_at_start(
-    instrument: InstrumentFactory, hatchet: Hatchet, app: App, provider_for: Any
+    instrument: InstrumentFactory,
+    hatchet: Hatchet,
+    app: App,
+    provider_with: ProviderFactory,
+    exporter: InMemorySpanExporter,
 ) -> None:
     sampler = AttributeReadingSampler()
-    exporter = InMemorySpanExporter()
-    instrument(None, tracer_provider=provider_for(sampler, exporter))
+    instrument(None, tracer_provider=provider_with(sampler))
 
     app.child.run(wait_for_result=False, additional_metadata={"tenant": "acme"})
 
@@ -99,12 +85,12 @@ def test_a_sampled_out_trigger_builds_no_attributes(
     instrument: InstrumentFactory,
     hatchet: Hatchet,
     app: App,
-    provider_for: Any,
+    provider_with: ProviderFactory,
+    exporter: InMemorySpanExporter,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    exporter = InMemorySpanExporter()
     instrumentor: HatchetInstrumentor = instrument(
-        None, tracer_provider=provider_for(ParentBased(ALWAYS_ON), exporter)
+        None, tracer_provider=provider_with(ParentBased(ALWAYS_ON))
     )
     built: list[str] = []
     original = instrumentor._trigger_attributes

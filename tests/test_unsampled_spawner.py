@@ -7,16 +7,12 @@ keeps the run, the trace links to a span that was never exported.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased, Sampler
 
 from hatchet_trace_flags._batch import has_batch_tasks
-from tests.conftest import InstrumentFactory, spans_named
+from tests.conftest import InstrumentFactory, ProviderFactory, spans_named
 from tests.hatchet_engine import RecordingEngine
 from tests.traces import SPAWNER_SPAN_ID, SPAWNER_TRACE_ID, ids_in, ids_of, only, traceparent
 from tests.worker import Worker
@@ -26,27 +22,10 @@ if has_batch_tasks():
 
 needs_batch_tasks = pytest.mark.skipif(not has_batch_tasks(), reason="hatchet-sdk < 1.37 has no batch tasks")
 
-ProviderFactory = Callable[[Sampler], TracerProvider]
-
 
 def sampled(written: str) -> bool:
     # The sampled bit only: OpenTelemetry 1.4x also sets W3C level 2's "random trace id" bit (0x02).
     return bool(int(written.rsplit("-", 1)[1], 16) & 0x01)
-
-
-@pytest.fixture
-def provider_with(exporter: InMemorySpanExporter) -> Iterator[ProviderFactory]:
-    providers: list[TracerProvider] = []
-
-    def build(sampler: Sampler) -> TracerProvider:
-        provider = TracerProvider(sampler=sampler)
-        provider.add_span_processor(SimpleSpanProcessor(exporter))
-        providers.append(provider)
-        return provider
-
-    yield build
-    for provider in providers:
-        provider.shutdown()
 
 
 async def test_parent_mode_drops_the_run_and_everything_it_triggers(

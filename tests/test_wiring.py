@@ -21,16 +21,9 @@ from hatchet_trace_flags._rules import RulesError, RuleSet
 from hatchet_trace_flags._wiring import install_provider, provider_from_env
 from tests.flag_support import our_threads, wait_until
 
+pytestmark = pytest.mark.usefixtures("clean_openfeature")
+
 NO_OP = "No-op Provider"
-
-
-@pytest.fixture(autouse=True)
-def clean_openfeature() -> Iterator[None]:
-    api.clear_providers()
-    before = set(our_threads())
-    yield
-    api.clear_providers()
-    assert wait_until(lambda: not (set(our_threads()) - before)), our_threads()
 
 
 @pytest.fixture

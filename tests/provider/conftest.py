@@ -8,7 +8,6 @@ import contextlib
 import logging
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from openfeature.event import EventDetails, ProviderEvent
 
 from hatchet_trace_flags import AdminServiceProvider
 from hatchet_trace_flags._predicate import OPENFEATURE_DOMAIN
+from tests.flag_support import wait_until
 from tests.provider.stub import StubServer
 
 if TYPE_CHECKING:
@@ -31,16 +31,6 @@ if TYPE_CHECKING:
 ADMIN_TOKEN = "provider-admin-secret"
 READ_TOKEN = "provider-read-secret"
 OTHER_READ_TOKEN = "provider-other-read-secret"
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 5.0) -> bool:
-    """Poll ``condition`` until it holds or ``timeout`` passes. The timeout only bounds a failing test."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
 
 
 def admin_threads() -> list[threading.Thread]:

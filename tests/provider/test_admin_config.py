@@ -20,7 +20,8 @@ from hatchet_trace_flags._admin_seen import SeenTasks
 from hatchet_trace_flags._predicate import OPENFEATURE_DOMAIN
 from hatchet_trace_flags._snapshot_store import SnapshotFileError, load_snapshot, save_snapshot
 from hatchet_trace_flags._wiring import install_provider
-from tests.provider.conftest import READ_TOKEN, ProviderFactory, Service, wait_until
+from tests.flag_support import wait_until
+from tests.provider.conftest import READ_TOKEN, ProviderFactory, Service
 from tests.provider.stub import StubServer, rules_reply
 
 TASK = "prod_fanout-worker:process-item"

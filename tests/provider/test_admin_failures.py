@@ -18,7 +18,8 @@ from hatchet_trace_flags import RuleSet
 from hatchet_trace_flags._predicate import OPENFEATURE_DOMAIN
 from hatchet_trace_flags._snapshot_store import save_snapshot
 from hatchet_trace_flags._wiring import install_provider
-from tests.provider.conftest import EventLog, ProviderFactory, admin_threads, wait_until
+from tests.flag_support import wait_until
+from tests.provider.conftest import EventLog, ProviderFactory, admin_threads
 from tests.provider.stub import Reply, Request, StubServer, event_stream, json_reply, rules_reply
 
 TASK = "prod_fanout-worker:process-item"

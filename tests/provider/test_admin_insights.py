@@ -17,7 +17,8 @@ from hatchet_trace_flags._admin_insights import INSIGHTS_PATH, MAX_TASKS_PER_REQ
 from hatchet_trace_flags._fanout_stats import CHILDREN_BOUNDS, SECONDS_BOUNDS, FanoutStats
 from hatchet_trace_flags._predicate import OPENFEATURE_DOMAIN
 from hatchet_trace_flags._wiring import install_provider
-from tests.provider.conftest import ProviderFactory, Service, wait_until
+from tests.flag_support import wait_until
+from tests.provider.conftest import ProviderFactory, Service
 from tests.provider.stub import Reply, Request, StubServer, json_reply, rules_reply
 
 FLAG = "hatchet.use-links-instead-of-parent"

@@ -18,6 +18,7 @@ from openfeature.provider import ProviderStatus
 from hatchet_trace_flags import FlagPredicate, RuleSet
 from hatchet_trace_flags._predicate import OPENFEATURE_DOMAIN
 from hatchet_trace_flags._wiring import install_provider
+from tests.flag_support import wait_until
 from tests.provider.conftest import (
     OTHER_READ_TOKEN,
     READ_TOKEN,
@@ -25,7 +26,6 @@ from tests.provider.conftest import (
     ProviderFactory,
     Service,
     admin_threads,
-    wait_until,
 )
 
 TASK = "prod_fanout-worker:process-item"
