@@ -32,113 +32,45 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import math
 import os
 import random
 import socket
-import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
-from typing import Final, Protocol
 
 import httpx
 from httpx_sse import EventSource, SSEError
 
 from hatchet_trace_flags._admin_insights import INSIGHTS_PATH, InsightReporter
+from hatchet_trace_flags._admin_protocol import (
+    CONNECTION_DROPPED,
+    MAX_SEEN_PER_REPORT,
+    MAX_SNAPSHOT_BYTES,
+    Changed,
+    Failed,
+    FollowSettings,
+    Outcome,
+    Sink,
+    TooLarge,
+    Unauthorized,
+    Unchanged,
+    describe,
+    etag_of,
+    is_action_id,
+    read_bounded,
+    refusal,
+    retry_after_seconds,
+    revision_of,
+    store_of,
+)
 from hatchet_trace_flags._admin_seen import SeenTasks
 from hatchet_trace_flags._fanout_stats import summaries
-from hatchet_trace_flags._rules import RulesError, RuleSet, validate_action_id
+from hatchet_trace_flags._rules import RulesError, RuleSet
 
-__all__ = [
-    "Changed",
-    "Failed",
-    "FollowSettings",
-    "Follower",
-    "Sink",
-    "Unauthorized",
-    "Unchanged",
-    "retry_after_seconds",
-]
+__all__ = ["Follower"]
 
 logger = logging.getLogger("hatchet_trace_flags")
-
-# The largest valid rule document is a few MB (MAX_ENTRIES entries of at most 255 characters).
-MAX_SNAPSHOT_BYTES: Final = 16 * 1024 * 1024
-MAX_RETRY_AFTER: Final = 600.0
-MAX_SEEN_PER_REPORT: Final = 1000  # the service's limit per request
-_ERROR_DETAIL_LIMIT: Final = 200
-_CONNECTION_DROPPED: Final = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
-
-
-@dataclass(frozen=True, slots=True)
-class FollowSettings:
-    base_url: str
-    token: str | None
-    stream: bool
-    poll_interval: float
-    resync_interval: float
-    jitter: float
-    timeout: float
-    startup_timeout: float
-    stream_idle_timeout: float
-    backoff_initial: float
-    backoff_max: float
-    refused_retry_initial: float
-    refused_retry_max: float
-    report_tasks: bool
-    report_interval: float
-    report_batch_size: int
-    worker_name: str | None
-    verify: bool | ssl.SSLContext
-    transport: httpx.AsyncBaseTransport | None
-
-
-# -- outcomes of one snapshot request ----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Changed:
-    rules: RuleSet
-    etag: str | None
-    revision: int | None
-    store: str | None = None  # the identity of the service's database (X-Rules-Store), when it sends one
-
-
-@dataclass(frozen=True, slots=True)
-class Unchanged:
-    revision: int | None
-    store: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Failed:
-    message: str
-    invalid: bool = False  # the service answered, with something unusable (vs. could not be reached)
-    retry_after: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Unauthorized:
-    message: str
-    retry_after: float | None = None
-
-
-Outcome = Changed | Unchanged | Failed | Unauthorized
-
-
-class Sink(Protocol):
-    """What the follower tells the provider (called on the follower's thread)."""
-
-    def current_etag(self) -> str | None: ...
-    def snapshot_outcome(self, outcome: Changed | Unchanged | Failed, *, first: bool) -> None: ...
-    def refused(self, message: str) -> None: ...
-    def stream_state(self, connected: bool, problem: str | None) -> None: ...
-    def count_request(self, kind: str) -> None: ...
 
 
 class Follower:
@@ -309,15 +241,15 @@ class Follower:
             async with asyncio.timeout(deadline):
                 try:
                     return await self._fetch_once(client, where)
-                except _CONNECTION_DROPPED:
+                except CONNECTION_DROPPED:
                     # Most often a kept-alive connection the service closed just as it was reused (an idle
                     # timeout, a restart): the request is idempotent, so once more on a fresh connection.
                     return await self._fetch_once(client, where)
         except TimeoutError:
             return Failed(f"{where} sent no complete snapshot within {deadline:g} s")
         except httpx.HTTPError as error:
-            return Failed(f"{where} could not be reached: {_describe(error)}")
-        except _TooLarge:
+            return Failed(f"{where} could not be reached: {describe(error)}")
+        except TooLarge:
             return Failed(f"{where} sent a snapshot larger than {MAX_SNAPSHOT_BYTES} bytes", invalid=True)
 
     async def _fetch_once(self, client: httpx.AsyncClient, where: str) -> Outcome:
@@ -328,19 +260,19 @@ class Follower:
         self._sink.count_request("snapshot")
         async with client.stream("GET", self._snapshot_url, headers=headers) as response:
             status = response.status_code
-            revision = _revision(response.headers)
-            store = _store(response.headers)
+            revision = revision_of(response.headers)
+            store = store_of(response.headers)
             if status == 304:
                 return Unchanged(revision, store)
             if status in (401, 403):
                 retry_after = retry_after_seconds(response.headers.get("retry-after"))
-                return Unauthorized(await _refusal(response, where), retry_after)
+                return Unauthorized(await refusal(response, where), retry_after)
             if status != 200:
                 return Failed(
                     f"{where} answered HTTP {status} to GET /api/v1/snapshot",
                     retry_after=retry_after_seconds(response.headers.get("retry-after")),
                 )
-            body = await _read_bounded(response, MAX_SNAPSHOT_BYTES)
+            body = await read_bounded(response, MAX_SNAPSHOT_BYTES)
         try:
             rules = RuleSet.loads(body)
         except RulesError as error:
@@ -409,7 +341,7 @@ class Follower:
                 status = response.status_code
                 if status in (401, 403):
                     retry_after = retry_after_seconds(response.headers.get("retry-after"))
-                    return Unauthorized(await _refusal(response, where), retry_after)
+                    return Unauthorized(await refusal(response, where), retry_after)
                 if status != 200:
                     return Failed(
                         f"{where} answered HTTP {status} to GET /api/v1/events",
@@ -422,7 +354,7 @@ class Follower:
                         self._streaming = True
                         self._sink.stream_state(True, None)
                         self._wake_fetch()
-                    if event.event in ("change", "refetch") and _etag_of(event.data) != (
+                    if event.event in ("change", "refetch") and etag_of(event.data) != (
                         self._sink.current_etag() or ""
                     ):
                         self._wake_fetch()
@@ -431,7 +363,7 @@ class Follower:
         except SSEError as error:
             return Failed(f"{where} did not answer GET /api/v1/events with an event stream: {error}")
         except httpx.HTTPError as error:
-            return Failed(f"the event stream from {where} failed: {_describe(error)}")
+            return Failed(f"the event stream from {where} failed: {describe(error)}")
         return None
 
     def _wake_fetch(self) -> None:
@@ -460,7 +392,7 @@ class Follower:
         """Send every pending action_id; returns the new failure count."""
         size = min(self._settings.report_batch_size, MAX_SEEN_PER_REPORT)
         while batch := self._seen.take(size):
-            action_ids = [action_id for action_id in batch if _is_action_id(action_id)]
+            action_ids = [action_id for action_id in batch if is_action_id(action_id)]
             if not action_ids:
                 continue
             outcome = await self._report(client, action_ids)
@@ -498,12 +430,12 @@ class Follower:
         except TimeoutError:
             return Failed(f"{where} did not acknowledge the task report within {settings.timeout:g} s")
         except httpx.HTTPError as error:
-            return Failed(f"reporting tasks to {where} failed: {_describe(error)}")
+            return Failed(f"reporting tasks to {where} failed: {describe(error)}")
         status = response.status_code
         if 200 <= status < 300:
             return None
         if status in (401, 403):
-            return Unauthorized(await _refusal(response, where))
+            return Unauthorized(await refusal(response, where))
         # 4xx other than a rate limit: this report will never be accepted as it is.
         invalid = 400 <= status < 500 and status != 429
         return Failed(
@@ -519,87 +451,3 @@ class Follower:
         if message != self._report_problem:
             self._report_problem = message
             logger.info("hatchet-trace-flags: %s; tasks run as usual, the report is retried", message)
-
-
-# -- helpers ----------------------------------------------------------------------------------------------
-
-
-class _TooLarge(Exception):
-    pass
-
-
-async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
-    declared = response.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _TooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def _refusal(response: httpx.Response, where: str) -> str:
-    detail = ""
-    with contextlib.suppress(Exception):
-        body = await _read_bounded(response, 4096)
-        parsed = json.loads(body)
-        if isinstance(parsed, dict) and isinstance(parsed.get("detail"), str):
-            detail = parsed["detail"]
-    detail = "".join(character for character in detail if character.isprintable())[:_ERROR_DETAIL_LIMIT]
-    reason = f" ({detail})" if detail else ""
-    return f"{where} refused the token: HTTP {response.status_code}{reason}"
-
-
-def _revision(headers: Mapping[str, str]) -> int | None:
-    text = headers.get("x-rules-revision", "")
-    return int(text) if text.isdigit() and len(text) < 20 else None
-
-
-def _store(headers: Mapping[str, str]) -> str | None:
-    text = headers.get("x-rules-store", "")
-    return text if 0 < len(text) <= 64 and text.isascii() and text.isalnum() else None
-
-
-def _etag_of(data: str) -> str:
-    try:
-        parsed = json.loads(data)
-    except ValueError:
-        return ""
-    etag = parsed.get("etag") if isinstance(parsed, dict) else None
-    return etag if isinstance(etag, str) else ""
-
-
-def _is_action_id(value: str) -> bool:
-    try:
-        validate_action_id(value)
-    except RulesError:
-        return False
-    return True
-
-
-def _describe(error: BaseException) -> str:
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
-def retry_after_seconds(value: str | None, *, now: Callable[[], float] = time.time) -> float | None:
-    """Seconds asked for by a ``Retry-After`` header (delta-seconds or an HTTP date), capped at
-    ``MAX_RETRY_AFTER``; ``None`` when absent or unreadable."""
-    if value is None:
-        return None
-    value = value.strip()
-    seconds: float
-    if value.isdigit():
-        seconds = float(int(value[:12]))
-    else:
-        try:
-            seconds = parsedate_to_datetime(value).timestamp() - now()
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-    if not math.isfinite(seconds):
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)

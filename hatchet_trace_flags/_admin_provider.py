@@ -104,12 +104,6 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import GeneralError
 from openfeature.flag_evaluation import FlagResolutionDetails
 
-from hatchet_trace_flags._admin_follow import (
-    Changed,
-    Failed,
-    FollowSettings,
-    Unchanged,
-)
 from hatchet_trace_flags._admin_options import (
     Source,
     check_token,
@@ -117,6 +111,12 @@ from hatchet_trace_flags._admin_options import (
     check_worker_name,
     starting_rules,
     version_label,
+)
+from hatchet_trace_flags._admin_protocol import (
+    Changed,
+    Failed,
+    FollowSettings,
+    Unchanged,
 )
 from hatchet_trace_flags._admin_runtime import FollowerThread
 from hatchet_trace_flags._admin_seen import SeenTasks

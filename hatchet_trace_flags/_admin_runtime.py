@@ -11,7 +11,8 @@ import math
 import threading
 from collections.abc import Callable
 
-from hatchet_trace_flags._admin_follow import Follower, FollowSettings, Sink
+from hatchet_trace_flags._admin_follow import Follower
+from hatchet_trace_flags._admin_protocol import FollowSettings, Sink
 from hatchet_trace_flags._admin_seen import SeenTasks
 
 __all__ = ["FollowerThread"]

@@ -15,7 +15,7 @@ from openfeature import api
 from openfeature.evaluation_context import EvaluationContext
 
 from hatchet_trace_flags import AdminServiceProvider, FlagPredicate, RuleSet, predicate_from_env
-from hatchet_trace_flags._admin_follow import MAX_RETRY_AFTER, retry_after_seconds
+from hatchet_trace_flags._admin_protocol import MAX_RETRY_AFTER, retry_after_seconds
 from hatchet_trace_flags._admin_seen import SeenTasks
 from hatchet_trace_flags._predicate import OPENFEATURE_DOMAIN
 from hatchet_trace_flags._snapshot_store import SnapshotFileError, load_snapshot, save_snapshot
