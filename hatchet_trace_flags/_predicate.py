@@ -74,16 +74,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Final, NamedTuple
 
 from cachetools import LRUCache
-from openfeature import _event_support, api
+from openfeature import api
 from openfeature.client import OpenFeatureClient
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.event import EventDetails, ProviderEvent
@@ -92,9 +90,9 @@ from openfeature.flag_evaluation import Reason as OpenFeatureReason
 from opentelemetry import metrics
 from opentelemetry.metrics import MeterProvider
 
-from hatchet_trace_flags import _decision_metrics
 from hatchet_trace_flags._checks import check_count, check_seconds, check_seconds_or_zero
 from hatchet_trace_flags._decision_metrics import DECISIONS_METRIC, Outcome, Tally, count_decisions
+from hatchet_trace_flags._fork_safety import track
 from hatchet_trace_flags._refresh_threads import RefreshThreads, join_threads
 from hatchet_trace_flags._rules import DEFAULT_FLAG_KEY, Reason
 
@@ -219,8 +217,7 @@ class FlagPredicate:
         # Handlers hold only a weak reference, so an unclosed predicate can still be collected.
         handlers = _subscribe(self._client, weakref.ref(self))
         self._release = weakref.finalize(self, _release, self._client, handlers, self._refresh_threads)
-        with _live_lock:
-            _live_predicates.add(self)
+        track(self)
 
     @property
     def flag_key(self) -> str:
@@ -502,58 +499,3 @@ def _release(
         with contextlib.suppress(ValueError):  # already removed, e.g. by api.clear_providers()
             client.remove_handler(event, handler)
     threads.stop()
-
-
-# -- fork ----------------------------------------------------------------------------------------
-
-_live_lock = threading.Lock()
-_live_predicates: weakref.WeakSet[FlagPredicate] = weakref.WeakSet()
-_held_for_fork: list[FlagPredicate] = []
-
-
-def _before_fork() -> None:
-    # Hold every predicate's lock across fork so the child never copies a half-updated cache.
-    _decision_metrics.counters_lock.acquire()
-    _live_lock.acquire()
-    _held_for_fork[:] = list(_live_predicates)
-    for predicate in _held_for_fork:
-        predicate._lock.acquire()
-
-
-def _after_fork_in_parent() -> None:
-    for predicate in _held_for_fork:
-        predicate._lock.release()
-    _held_for_fork.clear()
-    _live_lock.release()
-    _decision_metrics.counters_lock.release()
-
-
-def _after_fork_in_child() -> None:
-    global _live_lock
-    for predicate in _held_for_fork:
-        predicate._after_fork_in_child()
-    _held_for_fork.clear()
-    _live_lock = threading.Lock()
-    _decision_metrics.renew_counters_lock_after_fork()
-    _renew_openfeature_event_executor()
-
-
-def _renew_openfeature_event_executor() -> None:
-    # openfeature-sdk 0.10 runs event handlers on a module-level ThreadPoolExecutor that does not survive
-    # fork: in a child of a process that had used it, the dead worker still counts as idle, so submitted
-    # handlers wait in its queue forever and no provider event (no flag flip) reaches a handler. A fresh
-    # executor for the child fixes that; it starts no thread until an event is emitted.
-    try:
-        if isinstance(_event_support._event_executor, ThreadPoolExecutor):
-            _event_support._event_executor = ThreadPoolExecutor(
-                thread_name_prefix="openfeature-event-handler"
-            )
-    except Exception:
-        logger.exception("hatchet-trace-flags: cannot renew OpenFeature's event executor after fork")
-
-
-os.register_at_fork(
-    before=_before_fork,
-    after_in_parent=_after_fork_in_parent,
-    after_in_child=_after_fork_in_child,
-)
