@@ -354,7 +354,10 @@ class FlagPredicate:
                 entry = self._decisions.get(action_id)
                 if entry is not None:
                     with self._lock:
-                        entry.outcome.evaluated += 1
+                        if entry.outcome.reason == "error":  # the provider answered with a failure
+                            entry.outcome.fallback += 1
+                        else:
+                            entry.outcome.evaluated += 1
                     return entry.use_links
             else:
                 self._stalled = True  # until the provider answers a refresh, nobody waits again

@@ -136,3 +136,14 @@ def test_prefetch_does_not_wait_for_a_stalled_provider_without_a_timeout(
 def test_rejects_a_bad_budget(budget: object) -> None:
     with pytest.raises(ValueError, match="first_decision_budget"):
         FlagPredicate(first_decision_budget=budget)  # type: ignore[arg-type]
+
+
+def test_a_first_answer_that_is_an_error_counts_as_a_fallback(
+    make_predicate: Callable[..., FlagPredicate], scripted: ScriptedProvider, reader: InMemoryMetricReader
+) -> None:
+    install(scripted)
+    scripted.failure = RuntimeError("flag backend down")
+    predicate = make_predicate(first_decision_budget=5.0)
+
+    assert predicate("a:b") is False
+    assert decision_counts(reader) == {("parent", "error", "fallback"): 1}
