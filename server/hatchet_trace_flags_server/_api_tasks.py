@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -9,12 +10,14 @@ from fastapi import APIRouter, Query, Request, Response
 from hatchet_trace_flags._rules import Mode, RuleSet, validate_action_id
 
 from ._auth import AdminIdentity, ReadIdentity
-from ._models import ErrorOut, RuleIn, SeenIn, SeenOut, TaskOut, TaskPage
+from ._models import ErrorOut, ForgetIn, ForgetOut, RuleIn, SeenIn, SeenOut, TaskOut, TaskPage
 from ._services import Services, ServicesDep, change_source, if_match
 from ._store import TaskRow
 from ._validation import Limit, Note, Offset, Search
 
 __all__ = ["router"]
+
+logger = logging.getLogger("hatchet_trace_flags_server")
 
 router = APIRouter(prefix="/api/v1", tags=["tasks"])
 
@@ -66,14 +69,40 @@ async def list_tasks(
 @router.post(
     "/tasks/seen",
     summary="Report the action_ids a worker runs (read scope)",
-    responses={422: {"model": ErrorOut}},
+    responses={
+        422: {"model": ErrorOut},
+        429: {"model": ErrorOut, "description": "Too many reports from this token; see Retry-After"},
+    },
+    response_model_exclude_none=True,
 )
-async def report_seen(_identity: ReadIdentity, services: ServicesDep, body: SeenIn) -> SeenOut:
+async def report_seen(identity: ReadIdentity, services: ServicesDep, body: SeenIn) -> SeenOut:
     action_ids = [
         validate_action_id(action_id, field=f"action_ids[{index}]")
         for index, action_id in enumerate(body.action_ids)
     ]
-    return SeenOut(recorded=await services.store.record_seen(body.worker, action_ids))
+    # Charged per action_id, not per request: a full report costs what a thousand small ones do.
+    services.seen_limiter.take(identity.name, max(1, len(action_ids)))
+    result = await services.store.seen.record(
+        body.worker, action_ids, cap=services.settings.max_discovered_tasks
+    )
+    if result.ignored:
+        services.metrics.seen_ignored.inc(result.ignored)
+    return SeenOut(recorded=result.recorded, ignored=result.ignored or None)
+
+
+@router.post(
+    "/tasks/forget",
+    summary="Forget discovered tasks (their configured modes, if any, stay)",
+    responses={422: {"model": ErrorOut}},
+)
+async def forget_tasks(identity: AdminIdentity, services: ServicesDep, body: ForgetIn) -> ForgetOut:
+    action_ids = [
+        validate_action_id(action_id, field=f"action_ids[{index}]")
+        for index, action_id in enumerate(body.action_ids)
+    ]
+    forgotten = await services.store.seen.forget(action_ids)
+    logger.info("%s forgot %d discovered tasks", identity.name, forgotten)
+    return ForgetOut(forgotten=forgotten)
 
 
 async def _respond(services: Services, action_id: str, response: Response) -> TaskOut:

@@ -17,6 +17,8 @@ from ._errors import install_error_handlers
 from ._feed import ChangeFeed
 from ._limits import BodySizeLimit
 from ._metrics import Metrics, MetricsMiddleware
+from ._ratelimit import RateLimiter
+from ._retention import RetentionSweep
 from ._services import Services
 from ._settings import Settings
 from ._store import Store
@@ -65,15 +67,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         resync_seconds=settings.resync_seconds,
         listen_dsn=database.listen_dsn() if database.is_postgres else None,
         on_snapshot=metrics.observe_snapshot,
+        max_streams=settings.max_streams,
+        max_streams_per_owner=settings.max_streams_per_token,
     )
-    services = Services(settings, database, store, feed, tokens, metrics)
+    seen_limiter = RateLimiter(rate=settings.seen_rate, burst=settings.seen_burst, what="reported action_ids")
+    services = Services(settings, database, store, feed, tokens, metrics, seen_limiter)
+    sweep = RetentionSweep(
+        store.seen,
+        retention_seconds=settings.discovered_retention_seconds,
+        interval_seconds=settings.retention_sweep_seconds,
+        on_expired=metrics.seen_expired.inc,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         try:
             await database.migrate()
             await feed.start()
+            sweep.start()
         except BaseException:
+            await sweep.stop()
             await feed.stop()
             await database.dispose()
             raise
@@ -83,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await sweep.stop()
             await feed.stop()
             await database.dispose()
 
@@ -96,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = services
+    app.state.retention_sweep = sweep
     app.state.tokens = tokens
     app.state.identity_resolvers = []
     app.state.generated_admin_token = generated_token

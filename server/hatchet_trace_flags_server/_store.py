@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Final, Generic, Literal, TypeVar, cast
 
 import sqlalchemy as sa
@@ -27,6 +27,7 @@ from hatchet_trace_flags._rules import Mode, RuleSet, validate_action_id, valida
 from ._conditions import EntityTags, quote_etag
 from ._db import Database
 from ._schema import audit_events, pattern_rules, rule_state, seen_tasks, task_rules, utcnow
+from ._seen_store import SeenStore
 
 __all__ = [
     "NOTIFY_CHANNEL",
@@ -47,8 +48,6 @@ _R = TypeVar("_R")
 
 NOTIFY_CHANNEL: Final = "hatchet_trace_flags_changes"
 ChangeKind = Literal["task", "pattern", "settings", "import"]
-# A worker reporting the same task again within this window does not rewrite its row.
-_SEEN_REFRESH_SECONDS: Final = 30
 
 
 class NotFound(LookupError):
@@ -225,6 +224,7 @@ class Store:
         # SQLite has one writer at a time anyway: queueing here keeps waiting writers off the
         # busy-timeout loop in the driver's thread.
         self._write_lock = asyncio.Lock() if not database.is_postgres else None
+        self.seen = SeenStore(database, self._write_lock)
         # The rule set at the revision this process last read or wrote. A writer whose bump lands
         # right after it can start from it instead of re-reading every rule.
         self._known: RulesSnapshot | None = None
@@ -755,29 +755,6 @@ class Store:
         )
         for batch in _chunks(values, 500):
             await connection.execute(statement, batch)
-
-    async def record_seen(self, worker: str, action_ids: Iterable[str]) -> int:
-        """Remember that ``worker`` runs these tasks. Does not change the rule set."""
-        unique = sorted(set(action_ids))
-        if not unique:
-            return 0
-        now = utcnow()
-        insert = (postgresql.insert if self._db.is_postgres else sqlite.insert)(seen_tasks)
-        statement = insert.on_conflict_do_update(
-            index_elements=["action_id"],
-            set_={"last_seen": insert.excluded.last_seen, "last_worker": insert.excluded.last_worker},
-            # Frequent re-reports from the same worker would otherwise rewrite the rows each time.
-            where=(seen_tasks.c.last_worker != insert.excluded.last_worker)
-            | (seen_tasks.c.last_seen < now - timedelta(seconds=_SEEN_REFRESH_SECONDS)),
-        )
-        rows = [
-            {"action_id": action_id, "first_seen": now, "last_seen": now, "last_worker": worker}
-            for action_id in unique
-        ]
-        async with self._write() as connection:
-            for chunk in _chunks(rows, 500):
-                await connection.execute(statement, chunk)
-        return len(unique)
 
     def with_known(self, snapshot: RulesSnapshot) -> None:
         """Tell the store about a snapshot read elsewhere (the change feed)."""

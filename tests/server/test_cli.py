@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 from hatchet_trace_flags_server._cli import main
 
@@ -102,3 +103,20 @@ def test_serve_rejects_bad_configuration(capsys: pytest.CaptureFixture[str], tmp
     assert "unsupported scheme" in capsys.readouterr().err
     assert main(["serve", "--port", "70000", "--data-dir", str(tmp_path)]) == 2
     assert "invalid settings" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_tasks_forget(cli, live: LiveServer) -> None:  # type: ignore[no-untyped-def]
+    seen = httpx.post(
+        f"{live.url}/api/v1/tasks/seen",
+        json={"worker": "w", "action_ids": ["a:one", "a:two"]},
+        headers={"Authorization": f"Bearer {READ_TOKEN}"},
+    )
+    assert seen.status_code == 200
+    code, out, _ = cli("tasks", "forget", "a:one", "never:seen")
+    assert (code, out.strip()) == (0, "forgot 1 of 2 discovered tasks")
+    code, out, _ = cli("tasks", "list", "--json")
+    assert [item["action_id"] for item in json.loads(out)["items"]] == ["a:two"]
+    code, _, err = cli("tasks", "forget", "has space")
+    assert code == 1
+    assert "422" in err
