@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import AfterValidator
 
 from hatchet_trace_flags._rules import Mode, RuleSet, validate_action_id
 
 from ._auth import AdminIdentity, ReadIdentity
-from ._models import ErrorOut, ForgetIn, ForgetOut, RuleIn, SeenIn, SeenOut, TaskOut, TaskPage
+from ._models import ErrorOut, ForgetIn, ForgetOut, RuleIn, SeenIn, SeenOut, TaskOut, TaskPage, check_text
 from ._services import Services, ServicesDep, change_source, if_match
 from ._store import TaskRow
+from ._task_queries import TaskListQuery, TaskSort
 from ._validation import Limit, Note, Offset, Search
 
 __all__ = ["router"]
@@ -46,7 +49,11 @@ def task_out(row: TaskRow, rules: RuleSet) -> TaskOut:
     )
 
 
-@router.get("/tasks", summary="List configured and seen tasks")
+@router.get(
+    "/tasks",
+    summary="List configured and discovered tasks",
+    responses={422: {"model": ErrorOut, "description": "Invalid filter, sort or cursor"}},
+)
 async def list_tasks(
     _identity: AdminIdentity,
     services: ServicesDep,
@@ -55,15 +62,42 @@ async def list_tasks(
     configured: Annotated[
         bool | None, Query(description="true: only tasks with their own mode; false: only without")
     ] = None,
+    sort: Annotated[TaskSort, Query(description="name, mode (effective), seen (last), changed")] = "name",
+    order: Annotated[Literal["asc", "desc"], Query()] = "asc",
+    after: Annotated[
+        str | None,
+        Query(max_length=255, description="Sorted by name: the next_after of the previous page"),
+        AfterValidator(lambda value: None if value is None else check_text(value)),
+    ] = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> TaskPage:
+    if after is not None and (sort != "name" or offset):
+        raise RequestValidationError(
+            [{"type": "value_error", "loc": ("query", "after"), "msg": "after needs sort=name and no offset"}]
+        )
     rules = services.feed.snapshot.rules
-    rows = await services.store.list_tasks(search=q, configured=configured)
-    items = [task_out(row, rules) for row in rows]
-    if mode is not None:
-        items = [item for item in items if item.effective_mode == mode]
-    return TaskPage(items=items[offset : offset + limit], total=len(items), limit=limit, offset=offset)
+    query = TaskListQuery(
+        search=q,
+        configured=configured,
+        mode=mode,
+        sort=sort,
+        descending=order == "desc",
+        after=after,
+        limit=limit,
+        offset=offset,
+    )
+    found = await services.store.list_tasks(query, rules)
+    items = [task_out(row, rules) for row in found.rows]
+    next_after = items[-1].action_id if sort == "name" and len(items) == limit else None
+    return TaskPage(
+        items=items,
+        total=found.total,
+        total_exact=found.total_exact,
+        limit=limit,
+        offset=offset,
+        next_after=next_after,
+    )
 
 
 @router.post(

@@ -14,7 +14,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
@@ -43,6 +43,7 @@ from ._sessions import (
     set_strict_cookie,
 )
 from ._store import AuditQuery, ChangeEvent, NotFound, PreconditionFailed, TaskRow
+from ._task_queries import TaskListQuery
 
 __all__ = ["install_dashboard", "router"]
 
@@ -412,48 +413,49 @@ def _views(rows: list[TaskRow], rules: RuleSet) -> list[TaskView]:
     ]
 
 
-_EPOCH: Final = datetime.min.replace(tzinfo=UTC)
-
-
-_Scored = tuple[TaskRow, Decision]
-
-
-def _sorted(scored: list[_Scored], query: TaskQuery) -> list[_Scored]:
-    reverse = query.order == "desc"
-    if query.sort == "mode":
-        return sorted(scored, key=lambda item: (item[1].mode, item[0].rule.key), reverse=reverse)
-    if query.sort == "seen":
-        return sorted(
-            scored, key=lambda item: (item[0].last_seen or _EPOCH, item[0].rule.key), reverse=reverse
-        )
-    if query.sort == "changed":
-        return sorted(
-            scored, key=lambda item: (item[0].rule.updated_at or _EPOCH, item[0].rule.key), reverse=reverse
-        )
-    return scored if not reverse else scored[::-1]  # the store returns them by name
-
-
 async def _tasks_context(services: Services, query: TaskQuery) -> dict[str, Any]:
     rules = services.feed.snapshot.rules
     configured = {"own": True, "inherited": False}.get(query.source)
-    rows = await services.store.list_tasks(search=query.q or None, configured=configured)
-    # Filter and sort on the bare decisions; only the page shown is turned into full views.
-    scored = [(row, rules.evaluate(row.rule.key)) for row in rows]
-    matching = [item for item in scored if query.mode is None or item[1].mode == query.mode]
-    pages = max(1, math.ceil(len(matching) / PAGE_SIZE))
-    page = min(query.page, pages)
-    start = (page - 1) * PAGE_SIZE
-    shown = _sorted(matching, query)[start : start + PAGE_SIZE]
+    listing = TaskListQuery(
+        search=query.q or None,
+        configured=configured,
+        mode=query.mode,
+        sort=query.sort,
+        descending=query.order == "desc",
+        limit=PAGE_SIZE,
+        offset=(query.page - 1) * PAGE_SIZE,
+    )
+    found = await services.store.list_tasks(listing, rules)
+    pages = max(1, math.ceil(found.total / PAGE_SIZE))
+    if not found.total_exact:
+        # Counting stopped: one page more while this one is full.
+        pages = max(pages, query.page + (1 if len(found.rows) == PAGE_SIZE else 0))
+    elif query.page > pages and found.total:
+        # Past the last page (the list shrank): show the last one.
+        listing = replace(listing, offset=(pages - 1) * PAGE_SIZE)
+        found = await services.store.list_tasks(listing, rules)
+    page = listing.offset // PAGE_SIZE + 1
+    start = listing.offset
+    link_count: int | None = None
+    if found.total_exact:
+        # Per-mode counts only while the total is exact: past it, counting the rarer mode could
+        # mean reading every discovered task.
+        if query.mode is not None:
+            link_count = found.total if query.mode == "link" else 0
+        else:
+            links = await services.store.list_tasks(replace(listing, mode="link", limit=1, offset=0), rules)
+            link_count = links.total
     return {
         "query": query,
-        "views": _views([row for row, _decision in shown], rules),
-        "total": len(matching),
+        "views": _views(found.rows, rules),
+        "total": found.total,
+        "total_exact": found.total_exact,
         "page": page,
         "pages": pages,
-        "first": start + 1 if matching else 0,
-        "last": min(start + PAGE_SIZE, len(matching)),
-        "link_count": sum(1 for _row, decision in matching if decision.mode == "link"),
-        "any_tasks": bool(rows) or query.filtered,
+        "first": start + 1 if found.rows else 0,
+        "last": start + len(found.rows),
+        "link_count": link_count,
+        "any_tasks": bool(found.rows) or query.filtered,
         "links_enabled": rules.links_enabled,
     }
 

@@ -113,9 +113,13 @@ class TaskOut(BaseModel):
 
 class TaskPage(BaseModel):
     items: list[TaskOut]
-    total: int
+    total: int = Field(description="Tasks that match; when total_exact is false, at least this many.")
+    total_exact: bool = Field(True, description="false: more than `total` match (counting stops there).")
     limit: int
     offset: int
+    next_after: str | None = Field(
+        None, description="Sorted by name: pass as `after` for the next page (faster than offset)."
+    )
 
 
 class PatternOut(BaseModel):
