@@ -56,7 +56,8 @@ def _fill_sqlite(path: Path, discovered: int, configured: int) -> None:
         with connection:
             connection.executemany(
                 "INSERT INTO seen_tasks (action_id, first_seen, last_seen, last_worker) VALUES (?, ?, ?, ?)",
-                (
+                # In key order: appending to the primary key's B-tree is several times faster.
+                sorted(
                     (
                         action_id(index),
                         _sqlite_time(now - timedelta(days=2)),

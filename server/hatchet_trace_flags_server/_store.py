@@ -38,7 +38,7 @@ from ._records import (
 )
 from ._schema import audit_events, pattern_rules, rule_state, seen_tasks, task_rules, utcnow
 from ._seen_store import SeenStore
-from ._task_queries import COUNT_LIMIT, TaskList, TaskListQuery, rows_to_tasks, task_list
+from ._task_queries import COUNT_LIMIT, StatementCache, TaskList, TaskListQuery, parameters, rows_to_tasks
 
 __all__ = [
     "NOTIFY_CHANNEL",
@@ -106,6 +106,7 @@ class Store:
         # busy-timeout loop in the driver's thread.
         self._write_lock = asyncio.Lock() if not database.is_postgres else None
         self.seen = SeenStore(database, self._write_lock)
+        self._statements = StatementCache()
         # The rule set at the revision this process last read or wrote. A writer whose bump lands
         # right after it can start from it instead of re-reading every rule.
         self._known: RulesSnapshot | None = None
@@ -260,10 +261,11 @@ class Store:
 
     async def list_tasks(self, query: TaskListQuery, rules: RuleSet) -> TaskList:
         """A page of configured and discovered tasks; ``rules`` gives each its effective mode."""
-        page, counts = task_list(query, rules, postgres=self._db.is_postgres)
+        page, counts = self._statements.get(query, rules, postgres=self._db.is_postgres)
+        values = parameters(query)
         async with self._read(consistent=True) as connection:
-            rows = (await connection.execute(page)).mappings().all()
-            totals = [(await connection.execute(count)).scalar_one() for count in counts]
+            rows = (await connection.execute(page, values)).mappings().all()
+            totals = [(await connection.execute(count, values)).scalar_one() for count in counts]
         exact = all(total <= COUNT_LIMIT for total in totals)
         # Past the cap, "total" says COUNT_LIMIT and total_exact says it is more.
         return TaskList(rows_to_tasks(rows), sum(totals) if exact else COUNT_LIMIT, exact)

@@ -23,10 +23,12 @@ from ._schema import seen_tasks, task_rules
 
 __all__ = [
     "COUNT_LIMIT",
+    "StatementCache",
     "TaskList",
     "TaskListQuery",
     "TaskSort",
     "effective_mode",
+    "parameters",
     "row_to_task",
     "task_list",
 ]
@@ -35,6 +37,11 @@ TaskSort = Literal["name", "mode", "seen", "changed"]
 # Counts stop here: past it a list says "more than COUNT_LIMIT", which costs a bounded scan
 # instead of one over every row.
 COUNT_LIMIT: Final = 10_000
+# The statements take these as parameters, so one built statement serves every page and search.
+_AFTER: Final = sa.bindparam("after", type_=sa.String)
+_LIMIT: Final = sa.bindparam("limit", type_=sa.Integer)
+_OFFSET: Final = sa.bindparam("offset", type_=sa.Integer)
+_WINDOW: Final = sa.bindparam("window", type_=sa.Integer)
 _MAX_CHARACTER: Final = "\U0010ffff"  # sorts after every character an action_id can hold
 
 
@@ -239,7 +246,9 @@ def _branches(query: TaskListQuery, rules: RuleSet, mode: Mode | None, *, postgr
 def _conditions(query: TaskListQuery, branch: _Branch, mode: Mode | None) -> list[sa.ColumnElement[bool]]:
     conditions: list[sa.ColumnElement[bool]] = []
     if query.search:
-        conditions.append(sa.func.lower(branch.action_id).contains(query.search.lower(), autoescape=True))
+        conditions.append(
+            sa.func.lower(branch.action_id).like(sa.bindparam("search", type_=sa.String), escape="/")
+        )
     if mode is not None:
         conditions.append(branch.mode == mode)
     return conditions
@@ -297,7 +306,7 @@ def task_list(
             rows = branch.rows.where(*_conditions(query, branch, mode))
             if query.after is not None and query.sort == "name":
                 rows = rows.where(
-                    branch.action_id < query.after if query.descending else branch.action_id > query.after
+                    branch.action_id < _AFTER if query.descending else branch.action_id > _AFTER
                 )
             never_null = query.sort == "seen" and branch.seen_always
             sort = "name" if query.sort == "mode" else query.sort
@@ -310,7 +319,7 @@ def task_list(
                 branch.updated_at,
                 never_null=never_null,
             )
-            pages.append(rows.order_by(*order).limit(query.offset + query.limit).subquery(f"b{len(pages)}"))
+            pages.append(rows.order_by(*order).limit(_WINDOW).subquery(f"b{len(pages)}"))
     merged = sa.union_all(*(sa.select(page) for page in pages)).subquery("merged")
     columns = merged.c
     page = (
@@ -325,10 +334,55 @@ def task_list(
                 columns.updated_at,
             )
         )
-        .limit(query.limit)
-        .offset(query.offset)
+        .limit(_LIMIT)
+        .offset(_OFFSET)
     )
     return page, counts
+
+
+def parameters(query: TaskListQuery) -> dict[str, object]:
+    """The values :func:`task_list`'s statements take."""
+    values: dict[str, object] = {
+        "after": query.after,
+        "limit": query.limit,
+        "offset": query.offset,
+        "window": query.offset + query.limit,
+    }
+    if query.search:
+        escaped = query.search.lower().replace("/", "//").replace("%", "/%").replace("_", "/_")
+        values["search"] = f"%{escaped}%"
+    return values
+
+
+class StatementCache:
+    """Built statements by rule set and query shape: building one (a CASE per pattern, three
+    parts) costs milliseconds of event-loop time, so it happens once per rule-set revision."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._size = size
+        self._entries: dict[tuple[object, ...], tuple[sa.Select[Any], list[sa.Select[Any]]]] = {}
+        self._rules: RuleSet | None = None
+
+    def get(
+        self, query: TaskListQuery, rules: RuleSet, *, postgres: bool
+    ) -> tuple[sa.Select[Any], list[sa.Select[Any]]]:
+        if rules is not self._rules:
+            self._entries.clear()
+            self._rules = rules
+        shape = (
+            query.configured,
+            query.mode,
+            query.sort,
+            query.descending,
+            bool(query.search),
+            query.after is not None,
+        )
+        built = self._entries.get(shape)
+        if built is None:
+            if len(self._entries) >= self._size:
+                self._entries.clear()
+            built = self._entries[shape] = task_list(query, rules, postgres=postgres)
+        return built
 
 
 def row_to_task(row: RowMapping) -> TaskRow:
