@@ -110,12 +110,13 @@ async def list_tasks(
     response_model_exclude_none=True,
 )
 async def report_seen(identity: ReadIdentity, services: ServicesDep, body: SeenIn) -> SeenOut:
+    # Charged per action_id, not per request (a full report costs what a thousand small ones do),
+    # and before the ids are validated, so a refused report costs little.
+    services.seen_limiter.take(identity.name, max(1, len(body.action_ids)))
     action_ids = [
         validate_action_id(action_id, field=f"action_ids[{index}]")
         for index, action_id in enumerate(body.action_ids)
     ]
-    # Charged per action_id, not per request: a full report costs what a thousand small ones do.
-    services.seen_limiter.take(identity.name, max(1, len(action_ids)))
     result = await services.store.seen.record(
         body.worker, action_ids, cap=services.settings.max_discovered_tasks
     )

@@ -17,7 +17,7 @@ from ._errors import install_error_handlers
 from ._feed import ChangeFeed
 from ._limits import BodySizeLimit
 from ._metrics import Metrics, MetricsMiddleware
-from ._ratelimit import RateLimiter
+from ._ratelimit import RateLimiter, ReportGate
 from ._retention import RetentionSweep
 from ._services import Services
 from ._settings import Settings
@@ -120,5 +120,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     install_dashboard(app)  # last: its routes ("/", "/ui/...") never shadow the API's
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ReportGate, path="/api/v1/tasks/seen", limiter=seen_limiter, tokens=tokens)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

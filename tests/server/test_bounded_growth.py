@@ -79,6 +79,11 @@ async def test_reports_are_rate_limited_per_token_with_retry_after(start: Start)
         assert 1 <= retry_after <= 5  # ten action_ids at two per second
         assert "retry after" in refused.json()["detail"]
         assert "b:task-0000" not in await _discovered(admin)  # a refused report records nothing
+        # Until Retry-After has passed, even a report that would fit is refused (before its body
+        # is read): a worker that ignores Retry-After cannot keep the service busy.
+        again = await _report(reader, ["b:one"])
+        assert again.status_code == 429
+        assert 1 <= int(again.headers["retry-after"]) <= retry_after
         # Another token has its own budget.
         assert (await _report(admin, _ids("c", 10))).status_code == 200
 
