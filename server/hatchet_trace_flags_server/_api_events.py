@@ -29,9 +29,22 @@ router = APIRouter(prefix="/api/v1", tags=["events"])
 _RETRY_MS = 2000
 
 
+# The last few events as sent: the feed hands every follower the same event object, so its text
+# is encoded once. Keyed by identity; the event is kept so that its id cannot be reused meanwhile.
+_ENCODED: dict[int, tuple[ChangeEvent, str]] = {}
+_ENCODED_KEEP = 64
+
+
 def _change(event: ChangeEvent) -> str:
+    entry = _ENCODED.get(id(event))
+    if entry is not None and entry[0] is event:
+        return entry[1]
     data = json.dumps(event.to_json(), separators=(",", ":"), ensure_ascii=False)
-    return f"event: change\nid: {event.revision}\ndata: {data}\n\n"
+    text = f"event: change\nid: {event.revision}\ndata: {data}\n\n"
+    if len(_ENCODED) >= _ENCODED_KEEP:
+        _ENCODED.clear()
+    _ENCODED[id(event)] = (event, text)
+    return text
 
 
 def _refetch(item: Refetch) -> str:
@@ -85,7 +98,10 @@ async def _stream(
         heartbeat = services.settings.heartbeat_seconds
         while True:
             try:
-                item = await asyncio.wait_for(subscription.queue.get(), timeout=heartbeat)
+                # asyncio.timeout, not wait_for: wait_for makes a task per call, 2,000 per change
+                # with 2,000 followers.
+                async with asyncio.timeout(heartbeat):
+                    item = await subscription.queue.get()
             except TimeoutError:
                 yield ": heartbeat\n\n"
                 continue
