@@ -26,7 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
-from hatchet_trace_flags._rules import Decision, Mode, RulesError, RuleSet
+from hatchet_trace_flags._rules import Decision, Mode, RulesError, RuleSet, validate_action_id
 
 from ._api_tasks import task_out
 from ._auth import add_identity_resolver
@@ -702,6 +702,30 @@ async def set_task_mode(request: Request, session: Editor) -> Response:
         fragment = Response(headers=_SECURITY_HEADERS)
     revision = result.event.revision if result.event is not None else None
     return _after_write(request, form, fragment, message=message, revision=revision)
+
+
+@router.post("/ui/tasks/forget")
+async def forget_task(request: Request, session: Editor) -> Response:
+    """Forget a discovered task: it leaves the list unless it has a mode of its own."""
+    services = _services(request)
+    form = await _form(request)
+    action_id = _text(form, "action_id")
+    try:
+        validate_action_id(action_id)
+    except RulesError as error:
+        raise _rules_error(error) from None
+    forgotten = await services.store.seen.forget([action_id])
+    message = (
+        f"{action_id} is forgotten; a worker that still runs it will report it again."
+        if forgotten
+        else f"{action_id} was not discovered (nothing to forget)."
+    )
+    try:
+        row = await services.store.get_task(action_id)
+        fragment: Response = _row_response(request, session, services, row, changed=True)
+    except NotFound:
+        fragment = Response(headers=_SECURITY_HEADERS)
+    return _after_write(request, form, fragment, message=message)
 
 
 # --------------------------------------------------------------------------- pattern writes
