@@ -9,12 +9,12 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator
 
-from hatchet_trace_flags._rules import Mode, RuleSet, validate_action_id
+from hatchet_trace_flags._rules import Mode, validate_action_id
 
 from ._auth import AdminIdentity, ReadIdentity
 from ._models import ErrorOut, ForgetIn, ForgetOut, RuleIn, SeenIn, SeenOut, TaskOut, TaskPage, check_text
+from ._presenters import task_out
 from ._services import Services, ServicesDep, change_source, if_match
-from ._store import TaskRow
 from ._task_queries import TaskListQuery, TaskSort
 from ._validation import Limit, Note, Offset, Search
 
@@ -29,24 +29,6 @@ _WRITE_RESPONSES: dict[int | str, dict[str, object]] = {
     412: {"model": ErrorOut, "description": "If-Match is stale; the ETag header is the current one"},
     422: {"model": ErrorOut, "description": "Invalid action_id, mode or note"},
 }
-
-
-def task_out(row: TaskRow, rules: RuleSet) -> TaskOut:
-    decision = rules.evaluate(row.rule.key)
-    return TaskOut(
-        action_id=row.rule.key,
-        mode=row.rule.mode,
-        effective_mode=decision.mode,
-        reason=decision.reason.value,
-        rule=decision.rule,
-        note=row.rule.note,
-        version=row.rule.version,
-        updated_at=row.rule.updated_at,
-        updated_by=row.rule.updated_by,
-        first_seen=row.first_seen,
-        last_seen=row.last_seen,
-        last_worker=row.last_worker,
-    )
 
 
 @router.get(

@@ -28,10 +28,10 @@ from starlette.datastructures import FormData
 
 from hatchet_trace_flags._rules import Decision, Mode, RulesError, RuleSet, validate_action_id
 
-from ._api_tasks import task_out
 from ._auth import add_identity_resolver
 from ._conditions import EntityTags
 from ._models import MAX_NOTE_LENGTH, TaskOut, check_text
+from ._presenters import task_out
 from ._services import Services
 from ._sessions import (
     CSRF_FIELD,
