@@ -60,7 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     generated_token = None if tokens.has_admin else tokens.add_generated_admin()
     database = Database(settings.sqlalchemy_url())
-    store = Store(database)
+    # The feed owns the served snapshot; the store reads it (late-bound: the feed needs the store).
+    store = Store(database, known=lambda: feed.latest)
     metrics = Metrics()
     feed = ChangeFeed(
         store,

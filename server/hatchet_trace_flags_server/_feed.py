@@ -92,6 +92,11 @@ class ChangeFeed:
         return self._snapshot
 
     @property
+    def latest(self) -> RulesSnapshot | None:
+        """The snapshot served, ``None`` before the feed started. This feed is its one owner."""
+        return self._snapshot
+
+    @property
     def subscriber_count(self) -> int:
         return len(self._subscribers)
 
@@ -182,7 +187,6 @@ class ChangeFeed:
 
     def _set_snapshot(self, snapshot: RulesSnapshot) -> None:
         self._snapshot = snapshot
-        self._store.with_known(snapshot)
         self._on_snapshot(snapshot)
 
     def _refetch(self) -> Refetch:

@@ -10,7 +10,7 @@ a NOTIFY that other replicas receive once it commits.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Final, Literal, TypeVar, cast
@@ -100,16 +100,18 @@ class Store:
     """Database access for the service. Methods validate their input and raise
     :class:`~hatchet_trace_flags.RulesError`, :class:`NotFound` or :class:`PreconditionFailed`."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(
+        self, database: Database, *, known: Callable[[], RulesSnapshot | None] = lambda: None
+    ) -> None:
         self._db = database
         # SQLite has one writer at a time anyway: queueing here keeps waiting writers off the
         # busy-timeout loop in the driver's thread.
         self._write_lock = asyncio.Lock() if not database.is_postgres else None
         self.seen = SeenStore(database, self._write_lock)
         self._statements = StatementCache()
-        # The rule set at the revision this process last read or wrote. A writer whose bump lands
+        # The snapshot this process serves, owned by the change feed. A writer whose bump lands
         # right after it can start from it instead of re-reading every rule.
-        self._known: RulesSnapshot | None = None
+        self._known = known
 
     # ----------------------------------------------------------------- transactions
 
@@ -149,7 +151,7 @@ class Store:
         self, connection: AsyncConnection, revision: int, settings: SettingsRecord
     ) -> RuleSet:
         """The rule set as committed just before ``revision`` (which this transaction holds)."""
-        known = self._known
+        known = self._known()
         if known is not None and known.revision == revision - 1:
             return known.rules
         return await self._load_rules(connection, settings)
@@ -202,19 +204,13 @@ class Store:
             await connection.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, str(revision))))
         return event, snapshot
 
-    def _remember(self, snapshot: RulesSnapshot) -> None:
-        if self._known is None or snapshot.revision > self._known.revision:
-            self._known = snapshot
-
     # ----------------------------------------------------------------- reads
 
     async def load_snapshot(self) -> RulesSnapshot:
         async with self._read(consistent=True) as connection:
             row = (await connection.execute(sa.select(rule_state))).mappings().one()
             rules = await self._load_rules(connection, _settings_record(row))
-        snapshot = RulesSnapshot.of(row["revision"], rules)
-        self._remember(snapshot)
-        return snapshot
+        return RulesSnapshot.of(row["revision"], rules)
 
     async def current_revision(self) -> int:
         async with self._read() as connection:
@@ -439,7 +435,6 @@ class Store:
                 )
         except _Unchanged as unchanged:
             return WriteResult(cast(RuleRecord, unchanged.record), None, None)
-        self._remember(snapshot)
         return WriteResult(new, event, snapshot)
 
     async def update_settings(
@@ -481,7 +476,6 @@ class Store:
                 )
         except _Unchanged as unchanged:
             return WriteResult(cast(SettingsRecord, unchanged.record), None, None)
-        self._remember(snapshot)
         return WriteResult(new, event, snapshot)
 
     async def import_rules(
@@ -545,7 +539,6 @@ class Store:
                 )
         except _Unchanged as unchanged:
             return WriteResult(cast(RulesSnapshot, unchanged.record), None, None)
-        self._remember(snapshot)
         return WriteResult(snapshot, event, snapshot)
 
     @staticmethod
@@ -605,10 +598,6 @@ class Store:
         )
         for batch in _chunks(values, 500):
             await connection.execute(statement, batch)
-
-    def with_known(self, snapshot: RulesSnapshot) -> None:
-        """Tell the store about a snapshot read elsewhere (the change feed)."""
-        self._remember(snapshot)
 
 
 def _chunks(items: Sequence[_T], size: int) -> Iterable[Sequence[_T]]:
