@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from ._auth import ReadIdentity
-from ._feed import REPLAY_LIMIT, Refetch
+from ._feed import REPLAY_LIMIT, Refetch, Subscription
+from ._models import ErrorOut
 from ._services import Services, ServicesDep
 from ._store import ChangeEvent
 
@@ -27,9 +29,22 @@ router = APIRouter(prefix="/api/v1", tags=["events"])
 _RETRY_MS = 2000
 
 
+# The last few events as sent: the feed hands every follower the same event object, so its text
+# is encoded once. Keyed by identity; the event is kept so that its id cannot be reused meanwhile.
+_ENCODED: dict[int, tuple[ChangeEvent, str]] = {}
+_ENCODED_KEEP = 64
+
+
 def _change(event: ChangeEvent) -> str:
+    entry = _ENCODED.get(id(event))
+    if entry is not None and entry[0] is event:
+        return entry[1]
     data = json.dumps(event.to_json(), separators=(",", ":"), ensure_ascii=False)
-    return f"event: change\nid: {event.revision}\ndata: {data}\n\n"
+    text = f"event: change\nid: {event.revision}\ndata: {data}\n\n"
+    if len(_ENCODED) >= _ENCODED_KEEP:
+        _ENCODED.clear()
+    _ENCODED[id(event)] = (event, text)
+    return text
 
 
 def _refetch(item: Refetch) -> str:
@@ -37,9 +52,29 @@ def _refetch(item: Refetch) -> str:
     return f"event: refetch\nid: {item.revision}\ndata: {data}\n\n"
 
 
-async def _stream(services: Services, last_event_id: str | None) -> AsyncIterator[str]:
+class _EventStreamResponse(StreamingResponse):
+    """Ends the subscription however the response ends, even when the client left before the
+    stream's first message (the generator, never started, would not run its ``finally``)."""
+
+    def __init__(self, content: AsyncIterator[str], *, on_close: Callable[[], None]) -> None:
+        super().__init__(
+            content,
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+        self._on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._on_close()
+
+
+async def _stream(
+    services: Services, subscription: Subscription, last_event_id: str | None
+) -> AsyncIterator[str]:
     feed = services.feed
-    subscription = feed.subscribe()  # before reading the revision: nothing can fall in between
     services.metrics.stream_clients.inc()
     try:
         current = feed.snapshot
@@ -63,7 +98,10 @@ async def _stream(services: Services, last_event_id: str | None) -> AsyncIterato
         heartbeat = services.settings.heartbeat_seconds
         while True:
             try:
-                item = await asyncio.wait_for(subscription.queue.get(), timeout=heartbeat)
+                # asyncio.timeout, not wait_for: wait_for makes a task per call, 2,000 per change
+                # with 2,000 followers.
+                async with asyncio.timeout(heartbeat):
+                    item = await subscription.queue.get()
             except TimeoutError:
                 yield ": heartbeat\n\n"
                 continue
@@ -85,20 +123,23 @@ async def _stream(services: Services, last_event_id: str | None) -> AsyncIterato
     summary="Change stream (Server-Sent Events)",
     response_class=StreamingResponse,
     responses={
+        429: {"model": ErrorOut, "description": "Too many open streams (per token or in all)"},
         200: {
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
             "description": "event: change (id = revision, data = audit event JSON), event: refetch, "
             "and ': heartbeat' comments",
-        }
+        },
     },
 )
 async def events(
-    _identity: ReadIdentity,
+    identity: ReadIdentity,
     services: ServicesDep,
     last_event_id: Annotated[str | None, Header(max_length=32)] = None,
 ) -> StreamingResponse:
-    return StreamingResponse(
-        _stream(services, last_event_id),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    feed = services.feed
+    # Here, not in the stream: over the caps the client gets a 429 instead of an empty stream.
+    # Before reading the revision, so that no change can fall in between.
+    subscription = feed.subscribe(identity.name)
+    return _EventStreamResponse(
+        _stream(services, subscription, last_event_id), on_close=lambda: feed.unsubscribe(subscription)
     )

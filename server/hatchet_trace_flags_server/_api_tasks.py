@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import logging
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import AfterValidator
 
-from hatchet_trace_flags._rules import Mode, RuleSet, validate_action_id
+from hatchet_trace_flags._rules import Mode, validate_action_id
 
 from ._auth import AdminIdentity, ReadIdentity
-from ._models import ErrorOut, RuleIn, SeenIn, SeenOut, TaskOut, TaskPage
+from ._models import ErrorOut, ForgetIn, ForgetOut, RuleIn, SeenIn, SeenOut, TaskOut, TaskPage, check_text
+from ._presenters import task_out
 from ._services import Services, ServicesDep, change_source, if_match
-from ._store import TaskRow
+from ._task_queries import TaskListQuery, TaskSort
 from ._validation import Limit, Note, Offset, Search
 
 __all__ = ["router"]
+
+logger = logging.getLogger("hatchet_trace_flags_server")
 
 router = APIRouter(prefix="/api/v1", tags=["tasks"])
 
@@ -25,25 +31,11 @@ _WRITE_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
-def task_out(row: TaskRow, rules: RuleSet) -> TaskOut:
-    decision = rules.evaluate(row.rule.key)
-    return TaskOut(
-        action_id=row.rule.key,
-        mode=row.rule.mode,
-        effective_mode=decision.mode,
-        reason=decision.reason.value,
-        rule=decision.rule,
-        note=row.rule.note,
-        version=row.rule.version,
-        updated_at=row.rule.updated_at,
-        updated_by=row.rule.updated_by,
-        first_seen=row.first_seen,
-        last_seen=row.last_seen,
-        last_worker=row.last_worker,
-    )
-
-
-@router.get("/tasks", summary="List configured and seen tasks")
+@router.get(
+    "/tasks",
+    summary="List configured and discovered tasks",
+    responses={422: {"model": ErrorOut, "description": "Invalid filter, sort or cursor"}},
+)
 async def list_tasks(
     _identity: AdminIdentity,
     services: ServicesDep,
@@ -52,28 +44,82 @@ async def list_tasks(
     configured: Annotated[
         bool | None, Query(description="true: only tasks with their own mode; false: only without")
     ] = None,
+    sort: Annotated[TaskSort, Query(description="name, mode (effective), seen (last), changed")] = "name",
+    order: Annotated[Literal["asc", "desc"], Query()] = "asc",
+    after: Annotated[
+        str | None,
+        Query(max_length=255, description="Sorted by name: the next_after of the previous page"),
+        AfterValidator(lambda value: None if value is None else check_text(value)),
+    ] = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> TaskPage:
+    if after is not None and (sort != "name" or offset):
+        raise RequestValidationError(
+            [{"type": "value_error", "loc": ("query", "after"), "msg": "after needs sort=name and no offset"}]
+        )
     rules = services.feed.snapshot.rules
-    rows = await services.store.list_tasks(search=q, configured=configured)
-    items = [task_out(row, rules) for row in rows]
-    if mode is not None:
-        items = [item for item in items if item.effective_mode == mode]
-    return TaskPage(items=items[offset : offset + limit], total=len(items), limit=limit, offset=offset)
+    query = TaskListQuery(
+        search=q,
+        configured=configured,
+        mode=mode,
+        sort=sort,
+        descending=order == "desc",
+        after=after,
+        limit=limit,
+        offset=offset,
+    )
+    found = await services.store.list_tasks(query, rules)
+    items = [task_out(row, rules) for row in found.rows]
+    next_after = items[-1].action_id if sort == "name" and len(items) == limit else None
+    return TaskPage(
+        items=items,
+        total=found.total,
+        total_exact=found.total_exact,
+        limit=limit,
+        offset=offset,
+        next_after=next_after,
+    )
 
 
 @router.post(
     "/tasks/seen",
     summary="Report the action_ids a worker runs (read scope)",
-    responses={422: {"model": ErrorOut}},
+    responses={
+        422: {"model": ErrorOut},
+        429: {"model": ErrorOut, "description": "Too many reports from this token; see Retry-After"},
+    },
+    response_model_exclude_none=True,
 )
-async def report_seen(_identity: ReadIdentity, services: ServicesDep, body: SeenIn) -> SeenOut:
+async def report_seen(identity: ReadIdentity, services: ServicesDep, body: SeenIn) -> SeenOut:
+    # Charged per action_id, not per request (a full report costs what a thousand small ones do),
+    # and before the ids are validated, so a refused report costs little.
+    services.seen_limiter.take(identity.name, max(1, len(body.action_ids)))
     action_ids = [
         validate_action_id(action_id, field=f"action_ids[{index}]")
         for index, action_id in enumerate(body.action_ids)
     ]
-    return SeenOut(recorded=await services.store.record_seen(body.worker, action_ids))
+    result = await services.store.seen.record(
+        body.worker, action_ids, cap=services.settings.max_discovered_tasks
+    )
+    if result.ignored:
+        services.metrics.seen_ignored.inc(result.ignored)
+    return SeenOut(recorded=result.recorded, ignored=result.ignored or None)
+
+
+@router.post(
+    "/tasks/forget",
+    summary="Forget discovered tasks (their configured modes, if any, stay)",
+    responses={422: {"model": ErrorOut}},
+)
+async def forget_tasks(identity: AdminIdentity, services: ServicesDep, body: ForgetIn) -> ForgetOut:
+    action_ids = [
+        validate_action_id(action_id, field=f"action_ids[{index}]")
+        for index, action_id in enumerate(body.action_ids)
+    ]
+    forgotten = await services.store.seen.forget(action_ids)
+    logger.info("%s forgot %d discovered tasks", identity.name, forgotten)
+    return ForgetOut(forgotten=forgotten)
 
 
 async def _respond(services: Services, action_id: str, response: Response) -> TaskOut:

@@ -17,6 +17,8 @@ from ._errors import install_error_handlers
 from ._feed import ChangeFeed
 from ._limits import BodySizeLimit
 from ._metrics import Metrics, MetricsMiddleware
+from ._ratelimit import RateLimiter, ReportGate
+from ._retention import RetentionSweep
 from ._services import Services
 from ._settings import Settings
 from ._store import Store
@@ -58,22 +60,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     generated_token = None if tokens.has_admin else tokens.add_generated_admin()
     database = Database(settings.sqlalchemy_url())
-    store = Store(database)
+    # The feed owns the served snapshot; the store reads it (late-bound: the feed needs the store).
+    store = Store(database, known=lambda: feed.latest)
     metrics = Metrics()
     feed = ChangeFeed(
         store,
         resync_seconds=settings.resync_seconds,
         listen_dsn=database.listen_dsn() if database.is_postgres else None,
         on_snapshot=metrics.observe_snapshot,
+        max_streams=settings.max_streams,
+        max_streams_per_owner=settings.max_streams_per_token,
     )
-    services = Services(settings, database, store, feed, tokens, metrics)
+    seen_limiter = RateLimiter(rate=settings.seen_rate, burst=settings.seen_burst, what="reported action_ids")
+    services = Services(settings, database, store, feed, tokens, metrics, seen_limiter)
+    sweep = RetentionSweep(
+        store.seen,
+        retention_seconds=settings.discovered_retention_seconds,
+        interval_seconds=settings.retention_sweep_seconds,
+        on_expired=metrics.seen_expired.inc,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         try:
             await database.migrate()
             await feed.start()
+            sweep.start()
         except BaseException:
+            await sweep.stop()
             await feed.stop()
             await database.dispose()
             raise
@@ -83,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await sweep.stop()
             await feed.stop()
             await database.dispose()
 
@@ -96,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = services
+    app.state.retention_sweep = sweep
     app.state.tokens = tokens
     app.state.identity_resolvers = []
     app.state.generated_admin_token = generated_token
@@ -105,5 +121,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     install_dashboard(app)  # last: its routes ("/", "/ui/...") never shadow the API's
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ReportGate, path="/api/v1/tasks/seen", limiter=seen_limiter, tokens=tokens)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

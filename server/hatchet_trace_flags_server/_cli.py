@@ -320,7 +320,28 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--actor")
     audit.add_argument("--limit", type=int, default=50)
     audit.set_defaults(handler=_audit)
+
+    # `tasks forget`: added to the `tasks` group built above (its subparsers are the last `actions`
+    # of the loop only for patterns, so look the group up by name).
+    tasks_actions = next(
+        action
+        for action in commands.choices["tasks"]._actions
+        if isinstance(action, argparse._SubParsersAction)
+    )
+    forget = tasks_actions.add_parser(
+        "forget", parents=[client], help="forget discovered tasks (configured modes stay)"
+    )
+    forget.add_argument("action_ids", nargs="+", metavar="ACTION_ID")
+    forget.set_defaults(handler=_tasks_forget)
     return parser
+
+
+def _tasks_forget(client: _Client, arguments: argparse.Namespace) -> None:
+    result = client.request("POST", "/api/v1/tasks/forget", json={"action_ids": arguments.action_ids}).json()
+    if client.as_json:
+        _print_json(result)
+        return
+    print(f"forgot {result['forgotten']} of {len(set(arguments.action_ids))} discovered tasks")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse, Response
 from hatchet_trace_flags._rules import RulesError
 
 from ._auth import AuthError
+from ._ratelimit import RateLimited
 from ._store import NotFound, PreconditionFailed
 
 __all__ = ["install_error_handlers"]
@@ -42,7 +43,17 @@ async def _auth_error(request: Request, error: Exception) -> Response:
     return JSONResponse({"detail": error.detail}, status_code=error.status_code, headers=error.headers)
 
 
+async def _rate_limited(_request: Request, error: Exception) -> Response:
+    assert isinstance(error, RateLimited)
+    return JSONResponse(
+        {"detail": str(error)},
+        status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+        headers={"Retry-After": str(error.retry_after)},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RateLimited, _rate_limited)
     app.add_exception_handler(RulesError, _rules_error)
     app.add_exception_handler(NotFound, _not_found)
     app.add_exception_handler(PreconditionFailed, _precondition_failed)

@@ -18,6 +18,7 @@ from typing import Final
 
 import asyncpg  # type: ignore[import-untyped]
 
+from ._ratelimit import RateLimited
 from ._store import NOTIFY_CHANNEL, ChangeEvent, RulesSnapshot, Store
 
 __all__ = ["ChangeFeed", "Refetch", "Subscription"]
@@ -27,6 +28,8 @@ logger = logging.getLogger("hatchet_trace_flags_server")
 # More missed events than this and a subscriber is told to refetch instead of replaying them.
 REPLAY_LIMIT: Final = 500
 _QUEUE_SIZE: Final = 256
+# What a client refused a stream is told to wait before trying again.
+_STREAM_RETRY_AFTER: Final = 10
 _LISTEN_RETRY_SECONDS: Final = (0.5, 1.0, 2.0, 5.0)
 
 
@@ -42,7 +45,8 @@ StreamItem = ChangeEvent | Refetch | None  # None: the server is shutting down
 
 
 class Subscription:
-    def __init__(self) -> None:
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
         self.queue: asyncio.Queue[StreamItem] = asyncio.Queue(_QUEUE_SIZE)
 
     def offer(self, item: StreamItem, fallback: Callable[[], Refetch]) -> None:
@@ -63,7 +67,12 @@ class ChangeFeed:
         resync_seconds: float,
         listen_dsn: str | None,
         on_snapshot: Callable[[RulesSnapshot], None] = lambda _snapshot: None,
+        max_streams: int = 5_000,
+        max_streams_per_owner: int = 2_500,
     ) -> None:
+        self._max_streams = max_streams
+        self._max_per_owner = max_streams_per_owner
+        self._per_owner: dict[str, int] = {}
         self._store = store
         self._resync_seconds = resync_seconds
         self._listen_dsn = listen_dsn
@@ -80,6 +89,11 @@ class ChangeFeed:
     def snapshot(self) -> RulesSnapshot:
         if self._snapshot is None:
             raise RuntimeError("the change feed has not started")
+        return self._snapshot
+
+    @property
+    def latest(self) -> RulesSnapshot | None:
+        """The snapshot served, ``None`` before the feed started. This feed is its one owner."""
         return self._snapshot
 
     @property
@@ -107,15 +121,29 @@ class ChangeFeed:
         for subscription in self._subscribers:
             subscription.offer(None, self._refetch)
 
-    def subscribe(self) -> Subscription:
-        subscription = Subscription()
+    def subscribe(self, owner: str) -> Subscription:
+        """A new subscriber for ``owner`` (a token name); :class:`RateLimited` past the caps."""
+        if len(self._subscribers) >= self._max_streams:
+            raise RateLimited("open event streams on this server", _STREAM_RETRY_AFTER)
+        if self._per_owner.get(owner, 0) >= self._max_per_owner:
+            raise RateLimited(f"open event streams for {owner!r}", _STREAM_RETRY_AFTER)
+        subscription = Subscription(owner)
         if self._closed:
             subscription.queue.put_nowait(None)
         self._subscribers.add(subscription)
+        self._per_owner[owner] = self._per_owner.get(owner, 0) + 1
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
+        """Idempotent: the stream's end and the response's end may both call it."""
+        if subscription not in self._subscribers:
+            return
         self._subscribers.discard(subscription)
+        left = self._per_owner[subscription.owner] - 1
+        if left:
+            self._per_owner[subscription.owner] = left
+        else:
+            del self._per_owner[subscription.owner]
 
     def poke(self) -> None:
         """Something changed somewhere: sync soon."""
@@ -159,7 +187,6 @@ class ChangeFeed:
 
     def _set_snapshot(self, snapshot: RulesSnapshot) -> None:
         self._snapshot = snapshot
-        self._store.with_known(snapshot)
         self._on_snapshot(snapshot)
 
     def _refetch(self) -> Refetch:

@@ -56,6 +56,16 @@ class Metrics:
             ["variant", "reason"],
             registry=self.registry,
         )
+        self.seen_ignored = Counter(
+            "hatchet_trace_flags_seen_ignored",
+            "Reported action_ids dropped because the discovered-task limit was reached.",
+            registry=self.registry,
+        )
+        self.seen_expired = Counter(
+            "hatchet_trace_flags_seen_expired",
+            "Discovered tasks forgotten by the retention sweep.",
+            registry=self.registry,
+        )
         self._children: dict[tuple[str, str], Any] = {}
 
     def observe_snapshot(self, snapshot: RulesSnapshot) -> None:

@@ -13,6 +13,8 @@ __all__ = [
     "AuditEventOut",
     "AuditPage",
     "ErrorOut",
+    "ForgetIn",
+    "ForgetOut",
     "ImportOut",
     "PatternOut",
     "PatternPage",
@@ -79,7 +81,19 @@ class SeenIn(_Strict):
 
 
 class SeenOut(BaseModel):
-    recorded: int
+    recorded: int = Field(description="action_ids now known (new or refreshed).")
+    ignored: int | None = Field(
+        None,
+        description="New action_ids dropped because the discovered-task limit is reached (absent: none).",
+    )
+
+
+class ForgetIn(_Strict):
+    action_ids: list[str] = Field(min_length=1, max_length=MAX_SEEN_PER_REPORT)
+
+
+class ForgetOut(BaseModel):
+    forgotten: int = Field(description="Discovered tasks deleted (their rules, if any, stay).")
 
 
 class TaskOut(BaseModel):
@@ -99,9 +113,13 @@ class TaskOut(BaseModel):
 
 class TaskPage(BaseModel):
     items: list[TaskOut]
-    total: int
+    total: int = Field(description="Tasks that match; when total_exact is false, at least this many.")
+    total_exact: bool = Field(True, description="false: more than `total` match (counting stops there).")
     limit: int
     offset: int
+    next_after: str | None = Field(
+        None, description="Sorted by name: pass as `after` for the next page (faster than offset)."
+    )
 
 
 class PatternOut(BaseModel):

@@ -66,6 +66,7 @@ task_rules = sa.Table(
     sa.Column("version", sa.BigInteger, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("updated_by", sa.String(64), nullable=False),
+    sa.Index("ix_task_rules_updated_at", "updated_at", "action_id"),
 )
 
 pattern_rules = sa.Table(
@@ -86,6 +87,7 @@ seen_tasks = sa.Table(
     sa.Column("first_seen", UTCDateTime, nullable=False),
     sa.Column("last_seen", UTCDateTime, nullable=False),
     sa.Column("last_worker", sa.String(255), nullable=False),
+    sa.Index("ix_seen_tasks_last_seen", "last_seen", "action_id"),
 )
 
 # One row per rule-set revision: the audit log and the source of the change stream.

@@ -12,6 +12,7 @@ from ._conditions import ConditionError, EntityTags, parse_entity_tags
 from ._db import Database
 from ._feed import ChangeFeed
 from ._metrics import Metrics
+from ._ratelimit import RateLimiter
 from ._settings import Settings
 from ._store import Store, WriteResult
 from ._tokens import TokenRegistry
@@ -30,6 +31,7 @@ class Services:
     feed: ChangeFeed
     tokens: TokenRegistry
     metrics: Metrics
+    seen_limiter: RateLimiter
 
     async def publish(self, result: WriteResult[Any]) -> None:
         """Serve and announce a change this process just committed."""

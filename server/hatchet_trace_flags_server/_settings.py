@@ -44,6 +44,18 @@ class Settings(BaseSettings):
     # process checks the database revision in case a notification was lost.
     resync_seconds: Annotated[float, Field(gt=0)] = 5.0
     flag_key: str = DEFAULT_FLAG_KEY
+    # Bounded growth (docs/server.md, "Limits"). Discovered tasks: at most this many rows; new
+    # action_ids past it are ignored (known ones are still refreshed).
+    max_discovered_tasks: Annotated[int, Field(ge=0)] = 100_000
+    # A discovered task no worker reported for this long is forgotten (default 30 days).
+    discovered_retention_seconds: Annotated[float, Field(gt=0)] = 30 * 86_400.0
+    retention_sweep_seconds: Annotated[float, Field(gt=0)] = 600.0
+    # Reports per token: action_ids per second, with a burst that must fit one full report (1,000).
+    seen_rate: Annotated[float, Field(gt=0)] = 1_000.0
+    seen_burst: Annotated[int, Field(ge=1_000)] = 10_000
+    # Open change streams (SSE), in all and per token.
+    max_streams: Annotated[int, Field(ge=1)] = 5_000
+    max_streams_per_token: Annotated[int, Field(ge=1)] = 2_500
 
     @field_validator("log_level", mode="before")
     @classmethod

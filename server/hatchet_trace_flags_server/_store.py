@@ -10,12 +10,10 @@ a NOTIFY that other replicas receive once it commits.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Final, Generic, Literal, TypeVar, cast
+from datetime import datetime
+from typing import Final, Literal, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -24,9 +22,23 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hatchet_trace_flags._rules import Mode, RuleSet, validate_action_id, validate_pattern
 
-from ._conditions import EntityTags, quote_etag
+from ._conditions import EntityTags
 from ._db import Database
+from ._records import (
+    AuditQuery,
+    ChangeEvent,
+    ChangeKind,
+    NotFound,
+    PreconditionFailed,
+    RuleRecord,
+    RulesSnapshot,
+    SettingsRecord,
+    TaskRow,
+    WriteResult,
+)
 from ._schema import audit_events, pattern_rules, rule_state, seen_tasks, task_rules, utcnow
+from ._seen_store import SeenStore
+from ._task_queries import COUNT_LIMIT, StatementCache, TaskList, TaskListQuery, parameters, rows_to_tasks
 
 __all__ = [
     "NOTIFY_CHANNEL",
@@ -46,138 +58,6 @@ _T = TypeVar("_T")
 _R = TypeVar("_R")
 
 NOTIFY_CHANNEL: Final = "hatchet_trace_flags_changes"
-ChangeKind = Literal["task", "pattern", "settings", "import"]
-# A worker reporting the same task again within this window does not rewrite its row.
-_SEEN_REFRESH_SECONDS: Final = 30
-
-
-class NotFound(LookupError):
-    """Nothing is configured under that key."""
-
-
-class PreconditionFailed(Exception):
-    """``If-Match`` did not match the current version; ``current_etag`` is the quoted tag now."""
-
-    def __init__(self, current_etag: str, what: str) -> None:
-        super().__init__(f"{what} changed since you read it (now {current_etag}); re-read and retry")
-        self.current_etag = current_etag
-
-
-@dataclass(frozen=True, slots=True)
-class RulesSnapshot:
-    """The whole rule set at one revision, with its strong ETag and serialized body."""
-
-    revision: int
-    rules: RuleSet
-    etag: str  # quoted, as sent in the ETag header
-    body: bytes  # RuleSet.to_document() as canonical JSON, ready to send
-
-    @classmethod
-    def of(cls, revision: int, rules: RuleSet) -> RulesSnapshot:
-        body = rules.dumps().encode()
-        digest = hashlib.sha256(body).hexdigest()[:20]
-        return cls(revision, rules, quote_etag(f"{revision}-{digest}"), body)
-
-    @property
-    def opaque_etag(self) -> str:
-        return self.etag[1:-1]
-
-
-@dataclass(frozen=True, slots=True)
-class RuleRecord:
-    """A task or pattern rule; ``mode is None`` means nothing is configured (version 0: never was)."""
-
-    key: str
-    mode: Mode | None
-    note: str | None
-    version: int
-    updated_at: datetime | None
-    updated_by: str | None
-
-    @property
-    def etag(self) -> str:
-        return quote_etag(str(self.version))
-
-    def state(self) -> dict[str, object]:
-        return {"mode": self.mode, "note": self.note, "version": self.version}
-
-
-@dataclass(frozen=True, slots=True)
-class SettingsRecord:
-    default: Mode
-    links_enabled: bool
-    note: str | None
-    version: int
-    updated_at: datetime | None
-    updated_by: str | None
-
-    @property
-    def etag(self) -> str:
-        return quote_etag(str(self.version))
-
-    def state(self) -> dict[str, object]:
-        return {
-            "default": self.default,
-            "links_enabled": self.links_enabled,
-            "note": self.note,
-            "version": self.version,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class TaskRow:
-    """A task the list shows: configured, seen by a worker, or both."""
-
-    rule: RuleRecord
-    first_seen: datetime | None
-    last_seen: datetime | None
-    last_worker: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class ChangeEvent:
-    revision: int
-    etag: str
-    kind: ChangeKind
-    key: str | None
-    before: Any
-    after: Any
-    actor: str
-    source: str
-    at: datetime
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "revision": self.revision,
-            "etag": self.etag,
-            "kind": self.kind,
-            "key": self.key,
-            "before": self.before,
-            "after": self.after,
-            "actor": self.actor,
-            "source": self.source,
-            "at": self.at.isoformat(),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class WriteResult(Generic[_R]):
-    """What a write left behind. ``event``/``snapshot`` are ``None`` when nothing changed."""
-
-    record: _R
-    event: ChangeEvent | None
-    snapshot: RulesSnapshot | None
-
-
-@dataclass(frozen=True, slots=True)
-class AuditQuery:
-    actor: str | None = None
-    kind: str | None = None
-    key: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    before_revision: int | None = None
-    limit: int = 100
 
 
 class _Unchanged(Exception):
@@ -220,14 +100,18 @@ class Store:
     """Database access for the service. Methods validate their input and raise
     :class:`~hatchet_trace_flags.RulesError`, :class:`NotFound` or :class:`PreconditionFailed`."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(
+        self, database: Database, *, known: Callable[[], RulesSnapshot | None] = lambda: None
+    ) -> None:
         self._db = database
         # SQLite has one writer at a time anyway: queueing here keeps waiting writers off the
         # busy-timeout loop in the driver's thread.
         self._write_lock = asyncio.Lock() if not database.is_postgres else None
-        # The rule set at the revision this process last read or wrote. A writer whose bump lands
+        self.seen = SeenStore(database, self._write_lock)
+        self._statements = StatementCache()
+        # The snapshot this process serves, owned by the change feed. A writer whose bump lands
         # right after it can start from it instead of re-reading every rule.
-        self._known: RulesSnapshot | None = None
+        self._known = known
 
     # ----------------------------------------------------------------- transactions
 
@@ -267,7 +151,7 @@ class Store:
         self, connection: AsyncConnection, revision: int, settings: SettingsRecord
     ) -> RuleSet:
         """The rule set as committed just before ``revision`` (which this transaction holds)."""
-        known = self._known
+        known = self._known()
         if known is not None and known.revision == revision - 1:
             return known.rules
         return await self._load_rules(connection, settings)
@@ -320,19 +204,13 @@ class Store:
             await connection.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, str(revision))))
         return event, snapshot
 
-    def _remember(self, snapshot: RulesSnapshot) -> None:
-        if self._known is None or snapshot.revision > self._known.revision:
-            self._known = snapshot
-
     # ----------------------------------------------------------------- reads
 
     async def load_snapshot(self) -> RulesSnapshot:
         async with self._read(consistent=True) as connection:
             row = (await connection.execute(sa.select(rule_state))).mappings().one()
             rules = await self._load_rules(connection, _settings_record(row))
-        snapshot = RulesSnapshot.of(row["revision"], rules)
-        self._remember(snapshot)
-        return snapshot
+        return RulesSnapshot.of(row["revision"], rules)
 
     async def current_revision(self) -> int:
         async with self._read() as connection:
@@ -377,48 +255,16 @@ class Store:
             last_worker=seen["last_worker"] if seen else None,
         )
 
-    async def list_tasks(self, *, search: str | None, configured: bool | None) -> list[TaskRow]:
-        """Configured and seen tasks matching the filters, ordered by action_id."""
-        ids = sa.union(
-            sa.select(task_rules.c.action_id.label("action_id")).where(task_rules.c.mode.is_not(None)),
-            sa.select(seen_tasks.c.action_id.label("action_id")),
-        ).subquery("ids")
-        query = (
-            sa.select(
-                ids.c.action_id,
-                task_rules.c.mode,
-                task_rules.c.note,
-                task_rules.c.version,
-                task_rules.c.updated_at,
-                task_rules.c.updated_by,
-                seen_tasks.c.first_seen,
-                seen_tasks.c.last_seen,
-                seen_tasks.c.last_worker,
-            )
-            .select_from(
-                ids.outerjoin(task_rules, task_rules.c.action_id == ids.c.action_id).outerjoin(
-                    seen_tasks, seen_tasks.c.action_id == ids.c.action_id
-                )
-            )
-            .order_by(ids.c.action_id)
-        )
-        if search:
-            query = query.where(sa.func.lower(ids.c.action_id).contains(search.lower(), autoescape=True))
-        if configured is True:
-            query = query.where(task_rules.c.mode.is_not(None))
-        elif configured is False:
-            query = query.where(task_rules.c.mode.is_(None))
-        async with self._read() as connection:
-            rows = (await connection.execute(query)).mappings().all()
-        return [
-            TaskRow(
-                rule=_rule_record(row["action_id"], row if row["version"] is not None else None),
-                first_seen=row["first_seen"],
-                last_seen=row["last_seen"],
-                last_worker=row["last_worker"],
-            )
-            for row in rows
-        ]
+    async def list_tasks(self, query: TaskListQuery, rules: RuleSet) -> TaskList:
+        """A page of configured and discovered tasks; ``rules`` gives each its effective mode."""
+        page, counts = self._statements.get(query, rules, postgres=self._db.is_postgres)
+        values = parameters(query)
+        async with self._read(consistent=True) as connection:
+            rows = (await connection.execute(page, values)).mappings().all()
+            totals = [(await connection.execute(count, values)).scalar_one() for count in counts]
+        exact = all(total <= COUNT_LIMIT for total in totals)
+        # Past the cap, "total" says COUNT_LIMIT and total_exact says it is more.
+        return TaskList(rows_to_tasks(rows), sum(totals) if exact else COUNT_LIMIT, exact)
 
     async def get_pattern(self, pattern: str) -> RuleRecord:
         validate_pattern(pattern)
@@ -589,7 +435,6 @@ class Store:
                 )
         except _Unchanged as unchanged:
             return WriteResult(cast(RuleRecord, unchanged.record), None, None)
-        self._remember(snapshot)
         return WriteResult(new, event, snapshot)
 
     async def update_settings(
@@ -631,7 +476,6 @@ class Store:
                 )
         except _Unchanged as unchanged:
             return WriteResult(cast(SettingsRecord, unchanged.record), None, None)
-        self._remember(snapshot)
         return WriteResult(new, event, snapshot)
 
     async def import_rules(
@@ -695,7 +539,6 @@ class Store:
                 )
         except _Unchanged as unchanged:
             return WriteResult(cast(RulesSnapshot, unchanged.record), None, None)
-        self._remember(snapshot)
         return WriteResult(snapshot, event, snapshot)
 
     @staticmethod
@@ -755,33 +598,6 @@ class Store:
         )
         for batch in _chunks(values, 500):
             await connection.execute(statement, batch)
-
-    async def record_seen(self, worker: str, action_ids: Iterable[str]) -> int:
-        """Remember that ``worker`` runs these tasks. Does not change the rule set."""
-        unique = sorted(set(action_ids))
-        if not unique:
-            return 0
-        now = utcnow()
-        insert = (postgresql.insert if self._db.is_postgres else sqlite.insert)(seen_tasks)
-        statement = insert.on_conflict_do_update(
-            index_elements=["action_id"],
-            set_={"last_seen": insert.excluded.last_seen, "last_worker": insert.excluded.last_worker},
-            # Frequent re-reports from the same worker would otherwise rewrite the rows each time.
-            where=(seen_tasks.c.last_worker != insert.excluded.last_worker)
-            | (seen_tasks.c.last_seen < now - timedelta(seconds=_SEEN_REFRESH_SECONDS)),
-        )
-        rows = [
-            {"action_id": action_id, "first_seen": now, "last_seen": now, "last_worker": worker}
-            for action_id in unique
-        ]
-        async with self._write() as connection:
-            for chunk in _chunks(rows, 500):
-                await connection.execute(statement, chunk)
-        return len(unique)
-
-    def with_known(self, snapshot: RulesSnapshot) -> None:
-        """Tell the store about a snapshot read elsewhere (the change feed)."""
-        self._remember(snapshot)
 
 
 def _chunks(items: Sequence[_T], size: int) -> Iterable[Sequence[_T]]:

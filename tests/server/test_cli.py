@@ -114,6 +114,23 @@ def test_serve_rejects_bad_configuration(capsys: pytest.CaptureFixture[str], tmp
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
+def test_tasks_forget(cli, live: LiveServer) -> None:  # type: ignore[no-untyped-def]
+    seen = httpx.post(
+        f"{live.url}/api/v1/tasks/seen",
+        json={"worker": "w", "action_ids": ["a:one", "a:two"]},
+        headers={"Authorization": f"Bearer {READ_TOKEN}"},
+    )
+    assert seen.status_code == 200
+    code, out, _ = cli("tasks", "forget", "a:one", "never:seen")
+    assert (code, out.strip()) == (0, "forgot 1 of 2 discovered tasks")
+    code, out, _ = cli("tasks", "list", "--json")
+    assert [item["action_id"] for item in json.loads(out)["items"]] == ["a:two"]
+    code, _, err = cli("tasks", "forget", "has space")
+    assert code == 1
+    assert "422" in err
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
 def test_the_cli_has_its_own_token_variable(cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     # A shell with a worker's environment: HATCHET_TRACE_FLAGS_TOKEN holds the worker's read token.
     monkeypatch.setenv("HATCHET_TRACE_FLAGS_TOKEN", READ_TOKEN)

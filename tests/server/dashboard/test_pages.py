@@ -543,3 +543,39 @@ def test_no_dashboard_response_embeds_a_token(
             if received.count("event: change") == revision(api):
                 break
     assert_no_token(received, "the change stream")
+
+
+def test_forget_drops_a_discovered_task_and_keeps_a_configured_one(
+    http_browser: BrowserFactory, api: httpx.Client, worker_api: httpx.Client
+) -> None:
+    report_seen(worker_api, [TASK, "other:kept"])
+    assert api.put("/api/v1/tasks/other:kept", json={"mode": "link"}).status_code == 200
+    browser = http_browser(ADMIN_TOKEN)
+    assert f'aria-label="Forget discovered task {TASK}"' in browser.get("/").text
+
+    gone = browser.htmx("POST", "/ui/tasks/forget", data={"action_id": TASK, "csrf_token": browser.csrf})
+    assert gone.status_code == 200
+    assert gone.text == ""  # the row leaves the list
+    assert "is forgotten" in gone.headers["HX-Trigger"]
+    assert api.get(f"/api/v1/tasks/{TASK}").status_code == 404
+
+    kept = browser.htmx(
+        "POST", "/ui/tasks/forget", data={"action_id": "other:kept", "csrf_token": browser.csrf}
+    )
+    assert kept.status_code == 200
+    assert "not reported" in kept.text  # still listed: it has a mode of its own
+    assert api.get("/api/v1/tasks/other:kept").json()["mode"] == "link"
+
+    assert browser.post("/ui/tasks/forget", data={"action_id": "x:y"}).status_code == 403  # no CSRF token
+    bad = browser.htmx(
+        "POST", "/ui/tasks/forget", data={"action_id": "has space", "csrf_token": browser.csrf}
+    )
+    assert bad.status_code == 422
+    reader = http_browser(READ_TOKEN)
+    assert 'aria-label="Forget discovered task' not in reader.get("/").text
+    assert (
+        reader.htmx(
+            "POST", "/ui/tasks/forget", data={"action_id": "x:y", "csrf_token": reader.csrf}
+        ).status_code
+        == 403
+    )

@@ -1,0 +1,203 @@
+"""The admin service with 1,000,000 discovered and 10,000 configured tasks, on SQLite and (when
+reachable) PostgreSQL: API task list p95 per query (target <= 50 ms), dashboard first page p95
+(<= 150 ms), ``/healthz`` and snapshot-304 p99 while 10 lists run at once (<= 50 ms), and the
+service's RSS (<= ~250 MB). The tables are filled straight in SQL (``benchmarks.scale_data``).
+
+Run: ``python -m benchmarks scale`` (SCALE_DISCOVERED=100000 for a quicker, smaller run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg  # type: ignore[import-untyped]
+import httpx
+
+from benchmarks.scale_data import fill
+from benchmarks.scale_support import (
+    ADMIN,
+    ADMIN_HEADERS,
+    LIST_QUERIES,
+    RawClient,
+    list_path,
+    percentile,
+    rss_mb,
+    start_server,
+    stop_server,
+)
+
+DISCOVERED = int(os.environ.get("SCALE_DISCOVERED", "1000000"))
+CONFIGURED = 10_000
+REPEATS = 30
+LIST_TARGET_MS = 50.0
+DASHBOARD_TARGET_MS = 150.0
+POLL_TARGET_MS = 50.0
+RSS_TARGET_MB = 250.0
+CONCURRENT_LISTS = 10
+LOAD_SECONDS = 8.0
+_NONCE = re.compile(r'name="signin_nonce" value="([^"]+)"')
+POSTGRES_ADMIN_URL = os.environ.get(
+    "HATCHET_TRACE_FLAGS_TEST_POSTGRES_URL",
+    f"postgresql://{os.environ.get('USER', 'root')}@127.0.0.1:5432/test",
+)
+
+
+def _mark(value: float, target: float) -> str:
+    return "ok" if value <= target else "MISSED"
+
+
+async def _list_latencies(url: str) -> dict[str, list[float]]:
+    client = RawClient(url)
+    results: dict[str, list[float]] = {}
+    try:
+        for name, params in LIST_QUERIES.items():
+            path = list_path({**params, "limit": 100})
+            status, _, body = await client.request("GET", path, ADMIN_HEADERS)  # warm-up
+            if status != 200:
+                raise RuntimeError(f"{name}: HTTP {status} {body[:200]!r}")
+            results[name] = [(await client.request("GET", path, ADMIN_HEADERS))[1] for _ in range(REPEATS)]
+    finally:
+        await client.close()
+    return results
+
+
+def _dashboard_latencies(url: str) -> list[float]:
+    with httpx.Client(base_url=url, timeout=60) as browser:
+        nonce = _NONCE.search(browser.get("/sign-in").text)
+        assert nonce is not None
+        signed_in = browser.post("/sign-in", data={"token": ADMIN, "signin_nonce": nonce.group(1)})
+        assert signed_in.status_code == 303, signed_in.text
+        browser.get("/")
+        latencies = []
+        for _ in range(REPEATS):
+            started = time.perf_counter()
+            page = browser.get("/")
+            latencies.append(time.perf_counter() - started)
+            assert page.status_code == 200
+        return latencies
+
+
+async def _polls_during_lists(url: str, etag: str) -> tuple[list[float], list[float], int]:
+    """/healthz and 304 snapshot polls, one every 10 ms, while a second process runs the lists."""
+    load = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "benchmarks.scale_support",
+        "--lists",
+        url,
+        str(LOAD_SECONDS),
+        str(CONCURRENT_LISTS),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    health, polls = RawClient(url), RawClient(url)
+    conditional = {**ADMIN_HEADERS, "If-None-Match": etag}
+    healthz: list[float] = []
+    not_modified: list[float] = []
+    await asyncio.sleep(1.0)  # the load is running
+    stop_at = time.perf_counter() + LOAD_SECONDS - 2.0
+    try:
+        while time.perf_counter() < stop_at:
+            status, seconds, _ = await health.request("GET", "/healthz", {})
+            assert status == 200
+            healthz.append(seconds)
+            status, seconds, _ = await polls.request("GET", "/api/v1/snapshot", conditional)
+            assert status == 304, status
+            not_modified.append(seconds)
+            await asyncio.sleep(0.01)
+    finally:
+        await health.close()
+        await polls.close()
+    output, _ = await load.communicate()
+    return healthz, not_modified, int(output.strip() or 0)
+
+
+async def _postgres_database(statement: str) -> None:
+    connection = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=3)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def _run(backend: str, tmp: Path) -> None:
+    print(f"\n-- {backend}: {DISCOVERED:,} discovered + {CONFIGURED:,} configured tasks", flush=True)
+    env = {"HATCHET_TRACE_FLAGS_DATA_DIR": str(tmp / backend)}
+    target: Path | str = tmp / backend / "flags.db"
+    name = f"htf_bench_scale_{os.getpid()}"
+    if backend == "postgresql":
+        asyncio.run(_postgres_database(f'DROP DATABASE IF EXISTS "{name}"'))
+        asyncio.run(_postgres_database(f'CREATE DATABASE "{name}"'))
+        target = f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+        env["HATCHET_TRACE_FLAGS_DATABASE_URL"] = target
+    log = tmp / f"{backend}.log"
+    try:
+        process, _ = start_server(env, log)  # creates the schema
+        stop_server(process)
+        print(f"filled in {fill(target, discovered=DISCOVERED, configured=CONFIGURED):.1f} s", flush=True)
+        env["HATCHET_TRACE_FLAGS_MAX_DISCOVERED_TASKS"] = str(2 * DISCOVERED)
+        process, url = start_server(env, log)
+        try:
+            _measure(process.pid, url)
+        finally:
+            stop_server(process)
+    finally:
+        if backend == "postgresql":
+            asyncio.run(_postgres_database(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _measure(pid: int, url: str) -> None:
+    print(f"{'API list (limit 100)':28s} {'p50 ms':>8s} {'p95 ms':>8s}  target p95 <= {LIST_TARGET_MS:g} ms")
+    for name, latencies in asyncio.run(_list_latencies(url)).items():
+        p50, p95 = percentile(latencies, 0.5) * 1000, percentile(latencies, 0.95) * 1000
+        print(f"{name:28s} {p50:8.1f} {p95:8.1f}  {_mark(p95, LIST_TARGET_MS)}", flush=True)
+    dashboard = _dashboard_latencies(url)
+    p95 = percentile(dashboard, 0.95) * 1000
+    print(
+        f"{'dashboard first page':28s} {percentile(dashboard, 0.5) * 1000:8.1f} {p95:8.1f}  "
+        f"target p95 <= {DASHBOARD_TARGET_MS:g} ms: {_mark(p95, DASHBOARD_TARGET_MS)}",
+        flush=True,
+    )
+    etag = httpx.get(f"{url}/api/v1/snapshot", headers=ADMIN_HEADERS).headers["etag"]
+    healthz, polls, lists = asyncio.run(_polls_during_lists(url, etag))
+    for label, values in (("/healthz", healthz), ("snapshot 304", polls)):
+        p99 = percentile(values, 0.99) * 1000
+        print(
+            f"{label + ' during 10 lists':28s} p50 {percentile(values, 0.5) * 1000:6.1f} ms"
+            f"  p99 {p99:6.1f} ms"
+            f"  target p99 <= {POLL_TARGET_MS:g} ms: {_mark(p99, POLL_TARGET_MS)}  ({len(values)} probes)"
+        )
+    print(f"{'lists served meanwhile':28s} {lists / LOAD_SECONDS:.1f} per second")
+    current, peak = rss_mb(pid)
+    print(
+        f"{'service RSS':28s} now {current:.0f} MB, peak {peak:.0f} MB  target <= {RSS_TARGET_MB:g} MB: "
+        f"{_mark(peak, RSS_TARGET_MB)}",
+        flush=True,
+    )
+
+
+def _postgres_reachable() -> bool:
+    try:
+        asyncio.run(_postgres_database("SELECT 1"))
+    except (OSError, asyncpg.PostgresError):
+        return False
+    return True
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="htf-scale-") as directory:
+        tmp = Path(directory)
+        _run("sqlite", tmp)
+        if _postgres_reachable():
+            _run("postgresql", tmp)
+        else:
+            print("\n-- postgresql: not reachable, skipped (bash scripts/test-services)")
+
+
+if __name__ == "__main__":
+    main()

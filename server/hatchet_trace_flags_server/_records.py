@@ -1,0 +1,159 @@
+"""What the store reads and writes: rule and settings records, the rule-set snapshot, change
+events, and the errors a write can end in. Plain values, no database access."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from hatchet_trace_flags._rules import Mode, RuleSet
+
+from ._conditions import quote_etag
+
+__all__ = [
+    "AuditQuery",
+    "ChangeEvent",
+    "ChangeKind",
+    "NotFound",
+    "PreconditionFailed",
+    "RuleRecord",
+    "RulesSnapshot",
+    "SettingsRecord",
+    "TaskRow",
+    "WriteResult",
+]
+
+_R = TypeVar("_R")
+
+ChangeKind = Literal["task", "pattern", "settings", "import"]
+
+
+class NotFound(LookupError):
+    """Nothing is configured under that key."""
+
+
+class PreconditionFailed(Exception):
+    """``If-Match`` did not match the current version; ``current_etag`` is the quoted tag now."""
+
+    def __init__(self, current_etag: str, what: str) -> None:
+        super().__init__(f"{what} changed since you read it (now {current_etag}); re-read and retry")
+        self.current_etag = current_etag
+
+
+@dataclass(frozen=True, slots=True)
+class RulesSnapshot:
+    """The whole rule set at one revision, with its strong ETag and serialized body."""
+
+    revision: int
+    rules: RuleSet
+    etag: str  # quoted, as sent in the ETag header
+    body: bytes  # RuleSet.to_document() as canonical JSON, ready to send
+
+    @classmethod
+    def of(cls, revision: int, rules: RuleSet) -> RulesSnapshot:
+        body = rules.dumps().encode()
+        digest = hashlib.sha256(body).hexdigest()[:20]
+        return cls(revision, rules, quote_etag(f"{revision}-{digest}"), body)
+
+    @property
+    def opaque_etag(self) -> str:
+        return self.etag[1:-1]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleRecord:
+    """A task or pattern rule; ``mode is None`` means nothing is configured (version 0: never was)."""
+
+    key: str
+    mode: Mode | None
+    note: str | None
+    version: int
+    updated_at: datetime | None
+    updated_by: str | None
+
+    @property
+    def etag(self) -> str:
+        return quote_etag(str(self.version))
+
+    def state(self) -> dict[str, object]:
+        return {"mode": self.mode, "note": self.note, "version": self.version}
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsRecord:
+    default: Mode
+    links_enabled: bool
+    note: str | None
+    version: int
+    updated_at: datetime | None
+    updated_by: str | None
+
+    @property
+    def etag(self) -> str:
+        return quote_etag(str(self.version))
+
+    def state(self) -> dict[str, object]:
+        return {
+            "default": self.default,
+            "links_enabled": self.links_enabled,
+            "note": self.note,
+            "version": self.version,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRow:
+    """A task the list shows: configured, seen by a worker, or both."""
+
+    rule: RuleRecord
+    first_seen: datetime | None
+    last_seen: datetime | None
+    last_worker: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeEvent:
+    revision: int
+    etag: str
+    kind: ChangeKind
+    key: str | None
+    before: Any
+    after: Any
+    actor: str
+    source: str
+    at: datetime
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "revision": self.revision,
+            "etag": self.etag,
+            "kind": self.kind,
+            "key": self.key,
+            "before": self.before,
+            "after": self.after,
+            "actor": self.actor,
+            "source": self.source,
+            "at": self.at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult(Generic[_R]):
+    """What a write left behind. ``event``/``snapshot`` are ``None`` when nothing changed."""
+
+    record: _R
+    event: ChangeEvent | None
+    snapshot: RulesSnapshot | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    actor: str | None = None
+    kind: str | None = None
+    key: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    before_revision: int | None = None
+    limit: int = 100

@@ -1,0 +1,72 @@
+"""The retention sweep: forgets discovered tasks that no worker reported for the retention period.
+
+A background task per process. A failing sweep (database away, lock timeout) is logged and tried
+again on the next tick, so the loop recovers by itself; several replicas sweeping at once only
+delete the same old rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from ._schema import utcnow
+from ._seen_store import SeenStore
+
+__all__ = ["RetentionSweep"]
+
+logger = logging.getLogger("hatchet_trace_flags_server")
+
+
+class RetentionSweep:
+    def __init__(
+        self,
+        seen: SeenStore,
+        *,
+        retention_seconds: float,
+        interval_seconds: float,
+        on_expired: Callable[[int], None] = lambda _count: None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._seen = seen
+        self._retention = timedelta(seconds=retention_seconds)
+        self._interval = interval_seconds
+        self._on_expired = on_expired
+        self._clock = clock
+        self._task: asyncio.Task[None] | None = None
+        self.sweeps = 0  # completed sweeps, failed ones not counted
+        self.failures = 0
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="seen-retention")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def sweep(self) -> int:
+        """One sweep now; returns how many tasks were forgotten."""
+        expired = await self._seen.expire(self._clock() - self._retention)
+        if expired:
+            logger.info("forgot %d discovered tasks not seen for %s", expired, self._retention)
+        self._on_expired(expired)
+        self.sweeps += 1
+        return expired
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.failures += 1
+                logger.exception("sweeping old discovered tasks failed; trying again in %g s", self._interval)
+            await asyncio.sleep(self._interval)
