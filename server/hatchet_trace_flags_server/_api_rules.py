@@ -14,6 +14,7 @@ from hatchet_trace_flags._rules import DOCUMENT_VERSION, Mode, RuleSet
 
 from ._auth import AdminIdentity, ReadIdentity
 from ._conditions import ConditionError, parse_entity_tags
+from ._json_input import StrictJSONRoute
 from ._models import (
     AuditEventOut,
     AuditPage,
@@ -30,7 +31,7 @@ from ._validation import Note
 
 __all__ = ["RulesDocument", "router"]
 
-router = APIRouter(prefix="/api/v1", tags=["rules"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v1", tags=["rules"])
 
 
 class RulesDocument(BaseModel):

@@ -30,6 +30,7 @@ from hatchet_trace_flags._rules import Decision, Mode, RulesError, RuleSet, vali
 
 from ._auth import add_identity_resolver
 from ._conditions import EntityTags
+from ._json_input import StrictJSONRoute
 from ._models import MAX_NOTE_LENGTH, TaskOut, check_text
 from ._presenters import task_out
 from ._services import Services
@@ -69,7 +70,7 @@ _SECURITY_HEADERS: Final = {
     "Cache-Control": "no-store",
 }
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=StrictJSONRoute, include_in_schema=False)
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
 templates.env.trim_blocks = True
 templates.env.lstrip_blocks = True
@@ -286,7 +287,7 @@ def _mode(form: FormData, name: str = "mode", *, allow_inherit: bool = False) ->
 def _version(form: FormData) -> EntityTags:
     """The version the change was based on, as the If-Match the store checks."""
     value = _text(form, "version")
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise DashboardError(status.HTTP_422_UNPROCESSABLE_CONTENT, "version must be a whole number.")
     return EntityTags(any=False, strong=frozenset({str(int(value))}), weak=frozenset())
 
@@ -353,7 +354,7 @@ class TaskQuery:
         if order not in ("asc", "desc"):
             raise DashboardError(status.HTTP_400_BAD_REQUEST, "order must be asc or desc.")
         page_text = params.get("page", "1")
-        if not page_text.isdigit() or not 1 <= int(page_text) <= 1_000_000:
+        if not (page_text.isascii() and page_text.isdigit()) or not 1 <= int(page_text) <= 1_000_000:
             raise DashboardError(status.HTTP_400_BAD_REQUEST, "page must be a positive whole number.")
         return cls(q, mode or None, source, sort, order, int(page_text))  # type: ignore[arg-type]
 

@@ -21,12 +21,13 @@ from hatchet_trace_flags._rules import Reason, RulesError, validate_action_id
 
 from ._auth import ReadIdentity
 from ._conditions import ConditionError, parse_entity_tags
+from ._json_input import StrictJSONRoute, loads_strict
 from ._services import Services, ServicesDep
 from ._store import RulesSnapshot
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/ofrep/v1", tags=["ofrep"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/ofrep/v1", tags=["ofrep"])
 
 _OPENFEATURE_REASON: Final = {
     Reason.EXACT: "TARGETING_MATCH",
@@ -91,7 +92,7 @@ async def _context(request: Request) -> dict[str, Any]:
         document: object = {}
     else:
         try:
-            document = json.loads(body)
+            document = loads_strict(body)
         except (ValueError, RecursionError) as error:
             raise _OFREPError(400, "PARSE_ERROR", f"request body is not JSON: {error}") from None
     if not isinstance(document, dict):

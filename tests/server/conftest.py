@@ -126,12 +126,12 @@ class LiveServer:
             assert not self.thread.is_alive(), "server did not stop"
 
 
-def start_live_server(settings: Settings) -> LiveServer:
+def start_live_server(settings: Settings, app: FastAPI | None = None) -> LiveServer:
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
-    app = create_app(settings)
+    app = app if app is not None else create_app(settings)
     server = build_server(settings, app, log_config=None, access_log=False)
     failure: list[BaseException] = []
 
@@ -155,12 +155,15 @@ def start_live_server(settings: Settings) -> LiveServer:
     return LiveServer(f"http://127.0.0.1:{port}", app, server, thread)
 
 
+LiveFactory = Callable[..., LiveServer]
+
+
 @pytest.fixture
-def live_factory() -> Iterator[Callable[[Settings], LiveServer]]:
+def live_factory() -> Iterator[LiveFactory]:
     started: list[LiveServer] = []
 
-    def start(settings: Settings) -> LiveServer:
-        live = start_live_server(settings)
+    def start(settings: Settings, app: FastAPI | None = None) -> LiveServer:
+        live = start_live_server(settings, app)
         started.append(live)
         return live
 
