@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         read_tokens_file=settings.read_tokens_file,
     )
     generated_token = None if tokens.has_admin else tokens.add_generated_admin()
-    database = Database(settings.sqlalchemy_url())
+    database = Database(settings.sqlalchemy_url(), timeout_seconds=settings.database_timeout_seconds)
     # The feed owns the served snapshot; the store reads it (late-bound: the feed needs the store).
     store = Store(database, known=lambda: feed.latest)
     metrics = Metrics()

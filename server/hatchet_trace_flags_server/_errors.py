@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Final
+
+import asyncpg  # type: ignore[import-untyped]
+import sqlalchemy.exc
 from fastapi import FastAPI, Request, status
 from fastapi.responses import Response
 
@@ -12,7 +17,25 @@ from ._problems import install_problem_handlers, problem_response
 from ._ratelimit import RateLimited
 from ._store import NotFound, PreconditionFailed
 
-__all__ = ["install_error_handlers"]
+__all__ = ["DATABASE_AWAY", "install_error_handlers"]
+
+logger = logging.getLogger("hatchet_trace_flags_server")
+
+# What a stopped, frozen, restarting or overloaded database raises through SQLAlchemy and asyncpg
+# (connect and statement timeouts included). Each is a 503 the client may retry, not a bug.
+DATABASE_AWAY: Final[tuple[type[Exception], ...]] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.QueryCanceledError,
+    asyncpg.CannotConnectNowError,
+    TimeoutError,
+    ConnectionError,
+)
+# Long enough for a restart or fail-over to finish, short enough to keep operators' changes moving.
+_DATABASE_RETRY_AFTER_SECONDS: Final = 2
 
 
 async def _rules_error(_request: Request, error: Exception) -> Response:
@@ -47,8 +70,22 @@ async def _rate_limited(_request: Request, error: Exception) -> Response:
     )
 
 
+async def _database_away(request: Request, error: Exception) -> Response:
+    # One line per request, no traceback: the cause is outside this process.
+    logger.warning(
+        "database unavailable for %s %s: %s", request.method, request.url.path, type(error).__name__
+    )
+    return problem_response(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        "the database is not answering; retry later (reads of the rule set keep being served)",
+        headers={"Retry-After": str(_DATABASE_RETRY_AFTER_SECONDS)},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     install_problem_handlers(app)
+    for error_type in DATABASE_AWAY:
+        app.add_exception_handler(error_type, _database_away)
     app.add_exception_handler(RateLimited, _rate_limited)
     app.add_exception_handler(RulesError, _rules_error)
     app.add_exception_handler(NotFound, _not_found)

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     # process checks the database revision in case a notification was lost.
     resync_seconds: Annotated[float, Field(gt=0)] = 5.0
     flag_key: str = DEFAULT_FLAG_KEY
+    # How long a database connect, statement or lock wait may take before the request answers
+    # 503 with Retry-After (docs/server.md, "Security and operations").
+    database_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 2.0
     # Bounded growth (docs/server.md, "Limits"). Discovered tasks: at most this many rows; new
     # action_ids past it are ignored (known ones are still refreshed).
     max_discovered_tasks: Annotated[int, Field(ge=0)] = 100_000
