@@ -139,14 +139,20 @@ async def patch_settings(
             "headers": {
                 "ETag": {"schema": {"type": "string"}, "description": "Strong ETag of this revision"},
                 "X-Rules-Revision": {"schema": {"type": "integer"}, "description": "Rule-set revision"},
+                "X-Rules-Store": {"schema": {"type": "string"}, "description": "Id of the database"},
             }
         },
-        304: {"description": "Unchanged since the ETag in If-None-Match"},
+        304: {"description": "Unchanged since the ETag in If-None-Match (same headers)"},
     },
 )
 async def snapshot(request: Request, _identity: ReadIdentity, services: ServicesDep) -> Response:
     current = services.feed.snapshot
-    headers = {"ETag": current.etag, "X-Rules-Revision": str(current.revision), "Cache-Control": "no-cache"}
+    headers = {
+        "ETag": current.etag,
+        "X-Rules-Revision": str(current.revision),
+        "Cache-Control": "no-cache",
+        **services.store_headers,
+    }
     presented = request.headers.get("if-none-match")
     if presented is not None:
         if presented == current.etag:  # the common poll: skip parsing

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import asyncpg  # type: ignore[import-untyped]
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -18,6 +20,8 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
+
+from ._schema import store_identity
 
 __all__ = ["MIGRATIONS_DIR", "Database"]
 
@@ -28,6 +32,8 @@ _MIGRATION_LOCK_KEY: Final = 0x6874666C616773
 _READINESS_TIMEOUT_SECONDS: Final = 0.8
 _WRITE_OPTION: Final = "hatchet_trace_flags_write"
 _ALEMBIC_LOCK: Final = threading.Lock()
+
+logger = logging.getLogger("hatchet_trace_flags_server")
 
 
 def _alembic_config(connection: Connection | None = None) -> Config:
@@ -54,6 +60,8 @@ class Database:
         self.url = url
         self.is_postgres = url.get_backend_name() == "postgresql"
         self.timeout_seconds = timeout_seconds
+        # This database's identity (migration 0003), known once migrate() ran.
+        self.store_id: str | None = None
         # Waiting for a pooled connection is bounded too: a stuck database holds all of them.
         options: dict[str, Any] = {"pool_timeout": timeout_seconds}
         if self.is_postgres:
@@ -109,8 +117,29 @@ class Database:
                 await connection.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
                 )
+            before = await connection.run_sync(_current_revision)
             await connection.run_sync(_upgrade_to_head)
+            self.store_id = (
+                await connection.execute(sa.select(store_identity.c.store_id).where(store_identity.c.id == 1))
+            ).scalar_one()
             await connection.commit()
+        if before is None:
+            # A new, empty rule set: right on a first install, a silent disaster when a relative
+            # data dir or a wrong DATABASE_URL points a restarted service at nothing.
+            logger.warning(
+                "created a new, empty rule store at %s (store id %s); if this service had rules "
+                "before, it is now pointed at the wrong database",
+                self.location,
+                self.store_id,
+            )
+
+    @property
+    def location(self) -> str:
+        """Where the data lives: the SQLite file's absolute path, or the PostgreSQL URL without
+        its password."""
+        if not self.is_postgres:
+            return str(Path(self.url.database or "").resolve())
+        return self.url.set(drivername="postgresql").render_as_string(hide_password=True)
 
     @asynccontextmanager
     async def connect(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:

@@ -208,8 +208,13 @@ async def evaluate_flags(
         except ConditionError as error:
             return JSONResponse({"errorCode": "GENERAL", "errorDetails": str(error)}, status_code=400)
         if tags is not None and tags.weak_match(digest):
-            return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
-    return JSONResponse({"flags": [_evaluate(services, snapshot, action_id)]}, headers={"ETag": etag})
+            return Response(
+                status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag, **services.store_headers}
+            )
+    return JSONResponse(
+        {"flags": [_evaluate(services, snapshot, action_id)]},
+        headers={"ETag": etag, **services.store_headers},
+    )
 
 
 @router.get("/configuration", summary="OFREP: provider configuration")
