@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     # Reports per token: action_ids per second, with a burst that must fit one full report (1,000).
     seen_rate: Annotated[float, Field(gt=0)] = 1_000.0
     seen_burst: Annotated[int, Field(ge=1_000)] = 10_000
+    # Failed authentication (wrong tokens, failed sign-ins): per client address, and in all.
+    auth_failures_per_client_rate: Annotated[float, Field(gt=0)] = 0.5
+    auth_failures_per_client_burst: Annotated[int, Field(ge=1)] = 20
+    auth_failures_rate: Annotated[float, Field(gt=0)] = 20.0
+    auth_failures_burst: Annotated[int, Field(ge=1)] = 200
     # Open change streams (SSE), in all and per token.
     max_streams: Annotated[int, Field(ge=1)] = 5_000
     max_streams_per_token: Annotated[int, Field(ge=1)] = 2_500

@@ -27,9 +27,9 @@ from fastapi import FastAPI
 from hatchet_trace_flags_server import Settings, create_app
 from hatchet_trace_flags_server._runner import FlagServer, build_server
 
-ADMIN_TOKEN = "alice-admin-secret"
-SECOND_ADMIN_TOKEN = "bob-admin-secret"
-READ_TOKEN = "worker-read-secret"
+ADMIN_TOKEN = "alice-admin-secret-0123456789"
+SECOND_ADMIN_TOKEN = "bob-admin-secret-0123456789"
+READ_TOKEN = "worker-read-secret-0123456789"
 ADMIN_TOKENS = f"alice:{ADMIN_TOKEN},bob:{SECOND_ADMIN_TOKEN}"
 READ_TOKENS = f"worker:{READ_TOKEN}"
 
