@@ -18,13 +18,14 @@ from starlette.types import Receive, Scope, Send
 
 from ._auth import ReadIdentity
 from ._feed import REPLAY_LIMIT, Refetch, Subscription
+from ._json_input import StrictJSONRoute
 from ._models import ErrorOut
 from ._services import Services, ServicesDep
 from ._store import ChangeEvent
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1", tags=["events"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v1", tags=["events"])
 
 _RETRY_MS = 2000
 

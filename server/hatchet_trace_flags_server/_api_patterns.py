@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from hatchet_trace_flags._rules import Mode
 
 from ._auth import AdminIdentity
+from ._json_input import StrictJSONRoute
 from ._models import ErrorOut, PatternOut, PatternPage, RuleIn
 from ._services import Services, ServicesDep, change_source, if_match
 from ._store import RuleRecord
@@ -16,7 +17,7 @@ from ._validation import Limit, Note, Offset, Search
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1", tags=["patterns"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v1", tags=["patterns"])
 
 _WRITE_RESPONSES: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorOut, "description": "Malformed If-Match"},

@@ -14,6 +14,7 @@ from hatchet_trace_flags._rules import DOCUMENT_VERSION, Mode, RuleSet
 
 from ._auth import AdminIdentity, ReadIdentity
 from ._conditions import ConditionError, parse_entity_tags
+from ._json_input import StrictJSONRoute
 from ._models import (
     AuditEventOut,
     AuditPage,
@@ -30,7 +31,7 @@ from ._validation import Note
 
 __all__ = ["RulesDocument", "router"]
 
-router = APIRouter(prefix="/api/v1", tags=["rules"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v1", tags=["rules"])
 
 
 class RulesDocument(BaseModel):
@@ -138,14 +139,20 @@ async def patch_settings(
             "headers": {
                 "ETag": {"schema": {"type": "string"}, "description": "Strong ETag of this revision"},
                 "X-Rules-Revision": {"schema": {"type": "integer"}, "description": "Rule-set revision"},
+                "X-Rules-Store": {"schema": {"type": "string"}, "description": "Id of the database"},
             }
         },
-        304: {"description": "Unchanged since the ETag in If-None-Match"},
+        304: {"description": "Unchanged since the ETag in If-None-Match (same headers)"},
     },
 )
 async def snapshot(request: Request, _identity: ReadIdentity, services: ServicesDep) -> Response:
     current = services.feed.snapshot
-    headers = {"ETag": current.etag, "X-Rules-Revision": str(current.revision), "Cache-Control": "no-cache"}
+    headers = {
+        "ETag": current.etag,
+        "X-Rules-Revision": str(current.revision),
+        "Cache-Control": "no-cache",
+        **services.store_headers,
+    }
     presented = request.headers.get("if-none-match")
     if presented is not None:
         if presented == current.etag:  # the common poll: skip parsing

@@ -12,6 +12,7 @@ from pydantic import AfterValidator
 from hatchet_trace_flags._rules import Mode, validate_action_id
 
 from ._auth import AdminIdentity, ReadIdentity
+from ._json_input import StrictJSONRoute
 from ._models import ErrorOut, ForgetIn, ForgetOut, RuleIn, SeenIn, SeenOut, TaskOut, TaskPage, check_text
 from ._presenters import task_out
 from ._services import Services, ServicesDep, change_source, if_match
@@ -22,7 +23,7 @@ __all__ = ["router"]
 
 logger = logging.getLogger("hatchet_trace_flags_server")
 
-router = APIRouter(prefix="/api/v1", tags=["tasks"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v1", tags=["tasks"])
 
 _WRITE_RESPONSES: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorOut, "description": "Malformed If-Match"},

@@ -11,6 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 
 from . import _api_events, _api_health, _api_patterns, _api_rules, _api_tasks, _ofrep
+from ._auth_throttle import AuthThrottle
 from ._dashboard import install_dashboard
 from ._db import Database
 from ._errors import install_error_handlers
@@ -59,7 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         read_tokens_file=settings.read_tokens_file,
     )
     generated_token = None if tokens.has_admin else tokens.add_generated_admin()
-    database = Database(settings.sqlalchemy_url())
+    database = Database(settings.sqlalchemy_url(), timeout_seconds=settings.database_timeout_seconds)
     # The feed owns the served snapshot; the store reads it (late-bound: the feed needs the store).
     store = Store(database, known=lambda: feed.latest)
     metrics = Metrics()
@@ -113,6 +114,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = services
     app.state.retention_sweep = sweep
     app.state.tokens = tokens
+    app.state.auth_throttle = AuthThrottle(
+        per_client_rate=settings.auth_failures_per_client_rate,
+        per_client_burst=settings.auth_failures_per_client_burst,
+        rate=settings.auth_failures_rate,
+        burst=settings.auth_failures_burst,
+    )
     app.state.identity_resolvers = []
     app.state.generated_admin_token = generated_token
     install_error_handlers(app)

@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from ._auth_throttle import AuthThrottle, client_address
 from ._tokens import Identity, TokenRegistry
 
 __all__ = [
@@ -54,9 +55,13 @@ async def resolve_identity(
 ) -> Identity:
     presented = bearer.credentials if bearer is not None else api_key
     if presented:
+        throttle: AuthThrottle = request.app.state.auth_throttle
+        client = client_address(request)
+        throttle.check(client)
         tokens: TokenRegistry = request.app.state.tokens
         identity = tokens.identify(presented)
         if identity is None:
+            throttle.failed(client)
             raise AuthError(status.HTTP_401_UNAUTHORIZED, "invalid token")
         return identity
     resolvers: list[IdentityResolver] = request.app.state.identity_resolvers

@@ -30,7 +30,12 @@ REPLAY_LIMIT: Final = 500
 _QUEUE_SIZE: Final = 256
 # What a client refused a stream is told to wait before trying again.
 _STREAM_RETRY_AFTER: Final = 10
-_LISTEN_RETRY_SECONDS: Final = (0.5, 1.0, 2.0, 5.0)
+# Capped at 1 s: once the database is back, the other replicas hear of changes within a second.
+_LISTEN_RETRY_SECONDS: Final = (0.25, 0.5, 1.0)
+_LISTEN_CONNECT_TIMEOUT_SECONDS: Final = 2.0
+# A frozen server never closes the LISTEN connection: probe it, and drop it when it stops answering.
+_LISTEN_PROBE_SECONDS: Final = 5.0
+_LISTEN_PROBE_TIMEOUT_SECONDS: Final = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,15 +227,20 @@ class ChangeFeed:
 
     async def _listen_once(self, dsn: str) -> None:
         """Listen until the connection drops."""
-        connection = await asyncpg.connect(dsn)
+        connection = await asyncpg.connect(dsn, timeout=_LISTEN_CONNECT_TIMEOUT_SECONDS)
         lost = asyncio.Event()
         try:
             connection.add_termination_listener(lambda _connection: lost.set())
             await connection.add_listener(NOTIFY_CHANNEL, lambda *_args: self.poke())
             self.listening.set()
             self.poke()  # catch up on whatever happened while not listening
-            await lost.wait()
+            while not lost.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(lost.wait(), timeout=_LISTEN_PROBE_SECONDS)
+                if not lost.is_set():
+                    await connection.fetchval("SELECT 1", timeout=_LISTEN_PROBE_TIMEOUT_SECONDS)
         finally:
             self.listening.clear()
             if not connection.is_closed():
-                await connection.close(timeout=2)
+                # terminate(), not close(): close() waits for a frozen server to answer.
+                connection.terminate()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ._problems import PROBLEM_MEDIA_TYPE, problem_body
 
 __all__ = ["BodySizeLimit"]
 
@@ -37,6 +37,8 @@ class BodySizeLimit:
                 return
         if declared is not None:
             if declared > self.max_bytes:
+                if declared <= _DRAIN_FACTOR * self.max_bytes:
+                    await self._drain(receive, {"more_body": True})
                 await self._reject(send)
                 return
             await self.app(scope, receive, send)
@@ -79,13 +81,13 @@ class BodySizeLimit:
             drained += len(message.get("body", b""))
 
     async def _reject(self, send: Send) -> None:
-        body = json.dumps({"detail": f"request body larger than {self.max_bytes} bytes"}).encode()
+        body = problem_body(413, f"request body larger than {self.max_bytes} bytes")
         await send(
             {
                 "type": "http.response.start",
                 "status": 413,
                 "headers": [
-                    (b"content-type", b"application/json"),
+                    (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
                     (b"content-length", str(len(body)).encode()),
                     (b"connection", b"close"),
                 ],

@@ -21,12 +21,13 @@ from hatchet_trace_flags._rules import Reason, RulesError, validate_action_id
 
 from ._auth import ReadIdentity
 from ._conditions import ConditionError, parse_entity_tags
+from ._json_input import StrictJSONRoute, loads_strict
 from ._services import Services, ServicesDep
 from ._store import RulesSnapshot
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/ofrep/v1", tags=["ofrep"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/ofrep/v1", tags=["ofrep"])
 
 _OPENFEATURE_REASON: Final = {
     Reason.EXACT: "TARGETING_MATCH",
@@ -91,7 +92,7 @@ async def _context(request: Request) -> dict[str, Any]:
         document: object = {}
     else:
         try:
-            document = json.loads(body)
+            document = loads_strict(body)
         except (ValueError, RecursionError) as error:
             raise _OFREPError(400, "PARSE_ERROR", f"request body is not JSON: {error}") from None
     if not isinstance(document, dict):
@@ -207,8 +208,13 @@ async def evaluate_flags(
         except ConditionError as error:
             return JSONResponse({"errorCode": "GENERAL", "errorDetails": str(error)}, status_code=400)
         if tags is not None and tags.weak_match(digest):
-            return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
-    return JSONResponse({"flags": [_evaluate(services, snapshot, action_id)]}, headers={"ETag": etag})
+            return Response(
+                status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag, **services.store_headers}
+            )
+    return JSONResponse(
+        {"flags": [_evaluate(services, snapshot, action_id)]},
+        headers={"ETag": etag, **services.store_headers},
+    )
 
 
 @router.get("/configuration", summary="OFREP: provider configuration")

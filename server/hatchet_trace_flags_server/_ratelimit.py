@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -10,6 +9,7 @@ from typing import Final
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ._problems import PROBLEM_MEDIA_TYPE, problem_body
 from ._tokens import TokenRegistry
 
 __all__ = ["RateLimited", "RateLimiter", "ReportGate"]
@@ -105,13 +105,13 @@ def _presented_token(headers: list[tuple[bytes, bytes]]) -> str | None:
 
 
 async def _refuse(send: Send, limited: RateLimited) -> None:
-    body = json.dumps({"detail": str(limited)}).encode()
+    body = problem_body(429, str(limited))
     await send(
         {
             "type": "http.response.start",
             "status": 429,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
                 (b"content-length", str(len(body)).encode()),
                 (b"retry-after", str(limited.retry_after).encode()),
             ],

@@ -13,6 +13,7 @@ __all__ = [
     "pattern_rules",
     "rule_state",
     "seen_tasks",
+    "store_identity",
     "task_rules",
     "utcnow",
 ]
@@ -53,6 +54,16 @@ rule_state = sa.Table(
     sa.Column("settings_updated_at", UTCDateTime, nullable=True),
     sa.Column("settings_updated_by", sa.String(64), nullable=True),
     sa.CheckConstraint("id = 1", name="ck_rule_state_single_row"),
+)
+
+# Which database this is (migration 0003): a random id, sent to workers as X-Rules-Store.
+store_identity = sa.Table(
+    "store_identity",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("store_id", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("id = 1", name="ck_store_identity_single_row"),
 )
 
 # A row outlives its rule: clearing sets mode to NULL and bumps the version, so an old If-Match

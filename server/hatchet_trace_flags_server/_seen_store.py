@@ -48,11 +48,7 @@ class SeenStore:
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
-        if self._write_lock is None:
-            async with self._db.writer.begin() as connection:
-                yield connection
-            return
-        async with self._write_lock, self._db.writer.begin() as connection:
+        async with self._db.write_transaction(self._write_lock) as connection:
             yield connection
 
     async def record(self, worker: str, action_ids: Iterable[str], *, cap: int) -> SeenResult:
@@ -131,7 +127,7 @@ class SeenStore:
                 return deleted
 
     async def count(self) -> int:
-        async with self._db.engine.connect() as connection:
+        async with self._db.connect() as connection:
             return await _count(connection)
 
 

@@ -17,10 +17,11 @@ from ._settings import Settings
 from ._store import Store, WriteResult
 from ._tokens import TokenRegistry
 
-__all__ = ["Services", "ServicesDep", "change_source", "if_match"]
+__all__ = ["STORE_HEADER", "Services", "ServicesDep", "change_source", "if_match"]
 
 _SOURCE = re.compile(r"[a-z][a-z0-9-]{0,31}")
 SOURCE_HEADER = "X-Change-Source"
+STORE_HEADER = "X-Rules-Store"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,13 @@ class Services:
     tokens: TokenRegistry
     metrics: Metrics
     seen_limiter: RateLimiter
+
+    @property
+    def store_headers(self) -> dict[str, str]:
+        """``X-Rules-Store``: which database the rules come from. Workers compare it between polls
+        and warn when it changes (a different, maybe empty, database)."""
+        store_id = self.database.store_id
+        return {STORE_HEADER: store_id} if store_id is not None else {}
 
     async def publish(self, result: WriteResult[Any]) -> None:
         """Serve and announce a change this process just committed."""

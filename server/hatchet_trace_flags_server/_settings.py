@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     # process checks the database revision in case a notification was lost.
     resync_seconds: Annotated[float, Field(gt=0)] = 5.0
     flag_key: str = DEFAULT_FLAG_KEY
+    # How long a database connect, statement or lock wait may take before the request answers
+    # 503 with Retry-After (docs/server.md, "Security and operations").
+    database_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 2.0
     # Bounded growth (docs/server.md, "Limits"). Discovered tasks: at most this many rows; new
     # action_ids past it are ignored (known ones are still refreshed).
     max_discovered_tasks: Annotated[int, Field(ge=0)] = 100_000
@@ -53,6 +56,11 @@ class Settings(BaseSettings):
     # Reports per token: action_ids per second, with a burst that must fit one full report (1,000).
     seen_rate: Annotated[float, Field(gt=0)] = 1_000.0
     seen_burst: Annotated[int, Field(ge=1_000)] = 10_000
+    # Failed authentication (wrong tokens, failed sign-ins): per client address, and in all.
+    auth_failures_per_client_rate: Annotated[float, Field(gt=0)] = 0.5
+    auth_failures_per_client_burst: Annotated[int, Field(ge=1)] = 20
+    auth_failures_rate: Annotated[float, Field(gt=0)] = 20.0
+    auth_failures_burst: Annotated[int, Field(ge=1)] = 200
     # Open change streams (SSE), in all and per token.
     max_streams: Annotated[int, Field(ge=1)] = 5_000
     max_streams_per_token: Annotated[int, Field(ge=1)] = 2_500

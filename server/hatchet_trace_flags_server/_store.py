@@ -117,16 +117,12 @@ class Store:
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
-        if self._write_lock is None:
-            async with self._db.writer.begin() as connection:
-                yield connection
-            return
-        async with self._write_lock, self._db.writer.begin() as connection:
+        async with self._db.write_transaction(self._write_lock) as connection:
             yield connection
 
     @asynccontextmanager
     async def _read(self, *, consistent: bool = False) -> AsyncIterator[AsyncConnection]:
-        async with self._db.engine.connect() as connection:
+        async with self._db.connect() as connection:
             if consistent and self._db.is_postgres:
                 await connection.execution_options(isolation_level="REPEATABLE READ")
             async with connection.begin():

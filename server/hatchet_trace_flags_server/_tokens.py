@@ -11,13 +11,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["GENERATED_ADMIN_NAME", "Identity", "Scope", "TokenConfigError", "TokenRegistry"]
+__all__ = [
+    "GENERATED_ADMIN_NAME",
+    "MIN_TOKEN_LENGTH",
+    "Identity",
+    "Scope",
+    "TokenConfigError",
+    "TokenRegistry",
+]
 
 Scope = Literal["admin", "read"]
 
 GENERATED_ADMIN_NAME = "generated-admin"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
 _TOKEN = re.compile(r"[\x21-\x7e]{1,512}")  # printable ASCII, no spaces: fits an HTTP header as is
+# 24 random URL-safe characters are 144 bits: beyond guessing, even without the throttle. Shorter
+# tokens (the old docs' "s3cret") are refused at start-up.
+MIN_TOKEN_LENGTH = 24
+_GENERATE_HINT = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
 class TokenConfigError(ValueError):
@@ -41,7 +52,8 @@ def _digest(token: str) -> bytes:
 
 
 def parse_token_list(text: str, *, origin: str) -> list[tuple[str, str]]:
-    """``alice:s3cret,deploy-bot:t0ken`` (commas or newlines; ``#`` starts a comment line)."""
+    """``alice:TOKEN,deploy-bot:TOKEN`` (commas or newlines; ``#`` starts a comment line); each
+    token at least :data:`MIN_TOKEN_LENGTH` characters."""
     pairs: list[tuple[str, str]] = []
     for line_number, line in enumerate(text.splitlines(), start=1):
         if line.lstrip().startswith("#"):
@@ -61,6 +73,11 @@ def parse_token_list(text: str, *, origin: str) -> list[tuple[str, str]]:
             if not _TOKEN.fullmatch(token):
                 raise TokenConfigError(
                     f"{where}: token for {name!r} must be 1-512 printable characters without spaces"
+                )
+            if len(token) < MIN_TOKEN_LENGTH:
+                raise TokenConfigError(
+                    f"{where}: token for {name!r} has {len(token)} characters; tokens need at least "
+                    f"{MIN_TOKEN_LENGTH} (make one with: {_GENERATE_HINT})"
                 )
             pairs.append((name, token))
     return pairs

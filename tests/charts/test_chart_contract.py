@@ -36,8 +36,8 @@ POSTGRES_ADMIN_DSN = "postgresql://root@127.0.0.1:5432/postgres"
 # Per process: concurrent runs on one PostgreSQL (several checkouts, CI beside a developer) must not drop
 # each other's database.
 CONTRACT_DATABASE = f"chart_contract_{os.getpid()}"
-ADMIN_TOKEN = "contract-admin-token"
-READ_TOKEN = "contract-read-token"
+ADMIN_TOKEN = "contract-admin-token-0123456789"
+READ_TOKEN = "contract-read-token-0123456789"
 
 # What the cluster holds for the scenarios that point at existing Secrets.
 CLUSTER_SECRETS: dict[str, dict[str, str]] = {
@@ -53,8 +53,8 @@ CLUSTER_SECRETS: dict[str, dict[str, str]] = {
     },
 }
 # The scenario files that create their own token Secret use these (see ci/*-values.yaml).
-CHART_ADMIN_TOKEN = "ci-admin-token"
-CHART_READ_TOKEN = "ci-read-token"
+CHART_ADMIN_TOKEN = "ci-admin-token-0123456789abcdef"
+CHART_READ_TOKEN = "ci-read-token-0123456789abcdef"
 
 
 class Pod:

@@ -28,9 +28,9 @@ if TYPE_CHECKING:
     from hatchet_trace_flags_server import Settings
     from hatchet_trace_flags_server._runner import FlagServer
 
-ADMIN_TOKEN = "provider-admin-secret"
-READ_TOKEN = "provider-read-secret"
-OTHER_READ_TOKEN = "provider-other-read-secret"
+ADMIN_TOKEN = "provider-admin-secret-0123456789"
+READ_TOKEN = "provider-read-secret-0123456789"
+OTHER_READ_TOKEN = "provider-other-read-secret-0123456789"
 
 
 def admin_threads() -> list[threading.Thread]:

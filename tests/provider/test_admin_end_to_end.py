@@ -22,8 +22,8 @@ from tests.server.processes import ServerProcess, free_port, start_server_proces
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
-ADMIN_TOKEN = "e2e-admin-secret"
-READ_TOKEN = "e2e-read-secret"
+ADMIN_TOKEN = "e2e-admin-secret-0123456789"
+READ_TOKEN = "e2e-read-secret-0123456789"
 ACTION_ID = "fanout-worker:process-item"
 REPO = Path(__file__).parents[2]
 

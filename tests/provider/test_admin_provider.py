@@ -275,7 +275,7 @@ def test_token_revoked_mid_run_keeps_the_last_rules_and_recovers_without_a_resta
     install_provider(provider, timeout=5)
     assert wait_until(lambda: provider.streaming)
 
-    service.restart(read_tokens="worker:a-new-token")
+    service.restart(read_tokens="worker:a-new-token-0123456789abcdef")
 
     assert wait_until(lambda: provider.state == "unauthorized")
     # The state changes first, then the error is recorded and announced.

@@ -27,9 +27,9 @@ from fastapi import FastAPI
 from hatchet_trace_flags_server import Settings, create_app
 from hatchet_trace_flags_server._runner import FlagServer, build_server
 
-ADMIN_TOKEN = "alice-admin-secret"
-SECOND_ADMIN_TOKEN = "bob-admin-secret"
-READ_TOKEN = "worker-read-secret"
+ADMIN_TOKEN = "alice-admin-secret-0123456789"
+SECOND_ADMIN_TOKEN = "bob-admin-secret-0123456789"
+READ_TOKEN = "worker-read-secret-0123456789"
 ADMIN_TOKENS = f"alice:{ADMIN_TOKEN},bob:{SECOND_ADMIN_TOKEN}"
 READ_TOKENS = f"worker:{READ_TOKEN}"
 
@@ -126,12 +126,12 @@ class LiveServer:
             assert not self.thread.is_alive(), "server did not stop"
 
 
-def start_live_server(settings: Settings) -> LiveServer:
+def start_live_server(settings: Settings, app: FastAPI | None = None) -> LiveServer:
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
-    app = create_app(settings)
+    app = app if app is not None else create_app(settings)
     server = build_server(settings, app, log_config=None, access_log=False)
     failure: list[BaseException] = []
 
@@ -155,12 +155,15 @@ def start_live_server(settings: Settings) -> LiveServer:
     return LiveServer(f"http://127.0.0.1:{port}", app, server, thread)
 
 
+LiveFactory = Callable[..., LiveServer]
+
+
 @pytest.fixture
-def live_factory() -> Iterator[Callable[[Settings], LiveServer]]:
+def live_factory() -> Iterator[LiveFactory]:
     started: list[LiveServer] = []
 
-    def start(settings: Settings) -> LiveServer:
-        live = start_live_server(settings)
+    def start(settings: Settings, app: FastAPI | None = None) -> LiveServer:
+        live = start_live_server(settings, app)
         started.append(live)
         return live
 

@@ -15,32 +15,45 @@ from tests.server.conftest import ADMIN_TOKEN, READ_TOKEN, LiveServer, SettingsF
 
 pytestmark = pytest.mark.timeout(60)
 
+SHARED = "shared-0123456789abcdefghijklmn"
+
 
 def test_token_lists_from_env_and_files(tmp_path: Path) -> None:
     admin_file = tmp_path / "admin"
-    admin_file.write_text("# rotated 2025-01\ncarol:c-token\n\ndave:d-token, erin:e:token:with:colons\n")
+    admin_file.write_text(
+        "# rotated 2025-01\ncarol:c-token-0123456789abcdefghijklmn\n\n"
+        "dave:d-token-0123456789abcdefghijklmn, erin:e:token:with:colons-0123456789abcdefghijklmn\n"
+    )
     read_file = tmp_path / "read"
-    read_file.write_text("bot:b-token")
+    read_file.write_text("bot:b-token-0123456789abcdefghijklmn")
     registry = TokenRegistry.from_sources(
-        admin_tokens="alice:s3cret, deploy-bot:t0ken",
-        read_tokens="worker:r",
+        admin_tokens="alice:s3cret-0123456789abcdefghijklmn, deploy-bot:t0ken-0123456789abcdefghijklmn",
+        read_tokens="worker:r-0123456789abcdefghijklmn",
         admin_tokens_file=admin_file,
         read_tokens_file=read_file,
     )
-    assert registry.identify("s3cret") is not None
-    assert [registry.identify(token) for token in ("s3cret", "t0ken", "c-token", "e:token:with:colons")] == [
-        registry.identify("s3cret"),
-        registry.identify("t0ken"),
-        registry.identify("c-token"),
-        registry.identify("e:token:with:colons"),
+    assert registry.identify("s3cret-0123456789abcdefghijklmn") is not None
+    assert [
+        registry.identify(token)
+        for token in (
+            "s3cret-0123456789abcdefghijklmn",
+            "t0ken-0123456789abcdefghijklmn",
+            "c-token-0123456789abcdefghijklmn",
+            "e:token:with:colons-0123456789abcdefghijklmn",
+        )
+    ] == [
+        registry.identify("s3cret-0123456789abcdefghijklmn"),
+        registry.identify("t0ken-0123456789abcdefghijklmn"),
+        registry.identify("c-token-0123456789abcdefghijklmn"),
+        registry.identify("e:token:with:colons-0123456789abcdefghijklmn"),
     ]
-    identity = registry.identify("e:token:with:colons")
+    identity = registry.identify("e:token:with:colons-0123456789abcdefghijklmn")
     assert identity is not None
     assert (identity.name, identity.scope) == ("erin", "admin")
-    bot = registry.identify("b-token")
+    bot = registry.identify("b-token-0123456789abcdefghijklmn")
     assert bot is not None
     assert (bot.name, bot.scope) == ("bot", "read")
-    assert registry.identify("s3cre") is None
+    assert registry.identify("s3cret-0123456789abcdefghijklm") is None
     assert registry.identify("") is None
     assert registry.has_admin
 
@@ -53,6 +66,8 @@ def test_token_lists_from_env_and_files(tmp_path: Path) -> None:
         (":secret", "token name ''"),
         ("bad name:secret", "token name 'bad name'"),
         ("alice:has space", "printable characters without spaces"),
+        ("alice:s3cret", "6 characters; tokens need at least 24"),
+        ("alice:" + "x" * 23, "23 characters; tokens need at least 24"),
     ],
 )
 def test_malformed_token_lists_are_rejected_without_echoing_secrets(text: str, message: str) -> None:
@@ -65,7 +80,7 @@ def test_malformed_token_lists_are_rejected_without_echoing_secrets(text: str, m
 
 def test_one_token_in_two_scopes_is_a_configuration_error() -> None:
     with pytest.raises(TokenConfigError, match="same token"):
-        TokenRegistry.from_sources(admin_tokens="a:shared", read_tokens="b:shared")
+        TokenRegistry.from_sources(admin_tokens=f"a:{SHARED}", read_tokens=f"b:{SHARED}")
 
 
 def test_missing_token_file_is_a_clear_error(tmp_path: Path) -> None:
@@ -77,7 +92,7 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     monkeypatch.setenv("HATCHET_TRACE_FLAGS_PORT", "9999")
     monkeypatch.setenv("HATCHET_TRACE_FLAGS_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("HATCHET_TRACE_FLAGS_LOG_LEVEL", "DEBUG")
-    monkeypatch.setenv("HATCHET_TRACE_FLAGS_ADMIN_TOKENS", "alice:s3cret,deploy-bot:t0ken")
+    monkeypatch.setenv("HATCHET_TRACE_FLAGS_ADMIN_TOKENS", f"alice:{SHARED}")
     settings = Settings()
     assert (settings.host, settings.port, settings.log_level) == ("127.0.0.1", 9999, "debug")
     assert (settings.max_body_bytes, settings.heartbeat_seconds) == (1024 * 1024, 15.0)

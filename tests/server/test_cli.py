@@ -113,6 +113,18 @@ def test_serve_rejects_bad_configuration(capsys: pytest.CaptureFixture[str], tmp
     assert "invalid settings" in capsys.readouterr().err
 
 
+def test_serve_refuses_short_tokens_at_start_up(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HATCHET_TRACE_FLAGS_ADMIN_TOKENS", "alice:s3cret")
+    assert main(["serve", "--data-dir", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert "token for 'alice' has 6 characters; tokens need at least 24" in error
+    assert "s3cret" not in error
+    assert "secrets.token_urlsafe" in error
+    assert not (tmp_path / "flags.db").exists()  # refused before touching the database
+
+
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_tasks_forget(cli, live: LiveServer) -> None:  # type: ignore[no-untyped-def]
     seen = httpx.post(

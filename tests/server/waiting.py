@@ -14,3 +14,12 @@ async def until(condition: Callable[[], Awaitable[bool]], *, within: float = 10.
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {within:g} s")
         await asyncio.sleep(0.02)
+
+
+def wait_until(condition: Callable[[], bool], *, timeout: float = 10.0, what: str) -> None:
+    """The synchronous :func:`until`, for tests that drive the server with sync clients."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:g} s")
+        time.sleep(0.02)

@@ -104,7 +104,7 @@ def _mode(form: FormData, name: str = "mode", *, allow_inherit: bool = False) ->
 def _version(form: FormData) -> EntityTags:
     """The version the change was based on, as the If-Match the store checks."""
     value = _text(form, "version")
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise DashboardError(status.HTTP_422_UNPROCESSABLE_CONTENT, "version must be a whole number.")
     return EntityTags(any=False, strong=frozenset({str(int(value))}), weak=frozenset())
 
@@ -171,7 +171,7 @@ class TaskQuery:
         if order not in ("asc", "desc"):
             raise DashboardError(status.HTTP_400_BAD_REQUEST, "order must be asc or desc.")
         page_text = params.get("page", "1")
-        if not page_text.isdigit() or not 1 <= int(page_text) <= 1_000_000:
+        if not (page_text.isascii() and page_text.isdigit()) or not 1 <= int(page_text) <= 1_000_000:
             raise DashboardError(status.HTTP_400_BAD_REQUEST, "page must be a positive whole number.")
         return cls(q, mode or None, source, sort, order, int(page_text))  # type: ignore[arg-type]
 

@@ -8,7 +8,9 @@ from fastapi import Request, Response, status
 from fastapi.responses import RedirectResponse
 
 from hatchet_trace_flags._rules import Mode, RulesError
+from hatchet_trace_flags_server._auth_throttle import AuthThrottle, client_address
 from hatchet_trace_flags_server._presenters import task_out
+from hatchet_trace_flags_server._ratelimit import RateLimited
 from hatchet_trace_flags_server._sessions import CSRF_FIELD, CSRF_HEADER, SessionKeys, clear_strict_cookie
 from hatchet_trace_flags_server._store import AuditQuery, ChangeEvent, NotFound
 
@@ -43,8 +45,24 @@ def _sign_in_form(request: Request, *, error: str | None, status_code: int) -> R
     return response
 
 
+def _throttled(request: Request, limited: RateLimited) -> Response:
+    response = _sign_in_form(
+        request,
+        error=f"Too many failed sign-ins. Try again in {limited.retry_after} s.",
+        status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+    )
+    response.headers["Retry-After"] = str(limited.retry_after)
+    return response
+
+
 @router.post("/sign-in")
 async def sign_in(request: Request) -> Response:
+    throttle: AuthThrottle = request.app.state.auth_throttle
+    client = client_address(request)
+    try:
+        throttle.check(client)
+    except RateLimited as limited:
+        return _throttled(request, limited)
     form = await _form(request)
     if not SessionKeys.check_sign_in_nonce(request, _text(form, "signin_nonce", required=False)):
         return _sign_in_form(
@@ -55,6 +73,10 @@ async def sign_in(request: Request) -> Response:
     token = form.get("token")
     issued = _keys(request).sign_in(token.strip()) if isinstance(token, str) and token.strip() else None
     if issued is None:
+        try:
+            throttle.failed(client)
+        except RateLimited as limited:
+            return _throttled(request, limited)
         # Never echo what was typed: the field comes back empty.
         return _sign_in_form(
             request,

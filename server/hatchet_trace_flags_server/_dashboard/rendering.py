@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
+from hatchet_trace_flags_server._json_input import StrictJSONRoute
 from hatchet_trace_flags_server._sessions import CSRF_FIELD, SESSION_COOKIE, Session, SessionKeys
 
 _HERE: Final = Path(__file__).parent.parent  # the package: templates/ and static/
@@ -38,7 +39,7 @@ _SECURITY_HEADERS: Final = {
     "Cache-Control": "no-store",
 }
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=StrictJSONRoute, include_in_schema=False)
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
 templates.env.trim_blocks = True
 templates.env.lstrip_blocks = True

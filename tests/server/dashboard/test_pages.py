@@ -160,6 +160,18 @@ def test_dashboard_writes_without_the_csrf_token_change_nothing(
 # ------------------------------------------------------------------ tasks
 
 
+@pytest.mark.parametrize("version", ["²", "٣", "1²", "-1", "1e3", " "])
+def test_a_version_that_is_not_ascii_digits_is_a_422(
+    http_browser: BrowserFactory, api: httpx.Client, version: str
+) -> None:
+    # "²".isdigit() is True and int("²") raises: this was a 500 (issue 12).
+    browser = http_browser(ADMIN_TOKEN)
+    data = {"action_id": TASK, "mode": "link", "version": version, "csrf_token": browser.csrf}
+    assert browser.htmx("POST", "/ui/tasks/mode", data=data).status_code == 422
+    assert browser.get("/", params={"page": "²"}).status_code == 400
+    assert api.get(f"/api/v1/tasks/{TASK}").status_code == 404
+
+
 def test_toggle_sets_the_mode_through_the_store_with_actor_and_note(
     http_browser: BrowserFactory, api: httpx.Client, worker_api: httpx.Client
 ) -> None:
