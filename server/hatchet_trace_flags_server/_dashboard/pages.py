@@ -1,0 +1,161 @@
+"""Dashboard routes that read: sign-in and sign-out, the page, its fragments and task history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request, Response, status
+from fastapi.responses import RedirectResponse
+
+from hatchet_trace_flags._rules import Mode, RulesError
+from hatchet_trace_flags_server._presenters import task_out
+from hatchet_trace_flags_server._sessions import CSRF_FIELD, CSRF_HEADER, SessionKeys, clear_strict_cookie
+from hatchet_trace_flags_server._store import AuditQuery, ChangeEvent, NotFound
+
+from .forms import TaskQuery, Viewer, _form, _services, _text
+from .rendering import (
+    _NOTICE_COOKIE,
+    HISTORY_LIMIT,
+    DashboardError,
+    _is_htmx,
+    _keys,
+    _optional_session,
+    _render,
+    router,
+)
+from .views import _base_context, _patterns_context, _read_notice, _settings_context, _tasks_context
+
+# --------------------------------------------------------------------------- sign in / out
+
+
+@router.get("/sign-in")
+async def sign_in_page(request: Request) -> Response:
+    if _optional_session(request) is not None:
+        return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
+    return _sign_in_form(request, error=None, status_code=status.HTTP_200_OK)
+
+
+def _sign_in_form(request: Request, *, error: str | None, status_code: int) -> Response:
+    nonce = SessionKeys.new_sign_in_nonce()
+    context = {"error": error, "session": None, "signin_nonce": nonce}
+    response = _render(request, "sign_in.html", context, status_code=status_code)
+    SessionKeys.set_sign_in_cookie(response, request, nonce)
+    return response
+
+
+@router.post("/sign-in")
+async def sign_in(request: Request) -> Response:
+    form = await _form(request)
+    if not SessionKeys.check_sign_in_nonce(request, _text(form, "signin_nonce", required=False)):
+        return _sign_in_form(
+            request,
+            error="The sign-in form expired or did not come from this page. Please try again.",
+            status_code=status.HTTP_403_FORBIDDEN,
+        )
+    token = form.get("token")
+    issued = _keys(request).sign_in(token.strip()) if isinstance(token, str) and token.strip() else None
+    if issued is None:
+        # Never echo what was typed: the field comes back empty.
+        return _sign_in_form(
+            request,
+            error="That token is not valid. Use an admin token to make changes, or a read token to look.",
+            status_code=status.HTTP_401_UNAUTHORIZED,
+        )
+    _session, cookie = issued
+    response = RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
+    SessionKeys.set_session_cookie(response, request, cookie)
+    SessionKeys.clear_sign_in_cookie(response, request)
+    return response
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request, session: Viewer) -> Response:
+    form = await _form(request)
+    presented = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
+    if not session.check_csrf(presented if isinstance(presented, str) else None):
+        raise DashboardError(status.HTTP_403_FORBIDDEN, "Sign-out did not come from the dashboard.")
+    response = RedirectResponse("/sign-in", status_code=status.HTTP_303_SEE_OTHER)
+    SessionKeys.clear_session_cookie(response, request)
+    return response
+
+
+# --------------------------------------------------------------------------- pages and fragments
+
+
+@router.get("/")
+async def dashboard(request: Request, session: Viewer) -> Response:
+    services = _services(request)
+    query = TaskQuery.from_request(request)
+    context = {
+        **_base_context(request, session),
+        **await _tasks_context(services, query),
+        **await _patterns_context(services),
+        **await _settings_context(services),
+    }
+    notice = _read_notice(request)
+    response = _render(request, "dashboard.html", {**context, "notice": notice})
+    if notice is not None:
+        clear_strict_cookie(response, request, _NOTICE_COOKIE)
+    return response
+
+
+@router.get("/ui/tasks")
+async def tasks_fragment(request: Request, session: Viewer) -> Response:
+    query = TaskQuery.from_request(request)
+    if not _is_htmx(request):
+        return RedirectResponse(query.url("/"), status_code=status.HTTP_303_SEE_OTHER)
+    context = {**_base_context(request, session), **await _tasks_context(_services(request), query)}
+    headers = {} if request.headers.get("X-HTF-Refresh") else {"HX-Push-Url": query.url("/")}
+    return _render(request, "_tasks.html", context, headers=headers)
+
+
+@router.get("/ui/patterns")
+async def patterns_fragment(request: Request, session: Viewer) -> Response:
+    if not _is_htmx(request):
+        return RedirectResponse("/#patterns", status_code=status.HTTP_303_SEE_OTHER)
+    context = {**_base_context(request, session), **await _patterns_context(_services(request))}
+    return _render(request, "_patterns.html", context)
+
+
+@router.get("/ui/settings")
+async def settings_fragment(request: Request, session: Viewer) -> Response:
+    if not _is_htmx(request):
+        return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
+    context = {**_base_context(request, session), **await _settings_context(_services(request))}
+    return _render(request, "_settings.html", context)
+
+
+@router.get("/ui/tasks/history")
+async def task_history(request: Request, session: Viewer) -> Response:
+    action_id = request.query_params.get("action_id", "")
+    services = _services(request)
+    try:
+        row = await services.store.get_task(action_id)
+    except RulesError as error:
+        raise DashboardError(status.HTTP_400_BAD_REQUEST, f"Not a task: {error.message}.") from None
+    except NotFound:
+        raise DashboardError(
+            status.HTTP_404_NOT_FOUND, f"{action_id} is neither configured nor seen."
+        ) from None
+    events = await services.store.list_audit(AuditQuery(kind="task", key=action_id, limit=HISTORY_LIMIT))
+    context = {
+        **_base_context(request, session),
+        "task": task_out(row, services.feed.snapshot.rules),
+        "events": [_history_entry(event) for event in events],
+        "history_limit": HISTORY_LIMIT,
+    }
+    return _render(request, "_history.html" if _is_htmx(request) else "history.html", context)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    event: ChangeEvent
+    before: Mode | None
+    after: Mode | None
+    note: str | None
+
+
+def _history_entry(event: ChangeEvent) -> HistoryEntry:
+    before = event.before if isinstance(event.before, dict) else {}
+    after = event.after if isinstance(event.after, dict) else {}
+    return HistoryEntry(event, before.get("mode"), after.get("mode"), after.get("note"))

@@ -1,0 +1,179 @@
+"""Dashboard rendering: paths and constants, the router, Jinja2 templates and their filters, and
+how dashboard errors become pages or htmx notices."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from fastapi import APIRouter, Request, Response, status
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+
+from hatchet_trace_flags_server._sessions import CSRF_FIELD, SESSION_COOKIE, Session, SessionKeys
+
+_HERE: Final = Path(__file__).parent.parent  # the package: templates/ and static/
+STATIC_DIR: Final = _HERE / "static"
+TEMPLATES_DIR: Final = _HERE / "templates"
+
+PAGE_SIZE: Final = 50
+HISTORY_LIMIT: Final = 50
+SOURCE: Final = "dashboard"
+_NOTICE_COOKIE: Final = "htf_notice"
+_NOTICE_LIFETIME: Final = timedelta(seconds=60)
+_MAX_QUERY_LENGTH: Final = 255
+
+# No inline script or style anywhere: the page loads only its own files and talks only to itself.
+_SECURITY_HEADERS: Final = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=TEMPLATES_DIR)
+templates.env.trim_blocks = True
+templates.env.lstrip_blocks = True
+
+Sort = Literal["name", "mode", "seen", "changed"]
+Order = Literal["asc", "desc"]
+Source = Literal["", "own", "inherited"]
+_SORTS: Final[tuple[Sort, ...]] = ("name", "mode", "seen", "changed")
+# Newest first is what one wants from a time column; names read best A to Z.
+_DEFAULT_ORDER: Final[Mapping[Sort, Order]] = {
+    "name": "asc",
+    "mode": "asc",
+    "seen": "desc",
+    "changed": "desc",
+}
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class DashboardError(Exception):
+    """A request the dashboard refuses; ``message`` is shown to the user as is."""
+
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+
+
+class _SignInRequired(Exception):
+    pass
+
+
+def _is_htmx(request: Request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _notice_header(message: str, level: str = "info", *, refresh: list[str] | None = None) -> dict[str, str]:
+    events: dict[str, object] = {"htf-notice": {"message": message, "level": level}}
+    if refresh:
+        events["htf-refresh"] = refresh
+    # ASCII-escaped JSON: header values must be Latin-1, action_ids need not be.
+    return {"HX-Trigger": json.dumps(events, ensure_ascii=True)}
+
+
+async def _dashboard_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, DashboardError)
+    if _is_htmx(request):
+        return Response(
+            status_code=error.status_code,
+            headers={**_SECURITY_HEADERS, **_notice_header(error.message, "error")},
+        )
+    return _render(
+        request,
+        "error.html",
+        {"message": error.message, "session": _optional_session(request)},
+        status_code=error.status_code,
+    )
+
+
+async def _sign_in_required(request: Request, _error: Exception) -> Response:
+    if _is_htmx(request):
+        return Response(status_code=status.HTTP_401_UNAUTHORIZED, headers={"HX-Redirect": "/sign-in"})
+    return RedirectResponse("/sign-in", status_code=status.HTTP_303_SEE_OTHER)
+
+
+# --------------------------------------------------------------------------- templates
+
+
+def _static_versions() -> dict[str, str]:
+    return {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+        for path in STATIC_DIR.iterdir()
+        if path.is_file()
+    }
+
+
+_STATIC_VERSIONS: Final = _static_versions()
+
+
+def static_url(name: str) -> str:
+    """A URL that changes with the file's content, so browsers never run a stale script."""
+    return f"/static/{name}?v={_STATIC_VERSIONS[name]}"
+
+
+def row_id(key: str) -> str:
+    """A stable element id for an action_id or pattern (they may hold any printable character)."""
+    return hashlib.blake2b(key.encode(), digest_size=6).hexdigest()
+
+
+def ago(value: datetime | None, now: datetime | None = None) -> str:
+    if value is None:
+        return "never"
+    seconds = ((now or datetime.now(UTC)) - value).total_seconds()
+    if seconds < 45:
+        return "just now"
+    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            count = int(seconds // size)
+            if unit == "day":
+                return f"{count} day{'s' if count != 1 else ''} ago"
+            return f"{count} {unit} ago"
+    return "just now"
+
+
+def utc(value: datetime | None) -> str:
+    return "" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+templates.env.globals["static_url"] = static_url
+templates.env.globals["CSRF_FIELD"] = CSRF_FIELD
+templates.env.filters["row_id"] = row_id
+templates.env.filters["ago"] = ago
+templates.env.filters["utc"] = utc
+
+
+def _render(
+    request: Request,
+    name: str,
+    context: dict[str, Any],
+    *,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> HTMLResponse:
+    response = templates.TemplateResponse(
+        request, name, context, status_code=status_code, headers={**_SECURITY_HEADERS, **(headers or {})}
+    )
+    assert isinstance(response, HTMLResponse)
+    return response
+
+
+def _keys(request: Request) -> SessionKeys:
+    keys: SessionKeys = request.app.state.dashboard_sessions
+    return keys
+
+
+def _optional_session(request: Request) -> Session | None:
+    return _keys(request).verify(request.cookies.get(SESSION_COOKIE))

@@ -1,0 +1,154 @@
+"""Dashboard views: what each page and fragment shows (task rows, list, patterns, settings,
+history), and the response after a write."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+from fastapi import Request, Response, status
+from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.datastructures import FormData
+
+from hatchet_trace_flags._rules import Decision, RuleSet
+from hatchet_trace_flags_server._models import TaskOut
+from hatchet_trace_flags_server._presenters import task_out
+from hatchet_trace_flags_server._services import Services
+from hatchet_trace_flags_server._sessions import Session, set_strict_cookie
+from hatchet_trace_flags_server._store import TaskRow
+from hatchet_trace_flags_server._task_queries import TaskListQuery
+
+from .forms import TaskQuery, _return_to
+from .rendering import _NOTICE_COOKIE, _NOTICE_LIFETIME, PAGE_SIZE, _is_htmx, _notice_header
+
+
+@dataclass(frozen=True, slots=True)
+class TaskView:
+    """One row: the API's view of the task, and the decision its switch shows."""
+
+    task: TaskOut
+    # What the rules give, the kill switch aside: with the kill switch on every task is parent, yet the
+    # switch still shows (and sets) the task's rule, so turning links back on restores exactly that.
+    decision: Decision
+    disabled_by_kill_switch: bool
+
+    @property
+    def links_on(self) -> bool:
+        return self.decision.mode == "link"
+
+    @property
+    def configured(self) -> bool:
+        return self.task.mode is not None
+
+
+def _views(rows: list[TaskRow], rules: RuleSet) -> list[TaskView]:
+    unkilled = rules if rules.links_enabled else rules.with_settings(links_enabled=True)
+    return [
+        TaskView(task_out(row, rules), unkilled.evaluate(row.rule.key), not rules.links_enabled)
+        for row in rows
+    ]
+
+
+async def _tasks_context(services: Services, query: TaskQuery) -> dict[str, Any]:
+    rules = services.feed.snapshot.rules
+    configured = {"own": True, "inherited": False}.get(query.source)
+    listing = TaskListQuery(
+        search=query.q or None,
+        configured=configured,
+        mode=query.mode,
+        sort=query.sort,
+        descending=query.order == "desc",
+        limit=PAGE_SIZE,
+        offset=(query.page - 1) * PAGE_SIZE,
+    )
+    found = await services.store.list_tasks(listing, rules)
+    pages = max(1, math.ceil(found.total / PAGE_SIZE))
+    if not found.total_exact:
+        # Counting stopped: one page more while this one is full.
+        pages = max(pages, query.page + (1 if len(found.rows) == PAGE_SIZE else 0))
+    elif query.page > pages and found.total:
+        # Past the last page (the list shrank): show the last one.
+        listing = replace(listing, offset=(pages - 1) * PAGE_SIZE)
+        found = await services.store.list_tasks(listing, rules)
+    page = listing.offset // PAGE_SIZE + 1
+    start = listing.offset
+    link_count: int | None = None
+    if found.total_exact:
+        # Per-mode counts only while the total is exact: past it, counting the rarer mode could
+        # mean reading every discovered task.
+        if query.mode is not None:
+            link_count = found.total if query.mode == "link" else 0
+        else:
+            links = await services.store.list_tasks(replace(listing, mode="link", limit=1, offset=0), rules)
+            link_count = links.total
+    return {
+        "query": query,
+        "views": _views(found.rows, rules),
+        "total": found.total,
+        "total_exact": found.total_exact,
+        "page": page,
+        "pages": pages,
+        "first": start + 1 if found.rows else 0,
+        "last": start + len(found.rows),
+        "link_count": link_count,
+        "any_tasks": bool(found.rows) or query.filtered,
+        "links_enabled": rules.links_enabled,
+    }
+
+
+async def _patterns_context(services: Services) -> dict[str, Any]:
+    records, total = await services.store.list_patterns(search=None, mode=None, limit=1000, offset=0)
+    return {"patterns": records, "pattern_total": total}
+
+
+async def _settings_context(services: Services) -> dict[str, Any]:
+    rules = services.feed.snapshot.rules
+    return {
+        "settings": await services.store.get_settings(),
+        "revision": services.feed.snapshot.revision,
+        "link_rules": sum(1 for mode in rules.tasks.values() if mode == "link")
+        + sum(1 for mode in rules.patterns.values() if mode == "link"),
+    }
+
+
+def _base_context(_request: Request, session: Session) -> dict[str, Any]:
+    return {"session": session, "identity": session.identity, "csrf_token": session.csrf_token}
+
+
+def _read_notice(request: Request) -> dict[str, str] | None:
+    """The notice a plain (script-less) form post left for the page it redirected to."""
+    raw = request.cookies.get(_NOTICE_COOKIE)
+    if raw is None:
+        return None
+    try:
+        notice = json.loads(base64.urlsafe_b64decode(raw.encode()))
+    except ValueError:
+        return None
+    if isinstance(notice, dict) and isinstance(notice.get("message"), str):
+        return {"message": notice["message"][:500], "level": str(notice.get("level", "info"))[:10]}
+    return None
+
+
+def _after_write(
+    request: Request,
+    form: FormData,
+    fragment: HTMLResponse | Response,
+    *,
+    message: str,
+    level: str = "ok",
+    revision: int | None = None,
+    refresh: list[str] | None = None,
+) -> Response:
+    """The fragment for htmx, or a redirect back (with the notice in a short-lived cookie) for a form."""
+    if _is_htmx(request):
+        fragment.headers.update(_notice_header(message, level, refresh=refresh))
+        if revision is not None:
+            fragment.headers["X-Change-Revision"] = str(revision)
+        return fragment
+    redirect = RedirectResponse(_return_to(form), status_code=status.HTTP_303_SEE_OTHER)
+    payload = base64.urlsafe_b64encode(json.dumps({"message": message, "level": level}).encode()).decode()
+    set_strict_cookie(redirect, request, _NOTICE_COOKIE, payload, lifetime=_NOTICE_LIFETIME)
+    return redirect

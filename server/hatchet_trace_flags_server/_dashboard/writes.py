@@ -1,0 +1,274 @@
+"""Dashboard routes that change something: task modes, forgetting tasks, patterns, settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request, Response, status
+from fastapi.responses import HTMLResponse
+from starlette.datastructures import FormData
+
+from hatchet_trace_flags._rules import Mode, RulesError, validate_action_id
+from hatchet_trace_flags_server._conditions import EntityTags
+from hatchet_trace_flags_server._services import Services
+from hatchet_trace_flags_server._sessions import Session
+from hatchet_trace_flags_server._store import NotFound, PreconditionFailed, TaskRow
+
+from .forms import Editor, _form, _mode, _note, _rules_error, _services, _text, _version
+from .rendering import _SECURITY_HEADERS, SOURCE, DashboardError, _is_htmx, _render, ago, router
+from .views import _after_write, _base_context, _patterns_context, _settings_context, _views
+
+# --------------------------------------------------------------------------- task writes
+
+
+def _row_response(
+    request: Request, session: Session, services: Services, row: TaskRow, **extra: Any
+) -> HTMLResponse:
+    view = _views([row], services.feed.snapshot.rules)[0]
+    return _render(request, "_task_row.html", {**_base_context(request, session), "view": view, **extra})
+
+
+@router.post("/ui/tasks/mode")
+async def set_task_mode(request: Request, session: Editor) -> Response:
+    services = _services(request)
+    form = await _form(request)
+    action_id = _text(form, "action_id")
+    mode = _mode(form, allow_inherit=True)
+    if_match = _version(form)
+    note = _note(form)
+    try:
+        result = await services.store.set_task(
+            action_id, mode, note=note, if_match=if_match, actor=session.identity.name, source=SOURCE
+        )
+    except RulesError as error:
+        raise _rules_error(error) from None
+    except PreconditionFailed:
+        row = await services.store.get_task(action_id)
+        now = row.rule.mode or "inherited"
+        message = (
+            f"Not saved: {action_id} was changed by {row.rule.updated_by or 'someone'} "
+            f"{ago(row.rule.updated_at)} (it is now {now}). Check it and try again."
+        )
+        response = _row_response(request, session, services, row, conflict=True)
+        response.status_code = status.HTTP_412_PRECONDITION_FAILED
+        return _after_write(request, form, response, message=message, level="warning")
+    except NotFound:
+        raise DashboardError(
+            status.HTTP_409_CONFLICT, f"{action_id} has no mode of its own to clear."
+        ) from None
+    await services.publish(result)
+    if mode is None:
+        message = f"{action_id} follows patterns and the default again."
+    else:
+        effect = "starts a new trace with a span link" if mode == "link" else "stays a child span (parent)"
+        message = f"{action_id} now {effect}."
+    try:
+        row = await services.store.get_task(action_id)
+        fragment: Response = _row_response(request, session, services, row, changed=True)
+    except NotFound:  # cleared a task no worker has reported: it leaves the list
+        fragment = Response(headers=_SECURITY_HEADERS)
+    revision = result.event.revision if result.event is not None else None
+    return _after_write(request, form, fragment, message=message, revision=revision)
+
+
+@router.post("/ui/tasks/forget")
+async def forget_task(request: Request, session: Editor) -> Response:
+    """Forget a discovered task: it leaves the list unless it has a mode of its own."""
+    services = _services(request)
+    form = await _form(request)
+    action_id = _text(form, "action_id")
+    try:
+        validate_action_id(action_id)
+    except RulesError as error:
+        raise _rules_error(error) from None
+    forgotten = await services.store.seen.forget([action_id])
+    await services.store.insights.forget([action_id])
+    message = (
+        f"{action_id} is forgotten; a worker that still runs it will report it again."
+        if forgotten
+        else f"{action_id} was not discovered (nothing to forget)."
+    )
+    try:
+        row = await services.store.get_task(action_id)
+        fragment: Response = _row_response(request, session, services, row, changed=True)
+    except NotFound:
+        fragment = Response(headers=_SECURITY_HEADERS)
+    return _after_write(request, form, fragment, message=message)
+
+
+# --------------------------------------------------------------------------- pattern writes
+
+
+def _patterns_response(request: Request, session: Session, context: dict[str, Any]) -> HTMLResponse:
+    return _render(request, "_patterns.html", {**_base_context(request, session), **context})
+
+
+async def _write_pattern(
+    request: Request,
+    session: Session,
+    form: FormData,
+    pattern: str,
+    mode: Mode | None,
+    if_match: EntityTags,
+    *,
+    done: str,
+) -> Response:
+    services = _services(request)
+    try:
+        result = await services.store.set_pattern(
+            pattern,
+            mode,
+            note=_note(form),
+            if_match=if_match,
+            actor=session.identity.name,
+            source=SOURCE,
+        )
+    except RulesError as error:
+        raise _rules_error(error) from None
+    except PreconditionFailed:
+        current = await services.store.get_pattern(pattern)
+        message = (
+            f"Not saved: pattern {pattern} was changed by {current.updated_by or 'someone'} "
+            f"{ago(current.updated_at)}. Check it and try again."
+        )
+        response = _patterns_response(request, session, await _patterns_context(services))
+        response.status_code = status.HTTP_412_PRECONDITION_FAILED
+        return _after_write(request, form, response, message=message, level="warning")
+    except NotFound:
+        raise DashboardError(status.HTTP_409_CONFLICT, f"Pattern {pattern} was already removed.") from None
+    await services.publish(result)
+    response = _patterns_response(request, session, await _patterns_context(services))
+    revision = result.event.revision if result.event is not None else None
+    return _after_write(
+        request, form, response, message=done, revision=revision, refresh=["tasks", "settings"]
+    )
+
+
+@router.post("/ui/patterns")
+async def add_pattern(request: Request, session: Editor) -> Response:
+    form = await _form(request)
+    pattern = _text(form, "pattern", max_length=256)
+    mode = _mode(form)
+    services = _services(request)
+    try:
+        current = await services.store.get_pattern(pattern)
+    except RulesError as error:
+        raise _rules_error(error) from None
+    if current.mode is not None:
+        raise DashboardError(
+            status.HTTP_409_CONFLICT,
+            f"Pattern {pattern} already exists ({current.mode}); change it in the list instead.",
+        )
+    # Based on the unconfigured version: two people adding the same pattern cannot both win.
+    if_match = EntityTags(any=False, strong=frozenset({str(current.version)}), weak=frozenset())
+    return await _write_pattern(
+        request, session, form, pattern, mode, if_match, done=f"Added pattern {pattern} → {mode}."
+    )
+
+
+@router.post("/ui/patterns/mode")
+async def set_pattern_mode(request: Request, session: Editor) -> Response:
+    form = await _form(request)
+    pattern = _text(form, "pattern", max_length=256)
+    mode = _mode(form)
+    return await _write_pattern(
+        request, session, form, pattern, mode, _version(form), done=f"Pattern {pattern} → {mode}."
+    )
+
+
+@router.post("/ui/patterns/remove")
+async def remove_pattern(request: Request, session: Editor) -> Response:
+    form = await _form(request)
+    pattern = _text(form, "pattern", max_length=256)
+    return await _write_pattern(
+        request, session, form, pattern, None, _version(form), done=f"Removed pattern {pattern}."
+    )
+
+
+# --------------------------------------------------------------------------- settings writes
+
+
+async def _write_settings(
+    request: Request,
+    session: Session,
+    form: FormData,
+    *,
+    default: Mode | None = None,
+    links_enabled: bool | None = None,
+    done: str,
+) -> Response:
+    services = _services(request)
+    try:
+        result = await services.store.update_settings(
+            default=default,
+            links_enabled=links_enabled,
+            note=_note(form),
+            if_match=_version(form),
+            actor=session.identity.name,
+            source=SOURCE,
+        )
+    except PreconditionFailed:
+        current = await services.store.get_settings()
+        message = (
+            f"Not saved: the settings were changed by {current.updated_by or 'someone'} "
+            f"{ago(current.updated_at)}. Check them and try again."
+        )
+        response = _render(
+            request,
+            "_settings.html",
+            {**_base_context(request, session), **await _settings_context(services)},
+        )
+        response.status_code = status.HTTP_412_PRECONDITION_FAILED
+        return _after_write(request, form, response, message=message, level="warning")
+    await services.publish(result)
+    response = _render(
+        request, "_settings.html", {**_base_context(request, session), **await _settings_context(services)}
+    )
+    revision = result.event.revision if result.event is not None else None
+    return _after_write(request, form, response, message=done, revision=revision, refresh=["tasks"])
+
+
+@router.post("/ui/settings/default")
+async def set_default_mode(request: Request, session: Editor) -> Response:
+    form = await _form(request)
+    mode = _mode(form, "default")
+    return await _write_settings(
+        request, session, form, default=mode, done=f"Tasks without a rule now default to {mode}."
+    )
+
+
+@router.post("/ui/settings/links")
+async def set_links_enabled(request: Request, session: Editor) -> Response:
+    form = await _form(request)
+    enabled_text = _text(form, "links_enabled")
+    if enabled_text not in ("true", "false"):
+        raise DashboardError(status.HTTP_422_UNPROCESSABLE_CONTENT, "links_enabled must be true or false.")
+    enabled = enabled_text == "true"
+    if form.get("confirm") != "yes":
+        # The kill switch changes every task at once: ask first (a dialog with scripts, a page without).
+        services = _services(request)
+        context = {
+            **_base_context(request, session),
+            **await _settings_context(services),
+            "enable": enabled,
+            "version_text": _text(form, "version"),
+        }
+        if _is_htmx(request):
+            return _render(
+                request,
+                "_confirm_links.html",
+                context,
+                headers={"HX-Retarget": "#dialog-slot", "HX-Reswap": "innerHTML"},
+            )
+        return _render(request, "confirm_links.html", context)
+    return await _write_settings(
+        request,
+        session,
+        form,
+        links_enabled=enabled,
+        done=(
+            "Span links are on again: tasks follow their rules."
+            if enabled
+            else "Kill switch on: every task stays a child span (parent) until links are turned back on."
+        ),
+    )
