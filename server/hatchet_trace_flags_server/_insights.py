@@ -65,17 +65,20 @@ class Insight:
 
 
 def quantile(histogram: Histogram, q: float) -> float:
-    """The ``q`` quantile from the buckets: the upper bound of the bucket it falls in, kept within
-    the recorded min and max (so at most a factor of 2 high with doubling bounds)."""
+    """The ``q`` quantile from the buckets, interpolated linearly inside its bucket (as Prometheus'
+    ``histogram_quantile`` does) between the bucket's bounds narrowed to the recorded min and max.
+    Exact for a single value; within the bucket (a factor of 2 with doubling bounds) otherwise."""
     if histogram.count == 0:
         return 0.0
-    rank = max(1, math.ceil(q * histogram.count))
+    rank = q * histogram.count
     cumulative = 0
     for index, count in enumerate(histogram.buckets):
-        cumulative += count
-        if cumulative >= rank:
+        if count and cumulative + count >= rank:
+            lower = histogram.bounds[index - 1] if index > 0 else 0.0
             upper = histogram.bounds[index] if index < len(histogram.bounds) else histogram.high
-            return min(max(upper, histogram.low), histogram.high)
+            lower, upper = max(lower, histogram.low), min(upper, histogram.high)
+            return lower + (upper - lower) * max(0.0, rank - cumulative) / count
+        cumulative += count
     return histogram.high
 
 
