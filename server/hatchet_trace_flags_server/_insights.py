@@ -94,23 +94,26 @@ def human_seconds(value: float) -> str:
     return f"{value / 60:.1f} min"
 
 
-def _workflow_matches(child_action_id: str, workflow: str) -> bool:
-    # A child's action_id is "{namespace}{workflow lowercased}:{task}"; the spawner names the
-    # workflow as it passed it (with the namespace, if it gave one).
-    prefix = child_action_id.split(":", 1)[0]
-    name = workflow.lower()
-    return prefix == name or prefix.endswith(name)
-
-
-def _spawned_by(action_id: str, summaries: Mapping[str, TaskSummary]) -> list[SpawnedByOut]:
-    found = []
+def _children_by_workflow(summaries: Mapping[str, TaskSummary]) -> dict[str, list[tuple[str, int]]]:
+    """workflow name (case-folded) -> [(spawner action_id, children)], to join children in one lookup."""
+    index: dict[str, list[tuple[str, int]]] = {}
     for spawner_id, summary in summaries.items():
-        if summary.spawner is None:
-            continue
-        by_workflow = summary.spawner.by_workflow.items()
-        children = sum(count for workflow, count in by_workflow if _workflow_matches(action_id, workflow))
-        if children:
-            found.append(SpawnedByOut(action_id=spawner_id, children=children))
+        if summary.spawner is not None:
+            for workflow, count in summary.spawner.by_workflow.items():
+                index.setdefault(workflow.lower(), []).append((spawner_id, count))
+    return index
+
+
+def _spawned_by(action_id: str, index: Mapping[str, list[tuple[str, int]]]) -> list[SpawnedByOut]:
+    # A child's action_id is "{namespace}{workflow lowercased}:{task}", and Hatchet's namespaces end
+    # in "_". The spawner names the workflow as it passed it: with the namespace, or without.
+    prefix = action_id.split(":", 1)[0]
+    names = [prefix] + [prefix[at + 1 :] for at, character in enumerate(prefix) if character == "_"]
+    totals: dict[str, int] = {}
+    for name in dict.fromkeys(names):
+        for spawner_id, count in index.get(name, ()):
+            totals[spawner_id] = totals.get(spawner_id, 0) + count
+    found = [SpawnedByOut(action_id=spawner_id, children=count) for spawner_id, count in totals.items()]
     found.sort(key=lambda item: (-item.children, item.action_id))
     return found
 
@@ -154,6 +157,7 @@ def build_insights(
         for action_id, summary in summaries.items()
         if summary.spawner is not None
     }
+    index = _children_by_workflow(summaries)
     insights = []
     for action_id in sorted(summaries):
         summary = summaries[action_id]
@@ -168,7 +172,7 @@ def build_insights(
                 start_delay_seconds=_quantiles(side.start_delay),
                 duration_seconds=_quantiles(side.duration),
             )
-        spawned_by = _spawned_by(action_id, summaries) if child is not None else []
+        spawned_by = _spawned_by(action_id, index) if child is not None else []
         effective_mode = rules.evaluate(action_id).mode
         trace_open = recommendation = None
         if child is not None and spawned_by:
