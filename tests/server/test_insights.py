@@ -3,16 +3,18 @@ spawner, and the link recommendation (on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 from typing import Any
 
 import httpx
 import pytest
-from hatchet_trace_flags_server._insights import DELAY_FACTOR, MIN_CHILDREN_PER_RUN
+from hatchet_trace_flags_server._insights import DELAY_FACTOR, MIN_CHILDREN_PER_RUN, build_insights
 
 from hatchet_trace_flags._admin_insights import insights_payload
 from hatchet_trace_flags._fanout_stats import FanoutStats
+from hatchet_trace_flags._rules import RuleSet
 from tests.server.conftest import LiveServer, SettingsFactory, auth
 from tests.server.insight_support import CHILD, SPAWNER, fan_out_report
 
@@ -193,3 +195,55 @@ async def test_not_json_and_unauthenticated(live: LiveServer, reader: httpx.Asyn
         assert (await anonymous.post(INSIGHTS, json=fan_out_report("w"))).status_code == 401
     # Reading insights takes an admin token, like the task list.
     assert (await reader.get("/api/v1/insights")).status_code == 403
+
+
+def test_children_join_their_spawner_by_workflow_name_with_or_without_namespace() -> None:
+    stats = FanoutStats()
+    child = "prod_fanout-worker:process-item"
+    stats.child_started(child, 1.0, link=False, clamped=False)
+    for spawner, workflow in [
+        ("prod_api:import", "prod_fanout-worker"),  # named with the namespace, as the client applies it
+        ("prod_api:backfill", "Fanout-Worker"),  # without it, in another case
+        ("prod_api:other", "worker"),  # a mere suffix is another workflow
+        ("prod_api:elsewhere", "fanout-worker-2"),
+    ]:
+        stats.run_ended(spawner, 0.05, was_child=False, children={workflow: 3})
+    summaries, _ = stats.take()
+    [insight] = [
+        item for item in build_insights(summaries, RuleSet(), {}, 900.0) if item.out.action_id == child
+    ]
+    assert [(by.action_id, by.children) for by in insight.out.spawned_by] == [
+        ("prod_api:backfill", 3),
+        ("prod_api:import", 3),
+    ]
+
+
+async def test_two_replicas_on_one_database_add_up_concurrent_reports(
+    live_factory: Any, make_settings: SettingsFactory
+) -> None:
+    settings = make_settings()
+    replicas: list[LiveServer] = [live_factory(settings), live_factory(settings)]
+    reports = 12
+    async with httpx.AsyncClient(timeout=30, headers=auth("worker-read-secret")) as http:
+        # One request to each first: FastAPI builds a route's models on its first request, and two
+        # servers in one process (threads) building the same pydantic schema at once can race. One
+        # service per process in production never does.
+        for replica in replicas:
+            assert (
+                await http.post(f"{replica.url}{INSIGHTS}", json=fan_out_report("warm-up"))
+            ).status_code == 200
+        answers = await asyncio.gather(
+            *(
+                http.post(f"{replicas[n % 2].url}{INSIGHTS}", json=fan_out_report(f"w{n}"))
+                for n in range(reports)
+            )
+        )
+        assert [answer.status_code for answer in answers] == [200] * reports
+        for replica in replicas:
+            insight = (
+                await http.get(
+                    f"{replica.url}/api/v1/tasks/{CHILD}/insights", headers=auth("alice-admin-secret")
+                )
+            ).json()
+            assert insight["child"]["runs"] == (reports + 2) * 3 * 200
+            assert insight["spawned_by"] == [{"action_id": SPAWNER, "children": (reports + 2) * 3 * 200}]
