@@ -6,7 +6,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from hatchet_trace_flags_server._db import Database
 from hatchet_trace_flags_server._insight_models import InsightsIn
-from hatchet_trace_flags_server._schema import task_insights
+from hatchet_trace_flags_server._retention import RetentionSweep
+from hatchet_trace_flags_server._schema import task_insights, utcnow
 from hatchet_trace_flags_server._store import Store
 
 from hatchet_trace_flags._fanout_stats import TaskSummary
@@ -52,5 +53,31 @@ async def test_one_row_per_task_and_minute_and_the_sweep_keeps_the_window(
         assert await insights.dismissals() == {CHILD: "link"}
         assert await insights.expire(before_minute=131) == 4
         assert await insights.dismissals() == {}  # its task is no longer measured
+    finally:
+        await database.dispose()
+
+
+async def test_the_retention_sweep_forgets_numbers_older_than_the_window(
+    make_settings: SettingsFactory,
+) -> None:
+    database = Database(make_settings().sqlalchemy_url())
+    await database.migrate()
+    try:
+        store = Store(database)
+        now = utcnow()
+        minute = int(now.timestamp() // 60)
+        await store.insights.record(_summaries("a"), minute=minute - 20, cap=10)
+        await store.insights.record(_summaries("a"), minute=minute, cap=10)
+        sweep = RetentionSweep(
+            store.seen,
+            retention_seconds=86_400,
+            interval_seconds=600,
+            clock=lambda: now,
+            insights=store.insights,
+            insight_window_seconds=900,
+        )
+        await sweep.sweep()
+        assert await _rows(database) == 2  # two tasks, the current minute only
+        assert set(await store.insights.window(since_minute=0)) == {CHILD, SPAWNER}
     finally:
         await database.dispose()
