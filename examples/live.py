@@ -1,6 +1,6 @@
 """The whole loop, live: the admin service with its dashboard, and a worker that follows it.
 
-    python examples/live.py [--port 8080] [--data-dir data] [--children 20] [--every 3]
+    python examples/live.py [--port 8080] [--data-dir data] [--children 20] [--spread 1] [--every 3]
     make run PORT=8081          # the same through make; --port 0 (PORT=0) picks any free port
 
 Starts `hatchet-trace-flags serve` on 127.0.0.1 with embedded SQLite in `--data-dir`, then runs the fan-out of
@@ -8,6 +8,9 @@ Starts `hatchet-trace-flags serve` on 127.0.0.1 with embedded SQLite in `--data-
 the service (`AdminServiceProvider`, the same wiring as `HATCHET_TRACE_FLAGS_URL` in production). Open the
 dashboard, sign in with the printed admin token (or use the printed CLI lines), switch
 `fanout-worker:process-item` to link (or flip the kill switch) and watch the next round change shape.
+The worker also measures the fan-out (children per run, how late they start) and sends it along: within
+a few rounds the service recommends link mode for the task, and the demo prints that recommendation
+(the dashboard's "Fan-out insight" page shows it with its numbers and a button that applies it).
 
 If the port is taken it stops with "port ... is in use" rather than talking to whatever answers there.
 Ctrl-C, SIGTERM or SIGHUP stop the demo and the service it started; on Linux the service also stops if the
@@ -132,6 +135,22 @@ def print_instructions(url: str, admin_token: str) -> None:
     print(f"Switch {CHILD_ACTION} between link and parent; each round below shows the shape.\n", flush=True)
 
 
+def recommendation(url: str, admin_token: str) -> str | None:
+    """The service's recommendation for the demo's child task, once its numbers make one."""
+    try:
+        answer = httpx.get(
+            f"{url}/api/v1/tasks/{CHILD_ACTION}/insights",
+            headers={"Authorization": f"Bearer {admin_token}"},
+            timeout=5.0,
+        )
+    except httpx.TransportError:
+        return None
+    if answer.status_code != 200 or answer.json().get("recommendation") is None:
+        return None
+    reason: str = answer.json()["recommendation"]["reason"]
+    return reason
+
+
 def _stop(signum: int, _frame: FrameType | None) -> None:
     # SIGTERM and SIGHUP take the same way out as Ctrl-C, so the finally below stops the service.
     raise KeyboardInterrupt(signal.Signals(signum).name)
@@ -144,6 +163,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (0: any free port)")
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
     parser.add_argument("--children", type=int, default=20)
+    parser.add_argument(
+        "--spread", type=float, default=1.0, help="seconds over which the children start (queueing)"
+    )
     parser.add_argument("--every", type=float, default=3.0, help="seconds between fan-outs")
     parser.add_argument("--rounds", type=int, default=0, help="stop after this many rounds (0: until Ctrl-C)")
     arguments = parser.parse_args(argv)
@@ -163,11 +185,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         api.set_provider_and_wait(provider, FLAGS_DOMAIN)
         with FlagPredicate() as predicate:
             round_number = 0
+            told: str | None = None
             while arguments.rounds == 0 or round_number < arguments.rounds:
                 round_number += 1
-                spans = asyncio.run(run_fan_out(arguments.children, 0.2, predicate))
+                spans = asyncio.run(run_fan_out(arguments.children, arguments.spread, predicate))
                 mode = "link" if predicate(CHILD_ACTION) else "parent"
                 print(f"round {round_number}: {CHILD_ACTION} in {mode} mode: {summarize(spans)}", flush=True)
+                advice = recommendation(url, admin_token)
+                if advice is not None and told is None:  # once, not again as its numbers move
+                    print(f"  insight for {CHILD_ACTION}: {advice}", flush=True)
+                    print(f"  see {url}/insights (one click applies it), or: {cli_command()} tasks insights")
+                told = advice
                 time.sleep(arguments.every)
     except KeyboardInterrupt:
         print("\nstopping", flush=True)

@@ -119,6 +119,7 @@ async def forget_tasks(identity: AdminIdentity, services: ServicesDep, body: For
         for index, action_id in enumerate(body.action_ids)
     ]
     forgotten = await services.store.seen.forget(action_ids)
+    await services.store.insights.forget(action_ids)
     logger.info("%s forgot %d discovered tasks", identity.name, forgotten)
     return ForgetOut(forgotten=forgotten)
 

@@ -10,7 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
 
-from . import _api_events, _api_health, _api_patterns, _api_rules, _api_tasks, _ofrep
+from . import _api_events, _api_health, _api_insights, _api_patterns, _api_rules, _api_tasks, _ofrep
 from ._auth_throttle import AuthThrottle
 from ._dashboard import install_dashboard
 from ._db import Database
@@ -79,6 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         retention_seconds=settings.discovered_retention_seconds,
         interval_seconds=settings.retention_sweep_seconds,
         on_expired=metrics.seen_expired.inc,
+        insights=store.insights,
+        insight_window_seconds=settings.insight_window_seconds,
     )
 
     @asynccontextmanager
@@ -124,7 +126,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.generated_admin_token = generated_token
     install_error_handlers(app)
     # Hot routes (polls, evaluations) first: routing tries routes in order.
-    for module in (_api_health, _api_rules, _ofrep, _api_events, _api_tasks, _api_patterns):
+    # Insights before tasks: "/tasks/{action_id:path}" would take ".../insights" too.
+    for module in (_api_health, _api_rules, _ofrep, _api_events, _api_insights, _api_tasks, _api_patterns):
         app.include_router(module.router)
     install_dashboard(app)  # last: its routes ("/", "/ui/...") never shadow the API's
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

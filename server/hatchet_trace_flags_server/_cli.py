@@ -4,6 +4,7 @@
     hatchet-trace-flags tasks list [--search TEXT] [--mode link|parent] [--configured|--unconfigured] [--all]
     hatchet-trace-flags tasks set ACTION_ID link|parent [--note TEXT]
     hatchet-trace-flags tasks clear ACTION_ID
+    hatchet-trace-flags tasks insights [ACTION_ID] [--recommended]
     hatchet-trace-flags patterns list | set PATTERN MODE | clear PATTERN
     hatchet-trace-flags settings show | set [--default MODE] [--links-enabled true|false]
     hatchet-trace-flags export [--format native|flagd] [--output FILE]
@@ -38,6 +39,7 @@ from ._cli_client import page_footer as _page_footer
 from ._cli_client import print_json as _print_json
 from ._cli_client import table as _table
 from ._cli_import import run_import as _import
+from ._cli_insights import add_insights_command
 
 __all__ = ["main"]
 
@@ -333,6 +335,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     forget.add_argument("action_ids", nargs="+", metavar="ACTION_ID")
     forget.set_defaults(handler=_tasks_forget)
+    add_insights_command(tasks_actions, client)
     return parser
 
 

@@ -1,4 +1,5 @@
-"""The retention sweep: forgets discovered tasks that no worker reported for the retention period.
+"""The retention sweep: forgets discovered tasks that no worker reported for the retention period,
+and fan-out summaries older than the insight window.
 
 A background task per process. A failing sweep (database away, lock timeout) is logged and tried
 again on the next tick, so the loop recovers by itself; several replicas sweeping at once only
@@ -13,6 +14,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from ._insight_store import InsightStore
 from ._schema import utcnow
 from ._seen_store import SeenStore
 
@@ -30,8 +32,12 @@ class RetentionSweep:
         interval_seconds: float,
         on_expired: Callable[[int], None] = lambda _count: None,
         clock: Callable[[], datetime] = utcnow,
+        insights: InsightStore | None = None,
+        insight_window_seconds: float = 900.0,
     ) -> None:
         self._seen = seen
+        self._insights = insights
+        self._insight_window = insight_window_seconds
         self._retention = timedelta(seconds=retention_seconds)
         self._interval = interval_seconds
         self._on_expired = on_expired
@@ -57,6 +63,10 @@ class RetentionSweep:
         if expired:
             logger.info("forgot %d discovered tasks not seen for %s", expired, self._retention)
         self._on_expired(expired)
+        if self._insights is not None:
+            # One minute of slack: the oldest minute still read is only partly inside the window.
+            oldest = (self._clock().timestamp() - self._insight_window) // 60 - 1
+            await self._insights.expire(int(oldest))
         self.sweeps += 1
         return expired
 

@@ -9,11 +9,13 @@ from sqlalchemy.engine import Dialect
 
 __all__ = [
     "audit_events",
+    "insight_dismissals",
     "metadata",
     "pattern_rules",
     "rule_state",
     "seen_tasks",
     "store_identity",
+    "task_insights",
     "task_rules",
     "utcnow",
 ]
@@ -99,6 +101,27 @@ seen_tasks = sa.Table(
     sa.Column("last_seen", UTCDateTime, nullable=False),
     sa.Column("last_worker", sa.String(255), nullable=False),
     sa.Index("ix_seen_tasks_last_seen", "last_seen", "action_id"),
+)
+
+# Fan-out summaries workers sent (docs/insight.md), merged per task and per minute of arrival: a
+# task has at most one row per minute of the insight window, whatever the number of workers.
+task_insights = sa.Table(
+    "task_insights",
+    metadata,
+    sa.Column("action_id", sa.String(255), primary_key=True),
+    sa.Column("minute", sa.BigInteger, primary_key=True, autoincrement=False),  # Unix minutes
+    sa.Column("summary", sa.JSON, nullable=False),
+    sa.Index("ix_task_insights_minute", "minute"),
+)
+
+# A recommendation an operator dismissed: not shown again while it recommends the same mode.
+insight_dismissals = sa.Table(
+    "insight_dismissals",
+    metadata,
+    sa.Column("action_id", sa.String(255), primary_key=True),
+    sa.Column("mode", sa.String(16), nullable=False),
+    sa.Column("dismissed_at", UTCDateTime, nullable=False),
+    sa.Column("dismissed_by", sa.String(64), nullable=False),
 )
 
 # One row per rule-set revision: the audit log and the source of the change stream.

@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     # A discovered task no worker reported for this long is forgotten (default 30 days).
     discovered_retention_seconds: Annotated[float, Field(gt=0)] = 30 * 86_400.0
     retention_sweep_seconds: Annotated[float, Field(gt=0)] = 600.0
+    # Fan-out insight (docs/insight.md): workers' summaries are added up over this window, in rows
+    # of one minute per task, for at most this many tasks.
+    insight_window_seconds: Annotated[float, Field(ge=60, le=7 * 86_400)] = 900.0
+    max_insight_tasks: Annotated[int, Field(ge=0)] = 2_000
     # Reports per token: action_ids per second, with a burst that must fit one full report (1,000).
     seen_rate: Annotated[float, Field(gt=0)] = 1_000.0
     seen_burst: Annotated[int, Field(ge=1_000)] = 10_000

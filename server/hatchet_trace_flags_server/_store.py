@@ -24,6 +24,7 @@ from hatchet_trace_flags._rules import Mode, RuleSet, validate_action_id, valida
 
 from ._conditions import EntityTags
 from ._db import Database
+from ._insight_store import InsightStore
 from ._records import (
     AuditQuery,
     ChangeEvent,
@@ -108,6 +109,7 @@ class Store:
         # busy-timeout loop in the driver's thread.
         self._write_lock = asyncio.Lock() if not database.is_postgres else None
         self.seen = SeenStore(database, self._write_lock)
+        self.insights = InsightStore(database, self._write_lock)
         self._statements = StatementCache()
         # The snapshot this process serves, owned by the change feed. A writer whose bump lands
         # right after it can start from it instead of re-reading every rule.

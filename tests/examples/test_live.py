@@ -60,7 +60,17 @@ def start_demo(tmp_path: Path) -> Iterator[Callable[..., Demo]]:
         process = subprocess.Popen(
             [
                 *(sys.executable, str(EXAMPLES / "live.py")),
-                *("--data-dir", str(tmp_path / "data"), "--children", "5", "--every", "0.2", *arguments),
+                *(
+                    "--data-dir",
+                    str(tmp_path / "data"),
+                    "--children",
+                    "5",
+                    "--spread",
+                    "0.2",
+                    "--every",
+                    "0.2",
+                ),
+                *arguments,
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -128,6 +138,23 @@ def test_a_flip_in_the_service_changes_the_next_round(start_demo: Callable[..., 
             return
         time.sleep(0.2)
     pytest.fail("the worker's task report never reached the service")
+
+
+def test_the_fan_out_gets_its_link_recommendation_within_a_few_rounds(
+    start_demo: Callable[..., Demo],
+) -> None:
+    demo = start_demo("--port", "0", "--children", "20", "--spread", "1")
+    url = demo.url()
+    advice = demo.read_until(r"^  insight for fanout-worker:process-item: (link recommended: .*)$", within=60)
+    rounds = [line for line in demo.lines if line.startswith("round ")]
+    assert 3 <= len(rounds) <= 6, rounds  # three spawning runs make a pattern; reports go every second
+    assert re.fullmatch(
+        "link recommended: \N{MULTIPLICATION SIGN}"
+        r"20 children per run, started up to 1\.\d s after a \d+ ms spawner",
+        advice.group(1),
+    )
+    demo.read_until(rf"^  see {re.escape(url)}/insights \(one click applies it\)")
+    assert sum("insight for" in line for line in demo.lines) == 1
 
 
 def test_the_printed_cli_lines_flip_the_task(start_demo: Callable[..., Demo], tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """Fan-out insights ride with the task reports: ``POST /api/v1/tasks/insights``, and never hurt a worker.
 
-The stub service answers what each test needs (accept, not known yet, overloaded); the last test runs
-against the real admin service, which does not take insights yet.
+The stub service answers what each test needs (accept, not known yet, overloaded); one test runs
+against the real admin service, which adds the summaries up.
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ def test_summaries_a_busy_service_could_not_take_go_with_the_next_report(
     assert tasks[SPAWNER]["spawner"]["runs"] == 2
 
 
-def test_todays_service_does_not_know_insights_and_task_reports_go_on(
+def test_the_service_adds_up_what_the_worker_sends(
     service: Service,
     make_provider: ProviderFactory,
     fanout_stats: FanoutStats,
@@ -151,15 +151,18 @@ def test_todays_service_does_not_know_insights_and_task_reports_go_on(
     install_provider(provider, timeout=5)
     evaluate(CHILD)
 
-    def reported() -> dict[str, str | None]:
+    def child_runs() -> int:
         with service.admin() as admin:
-            items = admin.get("/api/v1/tasks", params={"limit": 100}).json()["items"]
-        return {item["action_id"]: item["last_worker"] for item in items}
+            answer = admin.get(f"/api/v1/tasks/{CHILD}/insights")
+        return int(answer.json()["child"]["runs"]) if answer.status_code == 200 else 0
 
-    assert wait_until(lambda: reported() == {CHILD: "worker-9"})
-    assert wait_until(
-        lambda: any("does not take fan-out insights" in record.getMessage() for record in caplog_info.records)
-    )
+    assert wait_until(lambda: child_runs() == 200)
+    record_fan_out(fanout_stats, children=3)  # the next delta adds up
+    assert wait_until(lambda: child_runs() == 203)
+    with service.admin() as admin:
+        spawner = admin.get(f"/api/v1/tasks/{SPAWNER}/insights").json()["spawner"]
+    assert (spawner["runs"], spawner["by_workflow"]) == (2, {"process-item": 203})
+    assert not any("insights" in record.getMessage() for record in caplog_info.records)
     assert provider.state == "live"
 
 

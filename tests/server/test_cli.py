@@ -14,6 +14,7 @@ from hatchet_trace_flags_server import _cli_client
 from hatchet_trace_flags_server._cli import main
 
 from tests.server.conftest import ADMIN_TOKEN, READ_TOKEN, LiveServer, auth
+from tests.server.insight_support import CHILD, SPAWNER, fan_out_report
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -349,3 +350,29 @@ def test_an_import_against_a_stale_etag_changes_nothing(cli, live: LiveServer, t
     assert code == 1
     assert "412: the rule set changed while importing; nothing was changed" in err
     assert _export(cli)["tasks"] == {"someone:else": "link"}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_tasks_insights_lists_and_explains_the_recommendation(cli, live: LiveServer) -> None:  # type: ignore[no-untyped-def]
+    report = httpx.post(
+        f"{live.url}/api/v1/tasks/insights", json=fan_out_report("w"), headers=auth(READ_TOKEN)
+    )
+    assert report.status_code == 200, report.text
+    code, out, _ = cli("tasks", "insights")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["ACTION_ID", "MODE", "CHILDREN/RUN"]
+    child_row = next(line for line in lines if line.startswith(CHILD))
+    assert "4.1 s -> 60 ms" in child_row  # 60 ms + 3.99 s delay (p95) + 10 ms run, vs 60 ms
+    assert child_row.split()[-1] == "link"
+    assert f"{CHILD}: link recommended: \N{MULTIPLICATION SIGN}200 children per run" in out
+
+    code, out, _ = cli("tasks", "insights", CHILD)
+    assert code == 0
+    assert f"spawned by: {SPAWNER} (600)" in out
+    assert f"apply: hatchet-trace-flags tasks set {CHILD} link" in out
+    code, out, _ = cli("tasks", "insights", "--recommended", "--json")
+    assert [item["action_id"] for item in json.loads(out)["items"]] == [CHILD]
+    code, _, err = cli("tasks", "insights", "never:measured")
+    assert code == 1
+    assert "404" in err

@@ -7,7 +7,7 @@ effective mode and its reason come from the served rule set (``hatchet_trace_fla
 Open pages follow ``/api/v1/events`` and refresh what a change touched.
 
 A package: ``rendering`` (templates, errors), ``forms`` (input), ``views`` (what pages show),
-``pages`` and ``writes`` (the routes).
+``pages`` and ``writes`` (the routes), ``insights`` (the fan-out insight page and its actions).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from hatchet_trace_flags_server._auth import add_identity_resolver
 from hatchet_trace_flags_server._services import Services
 from hatchet_trace_flags_server._sessions import SessionKeys
 
-from . import pages, writes  # noqa: F401  (importing them registers their routes on the router)
+from . import insights, pages, writes  # noqa: F401  (importing them registers their routes on the router)
 from .rendering import (
     STATIC_DIR,
     DashboardError,

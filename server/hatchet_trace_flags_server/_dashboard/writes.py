@@ -82,6 +82,7 @@ async def forget_task(request: Request, session: Editor) -> Response:
     except RulesError as error:
         raise _rules_error(error) from None
     forgotten = await services.store.seen.forget([action_id])
+    await services.store.insights.forget([action_id])
     message = (
         f"{action_id} is forgotten; a worker that still runs it will report it again."
         if forgotten

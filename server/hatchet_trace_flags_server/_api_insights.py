@@ -1,0 +1,103 @@
+"""Fan-out insight over the JSON API: workers' reports in, per-task numbers and recommendations out."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from hatchet_trace_flags._rules import validate_action_id
+
+from ._auth import AdminIdentity, ReadIdentity
+from ._insight_models import InsightPage, InsightsIn, InsightsOut, TaskInsightOut
+from ._insights import load_insights, record_report
+from ._models import ErrorOut
+from ._services import ServicesDep
+
+__all__ = ["router"]
+
+logger = logging.getLogger("hatchet_trace_flags_server")
+
+router = APIRouter(prefix="/api/v1", tags=["insights"])
+
+
+@router.post(
+    "/tasks/insights",
+    summary="Report fan-out summaries (read scope; docs/insight.md, schema 1)",
+    responses={
+        422: {"model": ErrorOut, "description": "Another schema or bounds, or numbers out of range"},
+        429: {"model": ErrorOut, "description": "Too many reports from this token; see Retry-After"},
+    },
+    response_model_exclude_none=True,
+)
+async def report_insights(identity: ReadIdentity, services: ServicesDep, body: InsightsIn) -> InsightsOut:
+    # Charged like task reports, per task named: one budget for everything a worker sends.
+    services.seen_limiter.take(identity.name, max(1, len(body.tasks)))
+    for index, task in enumerate(body.tasks):
+        validate_action_id(task.action_id, field=f"tasks[{index}].action_id")
+    result = await record_report(services, body)
+    if body.dropped:
+        logger.info("worker %s could not track the runs of %d more tasks", body.worker, body.dropped)
+    return result
+
+
+@router.get(
+    "/insights",
+    summary="Fan-out insight of every measured task, with recommendations",
+)
+async def list_insights(
+    _identity: AdminIdentity,
+    services: ServicesDep,
+    recommended: Annotated[
+        bool, Query(description="true: only tasks with a recommendation that is not dismissed")
+    ] = False,
+) -> InsightPage:
+    insights = [insight.out for insight in await load_insights(services)]
+    if recommended:
+        insights = [
+            item for item in insights if item.recommendation is not None and not item.recommendation.dismissed
+        ]
+    return InsightPage(items=insights, window_seconds=services.settings.insight_window_seconds)
+
+
+async def _one(services: ServicesDep, action_id: str) -> TaskInsightOut:
+    validate_action_id(action_id)
+    for insight in await load_insights(services):
+        if insight.out.action_id == action_id:
+            return insight.out
+    raise HTTPException(status.HTTP_404_NOT_FOUND, f"no fan-out numbers for {action_id!r} in the window")
+
+
+@router.get(
+    "/tasks/{action_id:path}/insights",
+    summary="One task's fan-out insight",
+    responses={404: {"model": ErrorOut, "description": "No numbers for this task in the window"}},
+)
+async def get_insight(action_id: str, _identity: AdminIdentity, services: ServicesDep) -> TaskInsightOut:
+    return await _one(services, action_id)
+
+
+@router.put(
+    "/tasks/{action_id:path}/insights/dismissal",
+    summary="Dismiss the task's recommendation (it stays hidden while it recommends the same mode)",
+    responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut, "description": "Nothing to dismiss"}},
+)
+async def dismiss(action_id: str, identity: AdminIdentity, services: ServicesDep) -> TaskInsightOut:
+    insight = await _one(services, action_id)
+    if insight.recommendation is None:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"{action_id} has no recommendation to dismiss")
+    await services.store.insights.dismiss(action_id, insight.recommendation.mode, identity.name)
+    logger.info("%s dismissed the recommendation for %s", identity.name, action_id)
+    return await _one(services, action_id)
+
+
+@router.delete(
+    "/tasks/{action_id:path}/insights/dismissal",
+    summary="Show the task's recommendation again",
+    responses={404: {"model": ErrorOut}},
+)
+async def undismiss(action_id: str, _identity: AdminIdentity, services: ServicesDep) -> TaskInsightOut:
+    validate_action_id(action_id)
+    await services.store.insights.undismiss(action_id)
+    return await _one(services, action_id)

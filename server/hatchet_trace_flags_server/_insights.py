@@ -1,0 +1,229 @@
+"""Fan-out insight, the service layer: adds up workers' reports, joins children to the tasks that
+spawn them, and recommends link mode where the numbers say a parent trace is held open by its
+children (docs/insight.md, "The recommendation").
+
+The rule, for a task whose runs are spawned by another task's runs:
+
+* its spawner triggered at least ``MIN_CHILDREN_PER_RUN`` runs per run (p50), in at least
+  ``MIN_SPAWNER_RUNS`` spawning runs, and
+* those children started late: start delay p95 >= ``MIN_START_DELAY_SECONDS`` and
+  >= ``DELAY_FACTOR`` x the spawner's own duration (p50),
+* and the task is not in link mode already.
+
+Then the spawner's trace, in parent mode, stays open for about spawner p50 + start delay p95 + child
+duration p95 instead of the spawner's p50, and most of that is waiting, not work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from hatchet_trace_flags._fanout_stats import Histogram, TaskSummary
+from hatchet_trace_flags._rules import RuleSet
+
+from ._insight_models import (
+    ChildOut,
+    InsightsIn,
+    InsightsOut,
+    Quantiles,
+    RecommendationOut,
+    SpawnedByOut,
+    SpawnerOut,
+    TaskInsightOut,
+    TraceOpenOut,
+)
+from ._services import Services
+
+__all__ = [
+    "DELAY_FACTOR",
+    "MIN_CHILDREN_PER_RUN",
+    "MIN_SPAWNER_RUNS",
+    "MIN_START_DELAY_SECONDS",
+    "Insight",
+    "build_insights",
+    "human_seconds",
+    "load_insights",
+    "quantile",
+    "record_report",
+]
+
+MIN_CHILDREN_PER_RUN: Final = 10
+MIN_SPAWNER_RUNS: Final = 3
+MIN_START_DELAY_SECONDS: Final = 0.1
+DELAY_FACTOR: Final = 4.0
+MINUTE: Final = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Insight:
+    out: TaskInsightOut
+    start_delay: Histogram | None  # for the dashboard's picture
+
+
+def quantile(histogram: Histogram, q: float) -> float:
+    """The ``q`` quantile from the buckets, interpolated linearly inside its bucket (as Prometheus'
+    ``histogram_quantile`` does) between the bucket's bounds narrowed to the recorded min and max.
+    Exact for a single value; within the bucket (a factor of 2 with doubling bounds) otherwise."""
+    if histogram.count == 0:
+        return 0.0
+    rank = q * histogram.count
+    cumulative = 0
+    for index, count in enumerate(histogram.buckets):
+        if count and cumulative + count >= rank:
+            lower = histogram.bounds[index - 1] if index > 0 else 0.0
+            upper = histogram.bounds[index] if index < len(histogram.bounds) else histogram.high
+            lower, upper = max(lower, histogram.low), min(upper, histogram.high)
+            return lower + (upper - lower) * max(0.0, rank - cumulative) / count
+        cumulative += count
+    return histogram.high
+
+
+def _quantiles(histogram: Histogram) -> Quantiles:
+    return Quantiles(p50=quantile(histogram, 0.5), p95=quantile(histogram, 0.95), max=histogram.high)
+
+
+def human_seconds(value: float) -> str:
+    if value < 1.0:
+        return f"{value * 1000:.0f} ms" if value >= 0.001 else f"{value * 1e6:.0f} µs"
+    if value < 120.0:
+        return f"{value:.1f} s"
+    return f"{value / 60:.1f} min"
+
+
+def _children_by_workflow(summaries: Mapping[str, TaskSummary]) -> dict[str, list[tuple[str, int]]]:
+    """workflow name (case-folded) -> [(spawner action_id, children)], to join children in one lookup."""
+    index: dict[str, list[tuple[str, int]]] = {}
+    for spawner_id, summary in summaries.items():
+        if summary.spawner is not None:
+            for workflow, count in summary.spawner.by_workflow.items():
+                index.setdefault(workflow.lower(), []).append((spawner_id, count))
+    return index
+
+
+def _spawned_by(action_id: str, index: Mapping[str, list[tuple[str, int]]]) -> list[SpawnedByOut]:
+    # A child's action_id is "{namespace}{workflow lowercased}:{task}", and Hatchet's namespaces end
+    # in "_". The spawner names the workflow as it passed it: with the namespace, or without.
+    prefix = action_id.split(":", 1)[0]
+    names = [prefix] + [prefix[at + 1 :] for at, character in enumerate(prefix) if character == "_"]
+    totals: dict[str, int] = {}
+    for name in dict.fromkeys(names):
+        for spawner_id, count in index.get(name, ()):
+            totals[spawner_id] = totals.get(spawner_id, 0) + count
+    found = [SpawnedByOut(action_id=spawner_id, children=count) for spawner_id, count in totals.items()]
+    found.sort(key=lambda item: (-item.children, item.action_id))
+    return found
+
+
+def _recommend(
+    child: ChildOut, spawner: SpawnerOut, effective_mode: str, dismissed_mode: str | None
+) -> RecommendationOut | None:
+    if effective_mode == "link":
+        return None
+    delay = child.start_delay_seconds
+    spawner_p50 = spawner.duration_seconds.p50
+    if (
+        spawner.runs >= MIN_SPAWNER_RUNS
+        and spawner.children_per_run.p50 >= MIN_CHILDREN_PER_RUN
+        and delay.p95 >= MIN_START_DELAY_SECONDS
+        and delay.p95 >= DELAY_FACTOR * spawner_p50
+    ):
+        reason = (
+            f"link recommended: \N{MULTIPLICATION SIGN}{round(spawner.children_per_run_mean)} children "
+            f"per run, started up to {human_seconds(delay.max)} after a {human_seconds(spawner_p50)} spawner"
+        )
+        return RecommendationOut(mode="link", reason=reason, dismissed=dismissed_mode == "link")
+    return None
+
+
+def build_insights(
+    summaries: Mapping[str, TaskSummary],
+    rules: RuleSet,
+    dismissals: Mapping[str, str],
+    window_seconds: float,
+) -> list[Insight]:
+    """One insight per task that has numbers, sorted by action_id."""
+    spawners = {
+        action_id: SpawnerOut(
+            runs=summary.spawner.runs,
+            children_per_run=_quantiles(summary.spawner.children),
+            children_per_run_mean=summary.spawner.children.total / max(summary.spawner.children.count, 1),
+            duration_seconds=_quantiles(summary.spawner.duration),
+            by_workflow=dict(summary.spawner.by_workflow),
+        )
+        for action_id, summary in summaries.items()
+        if summary.spawner is not None
+    }
+    index = _children_by_workflow(summaries)
+    insights = []
+    for action_id in sorted(summaries):
+        summary = summaries[action_id]
+        child = None
+        if summary.child is not None:
+            side = summary.child
+            child = ChildOut(
+                runs=side.runs,
+                link=side.link,
+                parent=side.parent,
+                clamped=side.clamped,
+                start_delay_seconds=_quantiles(side.start_delay),
+                duration_seconds=_quantiles(side.duration),
+            )
+        spawned_by = _spawned_by(action_id, index) if child is not None else []
+        effective_mode = rules.evaluate(action_id).mode
+        trace_open = recommendation = None
+        if child is not None and spawned_by:
+            main = spawners[spawned_by[0].action_id]
+            spawner_p50 = main.duration_seconds.p50
+            trace_open = TraceOpenOut(
+                parent_seconds=spawner_p50 + child.start_delay_seconds.p95 + child.duration_seconds.p95,
+                link_seconds=spawner_p50,
+            )
+            recommendation = _recommend(child, main, effective_mode, dismissals.get(action_id))
+        out = TaskInsightOut(
+            action_id=action_id,
+            effective_mode=effective_mode,
+            window_seconds=window_seconds,
+            child=child,
+            spawner=spawners.get(action_id),
+            spawned_by=spawned_by,
+            trace_open=trace_open,
+            recommendation=recommendation,
+        )
+        insights.append(Insight(out, summary.child.start_delay if summary.child is not None else None))
+    return insights
+
+
+def current_minute(now: float | None = None) -> int:
+    return int((time.time() if now is None else now) // MINUTE)
+
+
+async def record_report(services: Services, body: InsightsIn) -> InsightsOut:
+    """Add a worker's delta to the current minute of each task it names."""
+    summaries: dict[str, TaskSummary] = {}
+    for task in body.tasks:
+        summary = task.to_summary()
+        if task.action_id in summaries:
+            summaries[task.action_id].merge(summary)
+        else:
+            summaries[task.action_id] = summary
+    result = await services.store.insights.record(
+        summaries, minute=current_minute(), cap=services.settings.max_insight_tasks
+    )
+    return InsightsOut(recorded=result.recorded, ignored=result.ignored or None)
+
+
+async def load_insights(services: Services) -> list[Insight]:
+    window = services.settings.insight_window_seconds
+    # Whole minutes: the current one and the ones that end inside the window.
+    since = current_minute() - max(1, math.ceil(window / MINUTE)) + 1
+    summaries = await services.store.insights.window(since)
+    dismissals = await services.store.insights.dismissals()
+    # In a thread like the window's merge: at the cap it is a tenth of a second of CPU.
+    return await asyncio.to_thread(
+        build_insights, summaries, services.feed.snapshot.rules, dismissals, window
+    )
