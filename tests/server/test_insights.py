@@ -15,7 +15,7 @@ from hatchet_trace_flags_server._insights import DELAY_FACTOR, MIN_CHILDREN_PER_
 from hatchet_trace_flags._admin_insights import insights_payload
 from hatchet_trace_flags._fanout_stats import FanoutStats
 from hatchet_trace_flags._rules import RuleSet
-from tests.server.conftest import LiveServer, SettingsFactory, auth
+from tests.server.conftest import ADMIN_TOKEN, READ_TOKEN, LiveServer, SettingsFactory, auth
 from tests.server.insight_support import CHILD, SPAWNER, fan_out_report
 
 pytestmark = pytest.mark.timeout(60)
@@ -122,11 +122,11 @@ async def test_new_tasks_past_the_cap_are_ignored_known_ones_still_add_up(
     live: LiveServer = live_factory(make_settings(max_insight_tasks=1))
     async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
         report = fan_out_report("w")
-        first = await http.post(INSIGHTS, json=report, headers=auth("worker-read-secret"))
+        first = await http.post(INSIGHTS, json=report, headers=auth(READ_TOKEN))
         assert first.json() == {"recorded": 1, "ignored": 1}
-        again = await http.post(INSIGHTS, json=report, headers=auth("worker-read-secret"))
+        again = await http.post(INSIGHTS, json=report, headers=auth(READ_TOKEN))
         assert again.json() == {"recorded": 1, "ignored": 1}
-        listed = (await http.get("/api/v1/insights", headers=auth("alice-admin-secret"))).json()
+        listed = (await http.get("/api/v1/insights", headers=auth(ADMIN_TOKEN))).json()
         assert len(listed["items"]) == 1
 
 
@@ -224,7 +224,7 @@ async def test_two_replicas_on_one_database_add_up_concurrent_reports(
     settings = make_settings()
     replicas: list[LiveServer] = [live_factory(settings), live_factory(settings)]
     reports = 12
-    async with httpx.AsyncClient(timeout=30, headers=auth("worker-read-secret")) as http:
+    async with httpx.AsyncClient(timeout=30, headers=auth(READ_TOKEN)) as http:
         # One request to each first: FastAPI builds a route's models on its first request, and two
         # servers in one process (threads) building the same pydantic schema at once can race. One
         # service per process in production never does.
@@ -241,9 +241,7 @@ async def test_two_replicas_on_one_database_add_up_concurrent_reports(
         assert [answer.status_code for answer in answers] == [200] * reports
         for replica in replicas:
             insight = (
-                await http.get(
-                    f"{replica.url}/api/v1/tasks/{CHILD}/insights", headers=auth("alice-admin-secret")
-                )
+                await http.get(f"{replica.url}/api/v1/tasks/{CHILD}/insights", headers=auth(ADMIN_TOKEN))
             ).json()
             assert insight["child"]["runs"] == (reports + 2) * 3 * 200
             assert insight["spawned_by"] == [{"action_id": SPAWNER, "children": (reports + 2) * 3 * 200}]
