@@ -265,6 +265,8 @@ def _parser() -> argparse.ArgumentParser:
     ):
         group = commands.add_parser(kind, help=f"list, set or clear {kind}")
         actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+        if kind == "tasks":
+            tasks_actions = actions  # `tasks forget` and `tasks insights` join it below
         listing = actions.add_parser("list", parents=[client, paging], help=f"list {kind}")
         if kind == "tasks":
             listing.set_defaults(handler=_tasks_list, configured=None)
@@ -323,13 +325,6 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--limit", type=int, default=50)
     audit.set_defaults(handler=_audit)
 
-    # `tasks forget`: added to the `tasks` group built above (its subparsers are the last `actions`
-    # of the loop only for patterns, so look the group up by name).
-    tasks_actions = next(
-        action
-        for action in commands.choices["tasks"]._actions
-        if isinstance(action, argparse._SubParsersAction)
-    )
     forget = tasks_actions.add_parser(
         "forget", parents=[client], help="forget discovered tasks (configured modes stay)"
     )
