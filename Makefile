@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 
-.PHONY: run test lint bench install clean
+.PHONY: run test test-lowest lint bench install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,11 +16,21 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# `make run` needs the library and the service only (the `server` extra): about 30 s on a fresh clone
+# instead of the test tooling's minutes. A full `make install` already covers it.
+$(RUN_STAMP): pyproject.toml
+	if [ ! -f $(STAMP) ] || [ pyproject.toml -nt $(STAMP) ]; then \
+		test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
+		$(BIN)/python -m pip install --quiet -e '.[server]'; \
+	fi
+	touch $(RUN_STAMP)
+
 # The example (one fan-out traced both ways), then the admin service with its dashboard on embedded SQLite
-# (./data) and a worker that follows it live; Ctrl-C stops them.
-run: $(STAMP)
+# (./data) and a worker that follows it live; Ctrl-C stops them. PORT=8081 (or PORT=0: any free port)
+# when 8080 is taken.
+run: $(RUN_STAMP)
 	$(BIN)/python examples/fanout.py
-	$(BIN)/python examples/live.py
+	$(BIN)/python examples/live.py $(if $(PORT),--port $(PORT))
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -31,9 +42,15 @@ test: $(STAMP)
 	bash scripts/browser-deps
 	$(MAKE) lint
 	$(BIN)/python -m pytest
+	$(MAKE) test-lowest
+
+# The library's tests again, against the lowest supported versions of its dependencies (.venv-lowest, built
+# with uv and rebuilt only when pyproject.toml changes; see scripts/lowest_versions.py and docs/versions.md).
+test-lowest: $(STAMP)
+	$(BIN)/python scripts/lowest_versions.py
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist
+	rm -rf $(VENV) .venv-lowest .pytest_cache .mypy_cache .ruff_cache build dist

@@ -8,7 +8,9 @@ replaced by one that answers at once, so network time does not drown the CPU cos
 a TracerProvider with no exporter.
 
 Targets (issue 2): per task start, parent mode with a cached predicate <= 0.5x stock and link mode <= 0.6x
-stock; per trigger, ours <= 0.5x stock.
+stock. Issue 10: per trigger, ours <= 0.45x stock (measured with fan-out measurement on, as with any
+predicate, and off). Issue 14: fan-out measurement (on in "parent" and "link", off in "unmeasured") adds at
+most ~1 µs per trigger; triggers run inside a task run, where they are counted.
 
 Run: `python -m benchmarks instrumentor`.
 """
@@ -29,12 +31,20 @@ from hatchet_sdk.config import ClientTLSConfig
 from hatchet_sdk.contracts import workflows_pb2
 from hatchet_sdk.opentelemetry.instrumentor import HatchetInstrumentor as StockInstrumentor
 from hatchet_sdk.runnables.action import Action, ActionPayload, ActionType
+from hatchet_sdk.runnables.contextvars import ctx_action_key
 from hatchet_sdk.worker.runner.runner import Runner
 from hatchet_sdk.worker.runner.utils.capture_logs import AsyncLogSender
 from opentelemetry.sdk.trace import TracerProvider
 
 from hatchet_trace_flags import HatchetInstrumentor
 from hatchet_trace_flags._instrumentor import _TARGETS, _unwrap_once
+from hatchet_trace_flags._spawn_stamp import (
+    SPAWNED_AT_METADATA_KEY,
+    RunTally,
+    count_child,
+    running,
+    spawn_stamp,
+)
 
 SPAWNER = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 ROUNDS = 5
@@ -103,6 +113,7 @@ def _variant(name: str, config: ClientConfig, provider: TracerProvider) -> Itera
         config=config,
         enable_hatchet_otel_collector=False,
         use_links_instead_of_parent=decisions.__getitem__,  # a cached decision: a dict hit
+        measure_fanout=name != "unmeasured",
     )
     ours.instrument()
     try:
@@ -119,11 +130,42 @@ async def _time_starts(runner: Runner, action: Action) -> float:
 
 
 def _time_triggers(trigger: Callable[[], Any], provider: TracerProvider) -> float:
-    with provider.get_tracer("bench").start_as_current_span("fan-out parent"):
-        started = time.perf_counter_ns()
-        for _ in range(TRIGGERS_PER_ROUND):
-            trigger()
-        return (time.perf_counter_ns() - started) / TRIGGERS_PER_ROUND / 1000
+    # Inside a task run, as a fan-out is: its triggers are counted (when measured).
+    key_token = ctx_action_key.set("spawner-step-run/0")
+    running["spawner-step-run/0"] = RunTally()
+    try:
+        with provider.get_tracer("bench").start_as_current_span("fan-out parent"):
+            started = time.perf_counter_ns()
+            for _ in range(TRIGGERS_PER_ROUND):
+                trigger()
+            return (time.perf_counter_ns() - started) / TRIGGERS_PER_ROUND / 1000
+    finally:
+        del running["spawner-step-run/0"]
+        ctx_action_key.reset(key_token)
+
+
+def _time_measurement_alone(rounds: int = ROUNDS, calls: int = 100_000) -> float:
+    """What measurement adds to one trigger, timed without the trigger around it (stable on a busy machine):
+    counting the child in its running spawner, and the stamp next to the traceparent in the metadata."""
+    metadata = {"tenant": "acme"}
+    key_token = ctx_action_key.set("spawner-step-run/0")
+    running["spawner-step-run/0"] = RunTally()
+    best = float("inf")
+    try:
+        for _ in range(rounds):
+            started = time.perf_counter_ns()
+            for _ in range(calls):
+                _ = {**metadata, "traceparent": SPAWNER}
+            plain = time.perf_counter_ns() - started
+            started = time.perf_counter_ns()
+            for _ in range(calls):
+                count_child("child")
+                _ = {**metadata, "traceparent": SPAWNER, SPAWNED_AT_METADATA_KEY: spawn_stamp(SPAWNER)}
+            best = min(best, (time.perf_counter_ns() - started - plain) / calls / 1000)
+    finally:
+        del running["spawner-step-run/0"]
+        ctx_action_key.reset(key_token)
+    return best
 
 
 def measure() -> tuple[dict[str, float], dict[str, float]]:
@@ -145,7 +187,7 @@ def measure() -> tuple[dict[str, float], dict[str, float]]:
     loop = asyncio.new_event_loop()
     try:
         for _ in range(ROUNDS):
-            for name in ("bare", "stock", "parent", "link"):
+            for name in ("bare", "stock", "parent", "link", "unmeasured"):
                 with _variant(name, config, provider):
                     starts.setdefault(name, []).append(loop.run_until_complete(_time_starts(runner, action)))
                     if name != "link":
@@ -160,17 +202,26 @@ def main() -> None:
     starts, triggers = measure()
     stock_start = starts["stock"] - starts["bare"]
     print(f"per task start (µs, best of {ROUNDS} rounds of {STARTS_PER_ROUND}):")
-    for name in ("bare", "stock", "parent", "link"):
-        print(f"  {name:<7} {starts[name]:8.2f}   overhead over bare {starts[name] - starts['bare']:8.2f}")
+    for name in ("bare", "stock", "parent", "link", "unmeasured"):
+        print(f"  {name:<10} {starts[name]:8.2f}   overhead over bare {starts[name] - starts['bare']:8.2f}")
     checks = [
         ("task start, parent mode / stock", starts["parent"] / starts["stock"], 0.5),
         ("task start, link mode / stock", starts["link"] / starts["stock"], 0.6),
     ]
     print(f"  stock instrumentation adds {stock_start:.1f} µs to each task start")
     print(f"per trigger, run(wait_for_result=False) (µs, best of {ROUNDS} rounds of {TRIGGERS_PER_ROUND}):")
-    for name in ("bare", "stock", "parent"):
-        print(f"  {name:<7} {triggers[name]:8.2f}   x bare {triggers[name] / triggers['bare']:5.2f}")
-    checks.append(("trigger, ours / stock", triggers["parent"] / triggers["stock"], 0.5))
+    for name in ("bare", "stock", "parent", "unmeasured"):
+        print(f"  {name:<10} {triggers[name]:8.2f}   x bare {triggers[name] / triggers['bare']:5.2f}")
+    checks.append(("trigger, ours / stock", triggers["parent"] / triggers["stock"], 0.45))
+    checks.append(("trigger, ours unmeasured / stock", triggers["unmeasured"] / triggers["stock"], 0.45))
+    measurement = triggers["parent"] - triggers["unmeasured"]
+    print(f"  fan-out measurement adds {measurement:.2f} µs to each trigger (target <= ~1 µs)")
+    alone = _time_measurement_alone()
+    print(
+        f"  the same work timed alone: {alone:.2f} µs per trigger (the figure a busy machine leaves legible)"
+    )
+    checks.append(("trigger, measured / unmeasured", triggers["parent"] / triggers["unmeasured"], 1.05))
+    checks.append(("trigger, measurement alone (µs)", alone, 1.0))
     print("ratios (same run):")
     for label, ratio, target in checks:
         verdict = "ok" if ratio <= target else "MISSED"

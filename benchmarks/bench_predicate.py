@@ -1,11 +1,14 @@
 """Cost of FlagPredicate decisions next to a dict.get and a (locked) TTLCache hit, measured in the same run.
 
-- cached decision: the per-task-start hot path. Targets: at most 25x ``dict.get``, and at or below a
-  ``TTLCache`` hit under a lock (what any thread-safe TTL cache costs);
+- cached decision: the per-task-start hot path, read without a lock. Target: at most 10x ``dict.get``
+  (a ``TTLCache`` hit under a lock, what any locked TTL cache costs, is shown for reference);
 - miss with an in-process provider (``RulesProvider``): evaluated inline through OpenFeature. Target:
   at most 20 µs. Measured on 100 action_ids whose decisions have all expired (the steady state), and,
   for reference, the bare ``client.get_boolean_value`` call and the first call for 20,000 new action_ids;
 - miss with a provider that may do I/O while its refresh is under way: the fallback path;
+- first decision from a third-party provider (OpenFeature's ``InMemoryProvider``, no in-process marker):
+  asked on a refresh thread while the task start waits within ``first_decision_budget``; the spread of
+  that hand-off is what the default budget (5 ms) was chosen from;
 - flip to effect: from a provider's rules change to the first call that sees it (the change event
   runs on OpenFeature's handler thread pool);
 - file edit to effect: ``LocalProvider.from_file`` (default 0.25 s polling) registered the way
@@ -33,9 +36,10 @@ from openfeature import api
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.flag_evaluation import FlagResolutionDetails
 from openfeature.provider import AbstractProvider, Metadata
+from openfeature.provider.in_memory_provider import InMemoryFlag, InMemoryProvider
 
 from hatchet_trace_flags import FlagPredicate, LocalProvider, RulesProvider
-from hatchet_trace_flags._predicate import OPENFEATURE_DOMAIN
+from hatchet_trace_flags._predicate import DEFAULT_FIRST_DECISION_BUDGET, OPENFEATURE_DOMAIN
 from hatchet_trace_flags._rules import DEFAULT_FLAG_KEY, Mode, RuleSet
 from hatchet_trace_flags._wiring import install_provider
 
@@ -52,6 +56,18 @@ def _ns_per_op(statement: str, namespace: dict[str, object]) -> float:
     timer = timeit.Timer(statement, globals=namespace)
     number, _ = timer.autorange()
     return min(timer.repeat(repeat=_REPEATS, number=number)) / number * 1e9
+
+
+def _interleaved_ns_per_op(statements: dict[str, str], namespace: dict[str, object]) -> dict[str, float]:
+    """Best of ``_REPEATS`` rounds, each round timing every statement once: on a machine whose load
+    changes, a ratio of two statements is only meaningful if they were timed side by side."""
+    timers = {label: timeit.Timer(statement, globals=namespace) for label, statement in statements.items()}
+    numbers = {label: timer.autorange()[0] for label, timer in timers.items()}
+    best = dict.fromkeys(statements, float("inf"))
+    for _ in range(_REPEATS):
+        for label, timer in timers.items():
+            best[label] = min(best[label], timer.timeit(numbers[label]) / numbers[label] * 1e9)
+    return best
 
 
 def _row(label: str, nanoseconds: float, baseline: float, note: str = "") -> None:
@@ -141,15 +157,30 @@ def _hot_and_miss_paths() -> None:
         "cache": cache,
         "lock": threading.Lock(),
         "predicate": predicate,
+        # What HatchetInstrumentor calls: the bound __call__ (calling the instance adds a generic slot).
+        "decide": predicate.__call__,
         "key": _ACTION_ID,
         "client": api.get_client(OPENFEATURE_DOMAIN),
         "flag": DEFAULT_FLAG_KEY,
         "context": EvaluationContext(_ACTION_ID, {"workflow": "prod_fanout-worker", "task": "process-item"}),
     }
-    baseline = _ns_per_op("plain.get(key)", namespace)
-    ttl_hit = _ns_per_op("cache[key]", namespace)
-    locked_hit = _ns_per_op("with lock: cache[key]", namespace)
-    cached = _ns_per_op("predicate(key)", namespace)
+    timed = _interleaved_ns_per_op(
+        {
+            "baseline": "plain.get(key)",
+            "ttl_hit": "cache[key]",
+            "locked_hit": "with lock: cache[key]",
+            "cached": "decide(key)",
+            "called_instance": "predicate(key)",
+        },
+        namespace,
+    )
+    baseline, ttl_hit, locked_hit, cached = (
+        timed["baseline"],
+        timed["ttl_hit"],
+        timed["locked_hit"],
+        timed["cached"],
+    )
+    called_instance = timed["called_instance"]
     openfeature_call = _ns_per_op("client.get_boolean_value(flag, False, context)", namespace)
     predicate.close()
     miss = _expired_miss_ns([f"prod_workflow-{number}:task" for number in range(100)])
@@ -168,15 +199,14 @@ def _hot_and_miss_paths() -> None:
     _row("dict.get (baseline)", baseline, baseline)
     _row("TTLCache hit c[k]", ttl_hit, baseline)
     _row("TTLCache hit under a lock", locked_hit, baseline)
-    # Repeated runs of the same statement differ by a few percent on a busy machine: that is the margin.
-    verdict = "OK" if cached <= 25 * baseline or cached <= 1.05 * locked_hit else "ABOVE TARGET"
+    verdict = "OK" if cached <= 10 * baseline else "ABOVE TARGET"
     _row(
-        "FlagPredicate cached decision",
+        "FlagPredicate cached decision (instrumentor call)",
         cached,
         baseline,
-        f"{cached / locked_hit:.2f}x a locked TTLCache hit; "
-        f"target <= 25x dict.get or <= a locked hit (+5% noise): {verdict}",
+        f"{cached / locked_hit:.2f}x a locked TTLCache hit; target <= 10x dict.get: {verdict}",
     )
+    _row("  the same, calling the instance: predicate(key)", called_instance, baseline)
     _row("OpenFeature client.get_boolean_value (RulesProvider)", openfeature_call, baseline)
     _row(
         "FlagPredicate miss (expired), in-process provider",
@@ -192,6 +222,31 @@ def _hot_and_miss_paths() -> None:
         f"{first_time / 1000:.1f} µs (caches growing, GC)",
     )
     _row("FlagPredicate miss, remote provider refreshing", fallback, baseline, "never waits for the provider")
+
+
+def _first_decisions(count: int = 2_000) -> None:
+    """Latency of a first decision from a provider without our marker, i.e. through a refresh thread."""
+    flag = InMemoryFlag("link", {"link": True, "parent": False})
+    api.set_provider_and_wait(InMemoryProvider({DEFAULT_FLAG_KEY: flag}), OPENFEATURE_DOMAIN)
+    predicate = FlagPredicate(first_decision_budget=1.0, maxsize=count)
+    latencies: list[float] = []
+    try:
+        for number in range(count):
+            started = time.perf_counter()
+            if predicate(f"prod_workflow:task-{number}") is not True:
+                raise RuntimeError("a first decision was not the provider's answer")
+            latencies.append(time.perf_counter() - started)
+    finally:
+        predicate.close()
+        api.clear_providers()
+    latencies.sort()
+    p50, p99, worst = latencies[count // 2], latencies[int(count * 0.99)], latencies[-1]
+    verdict = "OK" if p99 <= DEFAULT_FIRST_DECISION_BUDGET else "ABOVE BUDGET"
+    print(
+        f"  first decision, InMemoryProvider via a refresh thread: p50 {p50 * 1e6:.0f} µs, "
+        f"p99 {p99 * 1e6:.0f} µs, max {worst * 1e6:.0f} µs over {count} action_ids "
+        f"(default budget {DEFAULT_FIRST_DECISION_BUDGET * 1000:g} ms covers p99: {verdict})"
+    )
 
 
 def _edit_to_effect(write: Callable[[Path, str], None], rounds: int = 6) -> list[float]:
@@ -277,6 +332,7 @@ def _file_edits() -> None:
 def main() -> None:
     api.clear_providers()
     _hot_and_miss_paths()
+    _first_decisions()
     _event_flips()
     _file_edits()
 

@@ -13,9 +13,16 @@ Three tasks run on that loop once the first snapshot attempt is over:
   Losing the stream wakes the fetch at once: whether *that* works is what tells "the service is gone"
   (STALE) from "only the stream is blocked" (keep polling).
 - **report**: ``POST /api/v1/tasks/seen`` with the action_ids evaluated since the last report, in
-  batches, every ``report_interval`` seconds.
+  batches, every ``report_interval`` seconds; once they are through, the fan-out summaries
+  (``POST /api/v1/tasks/insights``, see ``_admin_insights``).
 
-401 or 403 on any of them stops everything: the token will not get better by asking again.
+401 or 403 to the snapshot marks the token refused: the stream and the reports pause, and the fetch keeps
+asking with a long backoff (``refused_retry_initial`` 5 s doubling up to ``refused_retry_max`` 300 s, with
+jitter, never sooner than a ``Retry-After``), so a token that is rotated, or a service that refused it for a
+while, is followed again without restarting the worker. The first snapshot answer that is not a refusal
+resumes everything. A refusal of the stream or of a report alone wakes the fetch (which tells whether the
+token is really refused) and backs that task off just as long; like "lost", "refused" is the snapshot's
+call.
 
 The loop never touches the worker's event loop or threads; the task path only ever reads what this
 loop last stored (the provider's rules) and queues action_ids for the report.
@@ -42,7 +49,9 @@ from typing import Final, Protocol
 import httpx
 from httpx_sse import EventSource, SSEError
 
+from hatchet_trace_flags._admin_insights import INSIGHTS_PATH, InsightReporter
 from hatchet_trace_flags._admin_seen import SeenTasks
+from hatchet_trace_flags._fanout_stats import summaries
 from hatchet_trace_flags._rules import RulesError, RuleSet, validate_action_id
 
 __all__ = [
@@ -79,6 +88,8 @@ class FollowSettings:
     stream_idle_timeout: float
     backoff_initial: float
     backoff_max: float
+    refused_retry_initial: float
+    refused_retry_max: float
     report_tasks: bool
     report_interval: float
     report_batch_size: int
@@ -95,11 +106,13 @@ class Changed:
     rules: RuleSet
     etag: str | None
     revision: int | None
+    store: str | None = None  # the identity of the service's database (X-Rules-Store), when it sends one
 
 
 @dataclass(frozen=True, slots=True)
 class Unchanged:
     revision: int | None
+    store: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +125,7 @@ class Failed:
 @dataclass(frozen=True, slots=True)
 class Unauthorized:
     message: str
+    retry_after: float | None = None
 
 
 Outcome = Changed | Unchanged | Failed | Unauthorized
@@ -127,10 +141,6 @@ class Sink(Protocol):
     def count_request(self, kind: str) -> None: ...
 
 
-class _Stop(Exception):
-    """Raised inside a task to stop the whole follower (401/403)."""
-
-
 class Follower:
     def __init__(self, settings: FollowSettings, sink: Sink, seen: SeenTasks) -> None:
         self._settings = settings
@@ -140,10 +150,13 @@ class Follower:
         self._snapshot_url = f"{base}/api/v1/snapshot"
         self._events_url = f"{base}/api/v1/events"
         self._seen_url = f"{base}/api/v1/tasks/seen"
+        self.insights = InsightReporter(f"{base}{INSIGHTS_PATH}", summaries, timeout=settings.timeout)
         self._wake: asyncio.Event | None = None
+        self._accepted: asyncio.Event | None = None  # cleared while the service refuses the token
         self._streaming = False
         self._hostname = socket.gethostname()
         self._report_problem: str | None = None
+        self._report_retry_after: float | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -153,13 +166,15 @@ class Follower:
         first_attempt: threading.Event | None,
         init_returned: asyncio.Event,
     ) -> None:
-        """Follow the service until ``stop`` is set or it refuses the token.
+        """Follow the service until ``stop`` is set.
 
         ``first_attempt`` (when given) is set once the first snapshot request has been dealt with; the
         tasks start only once ``init_returned`` is set, so that no event of ours is announced before
         OpenFeature has recorded the outcome of ``initialize``.
         """
         self._wake = asyncio.Event()
+        self._accepted = asyncio.Event()
+        self._accepted.set()
         try:
             async with self._client() as client:
                 work = asyncio.create_task(self._work(client, first_attempt, init_returned))
@@ -207,21 +222,28 @@ class Follower:
                     logger.exception("hatchet-trace-flags: fetching the first snapshot failed")
                     first_outcome = Failed("internal error")
                 if isinstance(first_outcome, Unauthorized):
-                    self._sink.refused(first_outcome.message)
-                    return
-                self._sink.snapshot_outcome(first_outcome, first=True)
+                    self._refused(first_outcome)
+                else:
+                    self._sink.snapshot_outcome(first_outcome, first=True)
             finally:
                 first_attempt.set()
         await init_returned.wait()
-        try:
-            async with asyncio.TaskGroup() as group:
-                group.create_task(self._fetch_loop(client, first_outcome))
-                if self._settings.stream:
-                    group.create_task(self._stream_loop(client))
-                if self._settings.report_tasks:
-                    group.create_task(self._report_loop(client))
-        except* _Stop:
-            pass  # refused: the sink has been told; nothing left to do
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._fetch_loop(client, first_outcome))
+            if self._settings.stream:
+                group.create_task(self._stream_loop(client))
+            if self._settings.report_tasks:
+                group.create_task(self._report_loop(client))
+
+    def _refused(self, outcome: Unauthorized) -> None:
+        assert self._accepted is not None
+        self._accepted.clear()
+        self._sink.refused(outcome.message)
+
+    async def _until_accepted(self) -> None:
+        """Wait while the token is refused: only the fetch loop asks again, with its long backoff."""
+        assert self._accepted is not None
+        await self._accepted.wait()
 
     # -- fetch -----------------------------------------------------------------------------------------
 
@@ -229,9 +251,14 @@ class Follower:
         assert self._wake is not None
         wake = self._wake
         failures = 0
+        refusals = 0
         not_before = 0.0
         if first_outcome is None:  # restarted after fork: look right away
             delay = 0.0
+        elif isinstance(first_outcome, Unauthorized):
+            refusals = 1
+            delay = self._refused_backoff(refusals, first_outcome.retry_after)
+            not_before = time.monotonic() + delay
         elif isinstance(first_outcome, Failed):
             failures = 1
             delay = self._backoff(failures, first_outcome.retry_after)
@@ -252,14 +279,21 @@ class Follower:
             try:
                 outcome = await self._fetch(client, deadline=self._settings.timeout)
                 if isinstance(outcome, Unauthorized):
-                    self._sink.refused(outcome.message)
-                    raise _Stop
-                self._sink.snapshot_outcome(outcome, first=False)
-            except _Stop:
-                raise
+                    self._refused(outcome)
+                else:
+                    self._sink.snapshot_outcome(outcome, first=False)
+                    if not isinstance(outcome, Failed):
+                        assert self._accepted is not None
+                        self._accepted.set()  # stream and reports resume
             except Exception:  # a bug must not end the follower: log it and try again later
                 logger.exception("hatchet-trace-flags: fetching the snapshot failed")
                 outcome = Failed("internal error")
+            if isinstance(outcome, Unauthorized):
+                refusals += 1
+                delay = self._refused_backoff(refusals, outcome.retry_after)
+                not_before = time.monotonic() + delay
+                continue
+            refusals = 0
             if isinstance(outcome, Failed):
                 failures += 1
                 delay = self._backoff(failures, outcome.retry_after)
@@ -295,10 +329,12 @@ class Follower:
         async with client.stream("GET", self._snapshot_url, headers=headers) as response:
             status = response.status_code
             revision = _revision(response.headers)
+            store = _store(response.headers)
             if status == 304:
-                return Unchanged(revision)
+                return Unchanged(revision, store)
             if status in (401, 403):
-                return Unauthorized(await _refusal(response, where))
+                retry_after = retry_after_seconds(response.headers.get("retry-after"))
+                return Unauthorized(await _refusal(response, where), retry_after)
             if status != 200:
                 return Failed(
                     f"{where} answered HTTP {status} to GET /api/v1/snapshot",
@@ -310,12 +346,20 @@ class Follower:
         except RulesError as error:
             return Failed(f"{where} sent an invalid snapshot: {error}", invalid=True)
         new_etag = response.headers.get("etag")
-        return Changed(rules, new_etag if new_etag and new_etag.isprintable() else None, revision)
+        return Changed(rules, new_etag if new_etag and new_etag.isprintable() else None, revision, store)
 
     def _poll_delay(self) -> float:
         settings = self._settings
         interval = settings.resync_interval if self._streaming else settings.poll_interval
         return interval * random.uniform(1 - settings.jitter, 1 + settings.jitter)
+
+    def _refused_backoff(self, refusals: int, retry_after: float | None) -> float:
+        settings = self._settings
+        ceiling = min(
+            settings.refused_retry_max, settings.refused_retry_initial * 2.0 ** min(refusals - 1, 32)
+        )
+        delay = ceiling * random.uniform(0.5, 1.0)
+        return max(delay, retry_after) if retry_after is not None else delay
 
     def _backoff(self, failures: int, retry_after: float | None = None) -> float:
         settings = self._settings
@@ -327,21 +371,24 @@ class Follower:
 
     async def _stream_loop(self, client: httpx.AsyncClient) -> None:
         failures = 0
+        refusals = 0
         while True:
+            await self._until_accepted()
             retry_after: float | None = None
             try:
                 outcome = await self._stream_once(client)
-            except _Stop:
-                raise
             except Exception:
                 logger.exception("hatchet-trace-flags: reading the event stream failed")
                 outcome = Failed("internal error")
             was_connected = self._streaming
             self._streaming = False
+            self._wake_fetch()  # is the service still there (and the token good), or only the stream gone?
             if isinstance(outcome, Unauthorized):
-                self._sink.refused(outcome.message)
-                raise _Stop
-            self._wake_fetch()  # is the service still there, or only the stream gone?
+                self._sink.stream_state(False, outcome.message)
+                refusals += 1
+                await asyncio.sleep(self._refused_backoff(refusals, outcome.retry_after))
+                continue
+            refusals = 0
             if isinstance(outcome, Failed):
                 retry_after = outcome.retry_after
                 self._sink.stream_state(False, outcome.message)
@@ -361,7 +408,8 @@ class Follower:
             async with client.stream("GET", self._events_url, headers=headers, timeout=timeout) as response:
                 status = response.status_code
                 if status in (401, 403):
-                    return Unauthorized(await _refusal(response, where))
+                    retry_after = retry_after_seconds(response.headers.get("retry-after"))
+                    return Unauthorized(await _refusal(response, where), retry_after)
                 if status != 200:
                     return Failed(
                         f"{where} answered HTTP {status} to GET /api/v1/events",
@@ -397,14 +445,13 @@ class Follower:
         failures = 0
         while True:
             if failures:
-                delay = self._backoff(failures)
+                delay = self._backoff(failures, self._report_retry_after)
             else:
                 delay = settings.report_interval * random.uniform(1 - settings.jitter, 1 + settings.jitter)
             await asyncio.sleep(delay)
+            await self._until_accepted()
             try:
                 failures = await self._report_all(client, failures)
-            except _Stop:
-                raise
             except Exception:
                 logger.exception("hatchet-trace-flags: reporting tasks failed")
                 failures += 1
@@ -422,21 +469,26 @@ class Follower:
                 continue
             if isinstance(outcome, Unauthorized):
                 self._seen.requeue(action_ids)
-                self._sink.refused(outcome.message)
-                raise _Stop
+                self._wake_fetch()  # the snapshot tells whether the token is refused everywhere
+                self._note_report_problem(outcome.message)
+                self._report_retry_after = self._refused_backoff(failures + 1, outcome.retry_after)
+                return failures + 1
             if outcome.invalid:
                 self._seen.confirm(action_ids)  # the service will not take these: do not insist
             else:
                 self._seen.requeue(action_ids)
             self._note_report_problem(outcome.message)
+            self._report_retry_after = outcome.retry_after  # a 429's Retry-After: never sooner
             return failures + 1
         self._report_problem = None
+        self._report_retry_after = None
+        await self.insights.send(client, self._worker_name())
         return 0
 
     async def _report(self, client: httpx.AsyncClient, action_ids: list[str]) -> Failed | Unauthorized | None:
         settings = self._settings
         where = f"the admin service at {settings.base_url}"
-        worker = settings.worker_name or f"{self._hostname}/{os.getpid()}"
+        worker = self._worker_name()
         self._sink.count_request("seen")
         try:
             async with asyncio.timeout(settings.timeout):
@@ -454,7 +506,14 @@ class Follower:
             return Unauthorized(await _refusal(response, where))
         # 4xx other than a rate limit: this report will never be accepted as it is.
         invalid = 400 <= status < 500 and status != 429
-        return Failed(f"{where} answered HTTP {status} to POST /api/v1/tasks/seen", invalid=invalid)
+        return Failed(
+            f"{where} answered HTTP {status} to POST /api/v1/tasks/seen",
+            invalid=invalid,
+            retry_after=retry_after_seconds(response.headers.get("retry-after")),
+        )
+
+    def _worker_name(self) -> str:
+        return self._settings.worker_name or f"{self._hostname}/{os.getpid()}"
 
     def _note_report_problem(self, message: str) -> None:
         if message != self._report_problem:
@@ -498,6 +557,11 @@ async def _refusal(response: httpx.Response, where: str) -> str:
 def _revision(headers: Mapping[str, str]) -> int | None:
     text = headers.get("x-rules-revision", "")
     return int(text) if text.isdigit() and len(text) < 20 else None
+
+
+def _store(headers: Mapping[str, str]) -> str | None:
+    text = headers.get("x-rules-store", "")
+    return text if 0 < len(text) <= 64 and text.isascii() and text.isalnum() else None
 
 
 def _etag_of(data: str) -> str:

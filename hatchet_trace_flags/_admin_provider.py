@@ -60,9 +60,12 @@ logged once per distinct problem, and the next good snapshot emits ``PROVIDER_RE
 snapshot decides "lost": a broken stream alone (e.g. a proxy that does not pass Server-Sent Events) is
 logged at INFO level while polling carries on.
 
-**401 or 403** (a wrong, revoked or under-scoped token) stops the thread at once with a clear ERROR log
-line and ``PROVIDER_ERROR``: asking again with the same token would only hammer the service. The last
-rules keep being served. Fix the token and restart the worker (or register a new provider).
+**401 or 403** (a wrong, revoked or under-scoped token, or a service in the middle of a token rotation)
+logs an ERROR and emits ``PROVIDER_ERROR``; the last rules keep being served. The stream and the task
+reports pause, and the snapshot is asked for again after ``refused_retry_initial`` seconds (5), doubling up
+to ``refused_retry_max`` (300), with jitter and never sooner than a ``Retry-After``: a fleet of workers does
+not hammer a service that refuses them, and a worker whose token becomes valid again (or whose service
+comes back with it) follows it again by itself, with a WARNING, without a restart.
 
 **Task discovery.** The action_ids this worker evaluates are reported to the service
 (``POST /api/v1/tasks/seen``) in batches of up to ``report_batch_size`` (100) every ``report_interval``
@@ -80,32 +83,14 @@ after ``os.fork()`` (prefork workers), with a fresh connection. ``shutdown`` sto
 ``snapshot file``, ``fallback``, ``defaults``), ``revision``, ``streaming`` and ``requests`` (requests
 sent, per kind: ``snapshot``, ``events``, ``seen``).
 
-**Environment** (:meth:`AdminServiceProvider.from_env`, used by ``predicate_from_env``):
-
-=========================================== ===================================================
-``HATCHET_TRACE_FLAGS_URL``                 the service's base URL (required)
-``HATCHET_TRACE_FLAGS_TOKEN``               its API token (read scope is enough)
-``HATCHET_TRACE_FLAGS_STREAM``              ``true``/``false``: follow the change stream (true)
-``HATCHET_TRACE_FLAGS_POLL_INTERVAL``       seconds between polls without a stream (10)
-``HATCHET_TRACE_FLAGS_TIMEOUT``             seconds allowed per request (5)
-``HATCHET_TRACE_FLAGS_STARTUP_TIMEOUT``     seconds ``initialize`` waits for the service (1)
-``HATCHET_TRACE_FLAGS_STREAM_IDLE_TIMEOUT`` seconds of stream silence taken for a dead stream (20)
-``HATCHET_TRACE_FLAGS_BACKOFF_MAX``         the longest wait between retries, in seconds (30)
-``HATCHET_TRACE_FLAGS_SNAPSHOT_FILE``       where to keep the last snapshot; ``off``: nowhere
-``HATCHET_TRACE_FLAGS_RULES_FILE``          fallback rules file while the service is unknown
-``HATCHET_TRACE_FLAGS_LINKS``               fallback link list, when there is no rules file
-``HATCHET_TRACE_FLAGS_CA_FILE``             CA bundle (PEM) to verify the service's certificate
-``HATCHET_TRACE_FLAGS_REPORT_TASKS``        ``true``/``false``: report evaluated tasks (true)
-``HATCHET_TRACE_FLAGS_WORKER_NAME``         the name reported with them
-=========================================== ===================================================
+**Environment.** :meth:`AdminServiceProvider.from_env` (used by ``predicate_from_env``) reads the
+``HATCHET_TRACE_FLAGS_*`` variables of :class:`~hatchet_trace_flags.WorkerSettings`, listed in
+docs/configuration.md.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import math
 import os
 import ssl
 import threading
@@ -122,18 +107,28 @@ from openfeature.flag_evaluation import FlagResolutionDetails
 from hatchet_trace_flags._admin_follow import (
     Changed,
     Failed,
-    Follower,
     FollowSettings,
     Unchanged,
 )
+from hatchet_trace_flags._admin_options import (
+    Source,
+    check_token,
+    check_url,
+    check_worker_name,
+    starting_rules,
+    version_label,
+)
+from hatchet_trace_flags._admin_runtime import FollowerThread
 from hatchet_trace_flags._admin_seen import SeenTasks
+from hatchet_trace_flags._checks import check_seconds
 from hatchet_trace_flags._rules import DEFAULT_FLAG_KEY, RulesError, RuleSet
-from hatchet_trace_flags._rules_provider import RulesProvider, rules_version
+from hatchet_trace_flags._rules_provider import RulesProvider
+from hatchet_trace_flags._settings import WorkerSettings, env_var
 from hatchet_trace_flags._snapshot_store import (
     SnapshotFileError,
     default_snapshot_path,
-    load_snapshot,
     save_snapshot,
+    set_aside,
 )
 
 __all__ = ["AdminServiceProvider", "State"]
@@ -141,33 +136,11 @@ __all__ = ["AdminServiceProvider", "State"]
 logger = logging.getLogger("hatchet_trace_flags")
 
 State = Literal["idle", "starting", "live", "stale", "error", "unauthorized", "stopped"]
-Source = Literal["service", "snapshot file", "fallback", "defaults"]
-
-URL_VARIABLE: Final = "HATCHET_TRACE_FLAGS_URL"
-TOKEN_VARIABLE: Final = "HATCHET_TRACE_FLAGS_TOKEN"  # noqa: S105 - a variable name, not a secret
-_STREAM_VARIABLE: Final = "HATCHET_TRACE_FLAGS_STREAM"
-_POLL_INTERVAL_VARIABLE: Final = "HATCHET_TRACE_FLAGS_POLL_INTERVAL"
-_TIMEOUT_VARIABLE: Final = "HATCHET_TRACE_FLAGS_TIMEOUT"
-_STARTUP_TIMEOUT_VARIABLE: Final = "HATCHET_TRACE_FLAGS_STARTUP_TIMEOUT"
-_STREAM_IDLE_TIMEOUT_VARIABLE: Final = "HATCHET_TRACE_FLAGS_STREAM_IDLE_TIMEOUT"
-_BACKOFF_MAX_VARIABLE: Final = "HATCHET_TRACE_FLAGS_BACKOFF_MAX"
-_SNAPSHOT_FILE_VARIABLE: Final = "HATCHET_TRACE_FLAGS_SNAPSHOT_FILE"
-_RULES_FILE_VARIABLE: Final = "HATCHET_TRACE_FLAGS_RULES_FILE"
-_LINKS_VARIABLE: Final = "HATCHET_TRACE_FLAGS_LINKS"
-_CA_FILE_VARIABLE: Final = "HATCHET_TRACE_FLAGS_CA_FILE"
-_REPORT_TASKS_VARIABLE: Final = "HATCHET_TRACE_FLAGS_REPORT_TASKS"
-_WORKER_NAME_VARIABLE: Final = "HATCHET_TRACE_FLAGS_WORKER_NAME"
-
-_TRUE: Final = frozenset({"1", "true", "yes", "on"})
-_FALSE: Final = frozenset({"0", "false", "no", "off"})
 
 # How long initialize() waits beyond startup_timeout for the thread to start and report.
 _STARTUP_SLACK: Final = 1.0
 _SHUTDOWN_TIMEOUT: Final = 5.0
 _REPORT_REFRESH: Final = 600.0
-
-
-_SecondsOption = Literal["poll_interval", "timeout", "startup_timeout", "stream_idle_timeout", "backoff_max"]
 
 
 class _EnvOptions(TypedDict, total=False):
@@ -202,6 +175,9 @@ class AdminServiceProvider(RulesProvider):
     :param stream_idle_timeout: seconds without any byte on the stream before it is taken for dead.
     :param backoff_initial: first retry delay after a failure, in seconds (doubles up to ``backoff_max``).
     :param backoff_max: the longest retry delay, in seconds (a ``Retry-After`` may ask for longer).
+    :param refused_retry_initial: after the service refuses the token (401/403), seconds before asking
+        again (doubles up to ``refused_retry_max``, with jitter).
+    :param refused_retry_max: the longest wait between two attempts while the token is refused.
     :param snapshot_file: where to keep the last snapshot; ``None``: the default location.
     :param persist: ``False``: neither read nor write a snapshot file.
     :param fallback: rules while neither the service nor a snapshot file has any: a ``RuleSet`` or the
@@ -229,6 +205,8 @@ class AdminServiceProvider(RulesProvider):
         stream_idle_timeout: float = 20.0,
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
+        refused_retry_initial: float = 5.0,
+        refused_retry_max: float = 300.0,
         snapshot_file: str | os.PathLike[str] | None = None,
         persist: bool = True,
         fallback: RuleSet | str | os.PathLike[str] | None = None,
@@ -239,8 +217,8 @@ class AdminServiceProvider(RulesProvider):
         verify: bool | ssl.SSLContext = True,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        url = _check_url(url)
-        _check_token(token)
+        url = check_url(url)
+        check_token(token)
         for name, value in (
             ("poll_interval", poll_interval),
             ("resync_interval", resync_interval),
@@ -249,9 +227,11 @@ class AdminServiceProvider(RulesProvider):
             ("stream_idle_timeout", stream_idle_timeout),
             ("backoff_initial", backoff_initial),
             ("backoff_max", backoff_max),
+            ("refused_retry_initial", refused_retry_initial),
+            ("refused_retry_max", refused_retry_max),
             ("report_interval", report_interval),
         ):
-            _check_seconds(name, value)
+            check_seconds(name, value)
         if isinstance(jitter, bool) or not isinstance(jitter, int | float) or not 0 <= jitter < 1:
             raise ValueError(f"jitter must be a number in [0, 1), got {jitter!r}")
         if (
@@ -263,7 +243,7 @@ class AdminServiceProvider(RulesProvider):
                 f"report_batch_size must be an integer from 1 to 1000, got {report_batch_size!r}"
             )
         if worker_name is not None:
-            _check_worker_name(worker_name, field="worker_name")
+            check_worker_name(worker_name, field="worker_name")
         if not isinstance(verify, bool | ssl.SSLContext):
             raise TypeError(f"verify must be a bool or an ssl.SSLContext, got {type(verify).__name__}")
         for name, flag in (("stream", stream), ("persist", persist), ("report_tasks", report_tasks)):
@@ -277,11 +257,11 @@ class AdminServiceProvider(RulesProvider):
                 if snapshot_file is not None
                 else default_snapshot_path(url)
             )
-        rules, source, etag, revision = _starting_rules(url, snapshot_path, fallback)
+        rules, source, etag, revision, store = starting_rules(url, snapshot_path, fallback)
         super().__init__(
             rules,
             flag_key=flag_key,
-            version=_version_label(etag, rules),
+            version=version_label(etag, rules),
             name="hatchet-trace-flags admin service",
         )
         self._url = url
@@ -297,6 +277,8 @@ class AdminServiceProvider(RulesProvider):
             stream_idle_timeout=float(stream_idle_timeout),
             backoff_initial=float(backoff_initial),
             backoff_max=float(backoff_max),
+            refused_retry_initial=float(refused_retry_initial),
+            refused_retry_max=float(refused_retry_max),
             report_tasks=report_tasks,
             report_interval=float(report_interval),
             report_batch_size=report_batch_size,
@@ -308,7 +290,9 @@ class AdminServiceProvider(RulesProvider):
         self._source: Source = source
         self._etag = etag
         self._revision = revision
+        self._store = store  # the service database's identity the served rules came from, when known
         self._state: State = "idle"
+        self._token_refused = False  # until the service answers a snapshot request again
         self._streaming = False
         self._ever_live = False
         self._last_contact: float | None = None
@@ -317,7 +301,7 @@ class AdminServiceProvider(RulesProvider):
         self._requests = {"snapshot": 0, "events": 0, "seen": 0}
         self._seen = SeenTasks(refresh=_REPORT_REFRESH) if report_tasks else None
         self._life_lock = threading.Lock()
-        self._runtime: _Runtime | None = None
+        self._runtime: FollowerThread | None = None
 
     @classmethod
     def from_env(
@@ -326,58 +310,48 @@ class AdminServiceProvider(RulesProvider):
         *,
         flag_key: str = DEFAULT_FLAG_KEY,
     ) -> Self:
-        """Configured from the environment variables in the module documentation. Raises ``ValueError``
-        naming the variable for a bad value."""
-        environ = os.environ if environ is None else environ
-        url = _setting(environ, URL_VARIABLE)
-        if url is None:
-            raise ValueError(f"{URL_VARIABLE} is not set")
-        url = _check_url(url, field=URL_VARIABLE)
-        token = _setting(environ, TOKEN_VARIABLE)
-        _check_token(token, field=TOKEN_VARIABLE)
-        options: _EnvOptions = {}
-        seconds: tuple[tuple[str, _SecondsOption], ...] = (
-            (_POLL_INTERVAL_VARIABLE, "poll_interval"),
-            (_TIMEOUT_VARIABLE, "timeout"),
-            (_STARTUP_TIMEOUT_VARIABLE, "startup_timeout"),
-            (_STREAM_IDLE_TIMEOUT_VARIABLE, "stream_idle_timeout"),
-            (_BACKOFF_MAX_VARIABLE, "backoff_max"),
-        )
-        for variable, option in seconds:
-            text = _setting(environ, variable)
-            if text is not None:
-                options[option] = _seconds_from_env(variable, text)
-        switches: tuple[tuple[str, Literal["stream", "report_tasks"]], ...] = (
-            (_STREAM_VARIABLE, "stream"),
-            (_REPORT_TASKS_VARIABLE, "report_tasks"),
-        )
-        for variable, switch in switches:
-            text = _setting(environ, variable)
-            if text is not None:
-                options[switch] = _bool_from_env(variable, text)
-        snapshot_file = _setting(environ, _SNAPSHOT_FILE_VARIABLE)
-        if snapshot_file is not None and snapshot_file.lower() in _FALSE | {"none"}:
+        """Configured from the ``HATCHET_TRACE_FLAGS_*`` variables (:class:`WorkerSettings`; the table is in
+        docs/configuration.md). Raises ``ValueError`` naming the variable for a bad value."""
+        return cls.from_settings(WorkerSettings.from_environ(environ), flag_key=flag_key)
+
+    @classmethod
+    def from_settings(cls, settings: WorkerSettings, *, flag_key: str = DEFAULT_FLAG_KEY) -> Self:
+        """Configured from :class:`WorkerSettings` (``settings.url`` is required)."""
+        if settings.url is None:
+            raise ValueError(f"{env_var('url')} is not set")
+        url = check_url(settings.url, field=env_var("url"))
+        token = settings.token.get_secret_value() if settings.token is not None else None
+        check_token(token, field=env_var("token"))
+        options: _EnvOptions = {
+            "poll_interval": settings.poll_interval,
+            "timeout": settings.timeout,
+            "startup_timeout": settings.startup_timeout,
+            "stream_idle_timeout": settings.stream_idle_timeout,
+            "backoff_max": settings.backoff_max,
+            "stream": settings.stream,
+            "report_tasks": settings.report_tasks,
+        }
+        snapshot_file = settings.snapshot_file
+        if snapshot_file is not None and snapshot_file.lower() in {"0", "false", "no", "off", "none"}:
             options["persist"] = False
         elif snapshot_file is not None:
             options["snapshot_file"] = snapshot_file
-        rules_file = _setting(environ, _RULES_FILE_VARIABLE)
-        links = _setting(environ, _LINKS_VARIABLE)
-        if rules_file is not None:
-            options["fallback"] = rules_file
-        elif links is not None:
+        if settings.rules_file is not None:
+            options["fallback"] = settings.rules_file
+        elif settings.links is not None:
             try:
-                options["fallback"] = RuleSet.links_for(links)
+                options["fallback"] = RuleSet.links_for(settings.links)
             except RulesError as error:
-                raise ValueError(f"{_LINKS_VARIABLE}: {error}") from error
-        ca_file = _setting(environ, _CA_FILE_VARIABLE)
-        if ca_file is not None:
+                raise ValueError(f"{env_var('links')}: {error}") from error
+        if settings.ca_file is not None:
             try:
-                options["verify"] = ssl.create_default_context(cafile=ca_file)
+                options["verify"] = ssl.create_default_context(cafile=settings.ca_file)
             except (OSError, ssl.SSLError) as error:
-                raise ValueError(f"{_CA_FILE_VARIABLE}: cannot load {ca_file!r}: {error}") from error
-        worker_name = _setting(environ, _WORKER_NAME_VARIABLE)
-        if worker_name is not None:
-            options["worker_name"] = _check_worker_name(worker_name, field=_WORKER_NAME_VARIABLE)
+                raise ValueError(
+                    f"{env_var('ca_file')}: cannot load {settings.ca_file!r}: {error}"
+                ) from error
+        if settings.worker_name is not None:
+            options["worker_name"] = check_worker_name(settings.worker_name, field=env_var("worker_name"))
         return cls(url, token, flag_key=flag_key, **options)
 
     # -- for operators ----------------------------------------------------------------------------------
@@ -402,6 +376,11 @@ class AdminServiceProvider(RulesProvider):
     def revision(self) -> int | None:
         """The service's revision of the rules served, when known."""
         return self._revision
+
+    @property
+    def store(self) -> str | None:
+        """The identity of the service database the served rules came from (``X-Rules-Store``), when known."""
+        return self._store
 
     @property
     def etag(self) -> str | None:
@@ -429,6 +408,18 @@ class AdminServiceProvider(RulesProvider):
     def __repr__(self) -> str:
         return f"AdminServiceProvider(url={self._url!r}, state={self._state!r}, version={self.version!r})"
 
+    def _follower_thread(self, *, first_attempt: bool) -> FollowerThread:
+        def stopped_streaming() -> None:
+            self._streaming = False
+
+        return FollowerThread(
+            self._settings,
+            _FollowerSink(self),
+            self._seen,
+            first_attempt=first_attempt,
+            on_exit=stopped_streaming,
+        )
+
     # -- OpenFeature lifecycle ---------------------------------------------------------------------------
 
     def initialize(self, evaluation_context: EvaluationContext) -> None:
@@ -436,7 +427,7 @@ class AdminServiceProvider(RulesProvider):
             if self._runtime is not None and self._runtime.alive():
                 return
             self._state = "starting"
-            runtime = self._runtime = _Runtime(self, first_attempt=True)
+            runtime = self._runtime = self._follower_thread(first_attempt=True)
             runtime.start()
         try:
             settled = runtime.first_attempt.wait(self._settings.startup_timeout + _STARTUP_SLACK)
@@ -468,9 +459,9 @@ class AdminServiceProvider(RulesProvider):
         if self._seen is not None:
             self._seen.after_fork()
         self._streaming = False
-        if self._runtime is not None and self._state != "unauthorized":
+        if self._runtime is not None:
             # It ran in the parent; its thread did not survive the fork.
-            self._runtime = _Runtime(self, first_attempt=False)
+            self._runtime = self._follower_thread(first_attempt=False)
             self._runtime.initialize_returned()
             self._runtime.start()
 
@@ -496,11 +487,15 @@ class AdminServiceProvider(RulesProvider):
         self._requests[kind] += 1
 
     def _on_snapshot(self, outcome: Changed | Unchanged | Failed, *, first: bool) -> None:
-        if self._state in ("unauthorized", "stopped"):
+        if self._state == "stopped":
             return  # an answer still in flight when we stopped
         if isinstance(outcome, Failed):
             self._failed(outcome, first=first)
             return
+        if self._token_refused:
+            self._token_refused = False
+            logger.warning("hatchet-trace-flags: %s accepts the token again; following it", self._url)
+        self._note_store(outcome.store, outcome.revision)
         self._last_contact = time.time()
         self._ever_live = True
         self._state = "live"
@@ -512,21 +507,45 @@ class AdminServiceProvider(RulesProvider):
             self._recover()
             return
         self._etag, self._revision, self._source = outcome.etag, outcome.revision, "service"
-        self._replace_rules(outcome.rules, version=_version_label(outcome.etag, outcome.rules))
+        self._replace_rules(outcome.rules, version=version_label(outcome.etag, outcome.rules))
         self._persist(outcome)
 
+    def _note_store(self, store: str | None, revision: int | None) -> None:
+        """Say it loudly when the service answers from another database than the rules served came from:
+        a service restarted on a new, empty database would otherwise switch every worker to empty rules
+        silently. The previous saved snapshot is copied aside before the new one replaces it."""
+        previous, self._store = self._store, store if store is not None else self._store
+        if store is None or previous is None or store == previous:
+            return
+        kept = set_aside(self._snapshot_path, previous) if self._snapshot_path is not None else None
+        logger.warning(
+            "hatchet-trace-flags: the admin service at %s now answers from rules store %s (revision %s), "
+            "not from store %s (revision %s) that this worker followed until now: it may have been started "
+            "on a new, empty database. Following it%s.",
+            self._url,
+            store,
+            revision,
+            previous,
+            self._revision,
+            f"; the previous snapshot is kept in {kept}" if kept is not None else "",
+        )
+
     def _on_refused(self, message: str) -> None:
+        if self._state == "stopped":
+            return
         self._state = "unauthorized"
+        self._token_refused = True
         self._streaming = False
         logger.error(
-            "hatchet-trace-flags: %s. Stopped following it; tasks keep rules version %s (%s). "
-            "Give the worker a valid read token (%s) and restart it.",
+            "hatchet-trace-flags: %s. Tasks keep rules version %s (%s); asking again with a growing pause "
+            "(at most %g s) until the service accepts the token (%s).",
             message,
             self.version,
             self._source,
-            TOKEN_VARIABLE,
+            self._settings.refused_retry_max,
+            env_var("token"),
         )
-        self._report_error(f"{message}; stopped following it")
+        self._report_error(f"{message}; retrying until it is accepted")
 
     def _on_stream(self, connected: bool, problem: str | None) -> None:
         self._streaming = connected
@@ -568,7 +587,12 @@ class AdminServiceProvider(RulesProvider):
             return
         try:
             save_snapshot(
-                path, rules=outcome.rules, url=self._url, etag=outcome.etag, revision=outcome.revision
+                path,
+                rules=outcome.rules,
+                url=self._url,
+                etag=outcome.etag,
+                revision=outcome.revision,
+                store=self._store,
             )
         except SnapshotFileError as error:
             message = str(error)
@@ -603,180 +627,3 @@ class _FollowerSink:
 
     def count_request(self, kind: str) -> None:
         self._provider._count_request(kind)
-
-
-class _Runtime:
-    """One run of the follower: a daemon thread with its own event loop."""
-
-    def __init__(self, provider: AdminServiceProvider, *, first_attempt: bool) -> None:
-        self.first_attempt = threading.Event()
-        self._wants_first_attempt = first_attempt
-        self._provider = provider
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._init_returned: asyncio.Event | None = None
-        self._stopping = False
-        self._initialize_returned = False
-        self._thread = threading.Thread(
-            target=self._main, name=f"hatchet-trace-flags-admin[{provider.url}]", daemon=True
-        )
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def initialize_returned(self) -> None:
-        """Lets the follower go on: OpenFeature records initialize's outcome right after it returns."""
-        with self._lock:
-            self._initialize_returned = True
-            self._signal(self._init_returned)
-
-    def stop(self, timeout: float) -> None:
-        with self._lock:
-            self._stopping = True
-            self._signal(self._stop)
-        if self._thread is not threading.current_thread() and self._thread.ident is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                logger.warning(
-                    "hatchet-trace-flags: the admin service thread did not stop within %g s", timeout
-                )
-
-    def _signal(self, event: asyncio.Event | None) -> None:
-        # Holds _lock. The loop may be closing: then the thread is finishing on its own.
-        if self._loop is not None and event is not None:
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(event.set)
-
-    def _main(self) -> None:
-        try:
-            asyncio.run(self._run())
-        except Exception:
-            logger.exception("hatchet-trace-flags: the admin service thread crashed")
-        finally:
-            self.first_attempt.set()
-
-    async def _run(self) -> None:
-        stop, init_returned = asyncio.Event(), asyncio.Event()
-        with self._lock:
-            if self._stopping:
-                return
-            if self._initialize_returned:
-                init_returned.set()
-            self._loop, self._stop, self._init_returned = asyncio.get_running_loop(), stop, init_returned
-        provider = self._provider
-        seen = provider._seen if provider._seen is not None else SeenTasks(refresh=math.inf)
-        follower = Follower(provider._settings, _FollowerSink(provider), seen)
-        try:
-            await follower.run(stop, self.first_attempt if self._wants_first_attempt else None, init_returned)
-        finally:
-            provider._streaming = False
-            with self._lock:
-                self._loop = self._stop = self._init_returned = None
-
-
-# -- configuration helpers ------------------------------------------------------------------------------
-
-
-def _starting_rules(
-    url: str, snapshot_path: Path | None, fallback: RuleSet | str | os.PathLike[str] | None
-) -> tuple[RuleSet, Source, str | None, int | None]:
-    if snapshot_path is not None:
-        try:
-            persisted = load_snapshot(snapshot_path)
-        except SnapshotFileError as error:
-            logger.warning("hatchet-trace-flags: %s; ignoring it", error)
-            persisted = None
-        if persisted is not None:
-            # Its ETag means something only to the service that issued it.
-            etag = persisted.etag if persisted.url == url else None
-            return persisted.rules, "snapshot file", etag, persisted.revision
-    if isinstance(fallback, RuleSet):
-        return fallback, "fallback", None, None
-    if fallback is not None:
-        if not isinstance(fallback, str | os.PathLike):
-            raise TypeError(f"fallback must be a RuleSet or a path, got {type(fallback).__name__}")
-        path = Path(os.fspath(fallback))
-        try:
-            return RuleSet.loads(path.read_bytes()), "fallback", None, None
-        except OSError as error:
-            logger.warning(
-                "hatchet-trace-flags: cannot read the fallback rules file %s: %s",
-                path,
-                error.strerror or error,
-            )
-        except RulesError as error:
-            logger.warning("hatchet-trace-flags: the fallback rules file %s is invalid: %s", path, error)
-    return RuleSet(), "defaults", None, None
-
-
-def _version_label(etag: str | None, rules: RuleSet) -> str:
-    if etag:
-        opaque = etag.removeprefix("W/").strip('"')
-        if opaque:
-            return opaque
-    return rules_version(rules)
-
-
-def _check_url(url: object, *, field: str = "url") -> str:
-    if not isinstance(url, str) or not url.strip():
-        raise ValueError(f"{field} must be the admin service's base URL, e.g. http://flags:8080, got {url!r}")
-    try:
-        parsed = httpx.URL(url.strip())
-    except httpx.InvalidURL as error:
-        raise ValueError(f"{field}: {url!r} is not a URL: {error}") from None
-    if parsed.userinfo:
-        raise ValueError(f"{field} must not carry credentials; pass the token separately")
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ValueError(f"{field} must be an http:// or https:// URL with a host, got {url!r}")
-    if parsed.query or parsed.fragment:
-        raise ValueError(f"{field} must be a base URL without query or fragment, got {url!r}")
-    return str(parsed).rstrip("/")
-
-
-def _check_token(token: object, *, field: str = "token") -> None:
-    # Never echo the token: errors describe it without quoting it.
-    if token is None:
-        return
-    if not isinstance(token, str):
-        raise TypeError(f"{field} must be a string, got {type(token).__name__}")
-    if not token or not token.isascii() or not token.isprintable() or any(c.isspace() for c in token):
-        raise ValueError(f"{field} must be non-empty printable ASCII without whitespace")
-
-
-def _check_worker_name(name: object, *, field: str) -> str:
-    if not isinstance(name, str) or not 1 <= len(name) <= 255 or not name.isprintable():
-        raise ValueError(f"{field} must be 1 to 255 printable characters, got {name!r}")
-    return name
-
-
-def _check_seconds(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
-        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
-
-
-def _setting(environ: Mapping[str, str], name: str) -> str | None:
-    value = environ.get(name, "").strip()
-    return value or None
-
-
-def _seconds_from_env(variable: str, text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = math.nan
-    if not 0 < seconds < math.inf:
-        raise ValueError(f"{variable} must be a positive number of seconds, got {text!r}")
-    return seconds
-
-
-def _bool_from_env(variable: str, text: str) -> bool:
-    lowered = text.lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise ValueError(f"{variable} must be true or false, got {text!r}")

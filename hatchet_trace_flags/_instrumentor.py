@@ -11,51 +11,58 @@ in that new trace: its own spans, the runs it triggers (they carry the new trace
 waits, and children spawned on the durable path, which upstream would all attach to the spawner's trace.
 
 It also fixes three things about the stock instrumentor: argument binding is cached instead of costing ~90 µs
-per call, constructing it twice never adds a second exporter, and ``uninstrument()`` really unwraps.
+per call, constructing it twice never adds a second exporter, and ``uninstrument()`` really unwraps. And it
+traces batch starts (``hatchet.start_batch``, see ``_batch``), which the stock instrumentor leaves untraced.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import weakref
-from collections.abc import Callable, Coroutine, Mapping, Sequence
-from contextvars import ContextVar
-from typing import Any, Final, cast
+from collections.abc import Callable, Coroutine, Mapping
+from inspect import isfunction
+from types import MethodType
+from typing import Any, Final
 
 from hatchet_sdk import ClientConfig
 from hatchet_sdk.clients.admin import AdminClient
 from hatchet_sdk.clients.events import EventClient
-from hatchet_sdk.context.context import DurableContext, DurableSpawnResult
+from hatchet_sdk.context.context import DurableContext
 from hatchet_sdk.opentelemetry import instrumentor as _stock
 from hatchet_sdk.runnables.action import Action
 from hatchet_sdk.runnables.contextvars import ctx_hatchet_span_attributes
 from hatchet_sdk.types.trigger import TriggerWorkflowOptions, WorkflowRunTriggerConfig
-from hatchet_sdk.utils.opentelemetry import OTelAttribute
 from hatchet_sdk.worker.runner.runner import Runner
-from opentelemetry.context import Context
 from opentelemetry.metrics import MeterProvider, get_meter
 from opentelemetry.trace import (
-    Link,
     Span,
-    SpanContext,
     SpanKind,
     StatusCode,
     TracerProvider,
-    get_current_span,
     get_tracer,
 )
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from wrapt import wrap_function_wrapper
 
+from hatchet_trace_flags import _compat
 from hatchet_trace_flags._active_span import active
 from hatchet_trace_flags._arguments import bound_arguments
-from hatchet_trace_flags._links import spawn_link
+from hatchet_trace_flags._batch import BATCH_START_METHOD, wrap_batch_starts
+from hatchet_trace_flags._durable_wrappers import DurableWrappers, in_link_mode
+from hatchet_trace_flags._fanout_metrics import FanoutMeasurement, measurement_for
+from hatchet_trace_flags._links import start_context
+from hatchet_trace_flags._prefetch import prefetch_on_runner_init
 from hatchet_trace_flags._relationship import (
     TRACEPARENT_METADATA_KEY,
     relationship_for,
     requested_relationship,
 )
+from hatchet_trace_flags._sampling import ignores_attributes
+from hatchet_trace_flags._spawn_stamp import (
+    BULK_RUN_METHODS,
+    count_child,
+    wrap_bulk_runs,
+)
+from hatchet_trace_flags._trigger_attributes import trigger_attributes
 from hatchet_trace_flags._trigger_metadata import (
     OverrideAdder,
     add_override_to_bulk_push,
@@ -63,7 +70,6 @@ from hatchet_trace_flags._trigger_metadata import (
     add_override_to_push,
     add_override_to_schedule,
     override_wrapper,
-    traced_config,
     traced_metadata,
 )
 
@@ -71,24 +77,12 @@ logger = logging.getLogger("hatchet_trace_flags")
 
 UseLinksPredicate = Callable[[str], bool]
 
-_propagator: Final = TraceContextTextMapPropagator()
 # Same instrumentation scope as hatchet-sdk's spans, so parent mode is indistinguishable from stock.
 _SCOPE_NAME: Final = _stock.__name__
 _MAX_WARNED_ACTION_IDS: Final = 10_000
-_TRIGGER_ATTRIBUTE_NAMES: Final = {attribute: f"hatchet.{attribute.value}" for attribute in OTelAttribute}
 
-# Link mode of the step run this code runs in; read by the durable wrappers, which only run in async tasks.
-_in_link_mode: ContextVar[bool] = ContextVar("hatchet_trace_flags_in_link_mode", default=False)
 
 _providers_with_hatchet_exporter: weakref.WeakSet[TracerProvider] = weakref.WeakSet()
-
-
-def _spawner_of(traceparent: object) -> SpanContext | None:
-    if not isinstance(traceparent, str) or not traceparent:
-        return None
-    context = _propagator.extract({TRACEPARENT_METADATA_KEY: traceparent})
-    span_context = get_current_span(context).get_span_context()
-    return span_context if span_context.is_valid else None
 
 
 # (class, method, name of the instrumentor's wrapper, how an inner wrapper adds the per-run override to its
@@ -118,13 +112,15 @@ def _unwrap_once(owner: type, name: str) -> None:
         setattr(owner, name, wrapped)
 
 
-class HatchetInstrumentor(_stock.HatchetInstrumentor):
+class HatchetInstrumentor(DurableWrappers):
     """hatchet-sdk's ``HatchetInstrumentor`` with per-task span links.
 
     :param use_links_instead_of_parent: called with a task's ``action_id`` once per task start, on the event
         loop; ``True`` starts the task's trace as a new root linked to the spawning span. ``None``: parent
         everywhere, exactly like hatchet-sdk. A predicate that raises or returns a non-bool means parent mode
         (and one warning per ``action_id``). Keep it fast: :class:`hatchet_trace_flags.FlagPredicate` is.
+    :param measure_fanout: measure fan-out (children per run, child start delays; docs/insight.md). ``None``
+        (the default): when a predicate is given; ``False`` leaves every run's metadata as hatchet-sdk's.
 
     All other parameters are hatchet-sdk's, with the same meaning.
     """
@@ -133,6 +129,8 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
     # instance back and our __init__ would never run.
     _instance = None
     _is_instrumented_by_opentelemetry = False
+    # (class, method, how many wrapper layers instrument() put on it), for uninstrument().
+    _wrapped: list[tuple[type, str, int]]
 
     def __init__(
         self,
@@ -145,8 +143,11 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
         max_queue_size: int | None = None,
         *,
         use_links_instead_of_parent: UseLinksPredicate | None = None,
+        measure_fanout: bool | None = None,
     ) -> None:
         self.use_links_instead_of_parent = use_links_instead_of_parent
+        self.measure_fanout = measure_fanout
+        self._fanout: FanoutMeasurement | None = getattr(self, "_fanout", None)  # singleton: may be live
         self._warned_action_ids: set[str] = set()
         super().__init__(
             tracer_provider=tracer_provider,
@@ -156,6 +157,20 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
             schedule_delay_millis=schedule_delay_millis,
             max_export_batch_size=max_export_batch_size,
             max_queue_size=max_queue_size,
+        )
+
+    @property
+    def use_links_instead_of_parent(self) -> UseLinksPredicate | None:
+        return self._use_links_instead_of_parent
+
+    @use_links_instead_of_parent.setter
+    def use_links_instead_of_parent(self, predicate: UseLinksPredicate | None) -> None:
+        self._use_links_instead_of_parent = predicate
+        # Calling an instance of a Python class goes through a generic slot (~50 ns on every task start);
+        # its bound __call__ is the same code, called directly.
+        call = vars(type(predicate)).get("__call__")
+        self._decide: UseLinksPredicate | None = (
+            MethodType(call, predicate) if isfunction(call) else predicate
         )
 
     def _add_hatchet_exporter(self) -> None:
@@ -174,18 +189,41 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
                 "Use only hatchet_trace_flags.HatchetInstrumentor."
             )
         self._tracer = get_tracer(_SCOPE_NAME, _stock.hatchet_sdk_version, self.tracer_provider)
+        self._sampler_ignores_attributes = ignores_attributes(getattr(self.tracer_provider, "sampler", None))
         self._meter = get_meter(_SCOPE_NAME, _stock.hatchet_sdk_version, self.meter_provider)
+        # A method this hatchet-sdk changed gets hatchet-sdk's own wrapper, never ours (one warning).
+        fallbacks = _compat.stock_fallbacks(self, _TARGETS)
+        self._wrapped = []
+        self._fanout = measurement_for(self.measure_fanout, self._decide, self.meter_provider)
+        if self._fanout is not None:
+            wrap_bulk_runs()  # innermost: inside hatchet-sdk's wrappers, which write the traceparents
         for owner, name, wrapper_name, add_override in _TARGETS:
-            if add_override is not None:
+            key = f"{owner.__name__}.{name}"
+            if key in fallbacks:
+                wrappers = [fallback] if (fallback := fallbacks[key]) is not None else []
+            elif add_override is not None:
                 # Inside hatchet-sdk's wrapper, so the traceparent the override is bound to is already there.
-                wrap_function_wrapper(owner, name, override_wrapper(add_override))
-            wrap_function_wrapper(owner, name, getattr(self, wrapper_name))
+                wrappers = [override_wrapper(add_override), getattr(self, wrapper_name)]
+            else:
+                wrappers = [getattr(self, wrapper_name)]
+            for wrapper in wrappers:
+                wrap_function_wrapper(owner, name, wrapper)
+            self._wrapped.append((owner, name, len(wrappers)))
+        # Prefetch the worker's decisions when hatchet-sdk builds its runner, before the first task arrives.
+        wrap_function_wrapper(
+            Runner, "__init__", prefetch_on_runner_init(lambda: self.use_links_instead_of_parent)
+        )
+        wrap_batch_starts(self)  # hatchet-sdk >= 1.37; older versions have no batch tasks to trace
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        for owner, name, _, add_override in _TARGETS:
-            _unwrap_once(owner, name)
-            if add_override is not None:
+        _unwrap_once(Runner, "__init__")
+        for owner, name, layers in self._wrapped:
+            for _ in range(layers):
                 _unwrap_once(owner, name)
+        if self._fanout is not None:
+            for owner, name in BULK_RUN_METHODS:
+                _unwrap_once(owner, name)
+        _unwrap_once(Runner, BATCH_START_METHOD)
 
     def extract_bound_args(
         self,
@@ -200,7 +238,7 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
             requested = relationship_for(metadata)
             if requested is not None:
                 return requested == "link"
-        predicate = self.use_links_instead_of_parent
+        predicate = self._decide
         if predicate is None:
             return False
         try:
@@ -234,20 +272,8 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
         metadata = action.additional_metadata
         link_mode = self._wants_link(action.action_id, metadata)
 
-        links: Sequence[Link] | None = None
         traceparent = metadata.get(TRACEPARENT_METADATA_KEY) if metadata else None
-        if link_mode:
-            # A true root: an empty context, so no ambient span can become the parent.
-            context: Context | None = Context()
-            spawner = _spawner_of(traceparent)
-            links = (spawn_link(spawner),) if spawner is not None else ()
-        elif isinstance(traceparent, str) and traceparent:
-            context = _propagator.extract({TRACEPARENT_METADATA_KEY: traceparent})
-        elif traceparent:
-            # Upstream crashes the step run on a non-string traceparent; treat it like any garbage: a root.
-            context = Context()
-        else:
-            context = None
+        context, links = start_context(link_mode, traceparent)
 
         span_name = "hatchet.start_step_run"
         if self.config.otel.include_task_name_in_start_step_run_span_name:
@@ -255,7 +281,8 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
         hatchet_attributes = action.get_otel_attributes(self.config)
 
         attributes_token = ctx_hatchet_span_attributes.set(hatchet_attributes)
-        mode_token = _in_link_mode.set(link_mode)
+        mode_token = in_link_mode.set(link_mode)
+        measured = self._fanout.run_started(action, link_mode) if self._fanout is not None else None
         try:
             span = self._tracer.start_span(
                 span_name, context=context, kind=SpanKind.CONSUMER, attributes=hatchet_attributes, links=links
@@ -267,52 +294,43 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
                     span.set_status(StatusCode.ERROR, str(result))
                 return result
         finally:
-            _in_link_mode.reset(mode_token)
+            if measured is not None:
+                measured.end()
+            in_link_mode.reset(mode_token)
             ctx_hatchet_span_attributes.reset(attributes_token)
 
     def _trigger_attributes(
         self, workflow_name: str, payload: str | None, options: TriggerWorkflowOptions
     ) -> dict[str, Any]:
-        """hatchet-sdk's ``hatchet.run_workflow`` span attributes, built without its per-call overhead."""
-        values = (
-            (OTelAttribute.WORKFLOW_NAME, workflow_name),
-            (OTelAttribute.ACTION_PAYLOAD, payload),
-            (OTelAttribute.PARENT_ID, options.parent_id),
-            (OTelAttribute.PARENT_STEP_RUN_ID, options.parent_step_run_id),
-            (OTelAttribute.CHILD_INDEX, options.child_index),
-            (OTelAttribute.CHILD_KEY, options.child_key),
-            (OTelAttribute.NAMESPACE, options.namespace),
-            (
-                OTelAttribute.ADDITIONAL_METADATA,
-                json.dumps(options.additional_metadata, default=str) if options.additional_metadata else None,
-            ),
-            (OTelAttribute.PRIORITY, options.priority),
-            (OTelAttribute.DESIRED_WORKER_ID, options.desired_worker_id),
-            (OTelAttribute.STICKY, options.sticky),
-            (OTelAttribute.KEY, options.key),
-        )
-        excluded = self.config.otel.excluded_attributes
-        attributes: dict[str, Any] = {"instrumentor": "hatchet"}
-        for key, value in values:
-            if value and key not in excluded and value != "{}" and value != "[]":
-                attributes[_TRIGGER_ATTRIBUTE_NAMES[key]] = value
-        return attributes
+        return trigger_attributes(workflow_name, payload, options, self.config.otel.excluded_attributes)
 
-    @staticmethod
-    def _traced_options(options: TriggerWorkflowOptions, span: Span) -> TriggerWorkflowOptions:
-        metadata = traced_metadata(options.additional_metadata, span, requested_relationship())
+    def _config_attributes(self, config: WorkflowRunTriggerConfig) -> dict[str, Any]:
+        return self._trigger_attributes(config.workflow_name, config.input, config.options)
+
+    def _traced_options(self, options: TriggerWorkflowOptions, span: Span) -> TriggerWorkflowOptions:
+        stamp = self._fanout is not None
+        metadata = traced_metadata(options.additional_metadata, span, requested_relationship(), stamp)
         return options.model_copy(update={"additional_metadata": metadata})
 
     def _start_trigger_span(
         self, wrapped: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[Span, str, str | None, TriggerWorkflowOptions]:
         workflow_name, payload, options = self.extract_bound_args(wrapped, args, kwargs)
+        if self._fanout is not None:
+            count_child(workflow_name)
         # start_span + active() is what start_as_current_span does, minus its generator and decorator layers.
-        span = self._tracer.start_span(
-            "hatchet.run_workflow",
-            attributes=self._trigger_attributes(workflow_name, payload, options),
-            kind=SpanKind.PRODUCER,
-        )
+        if self._sampler_ignores_attributes:
+            # Attributes are only built for a span that will be exported (a fan-out under a sampled-out
+            # parent builds none).
+            span = self._tracer.start_span("hatchet.run_workflow", kind=SpanKind.PRODUCER)
+            if span.is_recording():
+                span.set_attributes(self._trigger_attributes(workflow_name, payload, options))
+        else:
+            span = self._tracer.start_span(
+                "hatchet.run_workflow",
+                attributes=self._trigger_attributes(workflow_name, payload, options),
+                kind=SpanKind.PRODUCER,
+            )
         return span, workflow_name, payload, options
 
     def _wrap_run_workflow(
@@ -336,75 +354,3 @@ class HatchetInstrumentor(_stock.HatchetInstrumentor):
         span, workflow_name, payload, options = self._start_trigger_span(wrapped, args, kwargs)
         with active(span):
             return await wrapped(workflow_name, payload, self._traced_options(options, span))
-
-    async def _wrap_aio_wait_for(
-        self,
-        wrapped: Callable[..., Coroutine[None, None, dict[str, Any]]],
-        instance: DurableContext,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> dict[str, Any]:
-        if not _in_link_mode.get():
-            return await super()._wrap_aio_wait_for(wrapped, instance, args, kwargs)
-        # Upstream parents this span on the spawner's traceparent; in link mode it belongs to this task's
-        # trace.
-        params = self.extract_bound_args(wrapped, args, kwargs)
-        attributes: dict[OTelAttribute, str | int | None] = {
-            OTelAttribute.SIGNAL_KEY: cast(str, params[0]),
-            OTelAttribute.NUM_CONDITIONS: len(params[1:]),
-            OTelAttribute.STEP_RUN_ID: instance.task_run_id,
-        }
-        excluded = self.config.otel.excluded_attributes
-        with self._tracer.start_as_current_span(
-            "hatchet.durable.wait_for",
-            attributes={
-                "instrumentor": "hatchet",
-                **{
-                    f"hatchet.{key.value}": value
-                    for key, value in attributes.items()
-                    if value is not None and key not in excluded
-                },
-            },
-            kind=SpanKind.INTERNAL,
-        ) as span:
-            try:
-                return await wrapped(*args, **kwargs)
-            except Exception as error:
-                span.set_status(StatusCode.ERROR, str(error))
-                raise
-
-    async def _wrap_spawn_children_no_wait(
-        self,
-        wrapped: Callable[..., Coroutine[None, None, list[DurableSpawnResult]]],
-        instance: DurableContext,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> list[DurableSpawnResult]:
-        relationship = requested_relationship()
-        if relationship is None and not _in_link_mode.get():
-            return await super()._wrap_spawn_children_no_wait(wrapped, instance, args, kwargs)
-        # Upstream parents this span on the spawner and sends the children no traceparent of their own (they
-        # inherit the spawner's). Here the span belongs to the current trace and every child carries it.
-        configs = cast(list[WorkflowRunTriggerConfig], self.extract_bound_args(wrapped, args, kwargs)[0])
-        if len(configs) == 1:
-            span_name = "hatchet.run_workflow"
-            config = configs[0]
-            attributes = self._trigger_attributes(config.workflow_name, config.input, config.options)
-        else:
-            span_name = "hatchet.run_workflows"
-            attributes = {
-                "instrumentor": "hatchet",
-                "hatchet.num_workflows": len(configs),
-                "hatchet.unique_workflow_names": json.dumps(
-                    {config.workflow_name for config in configs}, default=str
-                ),
-            }
-        with self._tracer.start_as_current_span(
-            span_name, attributes=attributes, kind=SpanKind.PRODUCER
-        ) as span:
-            traced = [traced_config(config, relationship) for config in configs]
-            try:
-                return await wrapped(traced)
-            except Exception as error:
-                span.set_status(StatusCode.ERROR, str(error))
-                raise

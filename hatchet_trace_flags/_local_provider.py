@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import os
 import threading
 from collections.abc import Mapping
@@ -52,12 +51,14 @@ from typing import Final, Self
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import GeneralError
 
+from hatchet_trace_flags._checks import check_seconds
 from hatchet_trace_flags._rules import DEFAULT_FLAG_KEY, RulesError, RuleSet
 from hatchet_trace_flags._rules_provider import RulesProvider
+from hatchet_trace_flags._settings import env_var
 
 __all__ = ["LINKS_ENV_VAR", "LocalProvider"]
 
-LINKS_ENV_VAR: Final = "HATCHET_TRACE_FLAGS_LINKS"
+LINKS_ENV_VAR: Final = env_var("links")
 
 logger = logging.getLogger("hatchet_trace_flags")
 
@@ -101,12 +102,7 @@ class LocalProvider(RulesProvider):
         A missing or invalid file is not an error here (see the module documentation); a bad
         ``poll_interval`` is.
         """
-        if (
-            isinstance(poll_interval, bool)
-            or not isinstance(poll_interval, int | float)
-            or not 0 < poll_interval < math.inf
-        ):
-            raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
+        check_seconds("poll_interval", poll_interval)
         provider = cls(flag_key=flag_key)
         provider._file = _RulesFile(Path(os.fspath(path)).absolute(), float(poll_interval))
         provider._poll(confirm_failures=False)

@@ -4,40 +4,46 @@ The instrumentor asks ``use_links_instead_of_parent(action_id)`` once per task s
 event loop. ``FlagPredicate`` is that callable. It evaluates one boolean flag (by default
 ``hatchet.use-links-instead-of-parent``) through OpenFeature, so the decision can come from our own
 providers (:class:`~hatchet_trace_flags.LocalProvider`, the admin service) or from any OpenFeature
-provider::
+provider (LaunchDarkly, Unleash, flagd, GO Feature Flag, ``InMemoryProvider``, OFREP, ...)::
 
     from openfeature import api
-    from hatchet_trace_flags import FlagPredicate, HatchetInstrumentor, LocalProvider
+    from hatchet_trace_flags import FlagPredicate, HatchetInstrumentor
 
-    api.set_provider(LocalProvider.from_file("/etc/hatchet/trace-flags.json"), "hatchet-trace-flags")
+    api.set_provider(my_launchdarkly_or_flagd_provider)
     HatchetInstrumentor(use_links_instead_of_parent=FlagPredicate()).instrument()
 
 Without a ``client`` it uses ``api.get_client("hatchet-trace-flags")``: the provider bound to that
-domain, or the global provider when none is (so a LaunchDarkly/Unleash/flagd provider set with
-``api.set_provider(p)`` works unchanged).
+domain, or the global provider when none is.
 
 **Evaluation context.** ``targeting_key`` is the action_id (``{namespace}{workflow}:{task}``, e.g.
 ``prod_fanout-worker:process-item``); the attributes ``workflow`` (everything before the last ``:``,
 namespace included) and ``task`` (everything after it) are there for providers that target on
 attributes.
 
-**Caching.** Decisions live in a ``cachetools.TTLCache`` (``ttl`` seconds, ``maxsize`` action_ids).
-A cached decision costs one uncontended lock acquisition and a TTL-cache lookup (about a locked
-``TTLCache`` hit; see ``benchmarks/bench_predicate.py``). When the provider emits
-``PROVIDER_CONFIGURATION_CHANGED`` for our flag, every cached decision is dropped, so a flip reaches
-the next task start; a provider that emits no events is asked again at the latest ``ttl`` seconds
-after its previous answer.
+**Caching.** A decision is kept for ``ttl`` seconds (at most ``maxsize`` action_ids). Serving it takes no
+lock: one dictionary lookup, one clock reading and one integer increment (under 10 ``dict.get``\\ s; see
+``benchmarks/bench_predicate.py``). When the provider emits ``PROVIDER_CONFIGURATION_CHANGED`` for our
+flag, every cached decision is dropped, so a flip reaches the next task start; a provider that emits no
+events is asked again at the latest ``ttl`` seconds after its previous answer.
 
-**Never blocks, never raises.** What happens on a cache miss depends on the provider:
+**First decisions are the provider's.** The instrumentor calls :meth:`FlagPredicate.prefetch` with the
+action_ids a worker registered as soon as hatchet-sdk builds the worker's runner, before the first task
+arrives, so even the first start of a task is usually a cache hit. When it is not, a miss is resolved so:
 
 - *In-process providers* (class attribute ``evaluates_in_process = True``; ``RulesProvider`` and its
   subclasses have it) are evaluated inline: one OpenFeature call, about 10 µs, no I/O.
-- *Any other provider* might do I/O, so it is never called on the calling thread. The predicate serves
-  the last known decision for that action_id (else ``default``) and asks the provider on a few daemon
-  threads: at most one refresh in flight per action_id, at most ``max_pending_refreshes`` in total
-  (more are skipped, not queued), and a refresh older than ``refresh_timeout`` seconds is abandoned
-  (its late answer is ignored; the next task start schedules a new one). On
-  ``PROVIDER_CONFIGURATION_CHANGED`` every known action_id is refreshed in the background at once.
+- *Any other provider* might do I/O, so it is never called on the calling thread; it is asked on a few
+  daemon threads. For an action_id it has never answered, the caller waits for that answer at most
+  ``first_decision_budget`` seconds (default 5 ms; an in-memory provider such as ``InMemoryProvider``,
+  flagd in-process, LaunchDarkly or Unleash answers in well under 1 ms including the thread hand-off).
+  If the budget runs out, ``default`` is served and no later task start waits again until the provider
+  has answered something: a stalled provider costs one task start the budget, once.
+- Once an action_id has an answer, a miss (expired, or dropped by a change event) serves that last
+  known decision at once and refreshes it in the background (stale-while-refresh): at most one refresh
+  in flight per action_id, at most ``max_pending_refreshes`` in total (more are skipped, not queued), and
+  a refresh older than ``refresh_timeout`` seconds is abandoned (its late answer is ignored; the next
+  task start schedules a new one). On ``PROVIDER_CONFIGURATION_CHANGED`` every known action_id is
+  refreshed in the background at once.
 
 A provider error (an OpenFeature error code, a non-bool value, an exception) serves the last known
 decision for that action_id, else ``default``. That fallback is cached like a decision (except for
@@ -51,12 +57,14 @@ once per task. Each distinct problem is logged once, as a warning on the ``hatch
 ``default``, ``disabled``), OpenFeature's reason in lower case for other providers
 (``targeting_match``, ``split``, ...), or why a fallback was served: ``error``, ``pending`` (no answer
 yet), ``stale`` (previous answer while a refresh runs), ``timeout`` (refresh abandoned). Counting is an
-integer increment under the lock the lookup takes anyway; the counter is read only at collection time.
+integer increment; the counter is read only at collection time.
 
-**Threads and fork.** Safe to call from any number of threads. After ``os.fork()`` the child gets a
-fresh lock and fresh refresh threads and keeps the cached decisions, so prefork servers never end up
-with a frozen predicate. The child also gets a fresh OpenFeature event executor: openfeature-sdk 0.10's
-own does not survive fork, and without it no provider event would ever reach a handler in the child.
+**Threads and fork.** Safe to call from any number of threads: readers take no lock (every write
+replaces whole entries under the predicate's lock, and a dict lookup is atomic under the GIL). After
+``os.fork()`` the child gets a fresh lock and fresh refresh threads and keeps the cached decisions, so
+prefork servers never end up with a frozen predicate. The child also gets a fresh OpenFeature event
+executor: openfeature-sdk 0.10's own does not survive fork, and without it no provider event would ever
+reach a handler in the child.
 
 ``close()`` unsubscribes from provider events and stops the refresh threads; the predicate keeps
 answering (from its cache, inline for in-process providers, otherwise from what it last knew).
@@ -66,18 +74,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
-import queue
 import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Final, NamedTuple
 
-from cachetools import LRUCache, TTLCache
+from cachetools import LRUCache
 from openfeature import _event_support, api
 from openfeature.client import OpenFeatureClient
 from openfeature.evaluation_context import EvaluationContext
@@ -85,14 +90,24 @@ from openfeature.event import EventDetails, ProviderEvent
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import Reason as OpenFeatureReason
 from opentelemetry import metrics
-from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
+from opentelemetry.metrics import MeterProvider
 
+from hatchet_trace_flags import _decision_metrics
+from hatchet_trace_flags._checks import check_count, check_seconds, check_seconds_or_zero
+from hatchet_trace_flags._decision_metrics import DECISIONS_METRIC, Outcome, Tally, count_decisions
+from hatchet_trace_flags._refresh_threads import RefreshThreads, join_threads
 from hatchet_trace_flags._rules import DEFAULT_FLAG_KEY, Reason
 
-__all__ = ["DECISIONS_METRIC", "OPENFEATURE_DOMAIN", "FlagPredicate", "evaluates_in_process"]
+__all__ = [
+    "DECISIONS_METRIC",
+    "DEFAULT_FIRST_DECISION_BUDGET",
+    "OPENFEATURE_DOMAIN",
+    "FlagPredicate",
+    "evaluates_in_process",
+]
 
 OPENFEATURE_DOMAIN: Final = "hatchet-trace-flags"
-DECISIONS_METRIC: Final = "hatchet_trace_flags.decisions"
+DEFAULT_FIRST_DECISION_BUDGET: Final = 0.005
 
 logger = logging.getLogger("hatchet_trace_flags")
 
@@ -100,7 +115,6 @@ logger = logging.getLogger("hatchet_trace_flags")
 _KNOWN_REASONS: Final = frozenset(
     {reason.value for reason in Reason} | {reason.value.lower() for reason in OpenFeatureReason}
 )
-_SOURCES: Final = ("cache", "evaluated", "fallback")
 
 
 def evaluates_in_process(provider: object) -> bool:
@@ -108,83 +122,12 @@ def evaluates_in_process(provider: object) -> bool:
     return getattr(provider, "evaluates_in_process", False) is True
 
 
-class _Outcome:
-    """What a decision was (mode + reason), with how often it was served from each source.
+class _Entry(NamedTuple):
+    """A cached decision: served until ``expires`` (the predicate's clock)."""
 
-    One instance per (mode, reason) per predicate, shared by every cache entry with that outcome, so
-    counting a cache hit is one integer increment.
-    """
-
-    __slots__ = ("cache", "evaluated", "fallback", "mode", "reason", "use_links")
-
-    def __init__(self, use_links: bool, reason: str) -> None:
-        self.use_links = use_links
-        self.mode = "link" if use_links else "parent"
-        self.reason = reason
-        self.cache = 0
-        self.evaluated = 0
-        self.fallback = 0
-
-
-class _Tally:
-    """A predicate's outcomes. Copy-on-write: the metric callback reads it without the predicate's lock."""
-
-    def __init__(self) -> None:
-        self.outcomes: dict[tuple[bool, str], _Outcome] = {}
-
-    def outcome(self, use_links: bool, reason: str) -> _Outcome:
-        outcome = self.outcomes.get((use_links, reason))
-        if outcome is None:
-            outcome = _Outcome(use_links, reason)
-            self.outcomes = {**self.outcomes, (use_links, reason): outcome}
-        return outcome
-
-
-class _DecisionCounter:
-    """The ``hatchet_trace_flags.decisions`` counter of one meter provider, summing all predicates using it.
-
-    The OTel SDK hands back the first instrument for a repeated name and drops the new callback, hence one
-    instrument per meter provider. Tallies are kept after their predicate is gone so the sum stays monotonic.
-    """
-
-    def __init__(self, meter_provider: MeterProvider) -> None:
-        self._tallies: tuple[_Tally, ...] = ()
-        meter = meter_provider.get_meter("hatchet_trace_flags")
-        meter.create_observable_counter(
-            DECISIONS_METRIC,
-            callbacks=[self._observe],
-            unit="{decision}",
-            description="Link/parent decisions served to task starts, by mode, reason and source.",
-        )
-
-    def add(self, tally: _Tally) -> None:
-        self._tallies = (*self._tallies, tally)
-
-    def _observe(self, options: CallbackOptions) -> Iterable[Observation]:
-        totals: dict[tuple[str, str, str], int] = {}
-        for tally in self._tallies:
-            for outcome in tally.outcomes.values():
-                for source in _SOURCES:
-                    count: int = getattr(outcome, source)
-                    if count:
-                        key = (outcome.mode, outcome.reason, source)
-                        totals[key] = totals.get(key, 0) + count
-        return [
-            Observation(count, {"mode": mode, "reason": reason, "source": source})
-            for (mode, reason, source), count in totals.items()
-        ]
-
-
-_counters_lock = threading.Lock()
-_counters: weakref.WeakKeyDictionary[MeterProvider, _DecisionCounter] = weakref.WeakKeyDictionary()
-
-
-def _count_decisions(meter_provider: MeterProvider, tally: _Tally) -> None:
-    with _counters_lock:
-        counter = _counters.get(meter_provider)
-        if counter is None:
-            counter = _counters[meter_provider] = _DecisionCounter(meter_provider)
-        counter.add(tally)
+    expires: float
+    use_links: bool
+    outcome: Outcome
 
 
 class _Answer(NamedTuple):
@@ -195,74 +138,15 @@ class _Answer(NamedTuple):
     error_code: ErrorCode | None = None
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class _Refresh:
     """One background refresh; identity tells a current refresh from an abandoned one."""
 
-    started: float
-    generation: int
+    __slots__ = ("done", "generation", "started")
 
-
-_STOP: Final = object()
-
-
-class _RefreshThreads:
-    """A couple of daemon threads running refresh jobs, started on first use.
-
-    Not a ThreadPoolExecutor: its threads are joined at interpreter exit, so a provider stuck in I/O
-    would hang the worker's shutdown. The queue is unbounded here because the predicate bounds outstanding
-    jobs itself. The predicate's lock guards ``start``, ``stop`` and ``forget_after_fork``.
-    """
-
-    def __init__(self, count: int) -> None:
-        self._count = count
-        self._jobs: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self._threads: list[threading.Thread] = []
-
-    def start(self) -> None:
-        if self._threads:
-            return
-        self._threads = [
-            threading.Thread(
-                target=self._run, args=(self._jobs,), name=f"hatchet-trace-flags-refresh-{index}", daemon=True
-            )
-            for index in range(self._count)
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    def submit(self, job: Callable[[], None]) -> None:
-        self._jobs.put(job)
-
-    def stop(self) -> list[threading.Thread]:
-        """Ask the threads to finish (after the jobs already queued); returns them for joining."""
-        threads, self._threads = self._threads, []
-        for _ in threads:
-            self._jobs.put(_STOP)
-        self._jobs = queue.SimpleQueue()
-        return threads
-
-    def forget_after_fork(self) -> None:
-        self._threads, self._jobs = [], queue.SimpleQueue()
-
-    @staticmethod
-    def _run(jobs: queue.SimpleQueue[object]) -> None:
-        while True:
-            job = jobs.get()
-            if job is _STOP:
-                return
-            try:
-                assert callable(job)
-                job()
-            except Exception:  # a refresh must never take its thread down
-                logger.exception("hatchet-trace-flags: a background refresh failed")
-            del job  # an idle thread must not keep the last job's predicate alive
-
-
-def _join(threads: list[threading.Thread], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
+    def __init__(self, started: float, generation: int) -> None:
+        self.started = started
+        self.generation = generation
+        self.done = threading.Event()
 
 
 class FlagPredicate:
@@ -274,6 +158,8 @@ class FlagPredicate:
     :param maxsize: how many action_ids the cache (and the last-known store) holds.
     :param default: the decision when the provider has never answered for an action_id (False: parent mode,
         exactly like stock Hatchet).
+    :param first_decision_budget: seconds a task start may wait for the first answer about its action_id
+        from a provider that is not in-process (0: never wait). A stalled provider costs this once.
     :param refresh_timeout: seconds after which a background refresh is abandoned (non-in-process providers).
     :param max_pending_refreshes: background refreshes allowed in flight or queued at once.
     :param refresh_threads: daemon threads running background refreshes (started on first use).
@@ -289,6 +175,7 @@ class FlagPredicate:
         ttl: float = 10.0,
         maxsize: int = 10_000,
         default: bool = False,
+        first_decision_budget: float = DEFAULT_FIRST_DECISION_BUDGET,
         refresh_timeout: float = 5.0,
         max_pending_refreshes: int = 256,
         refresh_threads: int = 2,
@@ -297,34 +184,34 @@ class FlagPredicate:
     ) -> None:
         if not isinstance(flag_key, str) or not flag_key:
             raise ValueError(f"flag_key must be a non-empty string, got {flag_key!r}")
-        _require_positive("ttl", ttl)
-        _require_positive("refresh_timeout", refresh_timeout)
-        _require_count("maxsize", maxsize)
-        _require_count("max_pending_refreshes", max_pending_refreshes)
-        _require_count("refresh_threads", refresh_threads)
+        self._ttl = check_seconds("ttl", ttl)
+        self._refresh_timeout = check_seconds("refresh_timeout", refresh_timeout)
+        self._first_decision_budget = check_seconds_or_zero("first_decision_budget", first_decision_budget)
+        self._maxsize = check_count("maxsize", maxsize)
+        self._max_pending_refreshes = check_count("max_pending_refreshes", max_pending_refreshes)
+        check_count("refresh_threads", refresh_threads)
         if not isinstance(default, bool):
             raise TypeError(f"default must be a bool, got {default!r}")
 
         self._client = client if client is not None else api.get_client(OPENFEATURE_DOMAIN)
         self._flag_key = flag_key
-        self._ttl = float(ttl)
         self._default = default
-        self._refresh_timeout = float(refresh_timeout)
-        self._max_pending_refreshes = max_pending_refreshes
         self._timer = timer
 
-        # Everything below is guarded by _lock, which is never held across a provider call.
+        # Readers take no lock; every write below happens under _lock, which is never held across a
+        # provider call. Writes replace whole entries (or the whole dict), so a reader sees old or new.
         self._lock = threading.Lock()
-        self._decisions: TTLCache[str, _Outcome] = TTLCache(maxsize, ttl, timer=timer)
+        self._decisions: dict[str, _Entry] = {}
         self._last_known: LRUCache[str, bool] = LRUCache(maxsize)
         self._refreshing: dict[str, _Refresh] = {}
         self._outstanding_refreshes = 0
         self._generation = 0  # bumped on every invalidation; answers from older generations are not cached
-        self._refresh_threads = _RefreshThreads(refresh_threads)
+        self._stalled = False  # a first-decision wait ran out and the provider has not answered since
+        self._refresh_threads = RefreshThreads(refresh_threads)
         self._closed = False
 
-        self._tally = _Tally()
-        _count_decisions(
+        self._tally = Tally()
+        count_decisions(
             meter_provider if meter_provider is not None else metrics.get_meter_provider(), self._tally
         )
         self._last_problem: str | None = None
@@ -344,25 +231,57 @@ class FlagPredicate:
         return self._ttl
 
     @property
+    def first_decision_budget(self) -> float:
+        return self._first_decision_budget
+
+    @property
     def client(self) -> OpenFeatureClient:
         return self._client
 
     def __call__(self, action_id: str) -> bool:
-        # The hot path: one lock acquisition, one TTLCache lookup, one integer increment.
-        # acquire/release rather than `with`, which measurably costs more here.
-        lock = self._lock
-        lock.acquire()
+        # The hot path: no lock, one dict lookup, one clock reading, one integer increment (exact under
+        # the GIL: CPython switches threads only at calls and backward jumps, never inside `+= 1`).
         try:
-            outcome = self._decisions[action_id]
-            outcome.cache += 1
-        except Exception:
-            lock.release()
+            expires, use_links, outcome = self._decisions[action_id]
+        except (KeyError, TypeError):  # not cached, or unhashable (the slow path reports that)
             return self._decide_uncached(action_id)
-        except BaseException:
-            lock.release()
-            raise
-        lock.release()
-        return outcome.use_links
+        if expires > self._timer():
+            outcome.cache += 1
+            return use_links
+        return self._decide_uncached(action_id)
+
+    def prefetch(self, action_ids: Iterable[str], *, timeout: float = 0.0) -> int:
+        """Ask the provider now about ``action_ids`` that have no cached decision, so that their first task
+        starts are cache hits. Returns how many of them have a cached decision when it returns.
+
+        In-process providers are asked inline (about 10 µs each). Any other provider is asked on the refresh
+        threads; ``timeout`` is how long to wait for those answers (0: do not wait). A task start that
+        comes while its action_id's prefetch is under way waits for it like for any first decision.
+        The instrumentor calls this with the worker's registered action_ids; call it yourself for action_ids
+        a process will run that no worker registered. Never raises for a provider problem.
+        """
+        check_seconds_or_zero("timeout", timeout)
+        wanted = list(dict.fromkeys(a for a in action_ids if type(a) is str))[: self._maxsize]
+        missing = [a for a in wanted if self.cached(a) is None]
+        if evaluates_in_process(self._client.provider):
+            for action_id in missing:
+                generation = self._generation
+                answer = self._ask_provider(action_id)
+                with self._lock:
+                    self._remember(action_id, answer, generation)
+        else:
+            refreshes = [self._schedule_refresh(a, bounded=False) for a in missing]
+            deadline = time.monotonic() + timeout
+            for refresh in refreshes:
+                if refresh is not None and not refresh.done.wait(max(0.0, deadline - time.monotonic())):
+                    break
+        return sum(1 for a in wanted if self.cached(a) is not None)
+
+    def cached(self, action_id: str) -> bool | None:
+        """The decision a task start of ``action_id`` would get from the cache right now, else None.
+        Asks nobody and counts nothing (for operators and tests)."""
+        entry = self._decisions.get(action_id) if type(action_id) is str else None
+        return entry.use_links if entry is not None and entry.expires > self._timer() else None
 
     def invalidate(self) -> None:
         """Drop every cached decision (for providers that do I/O: refresh the known ones in the background).
@@ -373,7 +292,7 @@ class FlagPredicate:
         in_process = evaluates_in_process(self._client.provider)
         with self._lock:
             self._generation += 1
-            self._decisions.clear()
+            self._decisions = {}
             known = [] if in_process or self._closed else list(self._last_known.keys())
         for action_id in known:
             self._schedule_refresh(action_id)
@@ -385,7 +304,7 @@ class FlagPredicate:
             self._closed = True
             threads = self._refresh_threads.stop()
         self._release()
-        _join(threads, timeout=1.0)
+        join_threads(threads, timeout=1.0)
 
     def __enter__(self) -> FlagPredicate:
         return self
@@ -428,34 +347,43 @@ class FlagPredicate:
         with self._lock:
             known = self._last_known.get(action_id)
             refresh = self._refreshing.get(action_id)
-            if refresh is not None and self._is_current(refresh, now):
-                reason = "pending" if known is None else "stale"
-                schedule = False
+            in_flight = refresh is not None and self._is_current(refresh, now)
+            timed_out = refresh is not None and not in_flight and refresh.generation == self._generation
+            may_wait = known is None and self._first_decision_budget > 0 and not self._stalled
+        if not in_flight:
+            refresh = self._schedule_refresh(action_id)
+        if may_wait and refresh is not None:
+            if refresh.done.wait(self._first_decision_budget):
+                entry = self._decisions.get(action_id)
+                if entry is not None:
+                    with self._lock:
+                        entry.outcome.evaluated += 1
+                    return entry.use_links
             else:
-                timed_out = refresh is not None and refresh.generation == self._generation
-                reason = "timeout" if timed_out else ("pending" if known is None else "stale")
-                schedule = True
+                self._stalled = True  # until the provider answers a refresh, nobody waits again
+        reason = "timeout" if timed_out else ("pending" if known is None else "stale")
+        with self._lock:
             outcome = self._tally.outcome(self._default if known is None else known, reason)
             outcome.fallback += 1
-        if schedule:
-            self._schedule_refresh(action_id)
         return outcome.use_links
 
     def _is_current(self, refresh: _Refresh, now: float) -> bool:
         return refresh.generation == self._generation and now - refresh.started < self._refresh_timeout
 
-    def _schedule_refresh(self, action_id: str) -> None:
+    def _schedule_refresh(self, action_id: str, *, bounded: bool = True) -> _Refresh | None:
+        """Ask the provider about ``action_id`` on a refresh thread; the refresh under way, or None."""
         now = self._timer()
         with self._lock:
             current = self._refreshing.get(action_id)
-            if self._closed or (current is not None and self._is_current(current, now)):
-                return
-            if self._outstanding_refreshes >= self._max_pending_refreshes:
-                return  # the next task start for this action_id tries again
+            if current is not None and self._is_current(current, now):
+                return current
+            if self._closed or (bounded and self._outstanding_refreshes >= self._max_pending_refreshes):
+                return None  # the next task start for this action_id tries again
             refresh = self._refreshing[action_id] = _Refresh(started=now, generation=self._generation)
             self._outstanding_refreshes += 1
             self._refresh_threads.start()
             self._refresh_threads.submit(lambda: self._refresh(action_id, refresh))
+            return refresh
 
     def _refresh(self, action_id: str, refresh: _Refresh) -> None:
         answer: _Answer | None = None
@@ -464,10 +392,13 @@ class FlagPredicate:
         finally:
             with self._lock:
                 self._outstanding_refreshes -= 1
+                if answer is not None:
+                    self._stalled = False
                 if self._refreshing.get(action_id) is refresh:
                     del self._refreshing[action_id]
                     if answer is not None and self._is_current(refresh, self._timer()):
                         self._remember(action_id, answer, refresh.generation)
+            refresh.done.set()
 
     def _ask_provider(self, action_id: str) -> _Answer:
         """Evaluate the flag for ``action_id``; never raises. May block: only call it inline for in-process
@@ -484,23 +415,35 @@ class FlagPredicate:
                 f"evaluating {self._flag_key!r} failed: {details.error_code}: {details.error_message}"
             )
             return _Answer(self._default, None, details.error_code)
+        value: object = details.value
+        if type(value) is not bool:  # the async path of some SDK versions lets a wrong type through
+            self._report_problem(f"evaluating {self._flag_key!r} returned {value!r}, not a bool")
+            return _Answer(self._default, None, ErrorCode.TYPE_MISMATCH)
         self._last_problem = None
-        return _Answer(details.value, _reason_of(details.flag_metadata, details.reason))
+        return _Answer(value, _reason_of(details.flag_metadata, details.reason))
 
-    def _remember(self, action_id: str, answer: _Answer, generation: int) -> _Outcome:
+    def _remember(self, action_id: str, answer: _Answer, generation: int) -> Outcome:
         """The outcome to serve for an answer; cached unless the rules changed meanwhile. Holds _lock."""
         current = generation == self._generation
         if answer.reason is None:
             known = self._last_known.get(action_id)
             outcome = self._tally.outcome(self._default if known is None else known, "error")
             if current and answer.error_code is not ErrorCode.PROVIDER_NOT_READY:
-                self._decisions[action_id] = outcome
+                self._cache(action_id, outcome)
             return outcome
         outcome = self._tally.outcome(answer.use_links, answer.reason)
         if current:
-            self._decisions[action_id] = outcome
+            self._cache(action_id, outcome)
             self._last_known[action_id] = answer.use_links
         return outcome
+
+    def _cache(self, action_id: str, outcome: Outcome) -> None:
+        """Holds _lock. Re-inserting moves an entry to the end, so eviction takes the least recently
+        refreshed action_id."""
+        decisions = self._decisions
+        if decisions.pop(action_id, None) is None and len(decisions) >= self._maxsize:
+            del decisions[next(iter(decisions))]
+        decisions[action_id] = _Entry(self._timer() + self._ttl, outcome.use_links, outcome)
 
     def _report_problem(self, message: str) -> None:
         if message != self._last_problem:
@@ -517,6 +460,7 @@ class FlagPredicate:
         self._refresh_threads.forget_after_fork()
         self._refreshing.clear()
         self._outstanding_refreshes = 0
+        self._stalled = False
 
 
 def _reason_of(flag_metadata: Mapping[str, object], reason: object) -> str:
@@ -525,21 +469,6 @@ def _reason_of(flag_metadata: Mapping[str, object], reason: object) -> str:
         return ours
     theirs = str(reason).lower() if reason is not None else "unknown"
     return theirs if theirs in _KNOWN_REASONS else "unknown"
-
-
-def _require_positive(name: str, value: float) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
-
-
-def _require_count(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 # -- provider events -----------------------------------------------------------------------------
@@ -566,7 +495,7 @@ def _subscribe(
 
 
 def _release(
-    client: OpenFeatureClient, handlers: list[tuple[ProviderEvent, _Handler]], threads: _RefreshThreads
+    client: OpenFeatureClient, handlers: list[tuple[ProviderEvent, _Handler]], threads: RefreshThreads
 ) -> None:
     """Undo what a predicate set up outside itself; runs on close() or when it is garbage collected."""
     for event, handler in handlers:
@@ -584,7 +513,7 @@ _held_for_fork: list[FlagPredicate] = []
 
 def _before_fork() -> None:
     # Hold every predicate's lock across fork so the child never copies a half-updated cache.
-    _counters_lock.acquire()
+    _decision_metrics.counters_lock.acquire()
     _live_lock.acquire()
     _held_for_fork[:] = list(_live_predicates)
     for predicate in _held_for_fork:
@@ -596,16 +525,16 @@ def _after_fork_in_parent() -> None:
         predicate._lock.release()
     _held_for_fork.clear()
     _live_lock.release()
-    _counters_lock.release()
+    _decision_metrics.counters_lock.release()
 
 
 def _after_fork_in_child() -> None:
-    global _counters_lock, _live_lock
+    global _live_lock
     for predicate in _held_for_fork:
         predicate._after_fork_in_child()
     _held_for_fork.clear()
     _live_lock = threading.Lock()
-    _counters_lock = threading.Lock()
+    _decision_metrics.renew_counters_lock_after_fork()
     _renew_openfeature_event_executor()
 
 

@@ -43,7 +43,7 @@ def requested_relationship() -> Relationship | None:
     return _requested.get()
 
 
-def _span_id_of(traceparent: object) -> str:
+def span_id_of(traceparent: object) -> str:
     # traceparent: "00-<32 hex trace id>-<16 hex span id>-<2 hex flags>"
     if isinstance(traceparent, str) and len(traceparent) >= 52:
         return traceparent[36:52]
@@ -52,7 +52,7 @@ def _span_id_of(traceparent: object) -> str:
 
 def with_relationship(metadata: Mapping[str, Any], relationship: Relationship) -> dict[str, Any]:
     """``metadata`` plus the override, bound to the traceparent already injected into it."""
-    span_id = _span_id_of(metadata.get(TRACEPARENT_METADATA_KEY))
+    span_id = span_id_of(metadata.get(TRACEPARENT_METADATA_KEY))
     return {**metadata, RELATIONSHIP_METADATA_KEY: f"{relationship}:{span_id}"}
 
 
@@ -62,7 +62,7 @@ def relationship_for(metadata: Mapping[str, Any]) -> Relationship | None:
     if not isinstance(value, str):
         return None
     relationship, _, span_id = value.partition(":")
-    if span_id != _span_id_of(metadata.get(TRACEPARENT_METADATA_KEY)):
+    if span_id != span_id_of(metadata.get(TRACEPARENT_METADATA_KEY)):
         return None  # inherited from an ancestor run, not written for this one
     if relationship == "link":
         return "link"

@@ -64,3 +64,18 @@ class FollowSpawnerSampler(Sampler):
 
     def get_description(self) -> str:
         return f"FollowSpawnerSampler{{{self._delegate.get_description()}}}"
+
+
+_SDK_SAMPLERS_MODULE = Sampler.__module__
+
+
+def ignores_attributes(sampler: object) -> bool:
+    """True when ``sampler`` decides without looking at span attributes: the OTel SDK's own samplers and ours,
+    however nested. Then a span may be started bare and given its attributes only if it is recording, so a
+    sampled-out span never has them built. Any other sampler may read them, so they go in at start."""
+    if not isinstance(sampler, Sampler):
+        return False
+    if type(sampler).__module__ != _SDK_SAMPLERS_MODULE and not isinstance(sampler, FollowSpawnerSampler):
+        return False
+    nested = [value for value in vars(sampler).values() if isinstance(value, Sampler)]
+    return all(ignores_attributes(inner) for inner in nested)

@@ -3,8 +3,10 @@
 The file is JSON: the rule document under ``rules`` plus where and when it came from::
 
     {"format": "hatchet-trace-flags snapshot", "format_version": 1, "url": "http://flags:8080",
-     "etag": "\\"12-4be1...\\"", "revision": 12, "saved_at": "2025-01-01T00:00:00+00:00",
+     "etag": "\\"12-4be1...\\"", "revision": 12, "store": "9f2c...", "saved_at": "2025-01-01T00:00:00+00:00",
      "rules": {"version": 1, "default": "parent", ...}}
+
+``store`` is the identity of the service's database, when the service sends one (older files have none).
 
 Writes are atomic (a temporary file in the same directory, flushed, fsynced and renamed over the old
 one), so a reader, a crash or several worker processes writing at once never leave a half-written
@@ -31,6 +33,7 @@ __all__ = [
     "default_snapshot_path",
     "load_snapshot",
     "save_snapshot",
+    "set_aside",
 ]
 
 _FORMAT: Final = "hatchet-trace-flags snapshot"
@@ -50,6 +53,7 @@ class PersistedSnapshot:
     etag: str | None
     revision: int | None
     saved_at: str
+    store: str | None = None
 
 
 def default_snapshot_path(url: str) -> Path:
@@ -87,18 +91,27 @@ def load_snapshot(path: Path) -> PersistedSnapshot | None:
         rules = RuleSet.from_document(document.get("rules"))
     except RulesError as error:
         raise SnapshotFileError(f"the snapshot file {path} holds invalid rules: {error}") from None
-    url, etag, revision, saved_at = (document.get(key) for key in ("url", "etag", "revision", "saved_at"))
+    url, etag, revision, saved_at, store = (
+        document.get(key) for key in ("url", "etag", "revision", "saved_at", "store")
+    )
     return PersistedSnapshot(
         rules=rules,
         url=url if isinstance(url, str) else "",
         etag=etag if isinstance(etag, str) else None,
         revision=revision if type(revision) is int else None,
         saved_at=saved_at if isinstance(saved_at, str) else "",
+        store=store if isinstance(store, str) and store.isascii() and store.isalnum() else None,
     )
 
 
 def save_snapshot(
-    path: Path, *, rules: RuleSet, url: str, etag: str | None, revision: int | None
+    path: Path,
+    *,
+    rules: RuleSet,
+    url: str,
+    etag: str | None,
+    revision: int | None,
+    store: str | None = None,
 ) -> PersistedSnapshot:
     """Write a snapshot to ``path`` atomically (creating its directory). Raises :class:`SnapshotFileError`."""
     saved_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -108,6 +121,7 @@ def save_snapshot(
         "url": url,
         "etag": etag,
         "revision": revision,
+        "store": store,
         "saved_at": saved_at,
         "rules": rules.to_document(),
     }
@@ -129,4 +143,16 @@ def save_snapshot(
         if temporary is not None:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
-    return PersistedSnapshot(rules, url, etag, revision, saved_at)
+    return PersistedSnapshot(rules, url, etag, revision, saved_at, store)
+
+
+def set_aside(path: Path, store: str) -> Path | None:
+    """Copy the snapshot at ``path`` next to it as ``<name>.store-<store>.json`` (before a snapshot of
+    another store replaces it); the copy's path, or None when there was nothing to keep or it failed."""
+    kept = path.with_name(f"{path.stem}.store-{store}.json")
+    try:
+        content = path.read_bytes()
+        kept.write_bytes(content)
+    except OSError:
+        return None
+    return kept

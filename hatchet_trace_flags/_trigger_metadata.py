@@ -1,4 +1,5 @@
-"""What a trigger writes into a run's ``additional_metadata``: the traceparent and the per-run override.
+"""What a trigger writes into a run's ``additional_metadata``: the traceparent, the per-run override and the
+spawn stamp (``_spawn_stamp``).
 
 hatchet-sdk's own wrappers inject the traceparent for most triggers; we add the override (see
 ``_relationship``) from an inner wrapper that runs after theirs. For durable spawns and the single-run
@@ -20,6 +21,7 @@ from hatchet_trace_flags._relationship import (
     requested_relationship,
     with_relationship,
 )
+from hatchet_trace_flags._spawn_stamp import SPAWNED_AT_METADATA_KEY, spawn_stamp
 
 OverrideAdder: TypeAlias = Callable[[list[Any], Relationship], None]
 
@@ -40,22 +42,30 @@ def _config_with_metadata(
 
 
 def traced_metadata(
-    metadata: Mapping[str, Any], span: Span, relationship: Relationship | None
+    metadata: Mapping[str, Any], span: Span, relationship: Relationship | None, stamp: bool = False
 ) -> Mapping[str, Any]:
-    """``metadata`` with ``span``'s traceparent and, when one is requested, the override bound to it."""
+    """``metadata`` with ``span``'s traceparent, the spawn stamp (with ``stamp``) and, when one is
+    requested, the override, both bound to that traceparent."""
     traceparent = traceparent_of(span)
     if traceparent is not None:
-        metadata = {**metadata, TRACEPARENT_METADATA_KEY: traceparent}
+        if stamp:
+            metadata = {
+                **metadata,
+                TRACEPARENT_METADATA_KEY: traceparent,
+                SPAWNED_AT_METADATA_KEY: spawn_stamp(traceparent),
+            }
+        else:
+            metadata = {**metadata, TRACEPARENT_METADATA_KEY: traceparent}
     if relationship is not None:
         metadata = with_relationship(metadata, relationship)
     return metadata
 
 
 def traced_config(
-    config: WorkflowRunTriggerConfig, relationship: Relationship | None
+    config: WorkflowRunTriggerConfig, relationship: Relationship | None, stamp: bool = False
 ) -> WorkflowRunTriggerConfig:
-    """The config with the current span's traceparent (and the override, if any) in its metadata."""
-    metadata = traced_metadata(config.options.additional_metadata, get_current_span(), relationship)
+    """The config with the current span's traceparent (the stamp, the override, if any) in its metadata."""
+    metadata = traced_metadata(config.options.additional_metadata, get_current_span(), relationship, stamp)
     return _config_with_metadata(config, metadata)
 
 

@@ -6,23 +6,14 @@
 
     HatchetInstrumentor(use_links_instead_of_parent=predicate_from_env()).instrument()
 
-The first of these that is set (non-blank) picks the provider:
-
-=====================================  =============================================================
-``HATCHET_TRACE_FLAGS_URL``            the admin service (with ``HATCHET_TRACE_FLAGS_TOKEN``, its
-                                       API token), followed live
-                                       (:meth:`AdminServiceProvider.from_env`, which lists its
-                                       other variables)
-``HATCHET_TRACE_FLAGS_RULES_FILE``     a rules file, followed for changes
-                                       (:meth:`LocalProvider.from_file`)
-``HATCHET_TRACE_FLAGS_LINKS``          the tasks and patterns that use links, e.g.
-                                       ``"prod_fanout-worker:*, prod_billing:send-email"``
-                                       (:meth:`LocalProvider.from_env`)
-=====================================  =============================================================
+The first of ``HATCHET_TRACE_FLAGS_URL`` (the admin service, followed live, with
+``HATCHET_TRACE_FLAGS_TOKEN``), ``HATCHET_TRACE_FLAGS_RULES_FILE`` (a rules file, followed for changes) and
+``HATCHET_TRACE_FLAGS_LINKS`` (a list of tasks and patterns that use links) that is set picks the provider.
+Every variable, with its default and meaning, is a field of :class:`~hatchet_trace_flags.WorkerSettings`
+and a row of docs/configuration.md.
 
 With none of them, ``predicate_from_env()`` returns ``None``: the instrumentor then behaves exactly like
 stock Hatchet (parent everywhere), with no provider registered and no thread started.
-``HATCHET_TRACE_FLAGS_CACHE_TTL`` (seconds, default 10) sets :class:`FlagPredicate`'s ``ttl``.
 
 The provider is registered on the OpenFeature domain ``hatchet-trace-flags`` (so it does not replace a
 global provider the application uses for other flags) and initialized with a bounded wait
@@ -38,11 +29,8 @@ token without URL) raises ``ValueError`` naming the variable, before anything is
 from __future__ import annotations
 
 import logging
-import math
-import os
 import threading
 from collections.abc import Mapping
-from typing import Final
 
 from openfeature import api
 from openfeature.event import EventDetails, ProviderEvent
@@ -53,24 +41,9 @@ from hatchet_trace_flags._admin_provider import AdminServiceProvider
 from hatchet_trace_flags._local_provider import LINKS_ENV_VAR, LocalProvider
 from hatchet_trace_flags._predicate import OPENFEATURE_DOMAIN, FlagPredicate
 from hatchet_trace_flags._rules_provider import RulesProvider
+from hatchet_trace_flags._settings import WorkerSettings, env_var
 
-__all__ = [
-    "CACHE_TTL_ENV_VAR",
-    "LINKS_ENV_VAR",
-    "RULES_FILE_ENV_VAR",
-    "TOKEN_ENV_VAR",
-    "URL_ENV_VAR",
-    "install_provider",
-    "predicate_from_env",
-    "provider_from_env",
-]
-
-URL_ENV_VAR: Final = "HATCHET_TRACE_FLAGS_URL"
-TOKEN_ENV_VAR: Final = "HATCHET_TRACE_FLAGS_TOKEN"  # noqa: S105 - a variable name, not a secret
-RULES_FILE_ENV_VAR: Final = "HATCHET_TRACE_FLAGS_RULES_FILE"
-CACHE_TTL_ENV_VAR: Final = "HATCHET_TRACE_FLAGS_CACHE_TTL"
-
-DEFAULT_CACHE_TTL: Final = 10.0
+__all__ = ["install_provider", "predicate_from_env", "provider_from_env", "provider_from_settings"]
 
 logger = logging.getLogger("hatchet_trace_flags")
 
@@ -83,33 +56,38 @@ def predicate_from_env(
 ) -> FlagPredicate | None:
     """The predicate the environment asks for, with its provider registered; ``None`` when it asks for
     none (stock Hatchet behaviour)."""
-    environ = os.environ if environ is None else environ
-    ttl = _cache_ttl(environ)
-    provider = provider_from_env(environ)
+    settings = WorkerSettings.from_environ(environ)
+    provider = provider_from_settings(settings)
     if provider is None:
         return None
     install_provider(provider, timeout=startup_timeout)
-    return FlagPredicate(flag_key=provider.flag_key, ttl=ttl, meter_provider=meter_provider)
+    return FlagPredicate(
+        flag_key=provider.flag_key,
+        ttl=settings.cache_ttl,
+        first_decision_budget=settings.first_decision_budget,
+        meter_provider=meter_provider,
+    )
 
 
 def provider_from_env(environ: Mapping[str, str] | None = None) -> RulesProvider | None:
     """The provider the environment configures (not registered anywhere), or ``None``."""
-    environ = os.environ if environ is None else environ
-    url = _setting(environ, URL_ENV_VAR)
-    token = _setting(environ, TOKEN_ENV_VAR)
-    if url is not None:
-        return AdminServiceProvider.from_env(environ)
-    if token is not None:
-        raise ValueError(f"{TOKEN_ENV_VAR} is set but {URL_ENV_VAR} is not; set both or neither")
-    rules_file = _setting(environ, RULES_FILE_ENV_VAR)
-    if rules_file is not None:
-        if _setting(environ, LINKS_ENV_VAR) is not None:
+    return provider_from_settings(WorkerSettings.from_environ(environ))
+
+
+def provider_from_settings(settings: WorkerSettings) -> RulesProvider | None:
+    """The provider ``settings`` configure (not registered anywhere), or ``None``."""
+    if settings.url is not None:
+        return AdminServiceProvider.from_settings(settings)
+    if settings.token is not None:
+        raise ValueError(f"{env_var('token')} is set but {env_var('url')} is not; set both or neither")
+    if settings.rules_file is not None:
+        if settings.links is not None:
             logger.warning(
-                "hatchet-trace-flags: %s is set, so %s is ignored", RULES_FILE_ENV_VAR, LINKS_ENV_VAR
+                "hatchet-trace-flags: %s is set, so %s is ignored", env_var("rules_file"), env_var("links")
             )
-        return LocalProvider.from_file(rules_file)
-    if _setting(environ, LINKS_ENV_VAR) is not None:
-        return LocalProvider.from_env(environ, variable=LINKS_ENV_VAR)
+        return LocalProvider.from_file(settings.rules_file)
+    if settings.links is not None:
+        return LocalProvider.from_env({LINKS_ENV_VAR: settings.links}, variable=LINKS_ENV_VAR)
     return None
 
 
@@ -158,21 +136,3 @@ def install_provider(
             reason or "no details",
         )
     return False
-
-
-def _setting(environ: Mapping[str, str], name: str) -> str | None:
-    value = environ.get(name, "").strip()
-    return value or None
-
-
-def _cache_ttl(environ: Mapping[str, str]) -> float:
-    text = _setting(environ, CACHE_TTL_ENV_VAR)
-    if text is None:
-        return DEFAULT_CACHE_TTL
-    try:
-        ttl = float(text)
-    except ValueError:
-        ttl = math.nan
-    if not (0 < ttl < math.inf):
-        raise ValueError(f"{CACHE_TTL_ENV_VAR} must be a positive number of seconds, got {text!r}")
-    return ttl

@@ -17,6 +17,11 @@ from opentelemetry.trace import Tracer, TracerProvider
 
 from tests.durable import EngineUnavailableError
 
+try:  # hatchet-sdk 1.37 and later; it resolves the batch task's annotations when the task is declared
+    from hatchet_sdk.runnables.types import BatchMemberId
+except ImportError:  # no batch tasks: the batch workflow stays empty
+    BatchMemberId = str  # type: ignore[misc,assignment]
+
 
 @dataclass
 class Observations:
@@ -38,9 +43,10 @@ class App:
     parent: Workflow[EmptyModel]
     sync_parent: Workflow[EmptyModel]
     durable: Workflow[EmptyModel]
+    batch: Workflow[EmptyModel]
 
     def workflows(self) -> list[Any]:
-        return [self.child, self.async_child, self.parent, self.sync_parent, self.durable]
+        return [self.child, self.async_child, self.parent, self.sync_parent, self.durable, self.batch]
 
 
 def build_app(hatchet: Hatchet) -> App:
@@ -50,6 +56,7 @@ def build_app(hatchet: Hatchet) -> App:
     parent = hatchet.workflow(name="parent")
     sync_parent = hatchet.workflow(name="sync-parent")
     durable = hatchet.workflow(name="durable")
+    batch = hatchet.workflow(name="batch")
 
     @child.task(name="work")
     def child_work(input: EmptyModel, ctx: Context) -> dict[str, Any]:
@@ -87,4 +94,17 @@ def build_app(hatchet: Hatchet) -> App:
             seen.errors.append(error)
         return {}
 
-    return App(hatchet, seen, child, async_child, parent, sync_parent, durable)
+    @durable.durable_task(name="spawn-many")
+    async def durable_spawn_many(input: EmptyModel, ctx: DurableContext) -> dict[str, Any]:
+        await child.aio_run_many([child.create_bulk_run_item()] * seen.fan_out, wait_for_result=False)
+        return {}
+
+    if hasattr(batch, "batch_task"):  # hatchet-sdk 1.37 and later
+
+        @batch.batch_task(name="collect", batch_max_size=10)
+        async def batch_collect(inputs: dict[BatchMemberId, EmptyModel], ctx: Context) -> dict[str, Any]:
+            with seen.tracer().start_as_current_span("user.batch-work"):
+                await child.aio_run(wait_for_result=False)
+            return {member: {"done": True} for member in inputs}
+
+    return App(hatchet, seen, child, async_child, parent, sync_parent, durable, batch)

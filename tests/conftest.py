@@ -1,17 +1,23 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import grpc
 import pytest
 from hatchet_sdk import ClientConfig, Hatchet
 from hatchet_sdk.config import ClientTLSConfig
+from openfeature import api
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from hatchet_trace_flags import HatchetInstrumentor
+from hatchet_trace_flags import FlagPredicate, HatchetInstrumentor
+from hatchet_trace_flags._fanout_stats import FanoutStats, summaries
 from tests.app import App, build_app
+from tests.flag_support import Clock, ScriptedProvider, our_threads, wait_until
 from tests.hatchet_engine import RecordingEngine, fake_token, start_engine
 from tests.worker import Worker
 
@@ -73,7 +79,7 @@ def instrument(client_config: ClientConfig, tracer_provider: TracerProvider) -> 
     ) -> HatchetInstrumentor:
         instrumentor = HatchetInstrumentor(
             tracer_provider=kwargs.pop("tracer_provider", tracer_provider),
-            config=client_config,
+            config=kwargs.pop("config", client_config),
             enable_hatchet_otel_collector=False,
             use_links_instead_of_parent=use_links_instead_of_parent,
             **kwargs,
@@ -107,3 +113,68 @@ async def worker(
     worker = Worker(hatchet, client_config, app)
     yield worker
     await worker.close()
+
+
+# -- flag predicates ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def clean_openfeature() -> Iterator[None]:
+    """Every test starts with no provider and must leave none of our threads behind."""
+    api.clear_providers()
+    before = set(our_threads())
+    yield
+    api.clear_providers()
+    assert wait_until(lambda: not (set(our_threads()) - before)), our_threads()
+
+
+@pytest.fixture
+def reader() -> InMemoryMetricReader:
+    return InMemoryMetricReader()
+
+
+@pytest.fixture
+def meter_provider(reader: InMemoryMetricReader) -> Iterator[MeterProvider]:
+    meter_provider = MeterProvider(metric_readers=[reader])
+    yield meter_provider
+    meter_provider.shutdown()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def make_predicate(clock: Clock, meter_provider: MeterProvider) -> Iterator[Callable[..., FlagPredicate]]:
+    """Builds predicates on the test's clock and meter provider; closes them all afterwards."""
+    made: list[FlagPredicate] = []
+
+    def make(**options: Any) -> FlagPredicate:
+        options.setdefault("timer", clock)
+        options.setdefault("meter_provider", meter_provider)
+        predicate = FlagPredicate(**options)
+        made.append(predicate)
+        return predicate
+
+    yield make
+    for predicate in made:
+        predicate.close()
+
+
+@pytest.fixture
+def scripted() -> Iterator[ScriptedProvider]:
+    provider = ScriptedProvider()
+    yield provider
+    provider.gate.set()  # release refresh threads still waiting in it
+
+
+# -- fan-out measurement ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fanout_stats() -> Iterator[FanoutStats]:
+    """The process's fan-out summaries, empty at the start of the test and emptied after it."""
+    summaries.take()
+    yield summaries
+    summaries.take()

@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from hatchet_trace_flags import FlagPredicate, predicate_from_env
 from tests.conftest import InstrumentFactory
-from tests.test_instrumentor import SPAWNER, SPAWNER_SPAN_ID, step_span
+from tests.traces import SPAWNER, SPAWNER_SPAN_ID, step_span
 from tests.worker import Worker
 
 

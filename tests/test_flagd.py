@@ -13,7 +13,7 @@ from openfeature.flag_evaluation import Reason as FlagdReason
 
 from hatchet_trace_flags._flagd import FLAGD_SCHEMA_URL, to_flagd
 from hatchet_trace_flags._rules import DEFAULT_FLAG_KEY, RulesError, RuleSet
-from tests.test_rules import action_ids_for, rule_sets
+from tests.rule_strategies import action_ids_for, rule_sets
 
 
 def flagd_serving(rules: RuleSet, *, flag_key: str = DEFAULT_FLAG_KEY) -> FlagdCore:

@@ -12,30 +12,12 @@ from opentelemetry.trace import SpanKind
 from hatchet_trace_flags import SPAWN_LINK_ATTRIBUTE
 from tests.conftest import InstrumentFactory, spans_named
 from tests.hatchet_engine import RecordingEngine
+from tests.traces import SPAWNER, SPAWNER_SPAN_ID, SPAWNER_TRACE_ID, UNSAMPLED_SPAWNER, ids_in, step_span
 from tests.worker import Worker
-
-SPAWNER_TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
-SPAWNER_SPAN_ID = 0x00F067AA0BA902B7
-SPAWNER = f"00-{SPAWNER_TRACE_ID:032x}-{SPAWNER_SPAN_ID:016x}-01"
-UNSAMPLED_SPAWNER = f"00-{SPAWNER_TRACE_ID:032x}-{SPAWNER_SPAN_ID:016x}-00"
 
 
 def only_link_for(*action_ids: str):  # type: ignore[no-untyped-def]
     return lambda action_id: action_id in action_ids
-
-
-def step_span(exporter: InMemorySpanExporter, action_id: str) -> ReadableSpan:
-    [span] = [
-        span
-        for span in spans_named(exporter, "hatchet.start_step_run")
-        if span.attributes and span.attributes.get("hatchet.action_name") == action_id
-    ]
-    return span
-
-
-def ids_in(traceparent: str) -> tuple[int, int]:
-    _, trace_id, span_id, _ = traceparent.split("-")
-    return int(trace_id, 16), int(span_id, 16)
 
 
 def trace_of(span: ReadableSpan) -> int:

@@ -19,7 +19,7 @@ from openfeature.provider import FeatureProvider, ProviderStatus
 from hatchet_trace_flags import LocalProvider, RulesProvider
 from hatchet_trace_flags._predicate import OPENFEATURE_DOMAIN
 from hatchet_trace_flags._rules import DEFAULT_FLAG_KEY, RulesError, RuleSet
-from tests.test_predicate import our_threads, run_in_child, wait_until
+from tests.flag_support import our_threads, run_in_child, wait_until
 
 FANOUT = RuleSet(patterns={"fanout-worker:*": "link"}, tasks={"fanout-worker:collect": "parent"})
 POLL = 0.02  # seconds: fast polling keeps these tests quick

@@ -31,6 +31,7 @@ PUBLIC_NAMES = [
     "RuleSet",
     "RulesError",
     "RulesProvider",
+    "WorkerSettings",
     "install_provider",
     "predicate_from_env",
     "to_flagd",
@@ -50,9 +51,23 @@ def test_public_names_are_pinned() -> None:
         ).startswith("hatchet_trace_flags_server")
 
 
+def test_the_rules_load_without_hatchet_sdk_grpc_or_the_otel_sdk() -> None:
+    # What the admin service imports: it must not pay for (or depend on) the worker side.
+    probe = (
+        "import sys\n"
+        "import hatchet_trace_flags\n"
+        "from hatchet_trace_flags import RuleSet, RulesError, to_flagd, validate_action_id\n"
+        "loaded = {m.split('.')[0] for m in sys.modules}\n"
+        "print(sorted(loaded & {'hatchet_sdk', 'grpc', 'openfeature', 'pydantic', 'wrapt', 'httpx'}),"
+        " 'opentelemetry.sdk' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["[]", "False"]
+
+
 def test_importing_the_library_loads_nothing_of_the_service() -> None:
     probe = (
-        "import sys, hatchet_trace_flags\n"
+        "import sys\nfrom hatchet_trace_flags import *\n"
         "loaded = {m.split('.')[0] for m in sys.modules}\n"
         "print(sorted(loaded & {'hatchet_trace_flags_server', 'fastapi', 'sqlalchemy', 'alembic', 'uvicorn',"
         " 'starlette', 'asyncpg', 'jinja2'}))\n"

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import gc
-import json
-import os
-import select
-import signal
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,164 +12,25 @@ from openfeature import _event_support, api
 from openfeature.client import OpenFeatureClient
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.event import ProviderEvent, ProviderEventDetails
-from openfeature.flag_evaluation import FlagResolutionDetails, Reason
-from openfeature.provider import AbstractProvider, Metadata
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from hatchet_trace_flags import FlagPredicate, RulesProvider
-from hatchet_trace_flags._predicate import DECISIONS_METRIC, OPENFEATURE_DOMAIN
+from hatchet_trace_flags._predicate import OPENFEATURE_DOMAIN
 from hatchet_trace_flags._rules import DEFAULT_FLAG_KEY, RuleSet
+from tests.flag_support import (
+    Clock,
+    ScriptedProvider,
+    decision_counts,
+    install,
+    our_threads,
+    run_in_child,
+    wait_until,
+)
+
+pytestmark = pytest.mark.usefixtures("clean_openfeature")
 
 FANOUT = RuleSet(patterns={"fanout-worker:*": "link"}, tasks={"fanout-worker:collect": "parent"})
-
-
-class Clock:
-    """A monotonic clock the test moves by hand, so TTLs and timeouts need no sleeping."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-class ScriptedProvider(AbstractProvider):
-    """A real OpenFeature provider whose answers the test sets.
-
-    Like a provider that does I/O unless ``in_process``; ``gate`` (set by default) lets a test hold
-    evaluations, as a slow network would.
-    """
-
-    def __init__(self, answers: dict[str, bool] | None = None, *, in_process: bool = False) -> None:
-        super().__init__()
-        self.answers = dict(answers or {})
-        self.evaluates_in_process = in_process
-        self.contexts: list[EvaluationContext | None] = []
-        self.gate = threading.Event()
-        self.gate.set()
-        self.failure: Exception | None = None
-
-    def get_metadata(self) -> Metadata:
-        return Metadata(name="scripted")
-
-    def resolve_boolean_details(
-        self,
-        flag_key: str,
-        default_value: bool,
-        evaluation_context: EvaluationContext | None = None,
-    ) -> FlagResolutionDetails[bool]:
-        self.contexts.append(evaluation_context)
-        self.gate.wait(10)
-        if self.failure is not None:
-            raise self.failure
-        key = evaluation_context.targeting_key if evaluation_context else None
-        if key not in self.answers:
-            return FlagResolutionDetails(default_value, reason=Reason.DEFAULT)
-        return FlagResolutionDetails(self.answers[key], reason=Reason.TARGETING_MATCH)
-
-    def resolve_string_details(self, *args: Any, **kwargs: Any) -> FlagResolutionDetails[str]:
-        raise NotImplementedError
-
-    def resolve_integer_details(self, *args: Any, **kwargs: Any) -> FlagResolutionDetails[int]:
-        raise NotImplementedError
-
-    def resolve_float_details(self, *args: Any, **kwargs: Any) -> FlagResolutionDetails[float]:
-        raise NotImplementedError
-
-    def resolve_object_details(self, *args: Any, **kwargs: Any) -> FlagResolutionDetails[Any]:
-        raise NotImplementedError
-
-    def calls_for(self, action_id: str) -> int:
-        return sum(1 for context in self.contexts if context and context.targeting_key == action_id)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Poll ``condition`` until it holds (True) or ``timeout`` passes (False). Not a timing assertion:
-    the timeout only bounds a failing test."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
-
-
-def our_threads() -> list[threading.Thread]:
-    return [thread for thread in threading.enumerate() if thread.name.startswith("hatchet-trace-flags")]
-
-
-@pytest.fixture(autouse=True)
-def clean_openfeature() -> Iterator[None]:
-    """Every test starts with no provider and must leave none of our threads behind."""
-    api.clear_providers()
-    before = set(our_threads())
-    yield
-    api.clear_providers()
-    assert wait_until(lambda: not (set(our_threads()) - before)), our_threads()
-
-
-@pytest.fixture
-def reader() -> InMemoryMetricReader:
-    return InMemoryMetricReader()
-
-
-@pytest.fixture
-def meter_provider(reader: InMemoryMetricReader) -> Iterator[MeterProvider]:
-    meter_provider = MeterProvider(metric_readers=[reader])
-    yield meter_provider
-    meter_provider.shutdown()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def make_predicate(clock: Clock, meter_provider: MeterProvider) -> Iterator[Callable[..., FlagPredicate]]:
-    """Builds predicates on the test's clock and meter provider; closes them all afterwards."""
-    made: list[FlagPredicate] = []
-
-    def make(**options: Any) -> FlagPredicate:
-        options.setdefault("timer", clock)
-        options.setdefault("meter_provider", meter_provider)
-        predicate = FlagPredicate(**options)
-        made.append(predicate)
-        return predicate
-
-    yield make
-    for predicate in made:
-        predicate.close()
-
-
-@pytest.fixture
-def scripted() -> Iterator[ScriptedProvider]:
-    provider = ScriptedProvider()
-    yield provider
-    provider.gate.set()  # release refresh threads still waiting in it
-
-
-def install(provider: AbstractProvider, domain: str | None = OPENFEATURE_DOMAIN) -> None:
-    api.set_provider_and_wait(provider, domain)
-
-
-def decision_counts(reader: InMemoryMetricReader) -> dict[tuple[str, str, str], int]:
-    counts: dict[tuple[str, str, str], int] = {}
-    data = reader.get_metrics_data()
-    for resource_metrics in data.resource_metrics if data else ():
-        for scope_metrics in resource_metrics.scope_metrics:
-            for metric in scope_metrics.metrics:
-                if metric.name != DECISIONS_METRIC:
-                    continue
-                for point in metric.data.data_points:
-                    attributes = point.attributes or {}
-                    key = (str(attributes["mode"]), str(attributes["reason"]), str(attributes["source"]))
-                    counts[key] = int(point.value)  # type: ignore[union-attr]
-    return counts
 
 
 # -- in-process providers -------------------------------------------------------------------------------
@@ -477,36 +333,6 @@ def test_many_threads_get_consistent_decisions_and_exact_counts(
     assert predicate("billing:charge") is False
 
 
-def run_in_child(child: Callable[[], object]) -> object:
-    """Run ``child`` in a real forked process; return what it returned (JSON) or fail with its error."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child, reports through the pipe
-        status = 1
-        try:
-            try:
-                payload = {"result": child()}
-            except BaseException as error:
-                payload = {"error": repr(error)}
-            os.write(write_end, json.dumps(payload).encode())
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        ready, _, _ = select.select([pipe], [], [], 30)
-        if not ready:  # a deadlocked child: do not hang the suite
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            pytest.fail("the forked child did not answer within 30 s (deadlock?)")
-        output = pipe.read()
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    payload = json.loads(output)
-    assert "error" not in payload, payload["error"]
-    return payload["result"]
-
-
 def test_after_fork_the_child_keeps_its_cache_and_sees_flips(
     make_predicate: Callable[..., FlagPredicate],
 ) -> None:
@@ -533,7 +359,7 @@ def test_after_fork_the_child_refreshes_on_its_own_threads(
 ) -> None:
     scripted.answers.update({"a:b": True, "c:d": True})
     install(scripted)
-    predicate = make_predicate()
+    predicate = make_predicate(first_decision_budget=0)  # no waiting: the refresh itself is observed
     predicate("a:b")
     assert wait_until(lambda: predicate("a:b") is True)  # refresh threads now run in the parent
 

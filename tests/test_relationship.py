@@ -10,7 +10,7 @@ from hatchet_trace_flags import RELATIONSHIP_METADATA_KEY, Relationship, trace_r
 from tests.app import App
 from tests.conftest import InstrumentFactory, spans_named
 from tests.hatchet_engine import RecordingEngine, Trigger
-from tests.test_instrumentor import ids_in, step_span
+from tests.traces import ids_in, step_span
 from tests.worker import Worker
 
 

@@ -8,7 +8,7 @@ import pickle
 import re
 import unicodedata
 from collections.abc import Mapping
-from typing import Any, get_args
+from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]  # test-only, no stubs installed
 import pytest
@@ -28,48 +28,7 @@ from hatchet_trace_flags._rules import (
     validate_mode,
     validate_pattern,
 )
-
-# ---------------------------------------------------------------------------------------------------
-# Strategies shared with tests/test_flagd.py: a tiny alphabet, so that generated action_ids collide with
-# generated exact entries and pattern literals, and ties actually happen.
-
-MODES: tuple[Mode, ...] = get_args(Mode)
-modes = st.sampled_from(MODES)
-small_texts = st.text(alphabet="ab:_", min_size=1, max_size=5)
-
-
-def _as_pattern(literal: str, is_prefix: bool) -> str:
-    return f"{literal}*" if is_prefix else f"*{literal}"
-
-
-patterns_strategy = st.builds(_as_pattern, small_texts, st.booleans())
-
-
-@st.composite
-def rule_sets(draw: st.DrawFn) -> RuleSet:
-    return RuleSet(
-        default=draw(modes),
-        links_enabled=draw(st.booleans()),
-        tasks=draw(st.dictionaries(small_texts, modes, max_size=6)),
-        patterns=draw(st.dictionaries(patterns_strategy, modes, max_size=8)),
-    )
-
-
-def action_ids_for(rules: RuleSet) -> st.SearchStrategy[str]:
-    """Action ids that hit the rule set's exact entries and patterns often, and miss them too."""
-    choices: list[st.SearchStrategy[str]] = [st.text(alphabet="ab:_", min_size=0, max_size=8)]
-    if rules.tasks:
-        choices.append(st.sampled_from(sorted(rules.tasks)))
-    if rules.patterns:
-        choices.append(
-            st.builds(
-                lambda pattern, extra: pattern.replace("*", extra),
-                st.sampled_from(sorted(rules.patterns)),
-                st.text(alphabet="ab:_", max_size=3),
-            )
-        )
-    return st.one_of(choices)
-
+from tests.rule_strategies import as_pattern, modes, rule_sets
 
 # ---------------------------------------------------------------------------------------------------
 # Evaluation
@@ -572,7 +531,7 @@ unicode_texts = st.text(
 
 @given(
     tasks=st.dictionaries(unicode_texts, modes, max_size=5),
-    patterns=st.dictionaries(st.builds(_as_pattern, unicode_texts, st.booleans()), modes, max_size=5),
+    patterns=st.dictionaries(st.builds(as_pattern, unicode_texts, st.booleans()), modes, max_size=5),
 )
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_unicode_documents_validate_against_the_schema(

@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased,
 
 from hatchet_trace_flags import FollowSpawnerSampler
 from tests.conftest import InstrumentFactory, spans_named
-from tests.test_instrumentor import SPAWNER, UNSAMPLED_SPAWNER
+from tests.traces import SPAWNER, UNSAMPLED_SPAWNER
 from tests.worker import Worker
 
 

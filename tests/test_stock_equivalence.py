@@ -17,7 +17,7 @@ from hatchet_trace_flags._instrumentor import _TARGETS, _unwrap_once
 from tests.app import App
 from tests.conftest import InstrumentFactory
 from tests.hatchet_engine import RecordingEngine
-from tests.test_instrumentor import SPAWNER
+from tests.traces import SPAWNER
 from tests.worker import Worker
 
 
@@ -85,6 +85,11 @@ async def run_scenario(
     return shape(list(exporter.get_finished_spans()))
 
 
+@pytest.mark.parametrize(
+    "excluded",
+    [[], ["workflow_name", "parent_id", "child_index", "additional_metadata", "action_payload"]],
+    ids=["all-attributes", "some-excluded"],
+)
 async def test_without_predicate_spans_are_exactly_stock(
     instrument: InstrumentFactory,
     worker: Worker,
@@ -94,7 +99,10 @@ async def test_without_predicate_spans_are_exactly_stock(
     tracer_provider: TracerProvider,
     exporter: InMemorySpanExporter,
     fresh_ids: None,
+    excluded: list[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(client_config.otel, "excluded_attributes", excluded)
     stock = StockInstrumentor(
         tracer_provider=tracer_provider, config=client_config, enable_hatchet_otel_collector=False
     )

@@ -19,7 +19,7 @@ from hatchet_trace_flags._admin_provider import AdminServiceProvider
 from hatchet_trace_flags._predicate import OPENFEATURE_DOMAIN
 from hatchet_trace_flags._rules import RulesError, RuleSet
 from hatchet_trace_flags._wiring import install_provider, provider_from_env
-from tests.test_predicate import our_threads, wait_until
+from tests.flag_support import our_threads, wait_until
 
 NO_OP = "No-op Provider"
 

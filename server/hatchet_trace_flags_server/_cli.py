@@ -1,44 +1,56 @@
 """``hatchet-trace-flags``: run the service, or manage it through its API.
 
     hatchet-trace-flags serve [--host H] [--port P] [--database-url URL] [--data-dir DIR]
-    hatchet-trace-flags tasks list [--search TEXT] [--mode link|parent] [--configured|--unconfigured]
+    hatchet-trace-flags tasks list [--search TEXT] [--mode link|parent] [--configured|--unconfigured] [--all]
     hatchet-trace-flags tasks set ACTION_ID link|parent [--note TEXT]
     hatchet-trace-flags tasks clear ACTION_ID
     hatchet-trace-flags patterns list | set PATTERN MODE | clear PATTERN
     hatchet-trace-flags settings show | set [--default MODE] [--links-enabled true|false]
     hatchet-trace-flags export [--format native|flagd] [--output FILE]
-    hatchet-trace-flags import FILE|- [--if-match ETAG]
+    hatchet-trace-flags import FILE|- [--dry-run] [--if-match ETAG]   (rules or to_flagd() document)
     hatchet-trace-flags audit [--kind K] [--key KEY] [--actor NAME] [--limit N]
 
 Client commands talk to ``--url`` (``HATCHET_TRACE_FLAGS_URL``, default http://127.0.0.1:8080) with
-``--token`` (``HATCHET_TRACE_FLAGS_TOKEN``). ``--json`` prints the API's JSON as is. Exit status: 0
-done, 1 the API refused or could not be reached, 2 bad command line or configuration.
+an admin token: ``--token`` or ``HATCHET_TRACE_FLAGS_CLI_TOKEN``. ``HATCHET_TRACE_FLAGS_TOKEN`` still
+works but is deprecated here: workers read their *read* token from it, so a shell with a worker's
+environment would send the wrong one. ``--json`` prints the API's JSON as is. Exit status: 0 done, 1
+the API refused or could not be reached, 2 bad command line or configuration.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-import httpx
 from pydantic import ValidationError
+
+from ._cli_client import DEFAULT_URL, DEPRECATED_TOKEN_VARIABLE, MAX_PAGE, TOKEN_VARIABLE, URL_VARIABLE
+from ._cli_client import Client as _Client
+from ._cli_client import CommandError as _CommandError
+from ._cli_client import conditional_headers as _headers
+from ._cli_client import fetch_page as _fetch_page
+from ._cli_client import key_path as _key_path
+from ._cli_client import page_footer as _page_footer
+from ._cli_client import print_json as _print_json
+from ._cli_client import table as _table
+from ._cli_import import run_import as _import
 
 __all__ = ["main"]
 
-DEFAULT_URL = "http://127.0.0.1:8080"
 _MODES = ("link", "parent")
 
-
-class _CommandError(Exception):
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+_ENVIRONMENT_HELP = f"""\
+environment (client commands):
+  {URL_VARIABLE}        service URL (default {DEFAULT_URL}); --url overrides it
+  {TOKEN_VARIABLE}  admin token; --token overrides it
+  {DEPRECATED_TOKEN_VARIABLE}      deprecated fallback for the admin token (workers use it
+                                 for their read token, which the CLI cannot change flags with)
+`serve` reads its settings from HATCHET_TRACE_FLAGS_* variables too (docs/server.md).
+"""
 
 
 def _boolean(text: str) -> bool:
@@ -77,58 +89,6 @@ def _serve(arguments: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------ client
 
 
-class _Client:
-    def __init__(self, arguments: argparse.Namespace) -> None:
-        url = arguments.url or os.environ.get("HATCHET_TRACE_FLAGS_URL") or DEFAULT_URL
-        token = arguments.token or os.environ.get("HATCHET_TRACE_FLAGS_TOKEN")
-        if not token:
-            raise _CommandError("no token: pass --token or set HATCHET_TRACE_FLAGS_TOKEN", exit_code=2)
-        self._http = httpx.Client(
-            base_url=url.rstrip("/"),
-            headers={"Authorization": f"Bearer {token}", "X-Change-Source": "cli"},
-            timeout=30.0,
-        )
-        self.as_json: bool = getattr(arguments, "json", False)
-
-    def request(self, method: str, path: str, **options: Any) -> httpx.Response:
-        try:
-            response = self._http.request(method, path, **options)
-        except httpx.HTTPError as error:
-            raise _CommandError(f"cannot reach {self._http.base_url}: {error}") from None
-        if response.status_code >= 400:
-            try:
-                detail: Any = response.json().get("detail", response.text)
-            except (ValueError, AttributeError):
-                detail = response.text
-            if not isinstance(detail, str):
-                detail = json.dumps(detail)
-            raise _CommandError(f"{response.status_code}: {detail}")
-        return response
-
-    def close(self) -> None:
-        self._http.close()
-
-
-def _key_path(kind: str, key: str) -> str:
-    return f"/api/v1/{kind}/{quote(key, safe=':*@')}"
-
-
-def _headers(arguments: argparse.Namespace) -> dict[str, str]:
-    if_match = getattr(arguments, "if_match", None)
-    return {"If-Match": if_match} if if_match else {}
-
-
-def _print_json(value: object) -> None:
-    print(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
-
-
-def _table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> None:
-    cells = [[str("-" if cell is None else cell) for cell in row] for row in [header, *rows]]
-    widths = [max(len(row[column]) for row in cells) for column in range(len(header))]
-    for row in cells:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-
-
 def _tasks_list(client: _Client, arguments: argparse.Namespace) -> None:
     params: dict[str, Any] = {"limit": arguments.limit, "offset": arguments.offset}
     if arguments.search:
@@ -137,7 +97,7 @@ def _tasks_list(client: _Client, arguments: argparse.Namespace) -> None:
         params["mode"] = arguments.mode
     if arguments.configured is not None:
         params["configured"] = str(arguments.configured).lower()
-    page = client.request("GET", "/api/v1/tasks", params=params).json()
+    page = _fetch_page(client, "/api/v1/tasks", params, arguments.all)
     if client.as_json:
         _print_json(page)
         return
@@ -155,7 +115,7 @@ def _tasks_list(client: _Client, arguments: argparse.Namespace) -> None:
         ],
         ("ACTION_ID", "EFFECTIVE", "REASON", "RULE", "CONFIGURED", "LAST_SEEN"),
     )
-    print(f"({len(page['items'])} of {page['total']})")
+    _page_footer(page)
 
 
 def _show_rule(client: _Client, item: dict[str, Any], key_field: str) -> None:
@@ -197,7 +157,7 @@ def _patterns_list(client: _Client, arguments: argparse.Namespace) -> None:
         params["q"] = arguments.search
     if arguments.mode:
         params["mode"] = arguments.mode
-    page = client.request("GET", "/api/v1/patterns", params=params).json()
+    page = _fetch_page(client, "/api/v1/patterns", params, arguments.all)
     if client.as_json:
         _print_json(page)
         return
@@ -205,7 +165,7 @@ def _patterns_list(client: _Client, arguments: argparse.Namespace) -> None:
         [(item["pattern"], item["mode"], item["updated_by"], item["note"]) for item in page["items"]],
         ("PATTERN", "MODE", "UPDATED_BY", "NOTE"),
     )
-    print(f"({len(page['items'])} of {page['total']})")
+    _page_footer(page)
 
 
 def _show_settings(client: _Client, settings: dict[str, Any]) -> None:
@@ -244,27 +204,6 @@ def _export(client: _Client, arguments: argparse.Namespace) -> None:
         print(f"wrote {arguments.output} (revision {response.headers.get('X-Rules-Revision')})")
 
 
-def _import(client: _Client, arguments: argparse.Namespace) -> None:
-    try:
-        content = sys.stdin.buffer.read() if arguments.file == "-" else Path(arguments.file).read_bytes()
-    except OSError as error:
-        raise _CommandError(f"cannot read {arguments.file}: {error.strerror}", exit_code=2) from None
-    params = {"note": arguments.note} if arguments.note is not None else {}
-    result = client.request(
-        "POST",
-        "/api/v1/import",
-        content=content,
-        params=params,
-        headers={"Content-Type": "application/json", **_headers(arguments)},
-    ).json()
-    if client.as_json:
-        _print_json(result)
-    elif result["changed"]:
-        print(f"imported: revision {result['revision']}, ETag {result['etag']}")
-    else:
-        print(f"unchanged: the rule set already is that document (revision {result['revision']})")
-
-
 def _audit(client: _Client, arguments: argparse.Namespace) -> None:
     params: dict[str, Any] = {"limit": arguments.limit}
     for name in ("kind", "key", "actor"):
@@ -288,7 +227,10 @@ def _audit(client: _Client, arguments: argparse.Namespace) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="hatchet-trace-flags", description="Per-task span-link flags for Hatchet: service and client."
+        prog="hatchet-trace-flags",
+        description="Per-task span-link flags for Hatchet: service and client.",
+        epilog=_ENVIRONMENT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -302,8 +244,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=None)
 
     client = argparse.ArgumentParser(add_help=False)
-    client.add_argument("--url", help=f"service URL (HATCHET_TRACE_FLAGS_URL, default {DEFAULT_URL})")
-    client.add_argument("--token", help="admin token (HATCHET_TRACE_FLAGS_TOKEN)")
+    client.add_argument("--url", help=f"service URL ({URL_VARIABLE}, default {DEFAULT_URL})")
+    client.add_argument("--token", help=f"admin token ({TOKEN_VARIABLE})")
     client.add_argument("--json", action="store_true", help="print the API's JSON")
     conditional = argparse.ArgumentParser(add_help=False)
     conditional.add_argument("--if-match", help="only if the current ETag is this one")
@@ -311,8 +253,9 @@ def _parser() -> argparse.ArgumentParser:
     paging = argparse.ArgumentParser(add_help=False)
     paging.add_argument("--search", help="substring of the name")
     paging.add_argument("--mode", choices=_MODES)
-    paging.add_argument("--limit", type=int, default=100)
-    paging.add_argument("--offset", type=int, default=0)
+    paging.add_argument("--limit", type=int, default=100, help=f"page size (up to {MAX_PAGE})")
+    paging.add_argument("--offset", type=int, default=0, help="skip this many")
+    paging.add_argument("--all", action="store_true", help="every page, not just one")
 
     for kind, key_field, key_help in (
         ("tasks", "action_id", "action_id, e.g. prod_fanout-worker:process-item"),
@@ -335,12 +278,23 @@ def _parser() -> argparse.ArgumentParser:
         clearer.add_argument("key", metavar=key_field.upper(), help=key_help)
         clearer.set_defaults(handler=_rule_clear(kind, key_field))
 
-    settings = commands.add_parser("settings", help="default mode and links kill switch")
+    settings = commands.add_parser(
+        "settings",
+        help="default mode and links kill switch",
+        description="The default mode (for tasks no setting or pattern covers) and the kill switch "
+        "(--links-enabled false puts every task in parent mode).",
+    )
     settings_actions = settings.add_subparsers(dest="action", required=True, metavar="ACTION")
-    settings_actions.add_parser("show", parents=[client]).set_defaults(handler=_settings_show)
-    setter = settings_actions.add_parser("set", parents=[client, conditional])
-    setter.add_argument("--default", choices=_MODES)
-    setter.add_argument("--links-enabled", type=_boolean, metavar="true|false")
+    settings_actions.add_parser(
+        "show", parents=[client], help="print the default mode and the kill switch"
+    ).set_defaults(handler=_settings_show)
+    setter = settings_actions.add_parser(
+        "set", parents=[client, conditional], help="change the default mode and/or the kill switch"
+    )
+    setter.add_argument("--default", choices=_MODES, help="mode of tasks nothing else covers")
+    setter.add_argument(
+        "--links-enabled", type=_boolean, metavar="true|false", help="false: the kill switch, all parent"
+    )
     setter.set_defaults(handler=_settings_set)
 
     export = commands.add_parser("export", parents=[client], help="download the rule set")
@@ -348,8 +302,16 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--output", "-o", help="file to write (default: stdout)")
     export.set_defaults(handler=_export)
 
-    importer = commands.add_parser("import", parents=[client, conditional], help="replace the rule set")
-    importer.add_argument("file", help="rules document (JSON), or - for stdin")
+    importer = commands.add_parser(
+        "import",
+        parents=[client, conditional],
+        help="replace the rule set",
+        description="Replace the whole rule set (tasks, patterns, default and kill switch) with a rules "
+        "document, or with a flagd document written by `export --format flagd` / to_flagd(). Shows what "
+        "changes first and warns when the default or the kill switch changes.",
+    )
+    importer.add_argument("file", help="rules or flagd document (JSON), or - for stdin")
+    importer.add_argument("--dry-run", action="store_true", help="show what would change; change nothing")
     importer.set_defaults(handler=_import)
 
     audit = commands.add_parser("audit", parents=[client], help="show the audit log")
@@ -383,6 +345,18 @@ def _tasks_forget(client: _Client, arguments: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (`tasks list | head`): nothing left to say. Point stdout at /dev/null so
+        # the interpreter's final flush does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 0
+
+
+def _main(argv: Sequence[str] | None) -> int:
     arguments = _parser().parse_args(argv)
     try:
         if arguments.command == "serve":

@@ -27,13 +27,15 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.charts.conftest import REPO_ROOT, SCENARIOS, Release
+from tests.charts.conftest import REPO_ROOT, SCENARIOS, Release, scenario_values
 from tests.charts.dockerfile import default_args, entry_point, image_env
 
 pytestmark = pytest.mark.slow
 
 POSTGRES_ADMIN_DSN = "postgresql://root@127.0.0.1:5432/postgres"
-CONTRACT_DATABASE = "chart_contract"
+# Per process: concurrent runs on one PostgreSQL (several checkouts, CI beside a developer) must not drop
+# each other's database.
+CONTRACT_DATABASE = f"chart_contract_{os.getpid()}"
 ADMIN_TOKEN = "contract-admin-token"
 READ_TOKEN = "contract-read-token"
 
@@ -136,6 +138,18 @@ def contract_database() -> Iterator[None]:
     asyncio.run(recreate(""))
 
 
+def _tokens(release: Release, scenario: str) -> tuple[str, str]:
+    """The admin and read token a client would use: the cluster's, the scenario's, or the generated ones."""
+    if not release.has("Secret"):
+        return ADMIN_TOKEN, READ_TOKEN
+    auth = scenario_values(scenario).get("auth", {})
+    data = {key: base64.b64decode(value).decode() for key, value in release.one("Secret")["data"].items()}
+    generated = {key: data[key].split(":", 1)[1] for key in ("admin-tokens", "read-tokens") if key in data}
+    admin = CHART_ADMIN_TOKEN if auth.get("adminTokens") else generated["admin-tokens"]
+    read = CHART_READ_TOKEN if auth.get("readTokens") else generated["read-tokens"]
+    return admin, read
+
+
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -190,9 +204,7 @@ def test_rendered_pod_spec_starts_a_ready_server(
 
             # The tokens reached the service through the mounted files, each with its scope:
             # a read token is known (403, not 401) on an admin endpoint and works on OFREP.
-            chart_made_secret = releases[scenario].has("Secret")
-            admin = CHART_ADMIN_TOKEN if chart_made_secret else ADMIN_TOKEN
-            read = CHART_READ_TOKEN if chart_made_secret else READ_TOKEN
+            admin, read = _tokens(releases[scenario], scenario)
             has_read_tokens = "HATCHET_TRACE_FLAGS_READ_TOKENS_FILE" in env
             admin_only = f"{base_url}/api/v1/settings"
             readable = f"{base_url}/ofrep/v1/configuration"

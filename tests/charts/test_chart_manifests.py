@@ -289,7 +289,6 @@ def test_notes_warn_exactly_when_storage_is_ephemeral(releases: dict[str, Releas
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({}, "set auth.existingSecret (recommended) or auth.adminTokens"),
         (
             merged(
                 scenario_values("postgresql"),
@@ -298,7 +297,7 @@ def test_notes_warn_exactly_when_storage_is_ephemeral(releases: dict[str, Releas
             "minReplicas (4) must not exceed maxReplicas (3)",
         ),
     ],
-    ids=["no-tokens", "autoscaler-min-above-max"],
+    ids=["autoscaler-min-above-max"],
 )
 def test_render_refuses_what_the_schema_cannot_express(
     render_chart: Render, values: dict[str, Any], message: str

@@ -45,9 +45,10 @@ def json_reply(document: object, **headers: str) -> Reply:
     return Reply(200, {"Content-Type": "application/json", **headers}, json.dumps(document).encode())
 
 
-def rules_reply(tasks: dict[str, str], revision: int) -> Reply:
+def rules_reply(tasks: dict[str, str], revision: int, *, store: str | None = None) -> Reply:
     document = {"version": 1, "default": "parent", "links_enabled": True, "tasks": tasks, "patterns": {}}
-    return json_reply(document, ETag=f'"{revision}-stub"', **{"X-Rules-Revision": str(revision)})
+    headers = {"X-Rules-Revision": str(revision), **({"X-Rules-Store": store} if store else {})}
+    return json_reply(document, ETag=f'"{revision}-{store or "stub"}"', **headers)
 
 
 def event_stream(*blocks: str, hold: bool = True) -> Reply:

@@ -3,8 +3,10 @@ truncated answers, stalled connections and streams, proxies that do not pass Ser
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from pathlib import Path
 
 import pytest
 from openfeature import api
@@ -14,6 +16,7 @@ from openfeature.provider import ProviderStatus
 
 from hatchet_trace_flags import RuleSet
 from hatchet_trace_flags._predicate import OPENFEATURE_DOMAIN
+from hatchet_trace_flags._snapshot_store import save_snapshot
 from hatchet_trace_flags._wiring import install_provider
 from tests.provider.conftest import EventLog, ProviderFactory, admin_threads, wait_until
 from tests.provider.stub import Reply, Request, StubServer, event_stream, json_reply, rules_reply
@@ -221,20 +224,27 @@ def test_a_blocked_stream_falls_back_to_polling(
     assert wait_until(lambda: len(stub.requests_to(EVENTS)) >= 2)  # it keeps trying, with backoff
 
 
-def test_403_on_the_stream_stops_everything(stub: StubServer, make_provider: ProviderFactory) -> None:
-    stub.route(SNAPSHOT, lambda request: rules_reply({TASK: "link"}, 1))
+def test_403_on_the_stream_alone_backs_the_stream_off_while_polling_carries_on(
+    stub: StubServer, make_provider: ProviderFactory
+) -> None:
+    snapshot = Switchable(rules_reply({TASK: "link"}, 1))
+    stub.route(SNAPSHOT, snapshot)
     stub.route(
         EVENTS, lambda request: Reply(403, {"Content-Type": "application/json"}, b'{"detail": "nope"}')
     )
-    provider = make_provider(stub.url)
+    provider = make_provider(stub.url, refused_retry_initial=0.3, refused_retry_max=0.3)
     install_provider(provider, timeout=5)
+    assert wait_until(lambda: len(stub.requests_to(EVENTS)) >= 2)
 
-    assert wait_until(lambda: provider.state == "unauthorized")
-    assert wait_until(lambda: not admin_threads())
-    assert "refused the token: HTTP 403 (nope)" in (provider.last_error or "")
+    # The snapshot still answers: the token is good for it, so the provider stays live and keeps polling.
+    assert provider.state == "live"
+    assert not provider.streaming
     assert flag_for(TASK) is True
-    requests = len(stub.requests)
-    assert not wait_until(lambda: len(stub.requests) > requests, timeout=0.3)
+    snapshot.reply = rules_reply({TASK: "parent"}, 2)
+    assert wait_until(lambda: flag_for(TASK) is False)
+    # The stream is asked again only after the refusal pause (0.15-0.3 s here), never in a tight loop.
+    started = len(stub.requests_to(EVENTS))
+    assert not wait_until(lambda: len(stub.requests_to(EVENTS)) > started + 3, timeout=0.4)
 
 
 def test_failed_reports_are_retried_and_never_touch_evaluations(
@@ -260,6 +270,26 @@ def test_failed_reports_are_retried_and_never_touch_evaluations(
     assert not wait_until(lambda: len(stub.requests_to(SEEN)) > 3, timeout=0.3)  # done once accepted
 
 
+def test_a_rate_limited_report_honours_retry_after(stub: StubServer, make_provider: ProviderFactory) -> None:
+    stub.route(SNAPSHOT, lambda request: rules_reply({TASK: "link"}, 1))
+
+    def seen(request: Request) -> Reply:
+        if len(stub.requests_to(SEEN)) == 1:
+            return Reply(429, {"Retry-After": "1"}, b'{"detail": "slow down"}')
+        return json_reply({"recorded": 1})
+
+    stub.route(SEEN, seen)
+    provider = make_provider(stub.url, stream=False)  # report_interval 0.05 s, backoff at most 0.2 s
+    install_provider(provider, timeout=5)
+
+    assert flag_for(TASK) is True
+    assert wait_until(lambda: len(stub.requests_to(SEEN)) == 1)
+    assert not wait_until(lambda: len(stub.requests_to(SEEN)) > 1, timeout=0.8)  # not before Retry-After
+    assert wait_until(lambda: len(stub.requests_to(SEEN)) == 2)
+    assert stub.requests_to(SEEN)[1].json()["action_ids"] == [TASK]
+    assert flag_for(TASK) is True  # a task never waits for, nor fails on, a report
+
+
 def test_a_report_the_service_rejects_is_dropped(stub: StubServer, make_provider: ProviderFactory) -> None:
     stub.route(SNAPSHOT, lambda request: rules_reply({}, 1))
     stub.route(SEEN, lambda request: Reply(422, body=b'{"detail": "no"}'))
@@ -270,3 +300,47 @@ def test_a_report_the_service_rejects_is_dropped(stub: StubServer, make_provider
     assert wait_until(lambda: len(stub.requests_to(SEEN)) == 1)
     assert not wait_until(lambda: len(stub.requests_to(SEEN)) > 1, timeout=0.3)
     assert provider.state == "live"
+
+
+def test_a_service_answering_from_another_store_is_reported_and_the_old_snapshot_kept(
+    stub: StubServer, make_provider: ProviderFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="hatchet_trace_flags")
+    snapshot = Switchable(rules_reply({TASK: "link"}, 57, store="storeA"))
+    stub.route(SNAPSHOT, snapshot)
+    snapshot_file = tmp_path / "snapshots" / "flags.json"
+    provider = make_provider(stub.url, stream=False, snapshot_file=snapshot_file)
+    install_provider(provider, timeout=5)
+    assert flag_for(TASK) is True
+    assert "store-" not in caplog.text
+
+    # The service restarted on a new, empty database: another store, revision 1, no rules.
+    snapshot.reply = rules_reply({}, 1, store="storeB")
+    assert wait_until(lambda: flag_for(TASK) is False)
+
+    [warning] = [r.getMessage() for r in caplog.records if "rules store" in r.getMessage()]
+    assert "storeB (revision 1)" in warning
+    assert "storeA (revision 57)" in warning
+    kept = snapshot_file.with_name("flags.store-storeA.json")
+    assert str(kept) in warning
+    assert json.loads(kept.read_text())["rules"]["tasks"] == {TASK: "link"}
+    # Saved right after the new rules are served: wait for the write.
+    assert wait_until(lambda: json.loads(snapshot_file.read_text())["store"] == "storeB")
+    saved = json.loads(snapshot_file.read_text())
+    assert (saved["revision"], saved["rules"]["tasks"]) == (1, {})
+
+
+def test_a_restart_on_another_store_is_noticed_from_the_saved_snapshot(
+    stub: StubServer, make_provider: ProviderFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    snapshot_file = tmp_path / "flags.json"
+    save_snapshot(
+        snapshot_file, rules=RuleSet(tasks={TASK: "link"}), url=stub.url, etag=None, revision=9, store="old"
+    )
+    caplog.set_level(logging.WARNING, logger="hatchet_trace_flags")
+    stub.route(SNAPSHOT, lambda request: rules_reply({}, 1, store="new"))
+    provider = make_provider(stub.url, stream=False, snapshot_file=snapshot_file)
+    install_provider(provider, timeout=5)
+
+    assert wait_until(lambda: "rules store new (revision 1), not from store old (revision 9)" in caplog.text)
+    assert snapshot_file.with_name("flags.store-old.json").exists()

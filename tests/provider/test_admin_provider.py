@@ -19,6 +19,8 @@ from hatchet_trace_flags import FlagPredicate, RuleSet
 from hatchet_trace_flags._predicate import OPENFEATURE_DOMAIN
 from hatchet_trace_flags._wiring import install_provider
 from tests.provider.conftest import (
+    OTHER_READ_TOKEN,
+    READ_TOKEN,
     EventLog,
     ProviderFactory,
     Service,
@@ -236,26 +238,36 @@ def test_absent_at_start_it_serves_the_persisted_snapshot_then_goes_live(
     assert wait_until(lambda: flag_for(TASK) is False)
 
 
-def test_token_refused_at_start_stops_with_a_clear_error(
+def test_token_refused_at_start_keeps_asking_and_follows_once_accepted(
     service: Service, make_provider: ProviderFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="hatchet_trace_flags")
-    provider = make_provider(service.url, "not-a-token-of-this-service")
+    service.set_task(TASK, "link")
+    service.restart(read_tokens=f"worker:{READ_TOKEN}")  # the other worker's token is not issued yet
+    provider = make_provider(service.url, OTHER_READ_TOKEN)
 
     assert install_provider(provider, timeout=5) is False
 
     assert status() is ProviderStatus.ERROR
     assert provider.state == "unauthorized"
-    assert wait_until(lambda: not admin_threads())  # stopped: nothing left to hammer the service with
-    assert provider.requests == {"snapshot": 1, "events": 0, "seen": 0}
-    [line] = [record for record in caplog.records if record.levelno == logging.ERROR]
-    assert "refused the token: HTTP 401" in line.getMessage()
-    assert "HATCHET_TRACE_FLAGS_TOKEN" in line.getMessage()
-    assert "not-a-token-of-this-service" not in caplog.text
-    assert flag_for(TASK) is False
+    assert flag_for(TASK) is False  # nothing known yet: parent mode
+    errors = [record.getMessage() for record in caplog.records if record.levelno == logging.ERROR]
+    assert "refused the token: HTTP 401" in errors[0]
+    assert "HATCHET_TRACE_FLAGS_TOKEN" in errors[0]
+    assert OTHER_READ_TOKEN not in caplog.text
+    assert wait_until(lambda: provider.requests["snapshot"] >= 2)  # asking again, with its pause
+    assert provider.requests["events"] == 0  # the stream waits for an accepted token
+
+    service.restart(read_tokens=f"worker:{READ_TOKEN},other:{OTHER_READ_TOKEN}")  # e.g. a token rotation
+
+    assert wait_until(lambda: provider.state == "live")
+    assert wait_until(lambda: status() is ProviderStatus.READY)
+    assert flag_for(TASK) is True
+    assert wait_until(lambda: provider.streaming)
+    assert "accepts the token again" in caplog.text
 
 
-def test_token_revoked_mid_run_stops_and_keeps_the_last_rules(
+def test_token_revoked_mid_run_keeps_the_last_rules_and_recovers_without_a_restart(
     service: Service, make_provider: ProviderFactory
 ) -> None:
     service.set_task(TASK, "link")
@@ -266,10 +278,18 @@ def test_token_revoked_mid_run_stops_and_keeps_the_last_rules(
     service.restart(read_tokens="worker:a-new-token")
 
     assert wait_until(lambda: provider.state == "unauthorized")
-    assert wait_until(lambda: not admin_threads())
-    assert status() is ProviderStatus.ERROR
-    assert flag_for(TASK) is True
-    assert "HTTP 401" in (provider.last_error or "")
+    # The state changes first, then the error is recorded and announced.
+    assert wait_until(lambda: status() is ProviderStatus.ERROR)
+    assert wait_until(lambda: "HTTP 401" in (provider.last_error or ""))
+    assert flag_for(TASK) is True  # the last rules stay in force
+    assert admin_threads()  # still there, asking again
+
+    service.restart(read_tokens=f"worker:{READ_TOKEN}")
+    service.set_task(TASK, "parent")
+
+    assert wait_until(lambda: flag_for(TASK) is False)
+    assert provider.state == "live"
+    assert wait_until(lambda: status() is ProviderStatus.READY)
 
 
 # -- lifecycle -----------------------------------------------------------------------------------------

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 import pytest
+from hatchet_trace_flags_server import _cli_client
 from hatchet_trace_flags_server._cli import main
 
-from tests.server.conftest import ADMIN_TOKEN, READ_TOKEN, LiveServer
+from tests.server.conftest import ADMIN_TOKEN, READ_TOKEN, LiveServer, auth
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -17,7 +21,8 @@ pytestmark = pytest.mark.timeout(60)
 @pytest.fixture
 def cli(live: LiveServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("HATCHET_TRACE_FLAGS_URL", live.url)
-    monkeypatch.setenv("HATCHET_TRACE_FLAGS_TOKEN", ADMIN_TOKEN)
+    monkeypatch.setenv("HATCHET_TRACE_FLAGS_CLI_TOKEN", ADMIN_TOKEN)
+    monkeypatch.delenv("HATCHET_TRACE_FLAGS_TOKEN", raising=False)
 
     def run(*arguments: str) -> tuple[int, str, str]:
         code = main(list(arguments))
@@ -84,15 +89,18 @@ def test_settings_export_import(cli, tmp_path: Path) -> None:  # type: ignore[no
 
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_errors_are_short_and_exit_nonzero(cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("HATCHET_TRACE_FLAGS_TOKEN", READ_TOKEN)
+    monkeypatch.setenv("HATCHET_TRACE_FLAGS_CLI_TOKEN", READ_TOKEN)
     code, _, err = cli("tasks", "set", "a:b", "link")
     assert code == 1
     assert "403" in err
+    assert "HATCHET_TRACE_FLAGS_CLI_TOKEN is not an admin token" in err
     code, _, err = cli("tasks", "list", "--token", "wrong")
     assert code == 1
     assert "401" in err
-    monkeypatch.delenv("HATCHET_TRACE_FLAGS_TOKEN")
-    assert cli("tasks", "list")[0] == 2
+    monkeypatch.delenv("HATCHET_TRACE_FLAGS_CLI_TOKEN")
+    code, _, err = cli("tasks", "list")
+    assert code == 2
+    assert "set HATCHET_TRACE_FLAGS_CLI_TOKEN" in err
     code, _, err = cli("tasks", "list", "--token", "x", "--url", "http://127.0.0.1:9")
     assert code == 1
     assert "cannot reach" in err
@@ -120,3 +128,212 @@ def test_tasks_forget(cli, live: LiveServer) -> None:  # type: ignore[no-untyped
     code, _, err = cli("tasks", "forget", "has space")
     assert code == 1
     assert "422" in err
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_the_cli_has_its_own_token_variable(cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    # A shell with a worker's environment: HATCHET_TRACE_FLAGS_TOKEN holds the worker's read token.
+    monkeypatch.setenv("HATCHET_TRACE_FLAGS_TOKEN", READ_TOKEN)
+    code, out, err = cli("tasks", "set", "a:b", "link")
+    assert code == 0, err
+    assert "a:b: link" in out
+    assert err == ""
+
+    # The old variable alone still works, with a note saying what to use instead.
+    monkeypatch.delenv("HATCHET_TRACE_FLAGS_CLI_TOKEN")
+    monkeypatch.setenv("HATCHET_TRACE_FLAGS_TOKEN", ADMIN_TOKEN)
+    code, _, err = cli("tasks", "clear", "a:b")
+    assert code == 0
+    assert "HATCHET_TRACE_FLAGS_TOKEN is deprecated" in err
+    assert "set HATCHET_TRACE_FLAGS_CLI_TOKEN instead" in err
+    # ... and a read token there gets a 403 that says where the token came from.
+    monkeypatch.setenv("HATCHET_TRACE_FLAGS_TOKEN", READ_TOKEN)
+    code, _, err = cli("tasks", "set", "a:b", "link")
+    assert code == 1
+    assert "token from HATCHET_TRACE_FLAGS_TOKEN is not an admin token" in err
+
+
+def test_help_names_the_variables_and_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    top = capsys.readouterr().out
+    for variable in ("HATCHET_TRACE_FLAGS_URL", "HATCHET_TRACE_FLAGS_CLI_TOKEN", "HATCHET_TRACE_FLAGS_TOKEN"):
+        assert variable in top
+    assert "deprecated" in top
+
+    with pytest.raises(SystemExit):
+        main(["settings", "--help"])
+    settings = capsys.readouterr().out
+    assert "print the default mode and the kill switch" in settings
+    assert "change the default mode and/or the kill switch" in settings
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_partial_list_says_how_to_see_the_rest(cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    for number in range(5):
+        assert cli("tasks", "set", f"w:t{number}", "link")[0] == 0
+    code, out, _ = cli("tasks", "list", "--limit", "2")
+    assert code == 0
+    assert out.rstrip().endswith("(2 of 5: --offset 2 for the next page, --all for every one)")
+    _, out, _ = cli("tasks", "list", "--limit", "2", "--offset", "4")
+    assert out.rstrip().endswith("(1 of 5, from --offset 4)")
+
+    # --all walks every page of the API's largest size (made small here to need three of them).
+    monkeypatch.setattr(_cli_client, "MAX_PAGE", 2)
+    code, out, _ = cli("tasks", "list", "--all")
+    assert code == 0
+    assert [line.split()[0] for line in out.splitlines()[1:-1]] == [f"w:t{n}" for n in range(5)]
+    assert out.rstrip().endswith("(5 of 5)")
+    _, out, _ = cli("tasks", "list", "--all", "--json")
+    assert len(json.loads(out)["items"]) == 5
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_closed_pipe_ends_the_listing_quietly(live: LiveServer, tmp_path: Path) -> None:
+    """`tasks list | head`: far more output than a pipe buffers, so the CLI does write into a closed pipe."""
+    document = {"version": 1, "tasks": {f"fanout-worker:task-{n:05d}": "link" for n in range(3000)}}
+    assert httpx.post(f"{live.url}/api/v1/import", json=document, headers=auth(ADMIN_TOKEN)).is_success
+    environment = {
+        **os.environ,
+        "HATCHET_TRACE_FLAGS_URL": live.url,
+        "HATCHET_TRACE_FLAGS_CLI_TOKEN": ADMIN_TOKEN,
+    }
+    result = subprocess.run(
+        [
+            "bash",
+            "-c",
+            f"set -o pipefail; {sys.executable} -m hatchet_trace_flags_server tasks list --all | head -n 2",
+        ],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.splitlines()[0].startswith("ACTION_ID")
+    assert result.stderr == ""
+    assert result.returncode == 0
+
+
+def _write(path: Path, document: object) -> str:
+    path.write_text(json.dumps(document))
+    return str(path)
+
+
+def _export(cli) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("export")
+    assert code == 0
+    document: dict[str, object] = json.loads(out)
+    return document
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_import_shows_the_difference_and_dry_run_changes_nothing(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert cli("tasks", "set", "shop:checkout", "parent")[0] == 0
+    assert cli("tasks", "set", "shop:mail", "link")[0] == 0
+    assert cli("patterns", "set", "fanout:*", "link")[0] == 0
+    before = _export(cli)
+    incoming = _write(
+        tmp_path / "rules.json",
+        {
+            "version": 1,
+            "default": "link",
+            "links_enabled": False,
+            "tasks": {"shop:checkout": "link", "shop:new": "parent"},
+            "patterns": {"fanout:*": "link"},
+        },
+    )
+
+    code, out, err = cli("import", incoming, "--dry-run")
+    assert code == 0
+    assert "import of a rules document, against revision 3:" in out
+    assert "default: parent -> link" in out
+    assert "links_enabled: true -> false" in out
+    assert "tasks: 1 added, 1 removed, 1 changed, 0 unchanged" in out
+    assert "+ shop:new: parent" in out
+    assert "- shop:mail: link" in out
+    assert "~ shop:checkout: parent -> link" in out
+    assert "patterns: 0 added, 0 removed, 0 changed, 1 unchanged" in out
+    assert "dry run: nothing was changed" in out
+    assert "warning: this import turns the kill switch ON" in err
+    assert "warning: this import changes the default mode from parent to link" in err
+    assert _export(cli) == before
+
+    code, out, err = cli("import", incoming, "--dry-run", "--json")
+    plan = json.loads(out)["plan"]
+    assert plan["tasks"]["changed"] == {"shop:checkout": {"from": "parent", "to": "link"}}
+    assert len(plan["warnings"]) == 2
+
+    code, out, err = cli("import", incoming)
+    assert code == 0
+    assert "imported: revision 4" in out
+    assert "kill switch ON" in err
+    assert _export(cli)["tasks"] == {"shop:checkout": "link", "shop:new": "parent"}
+
+    code, out, err = cli("import", incoming)
+    assert "no change: the rule set already is that document" in out
+    assert err == ""
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_flagd_export_imports_back_to_the_same_rules(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    original = {
+        "version": 1,
+        "default": "link",
+        "links_enabled": True,
+        "tasks": {"shop:checkout": "parent", "fanout-worker:process-item": "link", "a:b": "link"},
+        "patterns": {"fanout-worker:*": "link", "*:send-email": "parent", "fan*": "parent"},
+    }
+    assert cli("import", _write(tmp_path / "original.json", original))[0] == 0
+    flagd = tmp_path / "flags.flagd.json"
+    assert cli("export", "--format", "flagd", "--output", str(flagd))[0] == 0
+    assert cli("import", _write(tmp_path / "empty.json", {"version": 1}))[0] == 0
+
+    code, out, err = cli("import", str(flagd))
+    assert code == 0, err
+    assert "flagd document (flag hatchet.use-links-instead-of-parent), read back as rules" in out
+    assert "tasks: 3 added" in out
+    assert _export(cli) == {**original, "version": 1}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_flagd_document_it_cannot_read_back_is_refused_clearly(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert cli("tasks", "set", "keep:me", "link")[0] == 0
+    before = _export(cli)
+    # Hand-edited: the short pattern first, so it would shadow the longer one (not what the rules decide).
+    edited = {
+        "flags": {
+            "hatchet.use-links-instead-of-parent": {
+                "state": "ENABLED",
+                "variants": {"link": True, "parent": False},
+                "defaultVariant": "parent",
+                "targeting": {
+                    "if": [
+                        {"starts_with": [{"var": "targetingKey"}, "fan"]},
+                        "link",
+                        {"starts_with": [{"var": "targetingKey"}, "fanout-worker:"]},
+                        "parent",
+                        "parent",
+                    ]
+                },
+            }
+        }
+    }
+    code, _, err = cli("import", _write(tmp_path / "edited.json", edited))
+    assert code == 1
+    assert "a flagd document, but not one this tool can import" in err
+    assert "not in the form to_flagd() writes" in err
+    assert "nothing was changed" in err
+    assert "unknown key" not in err
+    assert _export(cli) == before
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_an_import_against_a_stale_etag_changes_nothing(cli, live: LiveServer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    stale = httpx.get(f"{live.url}/api/v1/snapshot", headers=auth(ADMIN_TOKEN)).headers["ETag"]
+    assert cli("tasks", "set", "someone:else", "link")[0] == 0
+    document = _write(tmp_path / "rules.json", {"version": 1, "tasks": {"mine:only": "link"}})
+    code, _, err = cli("import", document, "--if-match", stale)
+    assert code == 1
+    assert "412: the rule set changed while importing; nothing was changed" in err
+    assert _export(cli)["tasks"] == {"someone:else": "link"}

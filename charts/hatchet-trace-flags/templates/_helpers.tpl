@@ -81,10 +81,21 @@ Secret with the API tokens: the user's, or the one secret.yaml renders from valu
 {{- default (printf "%s-auth" (include "hatchet-trace-flags.fullname" .)) .Values.auth.existingSecret }}
 {{- end }}
 
+{{/*
+The chart-created Secret always holds read tokens (given or generated); an existing one only when
+its key is named.
+*/}}
 {{- define "hatchet-trace-flags.hasReadTokens" -}}
 {{- if .Values.auth.existingSecret }}
 {{- if .Values.auth.existingSecretReadTokensKey }}true{{ end }}
-{{- else if .Values.auth.readTokens }}true{{ end }}
+{{- else }}true{{ end }}
+{{- end }}
+
+{{/*
+"true" when the chart generates at least one token (none given in values, no existing Secret).
+*/}}
+{{- define "hatchet-trace-flags.generatesTokens" -}}
+{{- if and (not .Values.auth.existingSecret) (or (not .Values.auth.adminTokens) (not .Values.auth.readTokens)) }}true{{ end }}
 {{- end }}
 
 {{/*
@@ -99,9 +110,6 @@ Checks that values.schema.json cannot express (it cannot compare two values). Re
 Deployment so that every install and upgrade runs them.
 */}}
 {{- define "hatchet-trace-flags.validate" -}}
-{{- if and (not .Values.auth.existingSecret) (not .Values.auth.adminTokens) }}
-{{- fail "auth: set auth.existingSecret (recommended) or auth.adminTokens; without a configured admin token the service would generate one and print it to its log" }}
-{{- end }}
 {{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
 {{- fail (printf "autoscaling: minReplicas (%v) must not exceed maxReplicas (%v)" .Values.autoscaling.minReplicas .Values.autoscaling.maxReplicas) }}
 {{- end }}

@@ -1,0 +1,68 @@
+"""``hatchet-trace-flags import``: show what an import changes, then apply it (unless --dry-run)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from hatchet_trace_flags import RuleSet
+
+from ._cli_client import Client, CommandError, print_json
+from ._import_plan import ImportPlan, parse_import
+
+__all__ = ["run_import"]
+
+
+def run_import(client: Client, arguments: argparse.Namespace) -> None:
+
+    try:
+        content = sys.stdin.buffer.read() if arguments.file == "-" else Path(arguments.file).read_bytes()
+    except OSError as error:
+        raise CommandError(f"cannot read {arguments.file}: {error.strerror}", exit_code=2) from None
+    try:
+        incoming = parse_import(content)
+    except ValueError as error:
+        raise CommandError(f"{arguments.file}: {error}; nothing was changed") from None
+    # The current rule set, to show what the import replaces; its ETag makes the import refuse
+    # (412) if someone changes the rules between this summary and the import.
+    current = client.request("GET", "/api/v1/export", params={"format": "native"})
+    plan = ImportPlan(RuleSet.loads(current.content), incoming)
+    if client.as_json:
+        report: dict[str, Any] = {"dry_run": arguments.dry_run, "plan": plan.to_json()}
+    else:
+        print("\n".join(plan.summary(current.headers.get("X-Rules-Revision"))))
+        for warning in plan.warnings():
+            print(f"warning: {warning}", file=sys.stderr)
+    if arguments.dry_run:
+        if client.as_json:
+            print_json(report)
+        else:
+            print("dry run: nothing was changed")
+        return
+    params = {"note": arguments.note} if arguments.note is not None else {}
+    try:
+        result = client.request(
+            "POST",
+            "/api/v1/import",
+            content=incoming.rules.dumps().encode(),
+            params=params,
+            headers={
+                "Content-Type": "application/json",
+                "If-Match": arguments.if_match or current.headers["ETag"],
+            },
+        ).json()
+    except CommandError as error:
+        if str(error).startswith("412"):
+            raise CommandError(
+                "412: the rule set changed while importing; nothing was changed. Run the import again "
+                "to see the difference against the new rules"
+            ) from None
+        raise
+    if client.as_json:
+        print_json({**report, "result": result})
+    elif result["changed"]:
+        print(f"imported: revision {result['revision']}, ETag {result['etag']}")
+    else:
+        print(f"unchanged: the rule set already is that document (revision {result['revision']})")
