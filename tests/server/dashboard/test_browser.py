@@ -244,7 +244,7 @@ def test_the_kill_switch_asks_for_confirmation(people: PersonFactory, seeded: ht
     )
     assert seeded.get("/api/v1/settings").json()["links_enabled"] is False
     expect(alice.row(TASK).locator(".why-killed")).to_be_visible()
-    expect(alice.page.locator("#tasks-summary")).to_contain_text("Kill switch on")
+    expect(alice.page.locator("#tasks-summary")).to_contain_text("Span links off")
     alice.screenshot("kill-switch-on", full_page=True)
 
 
