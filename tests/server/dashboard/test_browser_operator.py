@@ -166,6 +166,9 @@ def test_compact_rows_fit_more_tasks_and_the_choice_stays(
     # The issue measured 56 px; one line of text and a switch need about 32.
     assert compact["height"] <= 36, (compact, comfortable)
     assert compact["height"] < 0.7 * comfortable["height"], (compact, comfortable)
+    # Nothing is pushed out of view: the table does not scroll sideways.
+    wrap = alice.page.locator(".table-wrap")
+    assert wrap.evaluate("element => element.scrollWidth - element.clientWidth") <= 0
     alice.screenshot("compact")
     alice.page.reload()
     expect(alice.page.get_by_role("button", name="Compact rows")).to_have_attribute("aria-pressed", "true")
