@@ -179,6 +179,14 @@ class TaskQuery:
     def filtered(self) -> bool:
         return bool(self.q or self.mode or self.source)
 
+    @property
+    def filter_labels(self) -> list[str]:
+        """The filters besides the search, named as the no-match message names them."""
+        labels = [f"mode {self.mode}"] if self.mode else []
+        if self.source:
+            labels.append("own setting" if self.source == "own" else "inherited mode")
+        return labels
+
     def url(self, path: str = "/", **changes: object) -> str:
         values = {
             "q": self.q,

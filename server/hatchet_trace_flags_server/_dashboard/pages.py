@@ -18,6 +18,7 @@ from .forms import TaskQuery, Viewer, _form, _services, _text
 from .rendering import (
     _NOTICE_COOKIE,
     HISTORY_LIMIT,
+    REVISION_HEADER,
     DashboardError,
     _is_htmx,
     _keys,
@@ -128,6 +129,7 @@ async def tasks_fragment(request: Request, session: Viewer) -> Response:
         return RedirectResponse(query.url("/"), status_code=status.HTTP_303_SEE_OTHER)
     context = {**_base_context(request, session), **await _tasks_context(_services(request), query)}
     headers = {} if request.headers.get("X-HTF-Refresh") else {"HX-Push-Url": query.url("/")}
+    headers[REVISION_HEADER] = str(_services(request).feed.snapshot.revision)
     return _render(request, "_tasks.html", context, headers=headers)
 
 

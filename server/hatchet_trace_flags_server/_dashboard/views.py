@@ -22,7 +22,14 @@ from hatchet_trace_flags_server._store import TaskRow
 from hatchet_trace_flags_server._task_queries import TaskListQuery
 
 from .forms import TaskQuery, _return_to
-from .rendering import _NOTICE_COOKIE, _NOTICE_LIFETIME, PAGE_SIZE, _is_htmx, _notice_header
+from .rendering import (
+    _NOTICE_COOKIE,
+    _NOTICE_LIFETIME,
+    PAGE_SIZE,
+    REVISION_HEADER,
+    _is_htmx,
+    _notice_header,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +82,14 @@ async def _tasks_context(services: Services, query: TaskQuery) -> dict[str, Any]
         found = await services.store.list_tasks(listing, rules)
     page = listing.offset // PAGE_SIZE + 1
     start = listing.offset
+    search_total: int | None = None
+    if not found.total and query.q and (query.mode or query.source):
+        # Say what excludes the rows: the search text itself, or the filters on top of it.
+        search_total = (
+            await services.store.list_tasks(
+                replace(listing, mode=None, configured=None, limit=1, offset=0), rules
+            )
+        ).total
     link_count: int | None = None
     if found.total_exact:
         # Per-mode counts only while the total is exact: past it, counting the rarer mode could
@@ -94,6 +109,7 @@ async def _tasks_context(services: Services, query: TaskQuery) -> dict[str, Any]
         "first": start + 1 if found.rows else 0,
         "last": start + len(found.rows),
         "link_count": link_count,
+        "search_total": search_total,
         "any_tasks": bool(found.rows) or query.filtered,
         "links_enabled": rules.links_enabled,
     }
@@ -145,6 +161,8 @@ def _after_write(
     """The fragment for htmx, or a redirect back (with the notice in a short-lived cookie) for a form."""
     if _is_htmx(request):
         fragment.headers.update(_notice_header(message, level, refresh=refresh))
+        # The page's revision follows writes and conflicts even when it hears no change events.
+        fragment.headers[REVISION_HEADER] = str(request.app.state.services.feed.snapshot.revision)
         if revision is not None:
             fragment.headers["X-Change-Revision"] = str(revision)
         return fragment

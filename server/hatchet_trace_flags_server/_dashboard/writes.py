@@ -269,6 +269,6 @@ async def set_links_enabled(request: Request, session: Editor) -> Response:
         done=(
             "Span links are on again: tasks follow their rules."
             if enabled
-            else "Kill switch on: every task stays a child span (parent) until links are turned back on."
+            else "Span links off: every task stays a child span (parent) until they are turned back on."
         ),
     )

@@ -7,19 +7,37 @@
   const me = body.dataset.actor || "";
   const notices = document.getElementById("notices");
   const liveStatus = document.getElementById("live-status");
+  const revisionLabel = document.getElementById("rules-revision");
   // Revisions this page caused: their change events need no second notice.
   const ownRevisions = new Set();
-  const NOTICE_LIMIT = 4;
+  // Few notices at a time: a burst of changes must not bury the page.
+  const NOTICE_LIMIT = 3;
 
   // ---------------------------------------------------------------- notices
 
+  // Live changes share one notice that counts the rest, and a message already showing is replaced
+  // rather than repeated, so notices never pile up.
   function notify(message, level) {
     if (!notices || !message) return;
+    const kind = level || "info";
+    let count = 1;
+    for (const old of Array.from(notices.children)) {
+      const sameLive = kind === "live" && old.dataset.level === "live";
+      if (sameLive || old.dataset.message === message) {
+        if (sameLive) count += Number(old.dataset.count || "1");
+        old.remove();
+      }
+    }
+    const earlier = count - 1;
+    const shown = earlier ? message + " (and " + earlier + " earlier " + (earlier === 1 ? "change" : "changes") + ")" : message;
     const notice = document.createElement("div");
-    notice.className = "notice notice-" + (level || "info");
+    notice.className = "notice notice-" + kind;
+    notice.dataset.level = kind;
+    notice.dataset.message = message;
+    notice.dataset.count = String(count);
     const text = document.createElement("span");
     text.className = "notice-text";
-    text.textContent = message; // never HTML: action_ids and notes are user data
+    text.textContent = shown; // never HTML: action_ids and notes are user data
     const close = document.createElement("button");
     close.type = "button";
     close.className = "notice-close";
@@ -29,8 +47,20 @@
     notice.append(text, close);
     notices.append(notice);
     while (notices.children.length > NOTICE_LIMIT) notices.firstElementChild.remove();
-    const lifetime = level === "error" || level === "warning" ? 12000 : 6000;
+    const lifetime = kind === "error" || kind === "warning" ? 12000 : 6000;
     setTimeout(() => notice.remove(), lifetime);
+  }
+
+  // ---------------------------------------------------------------- revision
+
+  // The rules' revision only moves forward; events and responses may arrive out of order.
+  function showRevision(value) {
+    const revision = Number(value);
+    if (!revisionLabel || !Number.isSafeInteger(revision)) return;
+    if (revision <= Number(revisionLabel.dataset.revision || "0")) return;
+    revisionLabel.dataset.revision = String(revision);
+    const number = revisionLabel.querySelector("strong");
+    if (number) number.textContent = String(revision);
   }
 
   // A notice the server rendered into the page (after a plain form post) fades like the others.
@@ -49,7 +79,12 @@
     if (!xhr) return;
     const revision = xhr.getResponseHeader("X-Change-Revision");
     if (revision) ownRevisions.add(Number(revision));
+    showRevision(xhr.getResponseHeader("X-Rules-Revision"));
     const verb = (event.detail.requestConfig && event.detail.requestConfig.verb) || "";
+    // A row answers for itself only: the counts above the list follow it (after a conflict too).
+    const path = (event.detail.requestConfig && event.detail.requestConfig.path) || "";
+    const rowWrite = path === "/ui/tasks/mode" || path === "/ui/tasks/forget";
+    if (rowWrite && verb === "post" && (event.detail.successful || xhr.status === 412)) scheduleRefresh("summary");
     if (verb === "post" && event.detail.successful) {
       const note = document.getElementById("change-note");
       if (note) note.value = "";
@@ -65,11 +100,19 @@
     }
   });
   body.addEventListener("htmx:sendError", () => notify("Could not reach the service. Check your connection.", "error"));
+  // htmx rejects the promise of a request that could not be sent with no reason at all, and not
+  // every such promise reaches our code: without this, going offline shows "undefined" as an
+  // uncaught error. The failure itself is announced above (htmx:sendError).
+  window.addEventListener("unhandledrejection", (event) => {
+    if (event.reason === undefined) event.preventDefault();
+  });
 
   // ---------------------------------------------------------------- refreshing regions
 
   const regions = {
     tasks: { target: "#tasks-region", url: () => "/ui/tasks" + window.location.search },
+    // The counts only, cut from the list's fragment, so the row being used keeps its focus.
+    summary: { target: "#tasks-summary", select: "#tasks-summary", url: () => "/ui/tasks" + window.location.search },
     patterns: { target: "#patterns-panel", url: () => "/ui/patterns" },
     settings: { target: "#settings-panel", url: () => "/ui/settings" },
   };
@@ -91,16 +134,20 @@
     for (const name of Array.from(pending)) {
       pending.delete(name);
       const region = regions[name];
-      if (!document.querySelector(region.target)) continue;
+      if (!document.querySelector(region.target)) {
+        // No counts shown (the list was empty): the whole list may need them now.
+        if (name === "summary") scheduleRefresh("tasks");
+        continue;
+      }
+      const context = { target: region.target, swap: "outerHTML", headers: { "X-HTF-Refresh": "1" } };
+      if (region.select) context.select = region.select;
       htmx
-        .ajax("GET", region.url(), {
-          target: region.target,
-          swap: "outerHTML",
-          headers: { "X-HTF-Refresh": "1" },
-        })
+        .ajax("GET", region.url(), context)
         .then(() => {
           if (name === "tasks" && highlight) highlightRow(highlight);
-        });
+        })
+        // Offline or refused: htmx already announced it, and a reconnection reloads every region.
+        .catch(() => {});
     }
   }
 
@@ -117,8 +164,11 @@
   // ---------------------------------------------------------------- live updates
 
   function describe(change) {
-    const who = change.actor === me ? "You" : change.actor;
-    const via = change.source && change.source !== "dashboard" && change.source !== "api" ? " (" + change.source + ")" : "";
+    // Never "You": a change heard here came from elsewhere (the CLI, the API, another window), even
+    // with the same token, so name who and through what.
+    const who = change.actor || "someone";
+    let via = change.source ? " (" + change.source + ")" : "";
+    if (change.actor === me && change.source === "dashboard") via = " (dashboard, another window)";
     const before = change.before || {};
     const after = change.after || {};
     switch (change.kind) {
@@ -132,7 +182,7 @@
         if (before.mode === after.mode) return who + " changed the note on pattern " + change.key + via;
         return who + " set pattern " + change.key + " to " + after.mode + via;
       case "settings":
-        if (before.links_enabled && !after.links_enabled) return who + " turned span links off for every task (kill switch)" + via;
+        if (before.links_enabled && !after.links_enabled) return who + " turned span links off for every task" + via;
         if (!before.links_enabled && after.links_enabled) return who + " turned span links back on" + via;
         if (before.default !== after.default) return who + " set the default mode to " + after.default + via;
         return who + " changed the settings' note" + via;
@@ -144,6 +194,7 @@
   }
 
   function applyChange(change) {
+    showRevision(change.revision);
     const own = ownRevisions.has(change.revision);
     if (!own) notify(describe(change), "live");
     if (change.kind === "task") {
@@ -201,6 +252,51 @@
     window.addEventListener("pagehide", () => source.close());
   }
 
+  // ---------------------------------------------------------------- list query
+
+  // The sort lives in the list (its column headers) and the filters in the form above it: after the
+  // list changes, the form carries the list's sort, so picking a filter keeps it.
+  body.addEventListener("htmx:afterSettle", () => {
+    const region = document.getElementById("tasks-region");
+    const form = document.getElementById("task-filters");
+    if (!region || !form) return;
+    for (const name of ["sort", "order"]) {
+      const field = form.querySelector("input[name=" + name + "]");
+      if (field && region.dataset[name]) field.value = region.dataset[name];
+    }
+  });
+
+  // ---------------------------------------------------------------- density
+
+  const tasksCard = document.querySelector(".tasks-card");
+  const densityToggle = document.getElementById("density-toggle");
+
+  function setDensity(compact) {
+    if (!tasksCard || !densityToggle) return;
+    tasksCard.dataset.density = compact ? "compact" : "comfortable";
+    densityToggle.setAttribute("aria-pressed", compact ? "true" : "false");
+  }
+
+  if (tasksCard && densityToggle) {
+    let stored = null;
+    try {
+      stored = window.localStorage.getItem("htf-density");
+    } catch (error) {
+      stored = null; // storage refused (privacy settings): the choice lasts for this page only
+    }
+    setDensity(stored === "compact");
+    densityToggle.hidden = false;
+    densityToggle.addEventListener("click", () => {
+      const compact = tasksCard.dataset.density !== "compact";
+      setDensity(compact);
+      try {
+        window.localStorage.setItem("htf-density", compact ? "compact" : "comfortable");
+      } catch (error) {
+        // as above
+      }
+    });
+  }
+
   // ---------------------------------------------------------------- dialogs
 
   let dialogOpener = null;
@@ -233,11 +329,12 @@
       const dialog = closer.closest("dialog");
       if (dialog) closeDialog(dialog);
     }
-    const clear = event.target.closest && event.target.closest("[data-clear-filters]");
+    const clear = event.target.closest && event.target.closest("[data-clear-filters], [data-clear-selects]");
     if (clear) {
       const form = document.getElementById("task-filters");
+      const fields = clear.hasAttribute("data-clear-selects") ? "select" : "input[type=search], select";
       if (form) {
-        form.querySelectorAll("input[type=search], select").forEach((field) => {
+        form.querySelectorAll(fields).forEach((field) => {
           field.value = "";
         });
       }

@@ -19,16 +19,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
-from playwright.sync_api import (
-    Browser,
-    BrowserContext,
-    Locator,
-    Page,
-    Response,
-    ViewportSize,
-    expect,
-    sync_playwright,
-)
+from playwright.sync_api import Browser, expect
 
 from tests.server.conftest import (
     ADMIN_TOKEN,
@@ -39,126 +30,15 @@ from tests.server.conftest import (
     auth,
     start_live_server,
 )
-from tests.server.dashboard.conftest import SCREENSHOTS, assert_no_token, dashboard_settings, report_seen
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-LAPTOP: ViewportSize = {"width": 1366, "height": 860}
-TASK = "prod_fanout-worker:process-item"
-SEEN = [
-    "prod_fanout-worker:fan-out",
-    "prod_fanout-worker:process-item",
-    "prod_fanout-worker:collect-results",
-    "prod_billing:charge-card",
-    "prod_billing:send-email",
-    "prod_ingest:embed-chunk",
-    "staging_fanout-worker:process-item",
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `bash scripts/browser-deps` first")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-class Person:
-    """One browser context (its own cookies) on the dashboard, remembering what it received."""
-
-    def __init__(self, context: BrowserContext, base_url: str) -> None:
-        self.context = context
-        self.base_url = base_url
-        self.page: Page = context.new_page()
-        self.requested: list[str] = []
-        self.bodies: list[tuple[str, str]] = []
-        self.context.on("request", lambda request: self.requested.append(request.url))
-        self.context.on("response", self._keep)
-
-    def _keep(self, response: Response) -> None:
-        if response.status in (301, 302, 303, 307, 308):
-            return
-        if "text/event-stream" in response.headers.get("content-type", ""):
-            return  # never ends; the stream is scanned in test_pages
-        try:
-            self.bodies.append((response.url, response.text()))
-        except Exception:  # a body the browser already dropped (navigated away)
-            self.bodies.append((response.url, ""))
-
-    def sign_in(self, token: str) -> None:
-        self.page.goto("/")
-        expect(self.page).to_have_url(f"{self.base_url}/sign-in")
-        self.page.get_by_label("Token").fill(token)
-        self.page.get_by_role("button", name="Sign in").click()
-        expect(self.page).to_have_url(f"{self.base_url}/")
-        expect(self.page.locator("#live-status")).to_have_attribute("data-state", "live")
-
-    def row(self, action_id: str) -> Locator:
-        return self.page.locator(f'tr[data-action-id="{action_id}"]')
-
-    def switch(self, action_id: str) -> Locator:
-        return self.row(action_id).get_by_role("switch")
-
-    def notices(self) -> Locator:
-        return self.page.locator("#notices")
-
-    def screenshot(self, name: str, *, full_page: bool = False) -> None:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
-
-
-PersonFactory = Callable[..., Person]
-
-
-@pytest.fixture
-def people(browser: Browser, dashboard: LiveServer) -> Iterator[PersonFactory]:
-    made: list[Person] = []
-
-    def make(url: str | None = None, viewport: ViewportSize | None = None, **options: object) -> Person:
-        base_url = url or dashboard.url
-        context = browser.new_context(base_url=base_url, viewport=viewport or LAPTOP, **options)  # type: ignore[arg-type]
-        context.set_default_timeout(5000)
-        person = Person(context, base_url)
-        made.append(person)
-        return person
-
-    yield make
-    for person in made:
-        person.context.close()
-        for url, body in person.bodies:
-            assert_no_token(body, url)
-        # No request ever left for another host: no CDN, no fonts, no telemetry.
-        strays = [url for url in person.requested if not url.startswith("http://127.0.0.1:")]
-        assert strays == [], strays
-
-
-@pytest.fixture
-def seeded(api: httpx.Client, worker_api: httpx.Client) -> httpx.Client:
-    report_seen(worker_api, SEEN, worker="fanout-worker-7f9c4")
-    bob = auth(SECOND_ADMIN_TOKEN)
-    assert (
-        api.put("/api/v1/patterns/prod_fanout-worker:*", json={"mode": "link"}, headers=bob).status_code
-        == 200
-    )
-    note = {"mode": "parent", "note": "keep the join in the parent trace"}
-    assert api.put("/api/v1/tasks/prod_fanout-worker:collect-results", json=note).status_code == 200
-    assert (
-        api.put("/api/v1/tasks/prod_ingest:embed-chunk", json={"mode": "link"}, headers=bob).status_code
-        == 200
-    )
-    return api
-
+from tests.server.dashboard.conftest import (
+    LAPTOP,
+    SEEN,
+    TASK,
+    Person,
+    PersonFactory,
+    dashboard_settings,
+    report_seen,
+)
 
 # ------------------------------------------------------------------ signing in
 
@@ -364,7 +244,7 @@ def test_the_kill_switch_asks_for_confirmation(people: PersonFactory, seeded: ht
     )
     assert seeded.get("/api/v1/settings").json()["links_enabled"] is False
     expect(alice.row(TASK).locator(".why-killed")).to_be_visible()
-    expect(alice.page.locator("#tasks-summary")).to_contain_text("Kill switch on")
+    expect(alice.page.locator("#tasks-summary")).to_contain_text("Span links off")
     alice.screenshot("kill-switch-on", full_page=True)
 
 

@@ -410,7 +410,7 @@ def test_the_kill_switch_asks_first(http_browser: BrowserFactory, api: httpx.Cli
     )
     assert asked.status_code == 200
     assert asked.headers["HX-Retarget"] == "#dialog-slot"
-    assert "kill switch" in asked.text
+    assert "Turn off span links for every task?" in asked.text
     assert 'name="confirm" value="yes"' in asked.text
     page = browser.post(
         "/ui/settings/links", data={"links_enabled": "false", "version": "0", "csrf_token": browser.csrf}
@@ -425,7 +425,7 @@ def test_the_kill_switch_asks_first(http_browser: BrowserFactory, api: httpx.Cli
     )
     assert done.status_code == 200
     assert api.get("/api/v1/settings").json()["links_enabled"] is False
-    assert "Kill switch on" in browser.get("/").text or "kill switch" in browser.get("/").text
+    assert "<strong>Off</strong> for every task" in browser.get("/").text
 
 
 def test_default_mode(http_browser: BrowserFactory, api: httpx.Client) -> None:
