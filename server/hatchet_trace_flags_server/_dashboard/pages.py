@@ -11,7 +11,13 @@ from hatchet_trace_flags._rules import Mode, RulesError
 from hatchet_trace_flags_server._auth_throttle import AuthThrottle, client_address
 from hatchet_trace_flags_server._presenters import task_out
 from hatchet_trace_flags_server._ratelimit import RateLimited
-from hatchet_trace_flags_server._sessions import CSRF_FIELD, CSRF_HEADER, SessionKeys, clear_strict_cookie
+from hatchet_trace_flags_server._sessions import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    SessionKeys,
+    clear_strict_cookie,
+    is_cross_origin,
+)
 from hatchet_trace_flags_server._store import AuditQuery, ChangeEvent, NotFound
 
 from .forms import TaskQuery, Viewer, _form, _services, _text
@@ -64,7 +70,8 @@ async def sign_in(request: Request) -> Response:
     except RateLimited as limited:
         return _throttled(request, limited)
     form = await _form(request)
-    if not SessionKeys.check_sign_in_nonce(request, _text(form, "signin_nonce", required=False)):
+    nonce = _text(form, "signin_nonce", required=False)
+    if is_cross_origin(request) or not SessionKeys.check_sign_in_nonce(request, nonce):
         return _sign_in_form(
             request,
             error="The sign-in form expired or did not come from this page. Please try again.",
@@ -94,7 +101,7 @@ async def sign_in(request: Request) -> Response:
 async def sign_out(request: Request, session: Viewer) -> Response:
     form = await _form(request)
     presented = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
-    if not session.check_csrf(presented if isinstance(presented, str) else None):
+    if is_cross_origin(request) or not session.check_csrf(presented if isinstance(presented, str) else None):
         raise DashboardError(status.HTTP_403_FORBIDDEN, "Sign-out did not come from the dashboard.")
     response = RedirectResponse("/sign-in", status_code=status.HTTP_303_SEE_OTHER)
     SessionKeys.clear_session_cookie(response, request)
