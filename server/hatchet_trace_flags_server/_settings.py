@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     auth_failures_per_client_burst: Annotated[int, Field(ge=1)] = 20
     auth_failures_rate: Annotated[float, Field(gt=0)] = 20.0
     auth_failures_burst: Annotated[int, Field(ge=1)] = 200
+    # A dashboard session unused for this long ends (it ends anyway 12 h after sign-in).
+    session_idle_seconds: Annotated[float, Field(ge=60)] = 1800.0
     # Addresses of the proxies whose X-Forwarded-For/-Proto are believed (comma-separated IPs or
     # networks, "*" for any): behind a TLS-terminating Ingress the session cookie keeps Secure and
     # throttling sees the real client address only when the Ingress's address is listed.

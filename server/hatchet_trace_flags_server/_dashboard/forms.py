@@ -37,7 +37,7 @@ def _services(request: Request) -> Services:
 
 
 async def _viewer(request: Request) -> Session:
-    session = _optional_session(request)
+    session = await _optional_session(request)
     if session is None:
         raise _SignInRequired
     return session

@@ -38,7 +38,7 @@ from .views import _base_context, _patterns_context, _read_notice, _settings_con
 
 @router.get("/sign-in")
 async def sign_in_page(request: Request) -> Response:
-    if _optional_session(request) is not None:
+    if await _optional_session(request) is not None:
         return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
     return _sign_in_form(request, error=None, status_code=status.HTTP_200_OK)
 
@@ -78,7 +78,7 @@ async def sign_in(request: Request) -> Response:
             status_code=status.HTTP_403_FORBIDDEN,
         )
     token = form.get("token")
-    issued = _keys(request).sign_in(token.strip()) if isinstance(token, str) and token.strip() else None
+    issued = await _keys(request).start(token.strip()) if isinstance(token, str) and token.strip() else None
     if issued is None:
         try:
             throttle.failed(client)
@@ -103,6 +103,7 @@ async def sign_out(request: Request, session: Viewer) -> Response:
     presented = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
     if is_cross_origin(request) or not session.check_csrf(presented if isinstance(presented, str) else None):
         raise DashboardError(status.HTTP_403_FORBIDDEN, "Sign-out did not come from the dashboard.")
+    await _keys(request).end(session)  # the cookie, copied or not, is worth nothing from now on
     response = RedirectResponse("/sign-in", status_code=status.HTTP_303_SEE_OTHER)
     SessionKeys.clear_session_cookie(response, request)
     return response

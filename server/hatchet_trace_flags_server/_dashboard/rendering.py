@@ -95,7 +95,7 @@ async def _dashboard_error(request: Request, error: Exception) -> Response:
     return _render(
         request,
         "error.html",
-        {"message": error.message, "session": _optional_session(request)},
+        {"message": error.message, "session": await _optional_session(request)},
         status_code=error.status_code,
     )
 
@@ -176,5 +176,5 @@ def _keys(request: Request) -> SessionKeys:
     return keys
 
 
-def _optional_session(request: Request) -> Session | None:
-    return _keys(request).verify(request.cookies.get(SESSION_COOKIE))
+async def _optional_session(request: Request) -> Session | None:
+    return await _keys(request).current(request.cookies.get(SESSION_COOKIE))
