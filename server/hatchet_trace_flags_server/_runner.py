@@ -17,9 +17,6 @@ from ._settings import Settings
 
 __all__ = ["FlagServer", "build_server", "serve"]
 
-# Streams get this long to end on their own before uvicorn cancels them.
-_GRACEFUL_SHUTDOWN_SECONDS = 10
-
 
 class FlagServer(uvicorn.Server):
     """Ends the open change streams first when shutting down; uvicorn would otherwise wait for
@@ -51,7 +48,7 @@ def build_server(settings: Settings, app: FastAPI | None = None, **config: Any) 
         "port": settings.port,
         "log_level": settings.log_level,
         "log_config": _log_config(settings.log_level),
-        "timeout_graceful_shutdown": _GRACEFUL_SHUTDOWN_SECONDS,
+        "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
         "timeout_keep_alive": settings.keep_alive_seconds,
         "limit_concurrency": settings.max_concurrency or None,
         "proxy_headers": True,

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # networks, "*" for any): behind a TLS-terminating Ingress the session cookie keeps Secure and
     # throttling sees the real client address only when the Ingress's address is listed.
     forwarded_allow_ips: str = "127.0.0.1"
+    # On SIGTERM, requests in flight get this long to finish before they are cancelled (change
+    # streams end at once). Keep it below the pod's terminationGracePeriodSeconds.
+    shutdown_grace_seconds: Annotated[float, Field(ge=0, le=120)] = 10.0
     # Idle kept-alive connections are closed after this long.
     keep_alive_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
     # Connections plus requests in flight before new ones get 503 (uvicorn's limit_concurrency);
