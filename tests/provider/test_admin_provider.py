@@ -226,14 +226,19 @@ def test_a_service_restarted_on_an_empty_database_is_noticed_loudly(
     assert flag_for(TASK) is True
 
     service.restart(data_dir=tmp_path / "an-empty-data-dir")  # e.g. a relative ./data from elsewhere
-    assert wait_until(lambda: provider.store not in (None, first_store))
+
+    def warnings() -> list[str]:
+        return [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+
+    # The store changes before the warning is written: wait for the warning itself.
+    assert wait_until(lambda: any("now answers from rules store" in message for message in warnings()))
     second_store = provider.store
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert second_store not in (None, first_store)
     assert any(
         f"now answers from rules store {second_store}" in message and f"store {first_store}" in message
-        for message in warnings
-    ), warnings
-    assert any("new, empty rule store" in message and second_store in message for message in warnings)
+        for message in warnings()
+    ), warnings()
+    assert any("new, empty rule store" in message and second_store in message for message in warnings())
     assert wait_until(lambda: flag_for(TASK) is False)  # it follows the service, having said so
     assert any(first_store in path.name for path in tmp_path.iterdir() if path != snapshot_file)
 
