@@ -39,8 +39,8 @@ from openfeature import api
 from hatchet_trace_flags import AdminServiceProvider, FlagPredicate
 from hatchet_trace_flags._wiring import install_provider
 
-ADMIN = "bench-admin-token"
-READ = "bench-read-token"
+ADMIN = "bench-admin-token-0123456789abcdef"
+READ = "bench-read-token-0123456789abcdef"
 ACTION_ID = "bench_fanout-worker:process-item"
 FLIPS = 100
 POLL_INTERVAL = 0.25

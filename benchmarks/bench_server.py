@@ -28,8 +28,8 @@ from typing import Any
 
 import httpx
 
-ADMIN = "bench-admin-token"
-READ = "bench-read-token"
+ADMIN = "bench-admin-token-0123456789abcdef"
+READ = "bench-read-token-0123456789abcdef"
 CONNECTIONS = 16
 SECONDS = 4.0
 WARMUP_SECONDS = 0.5

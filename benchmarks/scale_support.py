@@ -19,8 +19,8 @@ from urllib.parse import urlencode
 
 import httpx
 
-ADMIN = "bench-admin-token"
-READ = "bench-read-token"
+ADMIN = "bench-admin-token-0123456789abcdef"
+READ = "bench-read-token-0123456789abcdef"
 ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN}"}
 READ_HEADERS = {"Authorization": f"Bearer {READ}"}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -28,6 +29,8 @@ from ._tokens import TokenRegistry
 __all__ = ["create_app"]
 
 logger = logging.getLogger("hatchet_trace_flags_server")
+
+_SHUTDOWN_CLEANUP_SECONDS = 3.0
 
 
 def _version() -> str:
@@ -100,9 +103,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            await sweep.stop()
-            await feed.stop()
-            await database.dispose()
+            try:
+                # Bounded: closing pooled connections politely waits for a database that may be
+                # frozen; past the bound the process exits and the sockets go with it.
+                async with asyncio.timeout(_SHUTDOWN_CLEANUP_SECONDS):
+                    await sweep.stop()
+                    await feed.stop()
+                    await database.dispose()
+            except TimeoutError:
+                logger.warning("shutdown clean-up took over %s s; exiting anyway", _SHUTDOWN_CLEANUP_SECONDS)
 
     app = FastAPI(
         title="hatchet-trace-flags",

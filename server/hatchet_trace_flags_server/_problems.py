@@ -103,7 +103,7 @@ def _field_path(location: Sequence[Any]) -> str:
     return prefix + (path or "body")
 
 
-def validation_errors(raw: Sequence[Any]) -> list[dict[str, str]]:
+def _validation_errors(raw: Sequence[Any]) -> list[dict[str, str]]:
     errors: list[dict[str, str]] = []
     for error in raw[:_MAX_ERRORS]:
         entry = error if isinstance(error, Mapping) else {}
@@ -119,7 +119,7 @@ def validation_errors(raw: Sequence[Any]) -> list[dict[str, str]]:
 
 async def _validation_error(_request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
-    errors = validation_errors(error.errors())
+    errors = _validation_errors(error.errors())
     first = errors[0] if errors else {"field": "body", "message": "invalid"}
     detail = f"{first['field']}: {first['message']}"
     if len(errors) > 1:

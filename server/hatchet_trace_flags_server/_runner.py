@@ -10,14 +10,12 @@ import uvicorn
 from fastapi import FastAPI
 from uvicorn.config import LOGGING_CONFIG
 
+from ._access_log import install_redaction
 from ._app import create_app
 from ._services import Services
 from ._settings import Settings
 
 __all__ = ["FlagServer", "build_server", "serve"]
-
-# Streams get this long to end on their own before uvicorn cancels them.
-_GRACEFUL_SHUTDOWN_SECONDS = 10
 
 
 class FlagServer(uvicorn.Server):
@@ -50,13 +48,19 @@ def build_server(settings: Settings, app: FastAPI | None = None, **config: Any) 
         "port": settings.port,
         "log_level": settings.log_level,
         "log_config": _log_config(settings.log_level),
-        "timeout_graceful_shutdown": _GRACEFUL_SHUTDOWN_SECONDS,
+        "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
+        "timeout_keep_alive": settings.keep_alive_seconds,
+        "limit_concurrency": settings.max_concurrency or None,
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
         "server_header": False,
         "lifespan": "on",
         "ws": "none",  # no WebSocket routes; also keeps the websockets package from being imported
     }
     options.update(config)
-    return FlagServer(uvicorn.Config(app, **options), app)
+    server = FlagServer(uvicorn.Config(app, **options), app)
+    install_redaction()  # after uvicorn.Config, which (re)configures logging
+    return server
 
 
 def serve(settings: Settings) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy.engine import Dialect
 
 __all__ = [
     "audit_events",
+    "dashboard_sessions",
     "insight_dismissals",
     "metadata",
     "pattern_rules",
@@ -66,6 +67,17 @@ store_identity = sa.Table(
     sa.Column("store_id", sa.String(64), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint("id = 1", name="ck_store_identity_single_row"),
+)
+
+# Dashboard sessions (migration 0004): a signed cookie is valid only while its row exists.
+dashboard_sessions = sa.Table(
+    "dashboard_sessions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("identity", sa.String(64), nullable=False),
+    sa.Column("last_seen", sa.BigInteger, nullable=False),  # Unix seconds
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_dashboard_sessions_last_seen", "last_seen"),
 )
 
 # A row outlives its rule: clearing sets mode to NULL and bumps the version, so an old If-Match

@@ -12,8 +12,9 @@ configured token that was. So
   effect on the next request (the identity comes from the token configuration, not the cookie);
 - the audit log records the token's *name* as the actor.
 
-Signing out deletes the cookie in that browser. A copied cookie stays valid until it expires or its
-token is removed: rotate the token to end every session made with it.
+Each session also has a row on the server (``_session_store``): signing out deletes it, so a copied
+cookie stops working at once on every replica, and a session unused for ``SESSION_IDLE_SECONDS``
+ends. Rotating a token still ends every session made with it.
 
 CSRF: each session has its own CSRF token (an HMAC of the session nonce). Every state-changing
 request authenticated by the cookie must carry it, in the ``X-CSRF-Token`` header (the dashboard's
@@ -38,6 +39,7 @@ from typing import Final
 from fastapi import Request, Response, status
 
 from ._auth import AuthError
+from ._session_store import SessionStore
 from ._settings import Settings
 from ._tokens import Identity, TokenRegistry, parse_token_list
 
@@ -49,6 +51,7 @@ __all__ = [
     "SIGN_IN_COOKIE",
     "Session",
     "SessionKeys",
+    "is_cross_origin",
     "is_unsafe_method",
 ]
 
@@ -72,6 +75,20 @@ def is_unsafe_method(method: str) -> bool:
     return method.upper() not in _SAFE_METHODS
 
 
+def is_cross_origin(request: Request) -> bool:
+    """A second line behind the CSRF token: a browser names the page a write came from in
+    ``Origin`` (and ``Sec-Fetch-Site``); one from another origin is refused even with a valid
+    token. Requests without either header (CLI, scripts) are left to the CSRF token alone. The
+    expected origin is this request's own scheme and host, as seen through trusted proxies."""
+    if request.headers.get("sec-fetch-site") == "cross-site":
+        return True
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    return origin.lower().rstrip("/") != own.lower()
+
+
 @dataclass(frozen=True, slots=True)
 class _SigningKey:
     key_id: str
@@ -86,6 +103,8 @@ class Session:
     identity: Identity
     expires_at: int  # Unix time
     csrf_token: str
+    # Names the session's row on the server (a hash of the cookie's nonce, never the nonce).
+    session_id: str = ""
 
     def check_csrf(self, presented: str | None) -> bool:
         return presented is not None and hmac.compare_digest(presented.encode(), self.csrf_token.encode())
@@ -111,8 +130,11 @@ def _configured_tokens(settings: Settings) -> Iterable[str]:
 class SessionKeys:
     """Issues and verifies session cookies for the tokens a :class:`TokenRegistry` accepts."""
 
-    def __init__(self, tokens: TokenRegistry, known_tokens: Iterable[str]) -> None:
+    def __init__(
+        self, tokens: TokenRegistry, known_tokens: Iterable[str], store: SessionStore | None = None
+    ) -> None:
         self._tokens = tokens
+        self.store = store
         self._by_id: dict[str, _SigningKey] = {}
         for token in known_tokens:
             identity = tokens.identify(token)
@@ -121,11 +143,17 @@ class SessionKeys:
                 self._by_id[key.key_id] = key
 
     @classmethod
-    def for_app(cls, settings: Settings, tokens: TokenRegistry, generated_token: str | None) -> SessionKeys:
+    def for_app(
+        cls,
+        settings: Settings,
+        tokens: TokenRegistry,
+        generated_token: str | None,
+        store: SessionStore | None = None,
+    ) -> SessionKeys:
         known = list(_configured_tokens(settings))
         if generated_token is not None:
             known.append(generated_token)
-        return cls(tokens, known)
+        return cls(tokens, known, store)
 
     # ----------------------------------------------------------------- sessions
 
@@ -166,7 +194,28 @@ class SessionKeys:
 
     def _session(self, key: _SigningKey, expires_at: int, nonce: str) -> Session:
         csrf = _b64(hmac.new(key.secret, f"csrf:{nonce}".encode(), hashlib.sha256).digest()[:24])
-        return Session(key.identity, expires_at, csrf)
+        return Session(key.identity, expires_at, csrf, hashlib.sha256(nonce.encode()).hexdigest())
+
+    # ----------------------------------------------------------------- server-side sessions
+
+    async def start(self, token: str) -> tuple[Session, str] | None:
+        """:meth:`sign_in`, and the session's row on the server."""
+        issued = self.sign_in(token)
+        if issued is not None and self.store is not None:
+            session = issued[0]
+            await self.store.start(session.session_id, session.identity.name, session.expires_at)
+        return issued
+
+    async def current(self, cookie: str | None) -> Session | None:
+        """The session of a cookie that is validly signed *and* still exists on the server."""
+        session = self.verify(cookie)
+        if session is None or self.store is None:
+            return session
+        return session if await self.store.is_live(session.session_id) else None
+
+    async def end(self, session: Session) -> None:
+        if self.store is not None:
+            await self.store.end(session.session_id)
 
     @staticmethod
     def _sign(key: _SigningKey, payload: str) -> str:
@@ -206,9 +255,11 @@ class SessionKeys:
 
     async def resolve(self, request: Request) -> Identity | None:
         """Identity resolver for the JSON API: the session cookie, with the CSRF header on writes."""
-        session = self.verify(request.cookies.get(SESSION_COOKIE))
+        session = await self.current(request.cookies.get(SESSION_COOKIE))
         if session is None:
             return None
+        if is_unsafe_method(request.method) and is_cross_origin(request):
+            raise AuthError(status.HTTP_403_FORBIDDEN, "Origin check failed: a write from another site")
         if is_unsafe_method(request.method) and not session.check_csrf(request.headers.get(CSRF_HEADER)):
             raise AuthError(
                 status.HTTP_403_FORBIDDEN,

@@ -65,6 +65,20 @@ class Settings(BaseSettings):
     auth_failures_per_client_burst: Annotated[int, Field(ge=1)] = 20
     auth_failures_rate: Annotated[float, Field(gt=0)] = 20.0
     auth_failures_burst: Annotated[int, Field(ge=1)] = 200
+    # A dashboard session unused for this long ends (it ends anyway 12 h after sign-in).
+    session_idle_seconds: Annotated[float, Field(ge=60)] = 1800.0
+    # Addresses of the proxies whose X-Forwarded-For/-Proto are believed (comma-separated IPs or
+    # networks, "*" for any): behind a TLS-terminating Ingress the session cookie keeps Secure and
+    # throttling sees the real client address only when the Ingress's address is listed.
+    forwarded_allow_ips: str = "127.0.0.1"
+    # On SIGTERM, requests in flight get this long to finish before they are cancelled (change
+    # streams end at once). Keep it below the pod's terminationGracePeriodSeconds.
+    shutdown_grace_seconds: Annotated[float, Field(ge=0, le=120)] = 10.0
+    # Idle kept-alive connections are closed after this long.
+    keep_alive_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
+    # Connections plus requests in flight before new ones get 503 (uvicorn's limit_concurrency);
+    # must exceed max_streams. 0: no limit.
+    max_concurrency: Annotated[int, Field(ge=0)] = 10_000
     # Open change streams (SSE), in all and per token.
     max_streams: Annotated[int, Field(ge=1)] = 5_000
     max_streams_per_token: Annotated[int, Field(ge=1)] = 2_500

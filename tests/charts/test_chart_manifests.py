@@ -257,7 +257,9 @@ def test_pods_roll_when_the_config_or_the_token_secret_changes(render_chart: Ren
     before = _checksums(render_chart(base))
     assert before.keys() == {"checksum/config", "checksum/auth"}
 
-    new_token = _checksums(render_chart(merged(base, {"auth": {"adminTokens": "ops:rotated"}})))
+    new_token = _checksums(
+        render_chart(merged(base, {"auth": {"adminTokens": "ops:rotated-0123456789abcdefghijklmn"}}))
+    )
     new_log_level = _checksums(render_chart(merged(base, {"logLevel": "debug"})))
     unrelated = _checksums(render_chart(merged(base, {"service": {"annotations": {"a": "b"}}})))
 
@@ -304,3 +306,18 @@ def test_render_refuses_what_the_schema_cannot_express(
 ) -> None:
     with pytest.raises(helm.HelmRenderError, match=message.replace("(", r"\(").replace(")", r"\)")):
         render_chart(values)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({}, "127.0.0.1"),
+        ({"ingress": {"enabled": True}}, "*"),
+        ({"ingress": {"enabled": True}, "trustedProxies": "10.0.0.0/8"}, "10.0.0.0/8"),
+    ],
+)
+def test_trusted_proxies_follow_the_ingress_unless_set(
+    render_chart: Render, values: dict[str, object], expected: str
+) -> None:
+    config = render_chart(merged(scenario_values("sqlite"), values)).one("ConfigMap")
+    assert config["data"]["HATCHET_TRACE_FLAGS_FORWARDED_ALLOW_IPS"] == expected

@@ -46,7 +46,7 @@ def test_scenarios_and_defaults_are_accepted(chart: helm.Chart, scenario: str) -
 
 
 POSTGRESQL = {"database": {"type": "postgresql", "postgresql": {"existingSecret": "db"}}}
-TOKENS = {"auth": {"adminTokens": "ops:secret"}}
+TOKENS = {"auth": {"adminTokens": "ops:secret-0123456789abcdefghijklmn"}}
 
 REJECTED: dict[str, tuple[dict[str, Any], str]] = {
     "sqlite-with-two-replicas": ({"replicaCount": 2}, "/replicaCount"),
@@ -64,6 +64,7 @@ REJECTED: dict[str, tuple[dict[str, Any], str]] = {
     "misspelt-nested-value": ({"persistence": {"storageclass": "x"}}, "'storageclass' not allowed"),
     "token-without-name": ({"auth": {"adminTokens": "just-a-token"}}, "/auth/adminTokens"),
     "token-with-space": ({"auth": {"readTokens": "ci:two words"}}, "/auth/readTokens"),
+    "token-too-short": ({"auth": {"adminTokens": "ops:s3cret"}}, "/auth/adminTokens"),
     "ingress-without-hosts": ({"ingress": {"enabled": True, "hosts": []}}, "/ingress/hosts"),
     "httproute-without-gateway": ({"httpRoute": {"enabled": True}}, "/httpRoute/parentRefs"),
     "bad-claim-size": ({"persistence": {"size": "lots"}}, "/persistence/size"),

@@ -88,9 +88,14 @@ def test_given_tokens_win_over_stored_ones_key_by_key(releases: dict[str, Releas
     api = KubeAPI()
     api.store(releases["zero"].one("Secret"))
 
-    upgraded = decoded(upgrade(api, {"auth": {"adminTokens": "ops:rotated-admin"}}).one("Secret"))
+    upgraded = decoded(
+        upgrade(api, {"auth": {"adminTokens": "ops:rotated-admin-0123456789abcdefghij"}}).one("Secret")
+    )
 
-    assert upgraded == {"admin-tokens": "ops:rotated-admin", "read-tokens": installed["read-tokens"]}
+    assert upgraded == {
+        "admin-tokens": "ops:rotated-admin-0123456789abcdefghij",
+        "read-tokens": installed["read-tokens"],
+    }
 
 
 def test_an_upgrade_with_nothing_stored_generates_new_tokens() -> None:

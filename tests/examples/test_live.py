@@ -217,7 +217,7 @@ def test_a_service_it_did_not_start_is_never_taken_for_its_own(tmp_path: Path) -
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    environment = {**os.environ, "HATCHET_TRACE_FLAGS_ADMIN_TOKENS": "someone:else"}
+    environment = {**os.environ, "HATCHET_TRACE_FLAGS_ADMIN_TOKENS": "someone:else-0123456789abcdefghijklmn"}
     other = subprocess.Popen(
         [sys.executable, "-m", "hatchet_trace_flags_server", "serve", "--port", str(port)],
         env=environment,

@@ -211,6 +211,38 @@ def test_service_lost_keeps_the_last_rules_and_recovers(
     assert ProviderEvent.PROVIDER_STALE in provider_events.kinds()
 
 
+def test_a_service_restarted_on_an_empty_database_is_noticed_loudly(
+    service: Service, make_provider: ProviderFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The real service's X-Rules-Store (issue 12) reaches the worker: a new, empty database behind the
+    same URL is a WARNING naming both stores, and the old saved snapshot is kept aside."""
+    caplog.set_level(logging.WARNING)
+    snapshot_file = tmp_path / "snapshot.json"
+    revision = service.set_task(TASK, "link")
+    provider = make_provider(service.url, snapshot_file=snapshot_file)
+    install_provider(provider, timeout=5)
+    assert wait_until(lambda: provider.revision == revision and provider.store is not None)
+    first_store = provider.store
+    assert flag_for(TASK) is True
+
+    service.restart(data_dir=tmp_path / "an-empty-data-dir")  # e.g. a relative ./data from elsewhere
+
+    def warnings() -> list[str]:
+        return [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+
+    # The store changes before the warning is written: wait for the warning itself.
+    assert wait_until(lambda: any("now answers from rules store" in message for message in warnings()))
+    second_store = provider.store
+    assert second_store not in (None, first_store)
+    assert any(
+        f"now answers from rules store {second_store}" in message and f"store {first_store}" in message
+        for message in warnings()
+    ), warnings()
+    assert any("new, empty rule store" in message and second_store in message for message in warnings())
+    assert wait_until(lambda: flag_for(TASK) is False)  # it follows the service, having said so
+    assert any(first_store in path.name for path in tmp_path.iterdir() if path != snapshot_file)
+
+
 def test_absent_at_start_it_serves_the_persisted_snapshot_then_goes_live(
     service: Service, make_provider: ProviderFactory, tmp_path: Path
 ) -> None:

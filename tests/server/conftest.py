@@ -126,13 +126,13 @@ class LiveServer:
             assert not self.thread.is_alive(), "server did not stop"
 
 
-def start_live_server(settings: Settings, app: FastAPI | None = None) -> LiveServer:
+def start_live_server(settings: Settings, app: FastAPI | None = None, **options: Any) -> LiveServer:
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     app = app if app is not None else create_app(settings)
-    server = build_server(settings, app, log_config=None, access_log=False)
+    server = build_server(settings, app, **{"log_config": None, "access_log": False, **options})
     failure: list[BaseException] = []
 
     def run() -> None:
@@ -162,8 +162,8 @@ LiveFactory = Callable[..., LiveServer]
 def live_factory() -> Iterator[LiveFactory]:
     started: list[LiveServer] = []
 
-    def start(settings: Settings, app: FastAPI | None = None) -> LiveServer:
-        live = start_live_server(settings, app)
+    def start(settings: Settings, app: FastAPI | None = None, **options: Any) -> LiveServer:
+        live = start_live_server(settings, app, **options)
         started.append(live)
         return live
 

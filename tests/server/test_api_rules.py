@@ -8,6 +8,7 @@ from openfeature.contrib.tools.flagd.core import FlagdCore
 from openfeature.evaluation_context import EvaluationContext
 
 from hatchet_trace_flags._rules import RuleSet
+from tests.server.conftest import SECOND_ADMIN_TOKEN
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -161,7 +162,7 @@ async def test_import_honours_if_match_on_the_rule_set_etag(client: httpx.AsyncC
 
 
 async def test_audit_log_filters_and_pages(client: httpx.AsyncClient) -> None:
-    bob = {"Authorization": "Bearer bob-admin-secret", "X-Change-Source": "dashboard"}
+    bob = {"Authorization": f"Bearer {SECOND_ADMIN_TOKEN}", "X-Change-Source": "dashboard"}
     await client.put("/api/v1/tasks/a:one", json={"mode": "link", "note": "first"})
     await client.put("/api/v1/tasks/a:one", json={"mode": "parent"}, headers=bob)
     await client.put("/api/v1/patterns/a:*", json={"mode": "link"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,3 +130,26 @@ def test_serve_without_tokens_prints_a_working_admin_token_and_stops_on_sigterm(
     # uvicorn shuts down gracefully, then re-raises the signal so the exit status tells why.
     assert server.terminate() in (0, -signal.SIGTERM)
     assert (tmp_path / "data" / "flags.db").exists()
+
+
+def test_sigterm_during_long_requests_ends_the_process_within_the_grace_period(
+    env: dict[str, str], processes: list[ServerProcess], tmp_path: Path
+) -> None:
+    env = {**env, "HATCHET_TRACE_FLAGS_SHUTDOWN_GRACE_SECONDS": "1"}
+    server = start_server_process(env, tmp_path / "server.log")
+    processes.append(server)
+    host, port = server.url.removeprefix("http://").split(":")
+    # A request whose body never finishes, and an open change stream: both would hold shutdown.
+    stalled = socket.create_connection((host, int(port)), timeout=10)
+    stalled.sendall(
+        f"PUT /api/v1/tasks/a:b HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{".encode()
+    )
+    with httpx.stream("GET", f"{server.url}/api/v1/events", headers=auth(READ_TOKEN), timeout=10) as stream:
+        assert stream.status_code == 200
+        started = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        server.process.wait(timeout=30)
+        took = time.monotonic() - started
+    stalled.close()
+    assert took < 1 + 3, f"the process took {took:.1f} s to end"

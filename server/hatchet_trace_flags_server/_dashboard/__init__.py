@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 
 from hatchet_trace_flags_server._auth import add_identity_resolver
 from hatchet_trace_flags_server._services import Services
+from hatchet_trace_flags_server._session_store import SessionStore
 from hatchet_trace_flags_server._sessions import SessionKeys
 
 from . import insights, pages, writes  # noqa: F401  (importing them registers their routes on the router)
@@ -35,7 +36,8 @@ __all__ = ["install_dashboard", "router"]
 def install_dashboard(app: FastAPI) -> None:
     """Serve the dashboard from ``app`` and let its session cookie authenticate API calls too."""
     services: Services = app.state.services
-    keys = SessionKeys.for_app(services.settings, services.tokens, app.state.generated_admin_token)
+    store = SessionStore(services.database, idle_seconds=services.settings.session_idle_seconds)
+    keys = SessionKeys.for_app(services.settings, services.tokens, app.state.generated_admin_token, store)
     app.state.dashboard_sessions = keys
     add_identity_resolver(app, keys.resolve)
     app.add_exception_handler(DashboardError, _dashboard_error)

@@ -14,7 +14,7 @@ from hatchet_trace_flags._rules import Mode, RulesError
 from hatchet_trace_flags_server._conditions import EntityTags
 from hatchet_trace_flags_server._models import MAX_NOTE_LENGTH, check_text
 from hatchet_trace_flags_server._services import Services
-from hatchet_trace_flags_server._sessions import CSRF_FIELD, CSRF_HEADER, Session
+from hatchet_trace_flags_server._sessions import CSRF_FIELD, CSRF_HEADER, Session, is_cross_origin
 
 from .rendering import (
     _DEFAULT_ORDER,
@@ -37,7 +37,7 @@ def _services(request: Request) -> Services:
 
 
 async def _viewer(request: Request) -> Session:
-    session = _optional_session(request)
+    session = await _optional_session(request)
     if session is None:
         raise _SignInRequired
     return session
@@ -51,7 +51,12 @@ async def _form(request: Request) -> FormData:
 
 
 async def _editor(request: Request, session: Annotated[Session, Depends(_viewer)]) -> Session:
-    """A signed-in admin whose request carries the session's CSRF token."""
+    """A signed-in admin whose request carries the session's CSRF token, from this origin."""
+    if is_cross_origin(request):
+        raise DashboardError(
+            status.HTTP_403_FORBIDDEN,
+            "This request came from another site (Origin check); nothing was changed.",
+        )
     presented = request.headers.get(CSRF_HEADER)
     if presented is None:
         value = (await _form(request)).get(CSRF_FIELD)

@@ -11,7 +11,13 @@ from hatchet_trace_flags._rules import Mode, RulesError
 from hatchet_trace_flags_server._auth_throttle import AuthThrottle, client_address
 from hatchet_trace_flags_server._presenters import task_out
 from hatchet_trace_flags_server._ratelimit import RateLimited
-from hatchet_trace_flags_server._sessions import CSRF_FIELD, CSRF_HEADER, SessionKeys, clear_strict_cookie
+from hatchet_trace_flags_server._sessions import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    SessionKeys,
+    clear_strict_cookie,
+    is_cross_origin,
+)
 from hatchet_trace_flags_server._store import AuditQuery, ChangeEvent, NotFound
 
 from .forms import TaskQuery, Viewer, _form, _services, _text
@@ -33,7 +39,7 @@ from .views import _base_context, _patterns_context, _read_notice, _settings_con
 
 @router.get("/sign-in")
 async def sign_in_page(request: Request) -> Response:
-    if _optional_session(request) is not None:
+    if await _optional_session(request) is not None:
         return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
     return _sign_in_form(request, error=None, status_code=status.HTTP_200_OK)
 
@@ -65,14 +71,15 @@ async def sign_in(request: Request) -> Response:
     except RateLimited as limited:
         return _throttled(request, limited)
     form = await _form(request)
-    if not SessionKeys.check_sign_in_nonce(request, _text(form, "signin_nonce", required=False)):
+    nonce = _text(form, "signin_nonce", required=False)
+    if is_cross_origin(request) or not SessionKeys.check_sign_in_nonce(request, nonce):
         return _sign_in_form(
             request,
             error="The sign-in form expired or did not come from this page. Please try again.",
             status_code=status.HTTP_403_FORBIDDEN,
         )
     token = form.get("token")
-    issued = _keys(request).sign_in(token.strip()) if isinstance(token, str) and token.strip() else None
+    issued = await _keys(request).start(token.strip()) if isinstance(token, str) and token.strip() else None
     if issued is None:
         try:
             throttle.failed(client)
@@ -95,8 +102,9 @@ async def sign_in(request: Request) -> Response:
 async def sign_out(request: Request, session: Viewer) -> Response:
     form = await _form(request)
     presented = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
-    if not session.check_csrf(presented if isinstance(presented, str) else None):
+    if is_cross_origin(request) or not session.check_csrf(presented if isinstance(presented, str) else None):
         raise DashboardError(status.HTTP_403_FORBIDDEN, "Sign-out did not come from the dashboard.")
+    await _keys(request).end(session)  # the cookie, copied or not, is worth nothing from now on
     response = RedirectResponse("/sign-in", status_code=status.HTTP_303_SEE_OTHER)
     SessionKeys.clear_session_cookie(response, request)
     return response

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
+from hatchet_trace_flags_server._errors import DATABASE_AWAY
 from hatchet_trace_flags_server._json_input import StrictJSONRoute
 from hatchet_trace_flags_server._sessions import CSRF_FIELD, SESSION_COOKIE, Session, SessionKeys
 
@@ -94,11 +95,12 @@ async def _dashboard_error(request: Request, error: Exception) -> Response:
             status_code=error.status_code,
             headers={**_SECURITY_HEADERS, **_notice_header(error.message, "error")},
         )
+    try:
+        session = await _optional_session(request)
+    except DATABASE_AWAY:
+        session = None  # the page only uses it for the header: show the error, not a second one
     return _render(
-        request,
-        "error.html",
-        {"message": error.message, "session": _optional_session(request)},
-        status_code=error.status_code,
+        request, "error.html", {"message": error.message, "session": session}, status_code=error.status_code
     )
 
 
@@ -178,5 +180,5 @@ def _keys(request: Request) -> SessionKeys:
     return keys
 
 
-def _optional_session(request: Request) -> Session | None:
-    return _keys(request).verify(request.cookies.get(SESSION_COOKIE))
+async def _optional_session(request: Request) -> Session | None:
+    return await _keys(request).current(request.cookies.get(SESSION_COOKIE))

@@ -172,6 +172,24 @@ def test_a_version_that_is_not_ascii_digits_is_a_422(
     assert api.get(f"/api/v1/tasks/{TASK}").status_code == 404
 
 
+def test_writes_from_another_origin_are_refused_even_with_the_csrf_token(
+    http_browser: BrowserFactory, api: httpx.Client, dashboard: LiveServer
+) -> None:
+    browser = http_browser(ADMIN_TOKEN)
+    data = {"action_id": TASK, "mode": "link", "version": "0", "csrf_token": browser.csrf}
+    for foreign in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        refused = browser.htmx("POST", "/ui/tasks/mode", data=data, headers=foreign)
+        assert refused.status_code == 403
+        api_write = browser.put(
+            f"/api/v1/tasks/{TASK}", json={"mode": "link"}, headers={"X-CSRF-Token": browser.csrf, **foreign}
+        )
+        assert api_write.status_code == 403
+        assert "Origin" in api_write.json()["detail"]
+    assert api.get(f"/api/v1/tasks/{TASK}").status_code == 404
+    same = browser.htmx("POST", "/ui/tasks/mode", data=data, headers={"Origin": dashboard.url})
+    assert same.status_code == 200
+
+
 def test_toggle_sets_the_mode_through_the_store_with_actor_and_note(
     http_browser: BrowserFactory, api: httpx.Client, worker_api: httpx.Client
 ) -> None:
