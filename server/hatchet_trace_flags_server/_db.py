@@ -33,6 +33,9 @@ _READINESS_TIMEOUT_SECONDS: Final = 0.8
 _WRITE_OPTION: Final = "hatchet_trace_flags_write"
 _ALEMBIC_LOCK: Final = threading.Lock()
 
+# How long a process starting on a SQLite file waits for another one's migrations.
+_MIGRATION_LOCK_WAIT_SECONDS: Final = 120.0
+
 logger = logging.getLogger("hatchet_trace_flags_server")
 
 
@@ -96,7 +99,14 @@ class Database:
 
     async def _migrate(self) -> None:
         if not self.is_postgres:
-            await self._migrate_with(self.writer)
+            # Its own connection too: processes starting together on one file queue on SQLite's write
+            # lock for as long as the first one's migrations take, not for a request's timeout.
+            engine = create_async_engine(self.url, poolclass=NullPool)
+            _configure_sqlite(engine, busy_timeout_ms=int(_MIGRATION_LOCK_WAIT_SECONDS * 1000))
+            try:
+                await self._migrate_with(engine.execution_options(**{_WRITE_OPTION: True}))
+            finally:
+                await engine.dispose()
             return
         # Migrations may take long (an index on a big table) and may wait for another replica's:
         # their own connection, without the statement and lock timeouts of request traffic.
