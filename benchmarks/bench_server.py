@@ -16,8 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,8 +26,8 @@ from typing import Any
 
 import httpx
 
-ADMIN = "bench-admin-token-0123456789abcdef"
-READ = "bench-read-token-0123456789abcdef"
+from benchmarks.scale_support import ADMIN, READ, start_server, stop_server
+
 CONNECTIONS = 16
 SECONDS = 4.0
 WARMUP_SECONDS = 0.5
@@ -114,60 +112,6 @@ def _run_load(url: str, method: str, path: str, headers: dict[str, str], body: s
     return result
 
 
-# --------------------------------------------------------------------------- server process
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("HATCHET_TRACE_FLAGS_")}
-    environment.update(
-        {
-            "HATCHET_TRACE_FLAGS_ADMIN_TOKENS": f"bench:{ADMIN}",
-            "HATCHET_TRACE_FLAGS_READ_TOKENS": f"worker:{READ}",
-            "HATCHET_TRACE_FLAGS_LOG_LEVEL": "warning",
-            "HATCHET_TRACE_FLAGS_PORT": str(port),
-            **env,
-        }
-    )
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "hatchet_trace_flags_server", "serve"],
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(log.read_text())
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("server did not become ready")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def _populate(url: str) -> str:
     admin = {"Authorization": f"Bearer {ADMIN}"}
     with httpx.Client(base_url=url, headers=admin) as http:
@@ -204,9 +148,9 @@ def _propagation(tmp: Path) -> list[float] | None:
     url = admin_url.rsplit("/", 1)[0] + f"/{name}"
     processes = []
     try:
-        a, url_a = _start_server({"HATCHET_TRACE_FLAGS_DATABASE_URL": url}, tmp / "a.log")
+        a, url_a = start_server({"HATCHET_TRACE_FLAGS_DATABASE_URL": url}, tmp / "a.log")
         processes.append(a)
-        b, url_b = _start_server({"HATCHET_TRACE_FLAGS_DATABASE_URL": url}, tmp / "b.log")
+        b, url_b = start_server({"HATCHET_TRACE_FLAGS_DATABASE_URL": url}, tmp / "b.log")
         processes.append(b)
 
         async def measure() -> list[float]:
@@ -229,14 +173,14 @@ def _propagation(tmp: Path) -> list[float] | None:
         return asyncio.run(measure())
     finally:
         for process in processes:
-            _stop(process)
+            stop_server(process)
         asyncio.run(database(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         tmp = Path(directory)
-        process, url = _start_server({"HATCHET_TRACE_FLAGS_DATA_DIR": str(tmp / "data")}, tmp / "server.log")
+        process, url = start_server({"HATCHET_TRACE_FLAGS_DATA_DIR": str(tmp / "data")}, tmp / "server.log")
         try:
             etag = _populate(url)
             read = {"Authorization": f"Bearer {READ}"}
@@ -258,7 +202,7 @@ def main() -> None:
             }
             results = {name: _run_load(url, *scenario) for name, scenario in scenarios.items()}
         finally:
-            _stop(process)
+            stop_server(process)
         floor = results["healthz (floor)"]["per_second"]
         print(
             f"one server process, {CONNECTIONS} keep-alive connections from a second process, "
