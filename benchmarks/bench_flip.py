@@ -20,13 +20,8 @@ Run: ``python -m benchmarks.bench_flip`` (or ``python -m benchmarks flip``).
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -36,11 +31,10 @@ from pathlib import Path
 import httpx
 from openfeature import api
 
+from benchmarks.scale_support import ADMIN, READ, start_server, stop_server
 from hatchet_trace_flags import AdminServiceProvider, FlagPredicate
 from hatchet_trace_flags._wiring import install_provider
 
-ADMIN = "bench-admin-token-0123456789abcdef"
-READ = "bench-read-token-0123456789abcdef"
 ACTION_ID = "bench_fanout-worker:process-item"
 FLIPS = 100
 POLL_INTERVAL = 0.25
@@ -75,57 +69,6 @@ class CountingProvider(AdminServiceProvider):
     def resolve_boolean_details(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         CountingProvider.evaluations += 1
         return super().resolve_boolean_details(*args, **kwargs)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _start_service(data: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("HATCHET_TRACE_FLAGS_")}
-    environment.update(
-        {
-            "HATCHET_TRACE_FLAGS_ADMIN_TOKENS": f"bench:{ADMIN}",
-            "HATCHET_TRACE_FLAGS_READ_TOKENS": f"workers:{READ}",
-            "HATCHET_TRACE_FLAGS_DATA_DIR": str(data),
-            "HATCHET_TRACE_FLAGS_LOG_LEVEL": "warning",
-        }
-    )
-    log = (data.parent / "service.log").open("wb")
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "hatchet_trace_flags_server", "serve", "--port", str(port)],
-        env=environment,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    log.close()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the admin service exited with {process.returncode}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("the admin service did not get ready within 60 s")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -212,12 +155,14 @@ def _measure(url: str, snapshot_file: Path, *, stream: bool) -> None:
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-flip-") as directory:
         root = Path(directory)
-        process, url = _start_service(root / "data")
+        process, url = start_server(
+            {"HATCHET_TRACE_FLAGS_DATA_DIR": str(root / "data")}, root / "service.log"
+        )
         try:
             _measure(url, root / "stream-snapshot.json", stream=True)
             _measure(url, root / "poll-snapshot.json", stream=False)
         finally:
-            _stop(process)
+            stop_server(process)
 
 
 if __name__ == "__main__":
