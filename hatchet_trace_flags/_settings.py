@@ -136,10 +136,6 @@ class WorkerSettings(BaseSettings):
         except ValidationError as error:
             raise ValueError(_describe(error, values)) from None
 
-    def set_fields(self) -> set[str]:
-        """The fields the environment set (the others are defaults)."""
-        return set(self.model_fields_set)
-
 
 def _describe(error: ValidationError, values: Mapping[str, str]) -> str:
     problems = []
