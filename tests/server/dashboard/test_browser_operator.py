@@ -104,7 +104,10 @@ def test_span_links_off_shows_what_runs_and_the_rule_under_one_name(
     assert seeded.patch("/api/v1/settings", json={"links_enabled": False}).is_success
     row = alice.row(TASK)
     expect(row.locator(".why-killed")).to_have_text("Span links off")
-    # Who changed the settings takes a sliver of the strip, not a third of it.
+    # Who changed the settings takes a sliver of the strip, not a third of it. Measured once the live
+    # update has re-rendered the strip (a box read during the swap is None).
+    expect(alice.page.locator("#links-help")).to_contain_text("Off for every task")
+    expect(alice.page.locator("#settings-panel .setting-meta")).to_be_visible()
     strip = alice.page.locator("#settings-panel").bounding_box()
     meta = alice.page.locator("#settings-panel .setting-meta").bounding_box()
     assert strip is not None
