@@ -55,11 +55,13 @@ def _fill_sqlite(path: Path, discovered: int, configured: int) -> None:
         connection.execute("PRAGMA synchronous=OFF")
         with connection:
             connection.executemany(
-                "INSERT INTO seen_tasks (action_id, first_seen, last_seen, last_worker) VALUES (?, ?, ?, ?)",
+                "INSERT INTO seen_tasks (action_id, action_id_reversed, first_seen, last_seen, last_worker) "
+                "VALUES (?, ?, ?, ?, ?)",
                 # In key order: appending to the primary key's B-tree is several times faster.
                 sorted(
                     (
                         action_id(index),
+                        action_id(index)[::-1],
                         _sqlite_time(now - timedelta(days=2)),
                         _sqlite_time(now - timedelta(seconds=index % 86_400)),
                         f"worker-{index % 64}",
@@ -97,11 +99,11 @@ async def _fill_postgres(url: str, discovered: int, configured: int) -> None:
         async with connection.transaction():
             await connection.execute(
                 """
-                INSERT INTO seen_tasks (action_id, first_seen, last_seen, last_worker)
-                SELECT 'ns' || (i % $2) || '_wf' || (i % $3) || ':task-' || i,
-                       now() - interval '2 days', now() - (i % 86400) * interval '1 second',
-                       'worker-' || (i % 64)
-                FROM generate_series(0, $1 - 1) AS i
+                INSERT INTO seen_tasks (action_id, action_id_reversed, first_seen, last_seen, last_worker)
+                SELECT name, reverse(name), now() - interval '2 days',
+                       now() - (i % 86400) * interval '1 second', 'worker-' || (i % 64)
+                FROM (SELECT i, 'ns' || (i % $2) || '_wf' || (i % $3) || ':task-' || i AS name
+                      FROM generate_series(0, $1 - 1) AS i) AS numbered
                 """,
                 discovered,
                 NAMESPACES,

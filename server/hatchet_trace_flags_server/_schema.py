@@ -8,6 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
 __all__ = [
+    "DIALECT_OBJECTS",
+    "SEARCH_TABLE",
     "audit_events",
     "dashboard_sessions",
     "insight_dismissals",
@@ -112,8 +114,32 @@ seen_tasks = sa.Table(
     sa.Column("first_seen", UTCDateTime, nullable=False),
     sa.Column("last_seen", UTCDateTime, nullable=False),
     sa.Column("last_worker", sa.String(255), nullable=False),
+    # action_id backwards (migration 0006), written with the row: a suffix pattern ("*:send") is
+    # then a prefix of this column, which an index serves like a prefix of action_id.
+    sa.Column("action_id_reversed", sa.String(255), nullable=False),
     sa.Index("ix_seen_tasks_last_seen", "last_seen", "action_id"),
+    # text_pattern_ops: PostgreSQL serves LIKE 'prefix%' from it whatever the collation.
+    sa.Index(
+        "ix_seen_tasks_action_id_reversed",
+        "action_id_reversed",
+        postgresql_ops={"action_id_reversed": "text_pattern_ops"},
+    ),
 )
+
+# Objects migration 0006 creates on one backend only, outside this metadata: on PostgreSQL a
+# text_pattern_ops index on action_id (prefix patterns) and a pg_trgm index on lower(action_id)
+# (substring search; absent when the role may not create the extension); on SQLite an FTS5
+# trigram table kept in step with seen_tasks by triggers (substring search).
+SEARCH_TABLE = "seen_tasks_search"
+DIALECT_OBJECTS = {
+    "postgresql": ("ix_seen_tasks_action_id_pattern", "ix_seen_tasks_search"),
+    "sqlite": (
+        SEARCH_TABLE,
+        "seen_tasks_search_insert",
+        "seen_tasks_search_delete",
+        "seen_tasks_search_update",
+    ),
+}
 
 # Fan-out summaries workers sent (docs/insight.md), merged per task and per minute of arrival: a
 # task has at most one row per minute of the insight window, whatever the number of workers.

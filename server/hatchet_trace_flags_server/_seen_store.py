@@ -90,7 +90,13 @@ class SeenStore:
             | (seen_tasks.c.last_seen < now - timedelta(seconds=SEEN_REFRESH_SECONDS)),
         )
         rows = [
-            {"action_id": action_id, "first_seen": now, "last_seen": now, "last_worker": worker}
+            {
+                "action_id": action_id,
+                "action_id_reversed": action_id[::-1],
+                "first_seen": now,
+                "last_seen": now,
+                "last_worker": worker,
+            }
             for action_id in action_ids
         ]
         for chunk in _chunks(rows, _CHUNK):

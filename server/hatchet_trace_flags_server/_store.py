@@ -39,7 +39,8 @@ from ._records import (
 )
 from ._schema import audit_events, pattern_rules, rule_state, seen_tasks, task_rules, utcnow
 from ._seen_store import SeenStore
-from ._task_queries import COUNT_LIMIT, StatementCache, TaskList, TaskListQuery, parameters, rows_to_tasks
+from ._task_fetch import StatementCache, fetch_tasks
+from ._task_queries import TaskList, TaskListQuery
 
 __all__ = [
     "NOTIFY_CHANNEL",
@@ -255,14 +256,9 @@ class Store:
 
     async def list_tasks(self, query: TaskListQuery, rules: RuleSet) -> TaskList:
         """A page of configured and discovered tasks; ``rules`` gives each its effective mode."""
-        page, counts = self._statements.get(query, rules, postgres=self._db.is_postgres)
-        values = parameters(query)
         async with self._read(consistent=True) as connection:
-            rows = (await connection.execute(page, values)).mappings().all()
-            totals = [(await connection.execute(count, values)).scalar_one() for count in counts]
-        exact = all(total <= COUNT_LIMIT for total in totals)
-        # Past the cap, "total" says COUNT_LIMIT and total_exact says it is more.
-        return TaskList(rows_to_tasks(rows), sum(totals) if exact else COUNT_LIMIT, exact)
+            postgres = self._db.is_postgres
+            return await fetch_tasks(connection, self._statements, query, rules, postgres=postgres)
 
     async def get_pattern(self, pattern: str) -> RuleRecord:
         validate_pattern(pattern)

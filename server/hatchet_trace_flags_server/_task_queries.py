@@ -9,27 +9,29 @@ database too. Sorting by name pages by keyset (``after``); other sorts page by o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import sqlalchemy as sa
-from sqlalchemy.engine import RowMapping
 
 from hatchet_trace_flags._rules import Mode, RuleSet
 
-from ._records import RuleRecord, TaskRow
+from ._mode_sql import effective_mode, pattern_hint
+from ._records import TaskRow
 from ._schema import seen_tasks, task_rules
+from ._task_search import (
+    like_condition,
+    matched_rowids,
+    search_from,
+    search_values,
+)
 
 __all__ = [
     "COUNT_LIMIT",
-    "StatementCache",
     "TaskList",
     "TaskListQuery",
     "TaskSort",
-    "effective_mode",
     "parameters",
-    "row_to_task",
     "task_list",
 ]
 
@@ -42,7 +44,6 @@ _AFTER: Final = sa.bindparam("after", type_=sa.String)
 _LIMIT: Final = sa.bindparam("limit", type_=sa.Integer)
 _OFFSET: Final = sa.bindparam("offset", type_=sa.Integer)
 _WINDOW: Final = sa.bindparam("window", type_=sa.Integer)
-_MAX_CHARACTER: Final = "\U0010ffff"  # sorts after every character an action_id can hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,41 +67,6 @@ class TaskList:
     total_exact: bool
 
 
-def _literal(pattern: str) -> tuple[str, bool]:
-    return (pattern[:-1], True) if pattern.endswith("*") else (pattern[1:], False)
-
-
-def _suffix(action_id: sa.ColumnElement[str], size: int, *, postgres: bool) -> sa.ColumnElement[str]:
-    return sa.func.right(action_id, size) if postgres else sa.func.substr(action_id, -size)
-
-
-def effective_mode(
-    rules: RuleSet, action_id: sa.ColumnElement[str], exact: sa.ColumnElement[Any], *, postgres: bool
-) -> sa.ColumnElement[str]:
-    """SQL for ``rules.evaluate(action_id).mode``, given the row's own (exact) mode column."""
-    if not rules.links_enabled:
-        return sa.literal("parent", sa.String)
-    ordered = sorted(
-        rules.patterns.items(),
-        # Most specific (longest literal) first; where a prefix and a suffix of the same length
-        # disagree, RuleSet picks parent, so parent comes first among equals.
-        key=lambda item: (-len(_literal(item[0])[0]), item[1] != "parent", item[0]),
-    )
-    whens: list[tuple[sa.ColumnElement[bool], str]] = []
-    for pattern, mode in ordered:
-        literal, is_prefix = _literal(pattern)
-        size = len(literal)
-        # substr/right compare exactly (LIKE would be case-insensitive on SQLite and needs escaping).
-        part = (
-            sa.func.substr(action_id, 1, size) if is_prefix else _suffix(action_id, size, postgres=postgres)
-        )
-        whens.append((part == literal, mode))
-    inherited: sa.ColumnElement[str] = (
-        sa.case(*whens, else_=sa.literal(rules.default)) if whens else sa.literal(rules.default, sa.String)
-    )
-    return sa.func.coalesce(exact, inherited)
-
-
 def _columns(action_id: sa.ColumnElement[str], sighting: Any = seen_tasks.c) -> list[sa.ColumnElement[Any]]:
     rule: list[sa.ColumnElement[Any]] = [
         task_rules.c.mode,
@@ -118,30 +84,6 @@ def _columns(action_id: sa.ColumnElement[str], sighting: Any = seen_tasks.c) -> 
     ]
 
 
-def _pattern_hint(
-    rules: RuleSet, mode: Mode, action_id: sa.ColumnElement[str], *, postgres: bool
-) -> sa.ColumnElement[bool] | None:
-    """A necessary condition for "a task without its own rule has ``mode``" that an index on
-    action_id can serve: it matches one of the patterns giving ``mode`` (prefix patterns become
-    ranges). ``None`` when the default already gives ``mode`` (then most tasks qualify anyway)."""
-    if rules.default == mode:
-        return None
-    terms: list[sa.ColumnElement[bool]] = []
-    for pattern, pattern_mode in rules.patterns.items():
-        if pattern_mode != mode:
-            continue
-        literal, is_prefix = _literal(pattern)
-        if is_prefix and postgres:
-            # LIKE compares characters in any collation; a range would follow the collation's
-            # order, where strings sharing a prefix need not be contiguous.
-            terms.append(action_id.startswith(literal, autoescape=True))
-        elif is_prefix:  # SQLite: binary collation, so a prefix is a range of the primary key
-            terms.append(sa.and_(action_id >= literal, action_id < literal + _MAX_CHARACTER))
-        else:
-            terms.append(_suffix(action_id, len(literal), postgres=postgres) == literal)
-    return sa.or_(*terms) if terms else sa.false()
-
-
 @dataclass(frozen=True, slots=True)
 class _Branch:
     """One of three disjoint parts of the list, with what its ORDER BY may rely on."""
@@ -153,6 +95,7 @@ class _Branch:
     last_seen: sa.ColumnElement[Any] | None  # None: NULL in every row of this branch
     updated_at: sa.ColumnElement[Any] | None
     seen_always: bool  # last_seen is never NULL here
+    reads_seen: bool = False  # its rows are rows of seen_tasks (the search index covers them)
 
 
 def _branches(query: TaskListQuery, rules: RuleSet, mode: Mode | None, *, postgres: bool) -> list[_Branch]:
@@ -226,7 +169,7 @@ def _branches(query: TaskListQuery, rules: RuleSet, mode: Mode | None, *, postgr
     ).where(no_rule)
     counted = sa.select(seen_tasks.c.action_id).where(no_rule)
     if mode is not None and rules.links_enabled:
-        hint = _pattern_hint(rules, mode, seen_tasks.c.action_id, postgres=postgres)
+        hint = pattern_hint(rules, mode, postgres=postgres)
         if hint is not None:
             bare, counted = bare.where(hint), counted.where(hint)
     branches.append(
@@ -238,17 +181,20 @@ def _branches(query: TaskListQuery, rules: RuleSet, mode: Mode | None, *, postgr
             last_seen=seen_tasks.c.last_seen,
             updated_at=None,
             seen_always=True,
+            reads_seen=True,
         )
     )
     return branches
 
 
-def _conditions(query: TaskListQuery, branch: _Branch, mode: Mode | None) -> list[sa.ColumnElement[bool]]:
+def _conditions(
+    query: TaskListQuery, branch: _Branch, mode: Mode | None, *, search_index: bool = False
+) -> list[sa.ColumnElement[bool]]:
     conditions: list[sa.ColumnElement[bool]] = []
     if query.search:
-        conditions.append(
-            sa.func.lower(branch.action_id).like(sa.bindparam("search", type_=sa.String), escape="/")
-        )
+        conditions.append(like_condition(branch.action_id))
+        if search_index and branch.reads_seen:
+            conditions.append(matched_rowids())
     if mode is not None:
         conditions.append(branch.mode == mode)
     return conditions
@@ -281,21 +227,28 @@ def _order(
 
 
 def task_list(
-    query: TaskListQuery, rules: RuleSet, *, postgres: bool
+    query: TaskListQuery,
+    rules: RuleSet,
+    *,
+    postgres: bool,
+    count_index: bool = False,
+    page_index: bool = False,
 ) -> tuple[sa.Select[Any], list[sa.Select[Any]]]:
     """The page's statement and, per part of the list, a count statement capped at
     :data:`COUNT_LIMIT` + 1.
 
     Each part is filtered, sorted and cut to ``offset + limit`` rows on its own (its indexes
-    serve its order), then the database merges the short lists and takes the page."""
+    serve its order), then the database merges the short lists and takes the page.
+    ``count_index``/``page_index``: SQLite's FTS5 table finds the searched discovered tasks for
+    the counts/the page (:mod:`._task_search`)."""
     pages: list[sa.Subquery] = []
     counts: list[sa.Select[Any]] = []
     for index, branch in enumerate(_branches(query, rules, query.mode, postgres=postgres)):
-        conditions = _conditions(query, branch, query.mode)
+        counted = branch.counted.where(*_conditions(query, branch, query.mode))
+        if count_index and branch.reads_seen:
+            counted = search_from(counted)
         counts.append(
-            sa.select(sa.func.count()).select_from(
-                branch.counted.where(*conditions).limit(COUNT_LIMIT + 1).subquery(f"c{index}")
-            )
+            sa.select(sa.func.count()).select_from(counted.limit(COUNT_LIMIT + 1).subquery(f"c{index}"))
         )
     # Sorted by mode: one pass per mode, each in name order, which the primary keys serve.
     passes: list[Mode | None] = (
@@ -303,7 +256,7 @@ def task_list(
     )
     for mode in passes:
         for branch in _branches(query, rules, mode, postgres=postgres):
-            rows = branch.rows.where(*_conditions(query, branch, mode))
+            rows = branch.rows.where(*_conditions(query, branch, mode, search_index=page_index))
             if query.after is not None and query.sort == "name":
                 rows = rows.where(
                     branch.action_id < _AFTER if query.descending else branch.action_id > _AFTER
@@ -349,54 +302,5 @@ def parameters(query: TaskListQuery) -> dict[str, object]:
         "window": query.offset + query.limit,
     }
     if query.search:
-        escaped = query.search.lower().replace("/", "//").replace("%", "/%").replace("_", "/_")
-        values["search"] = f"%{escaped}%"
+        values.update(search_values(query.search))
     return values
-
-
-class StatementCache:
-    """Built statements by rule set and query shape: building one (a CASE per pattern, three
-    parts) costs milliseconds of event-loop time, so it happens once per rule-set revision."""
-
-    def __init__(self, size: int = 64) -> None:
-        self._size = size
-        self._entries: dict[tuple[object, ...], tuple[sa.Select[Any], list[sa.Select[Any]]]] = {}
-        self._rules: RuleSet | None = None
-
-    def get(
-        self, query: TaskListQuery, rules: RuleSet, *, postgres: bool
-    ) -> tuple[sa.Select[Any], list[sa.Select[Any]]]:
-        if rules is not self._rules:
-            self._entries.clear()
-            self._rules = rules
-        shape = (
-            query.configured,
-            query.mode,
-            query.sort,
-            query.descending,
-            bool(query.search),
-            query.after is not None,
-        )
-        built = self._entries.get(shape)
-        if built is None:
-            if len(self._entries) >= self._size:
-                self._entries.clear()
-            built = self._entries[shape] = task_list(query, rules, postgres=postgres)
-        return built
-
-
-def row_to_task(row: RowMapping) -> TaskRow:
-    rule = (
-        RuleRecord(
-            row["action_id"], row["mode"], row["note"], row["version"], row["updated_at"], row["updated_by"]
-        )
-        if row["version"] is not None
-        else RuleRecord(row["action_id"], None, None, 0, None, None)
-    )
-    return TaskRow(
-        rule=rule, first_seen=row["first_seen"], last_seen=row["last_seen"], last_worker=row["last_worker"]
-    )
-
-
-def rows_to_tasks(rows: Sequence[RowMapping]) -> list[TaskRow]:
-    return [row_to_task(row) for row in rows]

@@ -14,7 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from hatchet_trace_flags_server import Settings
 from hatchet_trace_flags_server._db import Database
-from hatchet_trace_flags_server._schema import metadata
+from hatchet_trace_flags_server._schema import DIALECT_OBJECTS, SEARCH_TABLE, metadata
 
 from tests.server.conftest import LiveServer, SettingsFactory
 
@@ -57,6 +57,18 @@ async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClien
     assert 'hatchet_trace_flags_ofrep_evaluations_total{reason="exact",variant="link"} 1.0' in text
 
 
+def _not_dialect_only(
+    item: object, name: str | None, kind: str, reflected: bool, compare_to: object | None
+) -> bool:
+    """Leaves out what migration 0006 creates on one backend only, outside the metadata (the FTS5
+    table with its shadow tables, the pg_trgm and text_pattern_ops indexes); the tests in
+    test_task_search_objects.py check those exist."""
+    if name is None or not reflected:
+        return True
+    dialect_only = {object_name for names in DIALECT_OBJECTS.values() for object_name in names}
+    return name not in dialect_only and not name.startswith(f"{SEARCH_TABLE}_")
+
+
 def test_migrations_create_exactly_the_tables_the_code_uses(make_settings: SettingsFactory) -> None:
     async def check() -> list[object]:
         database = Database(make_settings().sqlalchemy_url())
@@ -65,7 +77,10 @@ def test_migrations_create_exactly_the_tables_the_code_uses(make_settings: Setti
             await database.migrate()  # idempotent: a second replica starting finds nothing to do
             async with database.engine.connect() as connection:
                 return await connection.run_sync(
-                    lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
+                    lambda sync: compare_metadata(
+                        MigrationContext.configure(sync, opts={"include_object": _not_dialect_only}),
+                        metadata,
+                    )
                 )
         finally:
             await database.dispose()

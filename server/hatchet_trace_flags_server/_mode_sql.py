@@ -1,0 +1,83 @@
+"""A task's effective mode as SQL, built from the rule set this process serves: its own rule, else
+the most specific pattern (``prefix*`` or ``*suffix``), else the default. Also the index-friendly
+condition that narrows "discovered tasks with mode M" to the tasks M's patterns name."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import sqlalchemy as sa
+
+from hatchet_trace_flags._rules import Mode, RuleSet
+
+from ._schema import seen_tasks
+
+__all__ = ["effective_mode", "pattern_hint"]
+
+_MAX_CHARACTER: Final = "\U0010ffff"  # sorts after every character an action_id can hold
+
+
+def _literal(pattern: str) -> tuple[str, bool]:
+    return (pattern[:-1], True) if pattern.endswith("*") else (pattern[1:], False)
+
+
+def _suffix(action_id: sa.ColumnElement[str], size: int, *, postgres: bool) -> sa.ColumnElement[str]:
+    return sa.func.right(action_id, size) if postgres else sa.func.substr(action_id, -size)
+
+
+def effective_mode(
+    rules: RuleSet, action_id: sa.ColumnElement[str], exact: sa.ColumnElement[Any], *, postgres: bool
+) -> sa.ColumnElement[str]:
+    """SQL for ``rules.evaluate(action_id).mode``, given the row's own (exact) mode column."""
+    if not rules.links_enabled:
+        return sa.literal("parent", sa.String)
+    ordered = sorted(
+        rules.patterns.items(),
+        # Most specific (longest literal) first; where a prefix and a suffix of the same length
+        # disagree, RuleSet picks parent, so parent comes first among equals.
+        key=lambda item: (-len(_literal(item[0])[0]), item[1] != "parent", item[0]),
+    )
+    whens: list[tuple[sa.ColumnElement[bool], str]] = []
+    for pattern, mode in ordered:
+        literal, is_prefix = _literal(pattern)
+        size = len(literal)
+        # substr/right compare exactly (LIKE would be case-insensitive on SQLite and needs escaping).
+        part = (
+            sa.func.substr(action_id, 1, size) if is_prefix else _suffix(action_id, size, postgres=postgres)
+        )
+        whens.append((part == literal, mode))
+    inherited: sa.ColumnElement[str] = (
+        sa.case(*whens, else_=sa.literal(rules.default)) if whens else sa.literal(rules.default, sa.String)
+    )
+    return sa.func.coalesce(exact, inherited)
+
+
+def _starts_with(column: sa.ColumnElement[str], literal: str, *, postgres: bool) -> sa.ColumnElement[bool]:
+    if postgres:
+        # LIKE compares characters in any collation, and a text_pattern_ops index (migration 0006)
+        # serves it; a range would follow the collation's order, where strings sharing a prefix
+        # need not be contiguous.
+        return column.startswith(literal, autoescape=True)
+    # SQLite compares binary, so a prefix is a range of the column's index (LIKE would be
+    # case-insensitive).
+    return sa.and_(column >= literal, column < literal + _MAX_CHARACTER)
+
+
+def pattern_hint(rules: RuleSet, mode: Mode, *, postgres: bool) -> sa.ColumnElement[bool] | None:
+    """A necessary condition for "a discovered task without its own rule has ``mode``" that
+    indexes serve: it matches one of the patterns giving ``mode``. A prefix pattern is a range of
+    ``action_id``, a suffix pattern a range of ``action_id_reversed``; the database reads each
+    range from its index and unions them. ``None`` when the default already gives ``mode`` (then
+    most tasks qualify anyway)."""
+    if rules.default == mode:
+        return None
+    terms: list[sa.ColumnElement[bool]] = []
+    for pattern, pattern_mode in rules.patterns.items():
+        if pattern_mode != mode:
+            continue
+        literal, is_prefix = _literal(pattern)
+        if is_prefix:
+            terms.append(_starts_with(seen_tasks.c.action_id, literal, postgres=postgres))
+        else:
+            terms.append(_starts_with(seen_tasks.c.action_id_reversed, literal[::-1], postgres=postgres))
+    return sa.or_(*terms) if terms else sa.false()

@@ -1,0 +1,109 @@
+"""Running the task list: the statements :mod:`._task_queries` builds, cached per rule set and
+query shape, executed on one connection, their rows turned into :class:`TaskRow`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hatchet_trace_flags._rules import RuleSet
+
+from ._records import RuleRecord, TaskRow
+from ._task_queries import COUNT_LIMIT, TaskList, TaskListQuery, parameters, task_list
+from ._task_search import SEARCH_INDEX_MIN, has_search_table
+
+__all__ = ["StatementCache", "fetch_tasks", "row_to_task", "rows_to_tasks"]
+
+
+class StatementCache:
+    """Built statements by rule set and query shape: building one (a CASE per pattern, three
+    parts) costs milliseconds of event-loop time, so it happens once per rule-set revision."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._size = size
+        self._entries: dict[tuple[object, ...], tuple[sa.Select[Any], list[sa.Select[Any]]]] = {}
+        self._rules: RuleSet | None = None
+        # Whether SQLite's FTS5 search table exists (the migration skips it without FTS5 trigram).
+        self.search_table: bool | None = None
+
+    def get(
+        self,
+        query: TaskListQuery,
+        rules: RuleSet,
+        *,
+        postgres: bool,
+        count_index: bool = False,
+        page_index: bool = False,
+    ) -> tuple[sa.Select[Any], list[sa.Select[Any]]]:
+        if rules is not self._rules:
+            self._entries.clear()
+            self._rules = rules
+        shape = (
+            query.configured,
+            query.mode,
+            query.sort,
+            query.descending,
+            bool(query.search),
+            count_index,
+            page_index,
+            query.after is not None,
+        )
+        built = self._entries.get(shape)
+        if built is None:
+            if len(self._entries) >= self._size:
+                self._entries.clear()
+            built = self._entries[shape] = task_list(
+                query, rules, postgres=postgres, count_index=count_index, page_index=page_index
+            )
+        return built
+
+
+async def fetch_tasks(
+    connection: AsyncConnection,
+    statements: StatementCache,
+    query: TaskListQuery,
+    rules: RuleSet,
+    *,
+    postgres: bool,
+) -> TaskList:
+    """One page of tasks and the capped count, read on ``connection`` (one consistent snapshot).
+
+    A search on SQLite counts first, from the FTS5 table (it stops after COUNT_LIMIT + 1 rows);
+    when that finds at most COUNT_LIMIT discovered tasks the page sorts just those, otherwise the
+    matches are common and reading in the page's order finds a page's worth soonest."""
+    values = parameters(query)
+    search_index = False
+    if not postgres and query.search is not None and len(query.search) >= SEARCH_INDEX_MIN:
+        if statements.search_table is None:
+            statements.search_table = await has_search_table(connection)
+        search_index = statements.search_table
+    _, counts = statements.get(query, rules, postgres=postgres, count_index=search_index)
+    totals = [(await connection.execute(count, values)).scalar_one() for count in counts]
+    # The last part, when a list has it, is the discovered tasks without a rule.
+    narrow = search_index and query.configured is not True and totals[-1] <= COUNT_LIMIT
+    page, _ = statements.get(query, rules, postgres=postgres, count_index=search_index, page_index=narrow)
+    rows = (await connection.execute(page, values)).mappings().all()
+    exact = all(total <= COUNT_LIMIT for total in totals)
+    # Past the cap, "total" says COUNT_LIMIT and total_exact says it is more.
+    return TaskList(rows_to_tasks(rows), sum(totals) if exact else COUNT_LIMIT, exact)
+
+
+def row_to_task(row: RowMapping) -> TaskRow:
+    rule = (
+        RuleRecord(
+            row["action_id"], row["mode"], row["note"], row["version"], row["updated_at"], row["updated_by"]
+        )
+        if row["version"] is not None
+        else RuleRecord(row["action_id"], None, None, 0, None, None)
+    )
+    return TaskRow(
+        rule=rule, first_seen=row["first_seen"], last_seen=row["last_seen"], last_worker=row["last_worker"]
+    )
+
+
+def rows_to_tasks(rows: Sequence[RowMapping]) -> list[TaskRow]:
+    return [row_to_task(row) for row in rows]
