@@ -4,7 +4,7 @@ query shape, executed on one connection, their rows turned into :class:`TaskRow`
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
@@ -17,6 +17,12 @@ from ._task_queries import COUNT_LIMIT, TaskList, TaskListQuery, parameters, tas
 from ._task_search import SEARCH_INDEX_MIN, has_search_table
 
 __all__ = ["StatementCache", "fetch_tasks", "row_to_task", "rows_to_tasks"]
+
+
+# For this transaction only. The best plan depends on the values (the search text, the window):
+# planned for unknown values after the fifth run of a prepared statement, a search reads every
+# discovered task in name order (1.3 s) instead of the trigram index (20 ms).
+_POSTGRES_SETTINGS: Final = sa.text("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)")
 
 
 class StatementCache:
@@ -73,23 +79,25 @@ async def fetch_tasks(
     """One page of tasks and the capped count, read on ``connection`` (one consistent snapshot).
 
     A search on SQLite counts first, from the FTS5 table (it stops after COUNT_LIMIT + 1 rows);
-    when that finds at most COUNT_LIMIT discovered tasks the page sorts just those, otherwise the
-    matches are common and reading in the page's order finds a page's worth soonest."""
+    when that finds at most COUNT_LIMIT discovered tasks the page sorts just those (the count
+    lists their rowids), otherwise the matches are common and reading in the page's order finds
+    a page's worth soonest."""
     values = parameters(query)
     if postgres:
-        # The best plan depends on the values (the search text, the window): planned for unknown
-        # values after the fifth run of a prepared statement, a search reads every discovered task
-        # in name order (1.3 s) instead of the trigram index (20 ms).
-        await connection.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        await connection.execute(_POSTGRES_SETTINGS)
     search_index = False
     if not postgres and query.search is not None and len(query.search) >= SEARCH_INDEX_MIN:
         if statements.search_table is None:
             statements.search_table = await has_search_table(connection)
         search_index = statements.search_table
     _, counts = statements.get(query, rules, postgres=postgres, count_index=search_index)
-    totals = [(await connection.execute(count, values)).scalar_one() for count in counts]
-    # The last part, when a list has it, is the discovered tasks without a rule.
+    results = [(await connection.execute(count, values)).one() for count in counts]
+    totals: list[int] = [result[0] for result in results]
+    # The last part, when a list has it, is the discovered tasks without a rule; counted from the
+    # search table, it also lists their rowids.
     narrow = search_index and query.configured is not True and totals[-1] <= COUNT_LIMIT
+    if narrow:
+        values["rowids"] = results[-1][1]
     page, _ = statements.get(query, rules, postgres=postgres, count_index=search_index, page_index=narrow)
     rows = (await connection.execute(page, values)).mappings().all()
     exact = all(total <= COUNT_LIMIT for total in totals)

@@ -20,9 +20,9 @@ from ._mode_sql import effective_mode, pattern_hint
 from ._records import TaskRow
 from ._schema import seen_tasks, task_rules
 from ._task_search import (
+    count_matches,
     like_condition,
-    matched_rowids,
-    search_from,
+    listed_rowids,
     search_values,
 )
 
@@ -96,6 +96,9 @@ class _Branch:
     updated_at: sa.ColumnElement[Any] | None
     seen_always: bool  # last_seen is never NULL here
     reads_seen: bool = False  # its rows are rows of seen_tasks (the search index covers them)
+    # The rules alone (listed columns but the sighting's): when the order needs no sighting, the
+    # page picks its rules first and looks up the sightings of those few only.
+    rules_only: sa.Select[Any] | None = None
 
 
 def _branches(query: TaskListQuery, rules: RuleSet, mode: Mode | None, *, postgres: bool) -> list[_Branch]:
@@ -128,6 +131,9 @@ def _branches(query: TaskListQuery, rules: RuleSet, mode: Mode | None, *, postgr
                 .where(task_rules.c.mode.is_not(None)),
                 # Filters never need the sighting: count the rules alone.
                 counted=sa.select(task_rules.c.action_id).where(task_rules.c.mode.is_not(None)),
+                rules_only=sa.select(task_rules, ruled_mode.label("effective_mode")).where(
+                    task_rules.c.mode.is_not(None)
+                ),
                 action_id=task_rules.c.action_id,
                 mode=ruled_mode,
                 last_seen=sighting.last_seen,
@@ -187,6 +193,29 @@ def _branches(query: TaskListQuery, rules: RuleSet, mode: Mode | None, *, postgr
     return branches
 
 
+def _with_sighting(rules: sa.Subquery, *, postgres: bool) -> sa.Select[Any]:
+    """A page of rules (a subquery of :attr:`_Branch.rules_only`) with each one's sighting."""
+    sighting: Any
+    if postgres:
+        sighting = (
+            sa.select(seen_tasks.c.first_seen, seen_tasks.c.last_seen, seen_tasks.c.last_worker)
+            .where(seen_tasks.c.action_id == rules.c.action_id)
+            .limit(1)
+            .lateral("sighting")
+        )
+        joined = rules.outerjoin(sighting, sa.true())
+    else:
+        sighting = seen_tasks
+        joined = rules.outerjoin(seen_tasks, seen_tasks.c.action_id == rules.c.action_id)
+    return sa.select(
+        *(rules.c[name] for name in ("action_id", "mode", "note", "version", "updated_at", "updated_by")),
+        sighting.c.first_seen,
+        sighting.c.last_seen,
+        sighting.c.last_worker,
+        rules.c.effective_mode,
+    ).select_from(joined)
+
+
 def _conditions(
     query: TaskListQuery, branch: _Branch, mode: Mode | None, *, search_index: bool = False
 ) -> list[sa.ColumnElement[bool]]:
@@ -194,7 +223,7 @@ def _conditions(
     if query.search:
         conditions.append(like_condition(branch.action_id))
         if search_index and branch.reads_seen:
-            conditions.append(matched_rowids())
+            conditions.append(listed_rowids())
     if mode is not None:
         conditions.append(branch.mode == mode)
     return conditions
@@ -246,7 +275,8 @@ def task_list(
     for index, branch in enumerate(_branches(query, rules, query.mode, postgres=postgres)):
         counted = branch.counted.where(*_conditions(query, branch, query.mode))
         if count_index and branch.reads_seen:
-            counted = search_from(counted)
+            counts.append(count_matches(counted, COUNT_LIMIT + 1))
+            continue
         counts.append(
             sa.select(sa.func.count()).select_from(counted.limit(COUNT_LIMIT + 1).subquery(f"c{index}"))
         )
@@ -256,7 +286,10 @@ def task_list(
     )
     for mode in passes:
         for branch in _branches(query, rules, mode, postgres=postgres):
-            rows = branch.rows.where(*_conditions(query, branch, mode, search_index=page_index))
+            # Sorted by the sighting (seen), the rules need theirs before the sort.
+            rules_only = branch.rules_only if query.sort != "seen" else None
+            selected = rules_only if rules_only is not None else branch.rows
+            rows = selected.where(*_conditions(query, branch, mode, search_index=page_index))
             if query.after is not None and query.sort == "name":
                 rows = rows.where(
                     branch.action_id < _AFTER if query.descending else branch.action_id > _AFTER
@@ -272,7 +305,10 @@ def task_list(
                 branch.updated_at,
                 never_null=never_null,
             )
-            pages.append(rows.order_by(*order).limit(_WINDOW).subquery(f"b{len(pages)}"))
+            rows = rows.order_by(*order).limit(_WINDOW)
+            if rules_only is not None:
+                rows = _with_sighting(rows.subquery(f"r{len(pages)}"), postgres=postgres)
+            pages.append(rows.subquery(f"b{len(pages)}"))
     merged = sa.union_all(*(sa.select(page) for page in pages)).subquery("merged")
     columns = merged.c
     page = (

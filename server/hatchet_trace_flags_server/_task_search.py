@@ -21,10 +21,10 @@ from ._schema import SEARCH_TABLE, seen_tasks
 
 __all__ = [
     "SEARCH_INDEX_MIN",
+    "count_matches",
     "has_search_table",
     "like_condition",
-    "matched_rowids",
-    "search_from",
+    "listed_rowids",
     "search_values",
 ]
 
@@ -39,16 +39,25 @@ def like_condition(action_id: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
     return sa.func.lower(action_id).like(sa.bindparam("search", type_=sa.String), escape="/")
 
 
-def matched_rowids() -> sa.ColumnElement[bool]:
-    """seen_tasks rows the FTS5 table matches: read every match first, then the rows (for a page
-    that must sort every match)."""
-    return _SEEN_ROWID.in_(sa.select(_SEARCH.c.rowid).where(_MATCH))
+def listed_rowids() -> sa.ColumnElement[bool]:
+    """seen_tasks rows whose rowids the count listed (``rowids``, a JSON array, from
+    :func:`count_matches`): the page sorts just those and reads the FTS5 table no second time."""
+    listed = sa.func.json_each(sa.bindparam("rowids", type_=sa.String)).table_valued("value")
+    return _SEEN_ROWID.in_(sa.select(listed.c.value))
 
 
-def search_from(counted: sa.Select[Any]) -> sa.Select[Any]:
-    """``counted`` (a select from seen_tasks) driven by the FTS5 matches, row by row: with a LIMIT
-    it stops after that many, however many rows hold the text."""
-    return counted.select_from(_SEARCH.join(seen_tasks, _SEARCH.c.rowid == _SEEN_ROWID)).where(_MATCH)
+def count_matches(counted: sa.Select[Any], limit: int) -> sa.Select[Any]:
+    """How many of ``counted`` (a select from seen_tasks) the FTS5 table matches, up to ``limit``,
+    and their rowids as a JSON array. Driven by the matches row by row, it stops at ``limit``
+    however many rows hold the text."""
+    matched = (
+        counted.with_only_columns(_SEEN_ROWID.label("seen_rowid"))
+        .select_from(_SEARCH.join(seen_tasks, _SEARCH.c.rowid == _SEEN_ROWID))
+        .where(_MATCH)
+        .limit(limit)
+        .subquery("matched")
+    )
+    return sa.select(sa.func.count(), sa.func.json_group_array(matched.c.seen_rowid))
 
 
 def search_values(search: str) -> dict[str, str]:
