@@ -21,10 +21,6 @@ def _literal(pattern: str) -> tuple[str, bool]:
     return (pattern[:-1], True) if pattern.endswith("*") else (pattern[1:], False)
 
 
-def _suffix(action_id: sa.ColumnElement[str], size: int, *, postgres: bool) -> sa.ColumnElement[str]:
-    return sa.func.right(action_id, size) if postgres else sa.func.substr(action_id, -size)
-
-
 def effective_mode(
     rules: RuleSet, action_id: sa.ColumnElement[str], exact: sa.ColumnElement[Any], *, postgres: bool
 ) -> sa.ColumnElement[str]:
@@ -41,11 +37,20 @@ def effective_mode(
     for pattern, mode in ordered:
         literal, is_prefix = _literal(pattern)
         size = len(literal)
-        # substr/right compare exactly (LIKE would be case-insensitive on SQLite and needs escaping).
-        part = (
-            sa.func.substr(action_id, 1, size) if is_prefix else _suffix(action_id, size, postgres=postgres)
-        )
-        whens.append((part == literal, mode))
+        condition: sa.ColumnElement[bool]
+        if postgres:
+            # LIKE is case-sensitive here and runs without building a substring per row: a CASE
+            # over every discovered task costs about half as much as with substr/right.
+            condition = (
+                action_id.startswith(literal, autoescape=True)
+                if is_prefix
+                else action_id.endswith(literal, autoescape=True)
+            )
+        else:
+            # substr compares exactly (SQLite's LIKE ignores ASCII case).
+            part = sa.func.substr(action_id, 1, size) if is_prefix else sa.func.substr(action_id, -size)
+            condition = part == literal
+        whens.append((condition, mode))
     inherited: sa.ColumnElement[str] = (
         sa.case(*whens, else_=sa.literal(rules.default)) if whens else sa.literal(rules.default, sa.String)
     )

@@ -21,8 +21,13 @@ __all__ = ["StatementCache", "fetch_tasks", "row_to_task", "rows_to_tasks"]
 
 # For this transaction only. The best plan depends on the values (the search text, the window):
 # planned for unknown values after the fifth run of a prepared statement, a search reads every
-# discovered task in name order (1.3 s) instead of the trigram index (20 ms).
-_POSTGRES_SETTINGS: Final = sa.text("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)")
+# discovered task in name order (1.3 s) instead of the trigram index (20 ms). And no parallel
+# workers: a list is short work, and on a small machine serving many at once, workers (each
+# hashing the rules again) only take the cores that other requests wait for.
+_POSTGRES_SETTINGS: Final = sa.text(
+    "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), "
+    "set_config('max_parallel_workers_per_gather', '0', true)"
+)
 
 
 class StatementCache:
