@@ -14,7 +14,7 @@ from hatchet_trace_flags._rules import RuleSet
 
 from ._records import RuleRecord, TaskRow
 from ._task_queries import COUNT_LIMIT, TaskList, TaskListQuery, parameters, task_list
-from ._task_search import SEARCH_INDEX_MIN, has_search_table
+from ._task_search import SEARCH_INDEX_MIN, has_search_index
 
 __all__ = ["StatementCache", "fetch_tasks", "row_to_task", "rows_to_tasks"]
 
@@ -38,8 +38,8 @@ class StatementCache:
         self._size = size
         self._entries: dict[tuple[object, ...], tuple[sa.Select[Any], list[sa.Select[Any]]]] = {}
         self._rules: RuleSet | None = None
-        # Whether SQLite's FTS5 search table exists (the migration skips it without FTS5 trigram).
-        self.search_table: bool | None = None
+        # Whether the search index exists (migration 0006 skips it without FTS5 trigram/pg_trgm).
+        self.search_index: bool | None = None
 
     def get(
         self,
@@ -83,27 +83,29 @@ async def fetch_tasks(
 ) -> TaskList:
     """One page of tasks and the capped count, read on ``connection`` (one consistent snapshot).
 
-    A search on SQLite counts first, from the FTS5 table (it stops after COUNT_LIMIT + 1 rows);
-    when that finds at most COUNT_LIMIT discovered tasks the page sorts just those (the count
-    lists their rowids), otherwise the matches are common and reading in the page's order finds
-    a page's worth soonest."""
+    A search counts first (on SQLite from the FTS5 table; it stops after COUNT_LIMIT + 1 rows).
+    When that finds at most COUNT_LIMIT discovered tasks, the page sorts just those (found through
+    the search index); otherwise the matches are common and reading in the page's order finds a
+    page's worth soonest."""
     values = parameters(query)
     if postgres:
         await connection.execute(_POSTGRES_SETTINGS)
     search_index = False
-    if not postgres and query.search is not None and len(query.search) >= SEARCH_INDEX_MIN:
-        if statements.search_table is None:
-            statements.search_table = await has_search_table(connection)
-        search_index = statements.search_table
-    _, counts = statements.get(query, rules, postgres=postgres, count_index=search_index)
+    if query.search is not None and len(query.search) >= SEARCH_INDEX_MIN:
+        if statements.search_index is None:
+            statements.search_index = await has_search_index(connection, postgres=postgres)
+        search_index = statements.search_index
+    # PostgreSQL's planner picks the trigram index for a count by itself.
+    count_index = search_index and not postgres
+    _, counts = statements.get(query, rules, postgres=postgres, count_index=count_index)
     results = [(await connection.execute(count, values)).one() for count in counts]
     totals: list[int] = [result[0] for result in results]
     # The last part, when a list has it, is the discovered tasks without a rule; counted from the
     # search table, it also lists their rowids.
     narrow = search_index and query.configured is not True and totals[-1] <= COUNT_LIMIT
-    if narrow:
+    if narrow and not postgres:
         values["rowids"] = results[-1][1]
-    page, _ = statements.get(query, rules, postgres=postgres, count_index=search_index, page_index=narrow)
+    page, _ = statements.get(query, rules, postgres=postgres, count_index=count_index, page_index=narrow)
     rows = (await connection.execute(page, values)).mappings().all()
     exact = all(total <= COUNT_LIMIT for total in totals)
     # Past the cap, "total" says COUNT_LIMIT and total_exact says it is more.

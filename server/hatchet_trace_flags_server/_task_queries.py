@@ -268,8 +268,10 @@ def task_list(
 
     Each part is filtered, sorted and cut to ``offset + limit`` rows on its own (its indexes
     serve its order), then the database merges the short lists and takes the page.
-    ``count_index``/``page_index``: SQLite's FTS5 table finds the searched discovered tasks for
-    the counts/the page (:mod:`._task_search`)."""
+    ``count_index``: SQLite's FTS5 table finds the searched discovered tasks for the counts
+    (:mod:`._task_search`). ``page_index``: the count found at most COUNT_LIMIT of them; the page
+    sorts just those (SQLite: the rowids the count listed; PostgreSQL: what the trigram index finds
+    for the filter planned alone)."""
     pages: list[sa.Subquery] = []
     counts: list[sa.Select[Any]] = []
     for index, branch in enumerate(_branches(query, rules, query.mode, postgres=postgres)):
@@ -289,7 +291,7 @@ def task_list(
             # Sorted by the sighting (seen), the rules need theirs before the sort.
             rules_only = branch.rules_only if query.sort != "seen" else None
             selected = rules_only if rules_only is not None else branch.rows
-            rows = selected.where(*_conditions(query, branch, mode, search_index=page_index))
+            rows = selected.where(*_conditions(query, branch, mode, search_index=page_index and not postgres))
             if query.after is not None and query.sort == "name":
                 rows = rows.where(
                     branch.action_id < _AFTER if query.descending else branch.action_id > _AFTER
@@ -305,6 +307,22 @@ def task_list(
                 branch.updated_at,
                 never_null=never_null,
             )
+            if page_index and postgres and branch.reads_seen:
+                # Few matches (the count said so): find them all through the trigram index, then
+                # sort. OFFSET 0 keeps PostgreSQL from planning the filter together with ORDER BY
+                # and LIMIT, where a misestimate makes it read the whole name index instead.
+                found = rows.offset(0).subquery(f"m{len(pages)}")
+                columns = found.c
+                order = _order(
+                    sort,
+                    query.descending,
+                    columns.action_id,
+                    columns.effective_mode,
+                    columns.last_seen,
+                    None,
+                    never_null=never_null,
+                )
+                rows = sa.select(found)
             rows = rows.order_by(*order).limit(_WINDOW)
             if rules_only is not None:
                 rows = _with_sighting(rows.subquery(f"r{len(pages)}"), postgres=postgres)

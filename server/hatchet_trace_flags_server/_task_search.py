@@ -22,12 +22,13 @@ from ._schema import SEARCH_TABLE, seen_tasks
 __all__ = [
     "SEARCH_INDEX_MIN",
     "count_matches",
-    "has_search_table",
+    "has_search_index",
     "like_condition",
     "listed_rowids",
     "search_values",
 ]
 
+_POSTGRES_INDEX: Final = "ix_seen_tasks_search"
 # A trigram index finds only texts of at least three characters.
 SEARCH_INDEX_MIN: Final = 3
 _SEARCH: Final = sa.table(SEARCH_TABLE, sa.column("rowid", sa.Integer))
@@ -67,9 +68,13 @@ def search_values(search: str) -> dict[str, str]:
     return {"search": f"%{escaped}%", "phrase": '"' + text.replace('"', '""') + '"'}
 
 
-async def has_search_table(connection: AsyncConnection) -> bool:
-    """Whether migration 0006 could create the FTS5 table (it needs FTS5's trigram tokenizer)."""
+async def has_search_index(connection: AsyncConnection, *, postgres: bool) -> bool:
+    """Whether migration 0006 could create the search index (SQLite: the FTS5 table, which needs
+    FTS5's trigram tokenizer; PostgreSQL: the pg_trgm index, which needs the extension)."""
     found = await connection.execute(
-        sa.text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name"), {"name": SEARCH_TABLE}
+        sa.text("SELECT to_regclass(:name) IS NOT NULL")
+        if postgres
+        else sa.text("SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = :name"),
+        {"name": _POSTGRES_INDEX if postgres else SEARCH_TABLE},
     )
-    return found.first() is not None
+    return bool(found.scalar_one())
