@@ -3,8 +3,10 @@ database, so a list costs the same with a thousand tasks or a million.
 
 A task is a row of ``seen_tasks`` (with its rule, if any) or a configured rule no worker reported
 yet. The effective mode (exact rule, else the most specific pattern, else the default) is a SQL
-``CASE`` built from the rule set this process serves, so filtering and sorting by it happens in the
-database too. Sorting by name pages by keyset (``after``); other sorts page by offset.
+``CASE`` built from the rule set this process serves (:mod:`._mode_sql`), so filtering and sorting
+by it happens in the database too; a search uses the trigram indexes of :mod:`._task_search`.
+Sorting by name pages by keyset (``after``); other sorts page by offset. :mod:`._task_fetch` runs
+the statements.
 """
 
 from __future__ import annotations
