@@ -95,17 +95,15 @@ async def fetch_tasks(
         if statements.search_index is None:
             statements.search_index = await has_search_index(connection, postgres=postgres)
         search_index = statements.search_index
-    # PostgreSQL's planner picks the trigram index for a count by itself.
-    count_index = search_index and not postgres
-    _, counts = statements.get(query, rules, postgres=postgres, count_index=count_index)
+    _, counts = statements.get(query, rules, postgres=postgres, count_index=search_index)
     results = [(await connection.execute(count, values)).one() for count in counts]
     totals: list[int] = [result[0] for result in results]
-    # The last part, when a list has it, is the discovered tasks without a rule; counted from the
-    # search table, it also lists their rowids.
+    # The last part, when a list has it, is the discovered tasks without a rule; counted through
+    # the search index, it also lists them.
     narrow = search_index and query.configured is not True and totals[-1] <= COUNT_LIMIT
-    if narrow and not postgres:
-        values["rowids"] = results[-1][1]
-    page, _ = statements.get(query, rules, postgres=postgres, count_index=count_index, page_index=narrow)
+    if narrow:
+        values["listed"] = results[-1][1]
+    page, _ = statements.get(query, rules, postgres=postgres, count_index=search_index, page_index=narrow)
     rows = (await connection.execute(page, values)).mappings().all()
     exact = all(total <= COUNT_LIMIT for total in totals)
     # Past the cap, "total" says COUNT_LIMIT and total_exact says it is more.

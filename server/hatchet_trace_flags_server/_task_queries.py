@@ -24,7 +24,7 @@ from ._schema import seen_tasks, task_rules
 from ._task_search import (
     count_matches,
     like_condition,
-    listed_rowids,
+    listed_rows,
     search_values,
 )
 
@@ -219,13 +219,13 @@ def _with_sighting(rules: sa.Subquery, *, postgres: bool) -> sa.Select[Any]:
 
 
 def _conditions(
-    query: TaskListQuery, branch: _Branch, mode: Mode | None, *, search_index: bool = False
+    query: TaskListQuery, branch: _Branch, mode: Mode | None, *, listed: bool = False, postgres: bool = False
 ) -> list[sa.ColumnElement[bool]]:
     conditions: list[sa.ColumnElement[bool]] = []
     if query.search:
         conditions.append(like_condition(branch.action_id))
-        if search_index and branch.reads_seen:
-            conditions.append(listed_rowids())
+        if listed and branch.reads_seen:
+            conditions.append(listed_rows(postgres=postgres))
     if mode is not None:
         conditions.append(branch.mode == mode)
     return conditions
@@ -270,16 +270,15 @@ def task_list(
 
     Each part is filtered, sorted and cut to ``offset + limit`` rows on its own (its indexes
     serve its order), then the database merges the short lists and takes the page.
-    ``count_index``: SQLite's FTS5 table finds the searched discovered tasks for the counts
-    (:mod:`._task_search`). ``page_index``: the count found at most COUNT_LIMIT of them; the page
-    sorts just those (SQLite: the rowids the count listed; PostgreSQL: what the trigram index finds
-    for the filter planned alone)."""
+    ``count_index``: the discovered tasks' count also lists the searched ones it found through the
+    search index (:mod:`._task_search`). ``page_index``: it found at most COUNT_LIMIT of them; the
+    page sorts just those (parameter ``listed``)."""
     pages: list[sa.Subquery] = []
     counts: list[sa.Select[Any]] = []
     for index, branch in enumerate(_branches(query, rules, query.mode, postgres=postgres)):
         counted = branch.counted.where(*_conditions(query, branch, query.mode))
         if count_index and branch.reads_seen:
-            counts.append(count_matches(counted, COUNT_LIMIT + 1))
+            counts.append(count_matches(counted, COUNT_LIMIT + 1, postgres=postgres))
             continue
         counts.append(
             sa.select(sa.func.count()).select_from(counted.limit(COUNT_LIMIT + 1).subquery(f"c{index}"))
@@ -293,7 +292,7 @@ def task_list(
             # Sorted by the sighting (seen), the rules need theirs before the sort.
             rules_only = branch.rules_only if query.sort != "seen" else None
             selected = rules_only if rules_only is not None else branch.rows
-            rows = selected.where(*_conditions(query, branch, mode, search_index=page_index and not postgres))
+            rows = selected.where(*_conditions(query, branch, mode, listed=page_index, postgres=postgres))
             if query.after is not None and query.sort == "name":
                 rows = rows.where(
                     branch.action_id < _AFTER if query.descending else branch.action_id > _AFTER
@@ -309,22 +308,6 @@ def task_list(
                 branch.updated_at,
                 never_null=never_null,
             )
-            if page_index and postgres and branch.reads_seen:
-                # Few matches (the count said so): find them all through the trigram index, then
-                # sort. OFFSET 0 keeps PostgreSQL from planning the filter together with ORDER BY
-                # and LIMIT, where a misestimate makes it read the whole name index instead.
-                found = rows.offset(0).subquery(f"m{len(pages)}")
-                columns = found.c
-                order = _order(
-                    sort,
-                    query.descending,
-                    columns.action_id,
-                    columns.effective_mode,
-                    columns.last_seen,
-                    None,
-                    never_null=never_null,
-                )
-                rows = sa.select(found)
             rows = rows.order_by(*order).limit(_WINDOW)
             if rules_only is not None:
                 rows = _with_sighting(rows.subquery(f"r{len(pages)}"), postgres=postgres)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ._schema import SEARCH_TABLE, seen_tasks
@@ -24,7 +25,7 @@ __all__ = [
     "count_matches",
     "has_search_index",
     "like_condition",
-    "listed_rowids",
+    "listed_rows",
     "search_values",
 ]
 
@@ -40,17 +41,24 @@ def like_condition(action_id: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
     return sa.func.lower(action_id).like(sa.bindparam("search", type_=sa.String), escape="/")
 
 
-def listed_rowids() -> sa.ColumnElement[bool]:
-    """seen_tasks rows whose rowids the count listed (``rowids``, a JSON array, from
-    :func:`count_matches`): the page sorts just those and reads the FTS5 table no second time."""
-    listed = sa.func.json_each(sa.bindparam("rowids", type_=sa.String)).table_valued("value")
+def listed_rows(*, postgres: bool) -> sa.ColumnElement[bool]:
+    """seen_tasks rows the count listed (``listed``, from :func:`count_matches`): the page sorts
+    just those and reads the search index no second time."""
+    if postgres:
+        return seen_tasks.c.action_id == sa.any_(sa.bindparam("listed", type_=postgresql.ARRAY(sa.String)))
+    listed = sa.func.json_each(sa.bindparam("listed", type_=sa.String)).table_valued("value")
     return _SEEN_ROWID.in_(sa.select(listed.c.value))
 
 
-def count_matches(counted: sa.Select[Any], limit: int) -> sa.Select[Any]:
-    """How many of ``counted`` (a select from seen_tasks) the FTS5 table matches, up to ``limit``,
-    and their rowids as a JSON array. Driven by the matches row by row, it stops at ``limit``
-    however many rows hold the text."""
+def count_matches(counted: sa.Select[Any], limit: int, *, postgres: bool) -> sa.Select[Any]:
+    """How many of ``counted`` (a select from seen_tasks with the search's LIKE) the search index
+    finds, up to ``limit``, and a list of them: PostgreSQL the action_ids (an array; its planner
+    picks the trigram index), SQLite the rowids (a JSON array), driven by the FTS5 matches row by
+    row so that it stops at ``limit`` however many rows hold the text."""
+    if postgres:
+        found = counted.with_only_columns(seen_tasks.c.action_id).limit(limit).subquery("matched")
+        names: sa.ColumnElement[Any] = sa.func.array_agg(found.c.action_id)
+        return sa.select(sa.func.count(), names)
     matched = (
         counted.with_only_columns(_SEEN_ROWID.label("seen_rowid"))
         .select_from(_SEARCH.join(seen_tasks, _SEARCH.c.rowid == _SEEN_ROWID))
