@@ -6,8 +6,10 @@ same one the JSON API uses, so validation, ``If-Match`` versions and the audit l
 effective mode and its reason come from the served rule set (``hatchet_trace_flags._rules``).
 Open pages follow ``/api/v1/events`` and refresh what a change touched.
 
-A package: ``rendering`` (templates, errors), ``forms`` (input), ``views`` (what pages show),
-``pages`` and ``writes`` (the routes), ``insights`` (the fan-out insight page and its actions).
+A package: ``rendering`` (templates, errors), ``access`` (who is signed in, the CSRF check),
+``inputs`` (form and query models), ``routing`` (the router; refused input as dashboard errors),
+``views`` (what pages show), ``pages`` and ``writes`` (the routes), ``insights`` (the fan-out
+insight page and its actions).
 """
 
 from __future__ import annotations
@@ -21,14 +23,8 @@ from hatchet_trace_flags_server._session_store import SessionStore
 from hatchet_trace_flags_server._sessions import SessionKeys
 
 from . import insights, pages, writes  # noqa: F401  (importing them registers their routes on the router)
-from .rendering import (
-    STATIC_DIR,
-    DashboardError,
-    _dashboard_error,
-    _sign_in_required,
-    _SignInRequired,
-    router,
-)
+from .rendering import STATIC_DIR, DashboardError, _dashboard_error, _sign_in_required, _SignInRequired
+from .routing import router
 
 __all__ = ["install_dashboard", "router"]
 

@@ -8,19 +8,20 @@ inline SVG with presentation attributes only (the CSP allows no inline style and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Annotated, Final
 
-from fastapi import Request, Response, status
+from fastapi import Form, Request, Response, status
 
 from hatchet_trace_flags._fanout_stats import Histogram
-from hatchet_trace_flags._rules import RulesError, validate_action_id
 from hatchet_trace_flags_server._insight_models import TaskInsightOut
 from hatchet_trace_flags_server._insights import Insight, human_seconds, load_insights
 from hatchet_trace_flags_server._sessions import clear_strict_cookie
 from hatchet_trace_flags_server._store import NotFound, PreconditionFailed
 
-from .forms import Editor, Viewer, _form, _rules_error, _services, _text, _version
-from .rendering import _NOTICE_COOKIE, _SECURITY_HEADERS, SOURCE, DashboardError, _render, router
+from .access import Editor, Viewer, _services
+from .inputs import ApplyInsightForm, InsightForm
+from .rendering import _NOTICE_COOKIE, _SECURITY_HEADERS, SOURCE, DashboardError, _render
+from .routing import router
 from .views import _after_write, _base_context, _read_notice
 
 __all__ = ["InsightView"]
@@ -152,10 +153,6 @@ async def insights_page(request: Request, session: Viewer) -> Response:
 
 
 async def _insight(request: Request, action_id: str) -> TaskInsightOut:
-    try:
-        validate_action_id(action_id)
-    except RulesError as error:
-        raise _rules_error(error) from None
     for insight in await load_insights(_services(request)):
         if insight.out.action_id == action_id:
             return insight.out
@@ -163,11 +160,12 @@ async def _insight(request: Request, action_id: str) -> TaskInsightOut:
 
 
 @router.post("/ui/insights/apply")
-async def apply_recommendation(request: Request, session: Editor) -> Response:
+async def apply_recommendation(
+    request: Request, session: Editor, form: Annotated[ApplyInsightForm, Form()]
+) -> Response:
     """Set the recommended mode, with the version the page showed: a change in between is refused."""
     services = _services(request)
-    form = await _form(request)
-    out = await _insight(request, _text(form, "action_id"))
+    out = await _insight(request, form.action_id)
     if out.recommendation is None:
         raise DashboardError(status.HTTP_409_CONFLICT, f"{out.action_id} has no recommendation (any more).")
     try:
@@ -175,7 +173,7 @@ async def apply_recommendation(request: Request, session: Editor) -> Response:
             out.action_id,
             out.recommendation.mode,
             note=out.recommendation.reason,
-            if_match=_version(form),
+            if_match=form.if_match,
             actor=session.identity.name,
             source=SOURCE,
         )
@@ -190,10 +188,11 @@ async def apply_recommendation(request: Request, session: Editor) -> Response:
 
 
 @router.post("/ui/insights/dismiss")
-async def dismiss_recommendation(request: Request, session: Editor) -> Response:
+async def dismiss_recommendation(
+    request: Request, session: Editor, form: Annotated[InsightForm, Form()]
+) -> Response:
     services = _services(request)
-    form = await _form(request)
-    out = await _insight(request, _text(form, "action_id"))
+    out = await _insight(request, form.action_id)
     if out.recommendation is None:
         raise DashboardError(status.HTTP_409_CONFLICT, f"{out.action_id} has no recommendation to dismiss.")
     await services.store.insights.dismiss(out.action_id, out.recommendation.mode, session.identity.name)
@@ -202,14 +201,11 @@ async def dismiss_recommendation(request: Request, session: Editor) -> Response:
 
 
 @router.post("/ui/insights/restore")
-async def restore_recommendation(request: Request, session: Editor) -> Response:
+async def restore_recommendation(
+    request: Request, session: Editor, form: Annotated[InsightForm, Form()]
+) -> Response:
     services = _services(request)
-    form = await _form(request)
-    action_id = _text(form, "action_id")
-    try:
-        validate_action_id(action_id)
-    except RulesError as error:
-        raise _rules_error(error) from None
+    action_id = form.action_id
     await services.store.insights.undismiss(action_id)
     return _after_write(
         request,

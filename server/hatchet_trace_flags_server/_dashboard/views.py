@@ -11,7 +11,6 @@ from typing import Any
 
 from fastapi import Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
-from starlette.datastructures import FormData
 
 from hatchet_trace_flags._rules import Decision, RuleSet
 from hatchet_trace_flags_server._models import TaskOut
@@ -21,7 +20,7 @@ from hatchet_trace_flags_server._sessions import Session, set_strict_cookie
 from hatchet_trace_flags_server._store import TaskRow
 from hatchet_trace_flags_server._task_queries import TaskListQuery
 
-from .forms import TaskQuery, _return_to
+from .inputs import DashboardForm, TaskQuery
 from .rendering import (
     _NOTICE_COOKIE,
     _NOTICE_LIFETIME,
@@ -150,7 +149,7 @@ def _read_notice(request: Request) -> dict[str, str] | None:
 
 def _after_write(
     request: Request,
-    form: FormData,
+    form: DashboardForm,
     fragment: HTMLResponse | Response,
     *,
     message: str,
@@ -166,7 +165,7 @@ def _after_write(
         if revision is not None:
             fragment.headers["X-Change-Revision"] = str(revision)
         return fragment
-    redirect = RedirectResponse(_return_to(form), status_code=status.HTTP_303_SEE_OTHER)
+    redirect = RedirectResponse(form.return_to, status_code=status.HTTP_303_SEE_OTHER)
     payload = base64.urlsafe_b64encode(json.dumps({"message": message, "level": level}).encode()).decode()
     set_strict_cookie(redirect, request, _NOTICE_COOKIE, payload, lifetime=_NOTICE_LIFETIME)
     return redirect

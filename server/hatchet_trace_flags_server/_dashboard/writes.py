@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request, Response, status
+from fastapi import Form, Request, Response, status
 from fastapi.responses import HTMLResponse
-from starlette.datastructures import FormData
 
-from hatchet_trace_flags._rules import Mode, RulesError, validate_action_id
+from hatchet_trace_flags._rules import Mode, RulesError
 from hatchet_trace_flags_server._conditions import EntityTags
 from hatchet_trace_flags_server._services import Services
 from hatchet_trace_flags_server._sessions import Session
 from hatchet_trace_flags_server._store import NotFound, PreconditionFailed, TaskRow
 
-from .forms import Editor, _form, _mode, _note, _rules_error, _services, _text, _version
-from .rendering import _SECURITY_HEADERS, SOURCE, DashboardError, _is_htmx, _render, ago, router
+from .access import Editor, _services
+from .inputs import (
+    AddPatternForm,
+    DefaultModeForm,
+    ForgetTaskForm,
+    LinksForm,
+    PatternModeForm,
+    RemovePatternForm,
+    TaskModeForm,
+)
+from .rendering import _SECURITY_HEADERS, SOURCE, DashboardError, _is_htmx, _render, _rules_error, ago
+from .routing import router
 from .views import _after_write, _base_context, _patterns_context, _settings_context, _views
 
 # --------------------------------------------------------------------------- task writes
@@ -29,13 +38,9 @@ def _row_response(
 
 
 @router.post("/ui/tasks/mode")
-async def set_task_mode(request: Request, session: Editor) -> Response:
+async def set_task_mode(request: Request, session: Editor, form: Annotated[TaskModeForm, Form()]) -> Response:
     services = _services(request)
-    form = await _form(request)
-    action_id = _text(form, "action_id")
-    mode = _mode(form, allow_inherit=True)
-    if_match = _version(form)
-    note = _note(form)
+    action_id, mode, if_match, note = form.action_id, form.rule_mode, form.if_match, form.note
     try:
         result = await services.store.set_task(
             action_id, mode, note=note, if_match=if_match, actor=session.identity.name, source=SOURCE
@@ -72,15 +77,10 @@ async def set_task_mode(request: Request, session: Editor) -> Response:
 
 
 @router.post("/ui/tasks/forget")
-async def forget_task(request: Request, session: Editor) -> Response:
+async def forget_task(request: Request, session: Editor, form: Annotated[ForgetTaskForm, Form()]) -> Response:
     """Forget a discovered task: it leaves the list unless it has a mode of its own."""
     services = _services(request)
-    form = await _form(request)
-    action_id = _text(form, "action_id")
-    try:
-        validate_action_id(action_id)
-    except RulesError as error:
-        raise _rules_error(error) from None
+    action_id = form.action_id
     forgotten = await services.store.seen.forget([action_id])
     await services.store.insights.forget([action_id])
     message = (
@@ -106,7 +106,7 @@ def _patterns_response(request: Request, session: Session, context: dict[str, An
 async def _write_pattern(
     request: Request,
     session: Session,
-    form: FormData,
+    form: AddPatternForm | PatternModeForm | RemovePatternForm,
     pattern: str,
     mode: Mode | None,
     if_match: EntityTags,
@@ -118,7 +118,7 @@ async def _write_pattern(
         result = await services.store.set_pattern(
             pattern,
             mode,
-            note=_note(form),
+            note=form.note,
             if_match=if_match,
             actor=session.identity.name,
             source=SOURCE,
@@ -145,10 +145,8 @@ async def _write_pattern(
 
 
 @router.post("/ui/patterns")
-async def add_pattern(request: Request, session: Editor) -> Response:
-    form = await _form(request)
-    pattern = _text(form, "pattern", max_length=256)
-    mode = _mode(form)
+async def add_pattern(request: Request, session: Editor, form: Annotated[AddPatternForm, Form()]) -> Response:
+    pattern, mode = form.pattern, form.mode
     services = _services(request)
     try:
         current = await services.store.get_pattern(pattern)
@@ -167,21 +165,22 @@ async def add_pattern(request: Request, session: Editor) -> Response:
 
 
 @router.post("/ui/patterns/mode")
-async def set_pattern_mode(request: Request, session: Editor) -> Response:
-    form = await _form(request)
-    pattern = _text(form, "pattern", max_length=256)
-    mode = _mode(form)
+async def set_pattern_mode(
+    request: Request, session: Editor, form: Annotated[PatternModeForm, Form()]
+) -> Response:
+    pattern, mode = form.pattern, form.mode
     return await _write_pattern(
-        request, session, form, pattern, mode, _version(form), done=f"Pattern {pattern} → {mode}."
+        request, session, form, pattern, mode, form.if_match, done=f"Pattern {pattern} → {mode}."
     )
 
 
 @router.post("/ui/patterns/remove")
-async def remove_pattern(request: Request, session: Editor) -> Response:
-    form = await _form(request)
-    pattern = _text(form, "pattern", max_length=256)
+async def remove_pattern(
+    request: Request, session: Editor, form: Annotated[RemovePatternForm, Form()]
+) -> Response:
+    pattern = form.pattern
     return await _write_pattern(
-        request, session, form, pattern, None, _version(form), done=f"Removed pattern {pattern}."
+        request, session, form, pattern, None, form.if_match, done=f"Removed pattern {pattern}."
     )
 
 
@@ -191,7 +190,7 @@ async def remove_pattern(request: Request, session: Editor) -> Response:
 async def _write_settings(
     request: Request,
     session: Session,
-    form: FormData,
+    form: DefaultModeForm | LinksForm,
     *,
     default: Mode | None = None,
     links_enabled: bool | None = None,
@@ -202,8 +201,8 @@ async def _write_settings(
         result = await services.store.update_settings(
             default=default,
             links_enabled=links_enabled,
-            note=_note(form),
-            if_match=_version(form),
+            note=form.note,
+            if_match=form.if_match,
             actor=session.identity.name,
             source=SOURCE,
         )
@@ -229,29 +228,28 @@ async def _write_settings(
 
 
 @router.post("/ui/settings/default")
-async def set_default_mode(request: Request, session: Editor) -> Response:
-    form = await _form(request)
-    mode = _mode(form, "default")
+async def set_default_mode(
+    request: Request, session: Editor, form: Annotated[DefaultModeForm, Form()]
+) -> Response:
+    mode = form.default
     return await _write_settings(
         request, session, form, default=mode, done=f"Tasks without a rule now default to {mode}."
     )
 
 
 @router.post("/ui/settings/links")
-async def set_links_enabled(request: Request, session: Editor) -> Response:
-    form = await _form(request)
-    enabled_text = _text(form, "links_enabled")
-    if enabled_text not in ("true", "false"):
-        raise DashboardError(status.HTTP_422_UNPROCESSABLE_CONTENT, "links_enabled must be true or false.")
-    enabled = enabled_text == "true"
-    if form.get("confirm") != "yes":
+async def set_links_enabled(
+    request: Request, session: Editor, form: Annotated[LinksForm, Form()]
+) -> Response:
+    enabled = form.enabled
+    if form.confirm is None:
         # The kill switch changes every task at once: ask first (a dialog with scripts, a page without).
         services = _services(request)
         context = {
             **_base_context(request, session),
             **await _settings_context(services),
             "enable": enabled,
-            "version_text": _text(form, "version"),
+            "version_text": str(form.version),
         }
         if _is_htmx(request):
             return _render(
