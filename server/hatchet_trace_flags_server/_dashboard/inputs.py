@@ -10,7 +10,7 @@ message (400 for the list's query parameters, 422 for form fields), naming each 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Final, Literal
 from urllib.parse import urlencode
 
@@ -32,7 +32,7 @@ from hatchet_trace_flags._rules import Mode, RulesError, validate_action_id, val
 from hatchet_trace_flags_server._conditions import EntityTags
 from hatchet_trace_flags_server._models import MAX_NOTE_LENGTH, check_text
 
-from .rendering import _DEFAULT_ORDER, _MAX_QUERY_LENGTH, DashboardError, Order, Sort, Source
+from .rendering import DashboardError
 
 __all__ = [
     "AddPatternForm",
@@ -52,6 +52,7 @@ __all__ = [
 ]
 
 _MAX_TEXT_LENGTH: Final = 255
+_MAX_QUERY_LENGTH: Final = 255
 _MAX_PATTERN_LENGTH: Final = 256
 _MAX_VERSION_DIGITS: Final = 18
 _MAX_PAGE: Final = 1_000_000
@@ -222,6 +223,17 @@ class SignInForm(BaseModel):
 
 # --------------------------------------------------------------------------- queries
 
+Sort = Literal["name", "mode", "seen", "changed"]
+Order = Literal["asc", "desc"]
+Source = Literal["", "own", "inherited"]
+# Newest first is what one wants from a time column; names read best A to Z.
+_DEFAULT_ORDER: Final[Mapping[Sort, Order]] = {
+    "name": "asc",
+    "mode": "asc",
+    "seen": "desc",
+    "changed": "desc",
+}
+
 
 class HistoryQuery(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -242,14 +254,17 @@ class TaskQuery(BaseModel):
     mode: Annotated[Mode | None, BeforeValidator(_blank_to_none)] = None
     source: Source = ""
     sort: Sort = "name"
-    order: Order = "asc"  # without one: the sort's own default (see below)
+    # Without one, the sort's own default (set before validation, so never None after it). None, not
+    # "asc", as the field's default: FastAPI versions that fill defaults in before validating must
+    # not make a missing order look like a chosen one.
+    order: Order | None = None
     page: Annotated[int, PlainValidator(_page)] = 1
 
     @model_validator(mode="before")
     @classmethod
     def _sort_default_order(cls, data: Any) -> Any:
         # Newest first for a time column unless the URL says otherwise.
-        if isinstance(data, dict) and "order" not in data:
+        if isinstance(data, dict) and data.get("order") is None:
             sort = data.get("sort", "name")
             for column, order in _DEFAULT_ORDER.items():
                 if column == sort:

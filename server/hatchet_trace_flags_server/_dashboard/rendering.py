@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from fastapi import Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -27,7 +27,6 @@ HISTORY_LIMIT: Final = 50
 SOURCE: Final = "dashboard"
 _NOTICE_COOKIE: Final = "htf_notice"
 _NOTICE_LIFETIME: Final = timedelta(seconds=60)
-_MAX_QUERY_LENGTH: Final = 255
 # The served rules' revision, on fragments that may follow a change (the API's snapshot header).
 REVISION_HEADER: Final = "X-Rules-Revision"
 
@@ -45,17 +44,6 @@ _SECURITY_HEADERS: Final = {
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
 templates.env.trim_blocks = True
 templates.env.lstrip_blocks = True
-
-Sort = Literal["name", "mode", "seen", "changed"]
-Order = Literal["asc", "desc"]
-Source = Literal["", "own", "inherited"]
-# Newest first is what one wants from a time column; names read best A to Z.
-_DEFAULT_ORDER: Final[Mapping[Sort, Order]] = {
-    "name": "asc",
-    "mode": "asc",
-    "seen": "desc",
-    "changed": "desc",
-}
 
 
 # --------------------------------------------------------------------------- errors
