@@ -93,6 +93,8 @@ def _pattern(value: str) -> str:
 def _version(value: object) -> int:
     # ASCII digits only: "²".isdigit() is true and int("²") raises.
     text = value.strip() if isinstance(value, str) else ""
+    if not text:  # FastAPI versions differ on whether a blank form field reaches the model
+        raise _refuse("Missing version.")
     if not (text.isascii() and text.isdigit()) or len(text) > _MAX_VERSION_DIGITS:
         raise _refuse("The version must be a whole number.")
     return int(text)
