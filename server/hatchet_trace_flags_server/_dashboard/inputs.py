@@ -10,7 +10,7 @@ message (400 for the list's query parameters, 422 for form fields), naming each 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Annotated, Any, Final, Literal
 from urllib.parse import urlencode
 
@@ -322,7 +322,7 @@ def _choices(expected: str) -> str:
 
 
 def _message(error: Any) -> str:
-    location: Sequence[object] = error.get("loc", ())
+    location = tuple(error.get("loc", ()))
     name = str(location[-1]) if len(location) > 1 else "form"
     label = _LABELS.get(name, name)
     kind = error.get("type")
@@ -337,6 +337,8 @@ def _message(error: Any) -> str:
         return f"The {label} must be {_choices(str(context.get('expected', '')))}."
     cause = context.get("error")
     if isinstance(cause, RulesError):
+        if location[:1] == ("query",):  # a page asked for: nothing was going to be saved
+            return f"The {label} is not valid: {cause.message}."
         return f"Not saved: {cause.message}."
     if isinstance(cause, ValueError):
         return f"The {label} {cause}."
