@@ -31,9 +31,10 @@ from ._records import (
 )
 from ._seen_store import SeenResult
 from ._store import Store
-from ._task_queries import TaskList, TaskListQuery
+from ._task_queries import TaskList, TaskListQuery, TaskSort
 
-__all__ = ["FlagService"]
+# The task list's query and page are part of this layer's interface: routes import them from here.
+__all__ = ["FlagService", "TaskList", "TaskListQuery", "TaskSort"]
 
 logger = logging.getLogger("hatchet_trace_flags_server")
 

@@ -14,12 +14,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.datastructures import FormData
 
 from hatchet_trace_flags._rules import Decision, RuleSet
+from hatchet_trace_flags_server._flag_service import TaskListQuery
 from hatchet_trace_flags_server._models import TaskOut
 from hatchet_trace_flags_server._presenters import task_out
 from hatchet_trace_flags_server._records import TaskRow
 from hatchet_trace_flags_server._services import Services
 from hatchet_trace_flags_server._sessions import Session, set_strict_cookie
-from hatchet_trace_flags_server._task_queries import TaskListQuery
 
 from .forms import TaskQuery, _return_to
 from .rendering import (
