@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -88,6 +88,9 @@ class TokenRegistry:
 
     def __init__(self, tokens: Mapping[Scope, Iterable[tuple[str, str]]]) -> None:
         self._by_digest: dict[bytes, Identity] = {}
+        # Kept for the dashboard's session keys, which are derived from each token: read here
+        # once, so a token file is never parsed twice (nor read again after it changed).
+        self._credentials: dict[str, Identity] = {}
         for scope in ("admin", "read"):
             for name, token in tokens.get(scope, ()):
                 digest = _digest(token)
@@ -98,6 +101,7 @@ class TokenRegistry:
                         f"and {name!r} ({scope}); give each its own"
                     )
                 self._by_digest[digest] = Identity(name, scope)
+                self._credentials[token] = Identity(name, scope)
 
     @classmethod
     def from_sources(
@@ -124,7 +128,12 @@ class TokenRegistry:
         """Create, register and return a fresh admin token (used when none is configured)."""
         token = secrets.token_urlsafe(32)
         self._by_digest[_digest(token)] = Identity(GENERATED_ADMIN_NAME, "admin")
+        self._credentials[token] = Identity(GENERATED_ADMIN_NAME, "admin")
         return token
+
+    def credentials(self) -> Iterator[tuple[str, Identity]]:
+        """Every accepted token with its identity."""
+        return iter(self._credentials.items())
 
     def identify(self, presented: str) -> Identity | None:
         digest = _digest(presented)

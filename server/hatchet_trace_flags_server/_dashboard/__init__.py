@@ -33,7 +33,7 @@ def install_dashboard(app: FastAPI) -> None:
     """Serve the dashboard from ``app`` and let its session cookie authenticate API calls too."""
     services: Services = app.state.services
     store = SessionStore(services.database, idle_seconds=services.settings.session_idle_seconds)
-    keys = SessionKeys.for_app(services.settings, services.tokens, app.state.generated_admin_token, store)
+    keys = SessionKeys(services.tokens, store)
     app.state.dashboard_sessions = keys
     add_identity_resolver(app, keys.resolve)
     app.add_exception_handler(DashboardError, _dashboard_error)

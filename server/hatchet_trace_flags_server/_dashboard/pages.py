@@ -12,8 +12,8 @@ from hatchet_trace_flags._rules import Mode, RulesError
 from hatchet_trace_flags_server._auth_throttle import AuthThrottle, client_address
 from hatchet_trace_flags_server._presenters import task_out
 from hatchet_trace_flags_server._ratelimit import RateLimited
+from hatchet_trace_flags_server._records import AuditQuery, ChangeEvent, NotFound
 from hatchet_trace_flags_server._sessions import SessionKeys, clear_strict_cookie, is_cross_origin
-from hatchet_trace_flags_server._store import AuditQuery, ChangeEvent, NotFound
 
 from .access import Viewer, _services, presented_csrf
 from .inputs import HistoryQuery, SignInForm, TaskQuery
@@ -126,7 +126,7 @@ async def tasks_fragment(request: Request, session: Viewer, query: Annotated[Tas
         return RedirectResponse(query.url("/"), status_code=status.HTTP_303_SEE_OTHER)
     context = {**_base_context(request, session), **await _tasks_context(_services(request), query)}
     headers = {} if request.headers.get("X-HTF-Refresh") else {"HX-Push-Url": query.url("/")}
-    headers[REVISION_HEADER] = str(_services(request).feed.snapshot.revision)
+    headers[REVISION_HEADER] = str(_services(request).flags.snapshot.revision)
     return _render(request, "_tasks.html", context, headers=headers)
 
 
@@ -153,17 +153,17 @@ async def task_history(
     action_id = query.action_id
     services = _services(request)
     try:
-        row = await services.store.get_task(action_id)
+        row = await services.flags.task(action_id)
     except RulesError as error:
         raise DashboardError(status.HTTP_400_BAD_REQUEST, f"Not a task: {error.message}.") from None
     except NotFound:
         raise DashboardError(
             status.HTTP_404_NOT_FOUND, f"{action_id} is neither configured nor seen."
         ) from None
-    events = await services.store.list_audit(AuditQuery(kind="task", key=action_id, limit=HISTORY_LIMIT))
+    events = await services.flags.audit(AuditQuery(kind="task", key=action_id, limit=HISTORY_LIMIT))
     context = {
         **_base_context(request, session),
-        "task": task_out(row, services.feed.snapshot.rules),
+        "task": task_out(row, services.flags.rules),
         "events": [_history_entry(event) for event in events],
         "history_limit": HISTORY_LIMIT,
     }

@@ -13,12 +13,12 @@ from fastapi import Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from hatchet_trace_flags._rules import Decision, RuleSet
+from hatchet_trace_flags_server._flag_service import TaskListQuery
 from hatchet_trace_flags_server._models import TaskOut
 from hatchet_trace_flags_server._presenters import task_out
+from hatchet_trace_flags_server._records import TaskRow
 from hatchet_trace_flags_server._services import Services
 from hatchet_trace_flags_server._sessions import Session, set_strict_cookie
-from hatchet_trace_flags_server._store import TaskRow
-from hatchet_trace_flags_server._task_queries import TaskListQuery
 
 from .inputs import DashboardForm, TaskQuery
 from .rendering import (
@@ -59,7 +59,7 @@ def _views(rows: list[TaskRow], rules: RuleSet) -> list[TaskView]:
 
 
 async def _tasks_context(services: Services, query: TaskQuery) -> dict[str, Any]:
-    rules = services.feed.snapshot.rules
+    rules = services.flags.rules
     configured = {"own": True, "inherited": False}.get(query.source)
     listing = TaskListQuery(
         search=query.q or None,
@@ -70,7 +70,7 @@ async def _tasks_context(services: Services, query: TaskQuery) -> dict[str, Any]
         limit=PAGE_SIZE,
         offset=(query.page - 1) * PAGE_SIZE,
     )
-    found = await services.store.list_tasks(listing, rules)
+    found = await services.flags.list_tasks(listing, rules)
     pages = max(1, math.ceil(found.total / PAGE_SIZE))
     if not found.total_exact:
         # Counting stopped: one page more while this one is full.
@@ -78,14 +78,14 @@ async def _tasks_context(services: Services, query: TaskQuery) -> dict[str, Any]
     elif query.page > pages and found.total:
         # Past the last page (the list shrank): show the last one.
         listing = replace(listing, offset=(pages - 1) * PAGE_SIZE)
-        found = await services.store.list_tasks(listing, rules)
+        found = await services.flags.list_tasks(listing, rules)
     page = listing.offset // PAGE_SIZE + 1
     start = listing.offset
     search_total: int | None = None
     if not found.total and query.q and (query.mode or query.source):
         # Say what excludes the rows: the search text itself, or the filters on top of it.
         search_total = (
-            await services.store.list_tasks(
+            await services.flags.list_tasks(
                 replace(listing, mode=None, configured=None, limit=1, offset=0), rules
             )
         ).total
@@ -96,7 +96,7 @@ async def _tasks_context(services: Services, query: TaskQuery) -> dict[str, Any]
         if query.mode is not None:
             link_count = found.total if query.mode == "link" else 0
         else:
-            links = await services.store.list_tasks(replace(listing, mode="link", limit=1, offset=0), rules)
+            links = await services.flags.list_tasks(replace(listing, mode="link", limit=1, offset=0), rules)
             link_count = links.total
     return {
         "query": query,
@@ -115,15 +115,16 @@ async def _tasks_context(services: Services, query: TaskQuery) -> dict[str, Any]
 
 
 async def _patterns_context(services: Services) -> dict[str, Any]:
-    records, total = await services.store.list_patterns(search=None, mode=None, limit=1000, offset=0)
+    records, total = await services.flags.list_patterns(limit=1000)
     return {"patterns": records, "pattern_total": total}
 
 
 async def _settings_context(services: Services) -> dict[str, Any]:
-    rules = services.feed.snapshot.rules
+    snapshot = services.flags.snapshot
+    rules = snapshot.rules
     return {
-        "settings": await services.store.get_settings(),
-        "revision": services.feed.snapshot.revision,
+        "settings": await services.flags.settings(),
+        "revision": snapshot.revision,
         "link_rules": sum(1 for mode in rules.tasks.values() if mode == "link")
         + sum(1 for mode in rules.patterns.values() if mode == "link"),
     }
@@ -161,7 +162,7 @@ def _after_write(
     if _is_htmx(request):
         fragment.headers.update(_notice_header(message, level, refresh=refresh))
         # The page's revision follows writes and conflicts even when it hears no change events.
-        fragment.headers[REVISION_HEADER] = str(request.app.state.services.feed.snapshot.revision)
+        fragment.headers[REVISION_HEADER] = str(request.app.state.services.flags.snapshot.revision)
         if revision is not None:
             fragment.headers["X-Change-Revision"] = str(revision)
         return fragment

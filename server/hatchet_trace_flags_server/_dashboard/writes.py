@@ -9,9 +9,9 @@ from fastapi.responses import HTMLResponse
 
 from hatchet_trace_flags._rules import Mode, RulesError
 from hatchet_trace_flags_server._conditions import EntityTags
+from hatchet_trace_flags_server._records import Author, NotFound, PreconditionFailed, TaskRow
 from hatchet_trace_flags_server._services import Services
 from hatchet_trace_flags_server._sessions import Session
-from hatchet_trace_flags_server._store import NotFound, PreconditionFailed, TaskRow
 
 from .access import Editor, _services
 from .inputs import (
@@ -33,7 +33,7 @@ from .views import _after_write, _base_context, _patterns_context, _settings_con
 def _row_response(
     request: Request, session: Session, services: Services, row: TaskRow, **extra: Any
 ) -> HTMLResponse:
-    view = _views([row], services.feed.snapshot.rules)[0]
+    view = _views([row], services.flags.rules)[0]
     return _render(request, "_task_row.html", {**_base_context(request, session), "view": view, **extra})
 
 
@@ -42,13 +42,13 @@ async def set_task_mode(request: Request, session: Editor, form: Annotated[TaskM
     services = _services(request)
     action_id, mode, if_match, note = form.action_id, form.rule_mode, form.if_match, form.note
     try:
-        result = await services.store.set_task(
-            action_id, mode, note=note, if_match=if_match, actor=session.identity.name, source=SOURCE
+        result = await services.flags.set_task(
+            action_id, mode, Author(session.identity.name, SOURCE, note, if_match)
         )
     except RulesError as error:
         raise _rules_error(error) from None
     except PreconditionFailed:
-        row = await services.store.get_task(action_id)
+        row = await services.flags.task(action_id)
         now = row.rule.mode or "inherited"
         message = (
             f"Not saved: {action_id} was changed by {row.rule.updated_by or 'someone'} "
@@ -61,19 +61,26 @@ async def set_task_mode(request: Request, session: Editor, form: Annotated[TaskM
         raise DashboardError(
             status.HTTP_409_CONFLICT, f"{action_id} has no mode of its own to clear."
         ) from None
-    await services.publish(result)
     if mode is None:
         message = f"{action_id} follows patterns and the default again."
     else:
         effect = "starts a new trace with a span link" if mode == "link" else "stays a child span (parent)"
         message = f"{action_id} now {effect}."
-    try:
-        row = await services.store.get_task(action_id)
-        fragment: Response = _row_response(request, session, services, row, changed=True)
-    except NotFound:  # cleared a task no worker has reported: it leaves the list
-        fragment = Response(headers=_SECURITY_HEADERS)
-    revision = result.event.revision if result.event is not None else None
-    return _after_write(request, form, fragment, message=message, revision=revision)
+    return _after_write(
+        request,
+        form,
+        _listed_row(request, session, services, result.record),
+        message=message,
+        revision=result.revision,
+    )
+
+
+def _listed_row(request: Request, session: Session, services: Services, row: TaskRow) -> Response:
+    """The task's row as the list now shows it; nothing when it left the list (no mode of its own
+    and no worker reports it)."""
+    if row.rule.mode is None and row.last_seen is None:
+        return Response(headers=_SECURITY_HEADERS)
+    return _row_response(request, session, services, row, changed=True)
 
 
 @router.post("/ui/tasks/forget")
@@ -81,16 +88,17 @@ async def forget_task(request: Request, session: Editor, form: Annotated[ForgetT
     """Forget a discovered task: it leaves the list unless it has a mode of its own."""
     services = _services(request)
     action_id = form.action_id
-    forgotten = await services.store.seen.forget([action_id])
-    await services.store.insights.forget([action_id])
+    try:
+        forgotten = await services.flags.forget([action_id], session.identity.name)
+    except RulesError as error:
+        raise _rules_error(error) from None
     message = (
         f"{action_id} is forgotten; a worker that still runs it will report it again."
         if forgotten
         else f"{action_id} was not discovered (nothing to forget)."
     )
     try:
-        row = await services.store.get_task(action_id)
-        fragment: Response = _row_response(request, session, services, row, changed=True)
+        fragment = _listed_row(request, session, services, await services.flags.task(action_id))
     except NotFound:
         fragment = Response(headers=_SECURITY_HEADERS)
     return _after_write(request, form, fragment, message=message)
@@ -115,18 +123,13 @@ async def _write_pattern(
 ) -> Response:
     services = _services(request)
     try:
-        result = await services.store.set_pattern(
-            pattern,
-            mode,
-            note=form.note,
-            if_match=if_match,
-            actor=session.identity.name,
-            source=SOURCE,
+        result = await services.flags.set_pattern(
+            pattern, mode, Author(session.identity.name, SOURCE, form.note, if_match)
         )
     except RulesError as error:
         raise _rules_error(error) from None
     except PreconditionFailed:
-        current = await services.store.get_pattern(pattern)
+        current = await services.flags.pattern(pattern)
         message = (
             f"Not saved: pattern {pattern} was changed by {current.updated_by or 'someone'} "
             f"{ago(current.updated_at)}. Check it and try again."
@@ -136,11 +139,9 @@ async def _write_pattern(
         return _after_write(request, form, response, message=message, level="warning")
     except NotFound:
         raise DashboardError(status.HTTP_409_CONFLICT, f"Pattern {pattern} was already removed.") from None
-    await services.publish(result)
     response = _patterns_response(request, session, await _patterns_context(services))
-    revision = result.event.revision if result.event is not None else None
     return _after_write(
-        request, form, response, message=done, revision=revision, refresh=["tasks", "settings"]
+        request, form, response, message=done, revision=result.revision, refresh=["tasks", "settings"]
     )
 
 
@@ -149,7 +150,7 @@ async def add_pattern(request: Request, session: Editor, form: Annotated[AddPatt
     pattern, mode = form.pattern, form.mode
     services = _services(request)
     try:
-        current = await services.store.get_pattern(pattern)
+        current = await services.flags.pattern(pattern)
     except RulesError as error:
         raise _rules_error(error) from None
     if current.mode is not None:
@@ -198,16 +199,13 @@ async def _write_settings(
 ) -> Response:
     services = _services(request)
     try:
-        result = await services.store.update_settings(
+        result = await services.flags.update_settings(
+            Author(session.identity.name, SOURCE, form.note, form.if_match),
             default=default,
             links_enabled=links_enabled,
-            note=form.note,
-            if_match=form.if_match,
-            actor=session.identity.name,
-            source=SOURCE,
         )
     except PreconditionFailed:
-        current = await services.store.get_settings()
+        current = await services.flags.settings()
         message = (
             f"Not saved: the settings were changed by {current.updated_by or 'someone'} "
             f"{ago(current.updated_at)}. Check them and try again."
@@ -219,12 +217,10 @@ async def _write_settings(
         )
         response.status_code = status.HTTP_412_PRECONDITION_FAILED
         return _after_write(request, form, response, message=message, level="warning")
-    await services.publish(result)
     response = _render(
         request, "_settings.html", {**_base_context(request, session), **await _settings_context(services)}
     )
-    revision = result.event.revision if result.event is not None else None
-    return _after_write(request, form, response, message=done, revision=revision, refresh=["tasks"])
+    return _after_write(request, form, response, message=done, revision=result.revision, refresh=["tasks"])
 
 
 @router.post("/ui/settings/default")

@@ -26,7 +26,7 @@ def tokens() -> TokenRegistry:
 
 @pytest.fixture
 def keys(tokens: TokenRegistry) -> SessionKeys:
-    return SessionKeys(tokens, [ALICE, BOB, WORKER])
+    return SessionKeys(tokens)
 
 
 def test_a_session_names_the_token_owner_and_never_holds_the_token(keys: SessionKeys) -> None:
@@ -97,7 +97,7 @@ def test_removing_a_token_ends_its_sessions(keys: SessionKeys) -> None:
     assert bob is not None
     # Another replica, or this one restarted, configured without alice's token.
     without_alice = registry(admin=[("bob", BOB)])
-    restarted = SessionKeys(without_alice, [BOB])
+    restarted = SessionKeys(without_alice)
     assert restarted.verify(alice[1]) is None
     assert restarted.verify(bob[1]) is not None
 
@@ -107,7 +107,7 @@ def test_every_replica_with_the_same_tokens_accepts_the_session(
 ) -> None:
     issued = keys.sign_in(BOB)
     assert issued is not None
-    replica = SessionKeys(tokens, [ALICE, BOB, WORKER])
+    replica = SessionKeys(tokens)
     assert replica.verify(issued[1]) == issued[0]
 
 
@@ -115,7 +115,7 @@ def test_scope_changes_apply_to_existing_sessions(keys: SessionKeys) -> None:
     issued = keys.sign_in(ALICE)
     assert issued is not None
     demoted = registry(read=[("alice", ALICE)])
-    session = SessionKeys(demoted, [ALICE]).verify(issued[1])
+    session = SessionKeys(demoted).verify(issued[1])
     assert session is not None
     assert session.identity == Identity("alice", "read")
 
