@@ -25,8 +25,8 @@ from ._models import (
     SettingsPut,
     check_text,
 )
-from ._records import AuditQuery, Author, SettingsRecord
-from ._services import AdminAuthor, ServicesDep, change_source, if_match
+from ._records import AuditQuery, SettingsRecord
+from ._services import AdminAuthor, ImportAuthor, ServicesDep
 from ._validation import Note
 
 __all__ = ["RulesDocument", "router"]
@@ -163,11 +163,10 @@ async def export(
     },
 )
 async def import_rules(
-    request: Request, identity: AdminIdentity, services: ServicesDep, note: Note = None
+    request: Request, author: ImportAuthor, services: ServicesDep, note: Note = None
 ) -> ImportOut:
     rules = RuleSet.loads(await request.body())
-    author = Author(identity.name, change_source(request, default="import"), note, if_match(request))
-    result = await services.flags.import_rules(rules, author)
+    result = await services.flags.import_rules(rules, author.noting(note))
     return ImportOut(
         changed=result.event is not None, revision=result.record.revision, etag=result.record.etag
     )

@@ -70,7 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     store = Store(database, known=lambda: feed.latest)
     metrics = Metrics()
     feed = ChangeFeed(
-        store.rules,
+        store.queries,
         resync_seconds=settings.resync_seconds,
         listen_dsn=database.listen_dsn() if database.is_postgres else None,
         on_snapshot=metrics.observe_snapshot,
@@ -78,15 +78,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_streams_per_owner=settings.max_streams_per_token,
     )
     seen_limiter = RateLimiter(rate=settings.seen_rate, burst=settings.seen_burst, what="reported action_ids")
-    flags = FlagService(
-        store, feed, metrics, report_limiter=seen_limiter, max_discovered_tasks=settings.max_discovered_tasks
-    )
     insights = InsightService(
         store.insights,
         rules=lambda: feed.snapshot.rules,
         report_limiter=seen_limiter,
         window_seconds=settings.insight_window_seconds,
         max_tasks=settings.max_insight_tasks,
+    )
+    flags = FlagService(
+        store,
+        feed,
+        metrics,
+        insights=insights,
+        report_limiter=seen_limiter,
+        max_discovered_tasks=settings.max_discovered_tasks,
     )
     services = Services(settings, database, feed, tokens, metrics, flags, insights)
     sweep = RetentionSweep(

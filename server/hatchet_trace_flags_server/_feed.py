@@ -18,10 +18,10 @@ from typing import Final
 
 import asyncpg  # type: ignore[import-untyped]
 
+from ._db import NOTIFY_CHANNEL
 from ._ratelimit import RateLimited
 from ._records import ChangeEvent, RulesSnapshot
 from ._rule_queries import RuleQueries
-from ._rule_writes import NOTIFY_CHANNEL
 
 __all__ = ["ChangeFeed", "Refetch", "Subscription"]
 

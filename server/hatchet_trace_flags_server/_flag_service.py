@@ -1,5 +1,5 @@
-"""The service layer of the flags: every route (JSON API, dashboard, OFREP, change stream) reads and
-changes rules, settings and discovered tasks through :class:`FlagService`, never through the store.
+"""The service layer of the flags: routes (JSON API, dashboard, OFREP) read and change rules,
+settings and discovered tasks through :class:`FlagService`, never through the store.
 
 A change goes through four steps here, in one place: **validate** (action_ids, patterns; the store
 trusts its input), **write** (one transaction in :mod:`._rule_writes`, which returns what it wrote),
@@ -17,6 +17,7 @@ from typing import TypeVar
 from hatchet_trace_flags._rules import Mode, RuleSet, validate_action_id, validate_pattern
 
 from ._feed import ChangeFeed
+from ._insights import InsightService
 from ._metrics import Metrics
 from ._ratelimit import RateLimiter
 from ._records import (
@@ -48,10 +49,12 @@ class FlagService:
         feed: ChangeFeed,
         metrics: Metrics,
         *,
+        insights: InsightService,
         report_limiter: RateLimiter,
         max_discovered_tasks: int,
     ) -> None:
         self._store = store
+        self._insights = insights
         self._feed = feed
         self._metrics = metrics
         self._report_limiter = report_limiter
@@ -73,58 +76,58 @@ class FlagService:
     async def task(self, action_id: str) -> TaskRow:
         """A configured or discovered task; :class:`~._records.NotFound` if it is neither."""
         validate_action_id(action_id)
-        return await self._store.rules.get_task(action_id)
+        return await self._store.queries.get_task(action_id)
 
     async def list_tasks(self, query: TaskListQuery, rules: RuleSet) -> TaskList:
         """A page of tasks, their effective modes computed from ``rules`` (pass :attr:`rules`, read
         once, and present the page with the same rule set)."""
-        return await self._store.rules.list_tasks(query, rules)
+        return await self._store.queries.list_tasks(query, rules)
 
     async def pattern(self, pattern: str) -> RuleRecord:
         """A pattern's rule (``mode`` ``None`` when not configured)."""
         validate_pattern(pattern)
-        return await self._store.rules.get_pattern(pattern)
+        return await self._store.queries.get_pattern(pattern)
 
     async def list_patterns(
         self, *, search: str | None = None, mode: Mode | None = None, limit: int, offset: int = 0
     ) -> tuple[list[RuleRecord], int]:
-        return await self._store.rules.list_patterns(search=search, mode=mode, limit=limit, offset=offset)
+        return await self._store.queries.list_patterns(search=search, mode=mode, limit=limit, offset=offset)
 
     async def settings(self) -> SettingsRecord:
-        return await self._store.rules.get_settings()
+        return await self._store.queries.get_settings()
 
     async def audit(self, query: AuditQuery) -> list[ChangeEvent]:
         """Audit events, newest first."""
-        return await self._store.rules.list_audit(query)
+        return await self._store.queries.list_audit(query)
 
     async def events_after(self, revision: int, *, limit: int) -> list[ChangeEvent]:
         """Changes after ``revision``, oldest first (a stream resuming from Last-Event-ID)."""
-        return await self._store.rules.events_after(revision, limit=limit)
+        return await self._store.queries.events_after(revision, limit=limit)
 
     # ----------------------------------------------------------------- changes
 
     async def set_task(self, action_id: str, mode: Mode | None, author: Author) -> WriteResult[TaskRow]:
         """Set (``mode``) or clear (``None``) a task's own mode."""
         validate_action_id(action_id)
-        return await self._published(await self._store.changes.set_task(action_id, mode, author))
+        return await self._published(await self._store.writes.set_task(action_id, mode, author))
 
     async def set_pattern(self, pattern: str, mode: Mode | None, author: Author) -> WriteResult[RuleRecord]:
         """Set (``mode``) or remove (``None``) a pattern."""
         validate_pattern(pattern)
-        return await self._published(await self._store.changes.set_pattern(pattern, mode, author))
+        return await self._published(await self._store.writes.set_pattern(pattern, mode, author))
 
     async def update_settings(
         self, author: Author, *, default: Mode | None = None, links_enabled: bool | None = None
     ) -> WriteResult[SettingsRecord]:
         """Change the default mode and/or the links kill switch (``None`` keeps a value)."""
-        result = await self._store.changes.update_settings(
+        result = await self._store.writes.update_settings(
             default=default, links_enabled=links_enabled, author=author
         )
         return await self._published(result)
 
     async def import_rules(self, rules: RuleSet, author: Author) -> WriteResult[RulesSnapshot]:
         """Replace the whole rule set (validated by :class:`RuleSet` itself; all or nothing)."""
-        return await self._published(await self._store.changes.import_rules(rules, author))
+        return await self._published(await self._store.writes.import_rules(rules, author))
 
     async def _published(self, result: WriteResult[_R]) -> WriteResult[_R]:
         if result.event is not None and result.snapshot is not None:
@@ -156,6 +159,6 @@ class FlagService:
             for index, action_id in enumerate(action_ids)
         ]
         forgotten = await self._store.seen.forget(checked)
-        await self._store.insights.forget(checked)
+        await self._insights.forget(checked)
         logger.info("%s forgot %d discovered tasks", actor, forgotten)
         return forgotten

@@ -20,7 +20,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -266,3 +266,7 @@ class InsightService:
     async def undismiss(self, action_id: str) -> None:
         validate_action_id(action_id)
         await self._store.undismiss(action_id)
+
+    async def forget(self, action_ids: Sequence[str]) -> None:
+        """Drop the numbers and dismissals of these tasks (validated by the caller)."""
+        await self._store.forget(action_ids)

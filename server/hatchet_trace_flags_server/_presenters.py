@@ -1,5 +1,5 @@
-"""How records become API bodies, shared by the JSON API and the dashboard (which sit side by side
-above the store; neither imports the other)."""
+"""How records become API bodies, shared by the JSON API and the dashboard (two families of routes
+side by side above the service layer; neither imports the other)."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from ._records import AuditQuery, ChangeEvent, NotFound, RuleRecord, RulesSnapsh
 from ._schema import audit_events, pattern_rules, rule_state, seen_tasks, task_rules
 from ._task_queries import COUNT_LIMIT, StatementCache, TaskList, TaskListQuery, parameters, rows_to_tasks
 
-__all__ = ["RuleQueries", "event_from_row", "rule_record", "settings_record", "task_row"]
+__all__ = ["RuleQueries", "rule_record", "settings_record", "task_row"]
 
 
 def rule_record(key: str, row: RowMapping | None) -> RuleRecord:
@@ -38,7 +38,7 @@ def settings_record(row: RowMapping) -> SettingsRecord:
     )
 
 
-def event_from_row(row: RowMapping) -> ChangeEvent:
+def _event_from_row(row: RowMapping) -> ChangeEvent:
     return ChangeEvent(
         revision=row["revision"],
         etag=row["etag"],
@@ -118,7 +118,7 @@ class RuleQueries:
                 .order_by(audit_events.c.revision)
                 .limit(limit)
             )
-            return [event_from_row(row) for row in rows.mappings()]
+            return [_event_from_row(row) for row in rows.mappings()]
 
     async def get_settings(self) -> SettingsRecord:
         async with self._read() as connection:
@@ -203,4 +203,4 @@ class RuleQueries:
                 .order_by(audit_events.c.revision.desc())
                 .limit(query.limit)
             )
-            return [event_from_row(row) for row in rows.mappings()]
+            return [_event_from_row(row) for row in rows.mappings()]

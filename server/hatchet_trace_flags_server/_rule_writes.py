@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hatchet_trace_flags._rules import Mode, RuleSet
 
-from ._db import Database
+from ._db import NOTIFY_CHANNEL, Database
 from ._records import (
     Author,
     ChangeEvent,
@@ -38,21 +38,22 @@ from ._records import (
 from ._rule_queries import RuleQueries, rule_record, settings_record, task_row
 from ._schema import audit_events, pattern_rules, rule_state, task_rules, utcnow
 
-__all__ = ["NOTIFY_CHANNEL", "RuleKind", "RuleWrites"]
+__all__ = ["RuleWrites"]
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 
-NOTIFY_CHANNEL: Final = "hatchet_trace_flags_changes"
-
-RuleKind = Literal["task", "pattern"]
-_TABLES: Final[dict[RuleKind, tuple[sa.Table, sa.Column[str]]]] = {
+_RuleKind = Literal["task", "pattern"]
+_TABLES: Final[dict[_RuleKind, tuple[sa.Table, sa.Column[str]]]] = {
     "task": (task_rules, task_rules.c.action_id),
     "pattern": (pattern_rules, pattern_rules.c.pattern),
 }
 
 
 class _Unchanged(Exception):
+    """Raised inside a write transaction that would change nothing: it rolls the revision bump back
+    and carries the current record out."""
+
     def __init__(self, record: object) -> None:
         self.record = record
 
@@ -148,7 +149,7 @@ class RuleWrites:
 
     async def _set_rule(
         self,
-        kind: RuleKind,
+        kind: _RuleKind,
         key: str,
         mode: Mode | None,
         author: Author,
@@ -299,7 +300,7 @@ class RuleWrites:
     async def _replace_entries(
         self,
         connection: AsyncConnection,
-        kind: RuleKind,
+        kind: _RuleKind,
         before: Mapping[str, Mode],
         after: Mapping[str, Mode],
         author: Author,

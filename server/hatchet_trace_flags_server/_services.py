@@ -4,6 +4,7 @@ for a change (:class:`Author`) and on which version it is based."""
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -18,9 +19,9 @@ from ._insights import InsightService
 from ._metrics import Metrics
 from ._records import Author
 from ._settings import Settings
-from ._tokens import TokenRegistry
+from ._tokens import Identity, TokenRegistry
 
-__all__ = ["STORE_HEADER", "AdminAuthor", "Services", "ServicesDep", "change_source", "if_match"]
+__all__ = ["STORE_HEADER", "AdminAuthor", "ImportAuthor", "Services", "ServicesDep"]
 
 _SOURCE = re.compile(r"[a-z][a-z0-9-]{0,31}")
 SOURCE_HEADER = "X-Change-Source"
@@ -53,24 +54,29 @@ async def _services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(_services)]
 
 
-def if_match(request: Request) -> EntityTags | None:
+def _if_match(request: Request) -> EntityTags | None:
     try:
         return parse_entity_tags(request.headers.get("if-match"), name="If-Match")
     except ConditionError as error:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
 
 
-def change_source(request: Request, default: str = "api") -> str:
+def _change_source(request: Request, default: str = "api") -> str:
     """Where a change came from for the audit log: ``X-Change-Source`` (e.g. ``cli``,
     ``dashboard``) when it is a short lowercase word, else ``default``."""
     value = request.headers.get(SOURCE_HEADER, "")
     return value if _SOURCE.fullmatch(value) else default
 
 
-def _admin_author(request: Request, identity: AdminIdentity) -> Author:
-    return Author(identity.name, change_source(request), if_match=if_match(request))
+def _author(default_source: str) -> Callable[[Request, Identity], Awaitable[Author]]:
+    async def author(request: Request, identity: AdminIdentity) -> Author:
+        return Author(identity.name, _change_source(request, default_source), if_match=_if_match(request))
+
+    return author
 
 
 # An admin's change through the API: its name, X-Change-Source and If-Match (the note comes from
 # the body or the query, so each route adds it with ``author.noting(note)``).
-AdminAuthor = Annotated[Author, Depends(_admin_author)]
+AdminAuthor = Annotated[Author, Depends(_author("api"))]
+# The same for an import, which the audit log calls "import" unless the client says otherwise.
+ImportAuthor = Annotated[Author, Depends(_author("import"))]

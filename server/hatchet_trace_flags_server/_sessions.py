@@ -107,8 +107,8 @@ class Session:
         return presented is not None and hmac.compare_digest(presented.encode(), self.csrf_token.encode())
 
 
-def _signing_key(token: str, identity: Identity) -> _SigningKey:
-    secret = hmac.new(hashlib.sha256(token.encode()).digest(), _KEY_LABEL, hashlib.sha256).digest()
+def _signing_key(token_digest: bytes, identity: Identity) -> _SigningKey:
+    secret = hmac.new(token_digest, _KEY_LABEL, hashlib.sha256).digest()
     key_id = _b64(hmac.new(secret, b"key-id", hashlib.sha256).digest()[:12])
     return _SigningKey(key_id, secret, identity)
 
@@ -120,8 +120,8 @@ class SessionKeys:
         self._tokens = tokens
         self.store = store
         self._by_id: dict[str, _SigningKey] = {}
-        for token, identity in tokens.credentials():
-            key = _signing_key(token, identity)
+        for token_digest, identity in tokens.digests():
+            key = _signing_key(token_digest, identity)
             self._by_id[key.key_id] = key
 
     # ----------------------------------------------------------------- sessions
@@ -131,9 +131,9 @@ class SessionKeys:
         identity = self._tokens.identify(token)
         if identity is None:
             return None
-        key = _signing_key(token, identity)
-        # A token the registry accepts is always known here; registering it again keeps a token added
-        # to the registry after start-up (the generated one) working too.
+        key = _signing_key(hashlib.sha256(token.encode()).digest(), identity)
+        # Keys are made from the registry when these keys are built; a token registered after that
+        # (none today) gets its key at its first sign-in.
         self._by_id.setdefault(key.key_id, key)
         expires_at = int((time.time() if now is None else now) + SESSION_LIFETIME.total_seconds())
         nonce = secrets.token_urlsafe(16)

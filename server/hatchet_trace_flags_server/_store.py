@@ -1,8 +1,8 @@
 """The service's database access, in four parts over one database:
 
-* ``rules`` (:class:`~._rule_queries.RuleQueries`): reads of the rule set, settings, tasks, patterns
-  and the audit log;
-* ``changes`` (:class:`~._rule_writes.RuleWrites`): the transactions that change the rule set;
+* ``queries`` (:class:`~._rule_queries.RuleQueries`): reads of the rule set, settings, tasks,
+  patterns and the audit log;
+* ``writes`` (:class:`~._rule_writes.RuleWrites`): the transactions that change the rule set;
 * ``seen`` (:class:`~._seen_store.SeenStore`): the tasks workers report;
 * ``insights`` (:class:`~._insight_store.InsightStore`): workers' fan-out summaries.
 
@@ -27,15 +27,17 @@ __all__ = ["Store"]
 
 
 class Store:
+    """Database access for one process; built once by the app factory."""
+
     def __init__(
         self, database: Database, *, known: Callable[[], RulesSnapshot | None] = lambda: None
     ) -> None:
         # SQLite has one writer at a time anyway: queueing here keeps waiting writers off the
         # busy-timeout loop in the driver's thread. Every writer below shares the queue.
         write_lock = asyncio.Lock() if not database.is_postgres else None
-        self.rules = RuleQueries(database)
+        self.queries = RuleQueries(database)
         # ``known``: the snapshot this process serves (owned by the change feed), which lets a
         # write start from it instead of re-reading every rule.
-        self.changes = RuleWrites(database, write_lock, known=known)
+        self.writes = RuleWrites(database, write_lock, known=known)
         self.seen = SeenStore(database, write_lock)
         self.insights = InsightStore(database, write_lock)

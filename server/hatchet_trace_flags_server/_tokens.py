@@ -88,9 +88,6 @@ class TokenRegistry:
 
     def __init__(self, tokens: Mapping[Scope, Iterable[tuple[str, str]]]) -> None:
         self._by_digest: dict[bytes, Identity] = {}
-        # Kept for the dashboard's session keys, which are derived from each token: read here
-        # once, so a token file is never parsed twice (nor read again after it changed).
-        self._credentials: dict[str, Identity] = {}
         for scope in ("admin", "read"):
             for name, token in tokens.get(scope, ()):
                 digest = _digest(token)
@@ -101,7 +98,6 @@ class TokenRegistry:
                         f"and {name!r} ({scope}); give each its own"
                     )
                 self._by_digest[digest] = Identity(name, scope)
-                self._credentials[token] = Identity(name, scope)
 
     @classmethod
     def from_sources(
@@ -128,12 +124,12 @@ class TokenRegistry:
         """Create, register and return a fresh admin token (used when none is configured)."""
         token = secrets.token_urlsafe(32)
         self._by_digest[_digest(token)] = Identity(GENERATED_ADMIN_NAME, "admin")
-        self._credentials[token] = Identity(GENERATED_ADMIN_NAME, "admin")
         return token
 
-    def credentials(self) -> Iterator[tuple[str, Identity]]:
-        """Every accepted token with its identity."""
-        return iter(self._credentials.items())
+    def digests(self) -> Iterator[tuple[bytes, Identity]]:
+        """Every accepted token's SHA-256 digest with its identity (only digests are kept: the
+        dashboard derives its session keys from them, so no plain token stays in memory)."""
+        return iter(self._by_digest.items())
 
     def identify(self, presented: str) -> Identity | None:
         digest = _digest(presented)

@@ -1,9 +1,9 @@
 """The flag dashboard at ``/``: tasks, patterns, settings and history, live. See docs/dashboard.md.
 
 Server-rendered with Jinja2; htmx (vendored under ``static/``) swaps the fragments the ``/ui/...``
-routes return, and plain forms work without it. Every change goes through the service's store, the
-same one the JSON API uses, so validation, ``If-Match`` versions and the audit log are shared; the
-effective mode and its reason come from the served rule set (``hatchet_trace_flags._rules``).
+routes return, and plain forms work without it. Every change goes through the service layer
+(``FlagService``), as the JSON API's do, so validation, ``If-Match`` versions and the audit log are
+shared; the effective mode and its reason come from the served rule set.
 Open pages follow ``/api/v1/events`` and refresh what a change touched.
 
 A package: ``rendering`` (templates, errors), ``access`` (who is signed in, the CSRF check),

@@ -130,3 +130,38 @@ def test_csrf_tokens_are_per_session(keys: SessionKeys) -> None:
     assert not first[0].check_csrf(second[0].csrf_token)
     assert not first[0].check_csrf(None)
     assert not first[0].check_csrf("")
+
+
+def _strings_held(root: object) -> set[str]:
+    """Every string reachable from ``root`` through attributes and containers."""
+    found: set[str] = set()
+    seen: set[int] = set()
+    pending = [root]
+    while pending:
+        item = pending.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, str):
+            found.add(item)
+        elif isinstance(item, bytes):
+            found.add(item.decode("latin-1"))
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            pending.extend(item)
+        else:
+            slots = [name for cls in type(item).__mro__ for name in getattr(cls, "__slots__", ())]
+            pending.extend(getattr(item, name) for name in slots if hasattr(item, name))
+            pending.extend(getattr(item, "__dict__", {}).values())
+    return found
+
+
+def test_no_plain_token_is_kept(tokens: TokenRegistry, keys: SessionKeys) -> None:
+    issued = keys.sign_in(ALICE)
+    assert issued is not None
+    held = _strings_held(tokens) | _strings_held(keys)
+    for secret in (ALICE, BOB, WORKER):
+        assert not any(secret in text for text in held)
+    assert keys.verify(issued[1]) == issued[0]
