@@ -18,7 +18,7 @@ from ._db import Database
 from ._errors import install_error_handlers
 from ._feed import ChangeFeed
 from ._flag_service import FlagService
-from ._insights import InsightService
+from ._insight_service import InsightService
 from ._limits import BodySizeLimit
 from ._metrics import Metrics, MetricsMiddleware
 from ._ratelimit import RateLimiter, ReportGate

@@ -17,7 +17,7 @@ from typing import TypeVar
 from hatchet_trace_flags._rules import Mode, RuleSet, validate_action_id, validate_pattern
 
 from ._feed import ChangeFeed
-from ._insights import InsightService
+from ._insight_service import InsightService
 from ._metrics import Metrics
 from ._ratelimit import RateLimiter
 from ._records import (

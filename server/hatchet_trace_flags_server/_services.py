@@ -15,7 +15,7 @@ from ._conditions import ConditionError, EntityTags, parse_entity_tags
 from ._db import Database
 from ._feed import ChangeFeed
 from ._flag_service import FlagService
-from ._insights import InsightService
+from ._insight_service import InsightService
 from ._metrics import Metrics
 from ._records import Author
 from ._settings import Settings

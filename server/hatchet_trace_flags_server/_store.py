@@ -6,7 +6,7 @@
 * ``seen`` (:class:`~._seen_store.SeenStore`): the tasks workers report;
 * ``insights`` (:class:`~._insight_store.InsightStore`): workers' fan-out summaries.
 
-Only the service layer (:mod:`._flag_service`, :mod:`._insights`) and the background work beside it
+Only the service layer (:mod:`._flag_service`, :mod:`._insight_service`) and the background work beside it
 (the change feed, the retention sweep) use a store; routes never do. Record types and the errors a
 store raises live in :mod:`._records`.
 """

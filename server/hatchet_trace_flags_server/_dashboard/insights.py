@@ -14,7 +14,8 @@ from fastapi import Form, Request, Response, status
 
 from hatchet_trace_flags._fanout_stats import Histogram
 from hatchet_trace_flags_server._insight_models import TaskInsightOut
-from hatchet_trace_flags_server._insights import Insight, human_seconds
+from hatchet_trace_flags_server._insight_service import Insight
+from hatchet_trace_flags_server._presenters import human_seconds
 from hatchet_trace_flags_server._records import Author, NotFound, PreconditionFailed
 from hatchet_trace_flags_server._sessions import clear_strict_cookie
 
@@ -169,7 +170,7 @@ async def apply_recommendation(
     if out.recommendation is None:
         raise DashboardError(status.HTTP_409_CONFLICT, f"{out.action_id} has no recommendation (any more).")
     try:
-        await services.flags.set_task(
+        result = await services.flags.set_task(
             out.action_id,
             out.recommendation.mode,
             Author(session.identity.name, SOURCE, out.recommendation.reason, form.if_match),
@@ -180,7 +181,9 @@ async def apply_recommendation(
             request, form, Response(headers=_SECURITY_HEADERS), message=message, level="warning"
         )
     message = f"{out.action_id} now starts a new trace with a span link ({out.recommendation.reason})."
-    return _after_write(request, form, Response(headers=_SECURITY_HEADERS), message=message)
+    return _after_write(
+        request, form, Response(headers=_SECURITY_HEADERS), message=message, revision=result.revision
+    )
 
 
 @router.post("/ui/insights/dismiss")

@@ -16,7 +16,7 @@ from hatchet_trace_flags._rules import Decision, RuleSet
 from hatchet_trace_flags_server._flag_service import TaskListQuery
 from hatchet_trace_flags_server._models import TaskOut
 from hatchet_trace_flags_server._presenters import task_out
-from hatchet_trace_flags_server._records import TaskRow
+from hatchet_trace_flags_server._records import SettingsRecord, TaskRow
 from hatchet_trace_flags_server._services import Services
 from hatchet_trace_flags_server._sessions import Session, set_strict_cookie
 
@@ -119,11 +119,12 @@ async def _patterns_context(services: Services) -> dict[str, Any]:
     return {"patterns": records, "pattern_total": total}
 
 
-async def _settings_context(services: Services) -> dict[str, Any]:
+async def _settings_context(services: Services, settings: SettingsRecord | None = None) -> dict[str, Any]:
+    """The settings strip; ``settings`` when a write just returned them (no need to read them back)."""
     snapshot = services.flags.snapshot
     rules = snapshot.rules
     return {
-        "settings": await services.flags.settings(),
+        "settings": settings if settings is not None else await services.flags.settings(),
         "revision": snapshot.revision,
         "link_rules": sum(1 for mode in rules.tasks.values() if mode == "link")
         + sum(1 for mode in rules.patterns.values() if mode == "link"),

@@ -217,9 +217,8 @@ async def _write_settings(
         )
         response.status_code = status.HTTP_412_PRECONDITION_FAILED
         return _after_write(request, form, response, message=message, level="warning")
-    response = _render(
-        request, "_settings.html", {**_base_context(request, session), **await _settings_context(services)}
-    )
+    context = await _settings_context(services, result.record)
+    response = _render(request, "_settings.html", {**_base_context(request, session), **context})
     return _after_write(request, form, response, message=done, revision=result.revision, refresh=["tasks"])
 
 

@@ -39,6 +39,7 @@ from ._insight_models import (
     TraceOpenOut,
 )
 from ._insight_store import InsightStore
+from ._presenters import human_seconds
 from ._ratelimit import RateLimiter
 
 __all__ = [
@@ -50,7 +51,6 @@ __all__ = [
     "InsightService",
     "build_insights",
     "current_minute",
-    "human_seconds",
     "quantile",
 ]
 
@@ -89,14 +89,6 @@ def quantile(histogram: Histogram, q: float) -> float:
 
 def _quantiles(histogram: Histogram) -> Quantiles:
     return Quantiles(p50=quantile(histogram, 0.5), p95=quantile(histogram, 0.95), max=histogram.high)
-
-
-def human_seconds(value: float) -> str:
-    if value < 1.0:
-        return f"{value * 1000:.0f} ms" if value >= 0.001 else f"{value * 1e6:.0f} µs"
-    if value < 120.0:
-        return f"{value:.1f} s"
-    return f"{value / 60:.1f} min"
 
 
 def _children_by_workflow(summaries: Mapping[str, TaskSummary]) -> dict[str, list[tuple[str, int]]]:
