@@ -18,7 +18,7 @@ from pathlib import Path
 
 from hatchet_trace_flags_server import Settings
 from hatchet_trace_flags_server._db import Database
-from hatchet_trace_flags_server._insights import build_insights, current_minute
+from hatchet_trace_flags_server._insight_service import build_insights, current_minute
 from hatchet_trace_flags_server._store import Store
 
 from hatchet_trace_flags._fanout_stats import FanoutStats, TaskSummary

@@ -20,8 +20,8 @@ from ._auth import ReadIdentity
 from ._feed import REPLAY_LIMIT, Refetch, Subscription
 from ._json_input import StrictJSONRoute
 from ._models import ErrorOut
+from ._records import ChangeEvent
 from ._services import Services, ServicesDep
-from ._store import ChangeEvent
 
 __all__ = ["router"]
 
@@ -89,7 +89,7 @@ async def _stream(
             if resume_from < 0 or resume_from > current.revision:
                 yield _refetch(Refetch(current.revision, current.etag))
             elif resume_from < current.revision:
-                missed = await services.store.events_after(resume_from, limit=REPLAY_LIMIT)
+                missed = await services.flags.events_after(resume_from, limit=REPLAY_LIMIT)
                 missed = [event for event in missed if event.revision <= current.revision]
                 if [event.revision for event in missed] != list(range(resume_from + 1, current.revision + 1)):
                     yield _refetch(Refetch(current.revision, current.etag))

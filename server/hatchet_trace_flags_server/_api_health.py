@@ -31,7 +31,7 @@ async def readyz(services: ServicesDep) -> Response:
             {"status": "unavailable", "detail": problem},
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
         )
-    return JSONResponse({"status": "ok", "revision": services.feed.snapshot.revision})
+    return JSONResponse({"status": "ok", "revision": services.flags.snapshot.revision})
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

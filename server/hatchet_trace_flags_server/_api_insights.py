@@ -7,11 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from hatchet_trace_flags._rules import validate_action_id
-
 from ._auth import AdminIdentity, ReadIdentity
 from ._insight_models import InsightPage, InsightsIn, InsightsOut, TaskInsightOut
-from ._insights import load_insights, record_report
 from ._models import ErrorOut
 from ._services import ServicesDep
 
@@ -32,11 +29,7 @@ router = APIRouter(prefix="/api/v1", tags=["insights"])
     response_model_exclude_none=True,
 )
 async def report_insights(identity: ReadIdentity, services: ServicesDep, body: InsightsIn) -> InsightsOut:
-    # Charged like task reports, per task named: one budget for everything a worker sends.
-    services.seen_limiter.take(identity.name, max(1, len(body.tasks)))
-    for index, task in enumerate(body.tasks):
-        validate_action_id(task.action_id, field=f"tasks[{index}].action_id")
-    result = await record_report(services, body)
+    result = await services.insights.report(identity.name, body)
     if body.dropped:
         logger.info("worker %s could not track the runs of %d more tasks", body.worker, body.dropped)
     return result
@@ -53,19 +46,18 @@ async def list_insights(
         bool, Query(description="true: only tasks with a recommendation that is not dismissed")
     ] = False,
 ) -> InsightPage:
-    insights = [insight.out for insight in await load_insights(services)]
+    insights = [insight.out for insight in await services.insights.load()]
     if recommended:
         insights = [
             item for item in insights if item.recommendation is not None and not item.recommendation.dismissed
         ]
-    return InsightPage(items=insights, window_seconds=services.settings.insight_window_seconds)
+    return InsightPage(items=insights, window_seconds=services.insights.window_seconds)
 
 
 async def _one(services: ServicesDep, action_id: str) -> TaskInsightOut:
-    validate_action_id(action_id)
-    for insight in await load_insights(services):
-        if insight.out.action_id == action_id:
-            return insight.out
+    insight = await services.insights.one(action_id)
+    if insight is not None:
+        return insight.out
     raise HTTPException(status.HTTP_404_NOT_FOUND, f"no fan-out numbers for {action_id!r} in the window")
 
 
@@ -87,8 +79,7 @@ async def dismiss(action_id: str, identity: AdminIdentity, services: ServicesDep
     insight = await _one(services, action_id)
     if insight.recommendation is None:
         raise HTTPException(status.HTTP_409_CONFLICT, f"{action_id} has no recommendation to dismiss")
-    await services.store.insights.dismiss(action_id, insight.recommendation.mode, identity.name)
-    logger.info("%s dismissed the recommendation for %s", identity.name, action_id)
+    await services.insights.dismiss(action_id, insight.recommendation.mode, identity.name)
     return await _one(services, action_id)
 
 
@@ -98,6 +89,5 @@ async def dismiss(action_id: str, identity: AdminIdentity, services: ServicesDep
     responses={404: {"model": ErrorOut}},
 )
 async def undismiss(action_id: str, _identity: AdminIdentity, services: ServicesDep) -> TaskInsightOut:
-    validate_action_id(action_id)
-    await services.store.insights.undismiss(action_id)
+    await services.insights.undismiss(action_id)
     return await _one(services, action_id)

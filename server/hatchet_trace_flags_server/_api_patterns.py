@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
 from hatchet_trace_flags._rules import Mode
 
 from ._auth import AdminIdentity
 from ._json_input import StrictJSONRoute
 from ._models import ErrorOut, PatternOut, PatternPage, RuleIn
-from ._services import Services, ServicesDep, change_source, if_match
-from ._store import RuleRecord
+from ._records import RuleRecord
+from ._services import AdminAuthor, ServicesDep
 from ._validation import Limit, Note, Offset, Search
 
 __all__ = ["router"]
@@ -46,14 +46,13 @@ async def list_patterns(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> PatternPage:
-    records, total = await services.store.list_patterns(search=q, mode=mode, limit=limit, offset=offset)
+    records, total = await services.flags.list_patterns(search=q, mode=mode, limit=limit, offset=offset)
     return PatternPage(
         items=[pattern_out(record) for record in records], total=total, limit=limit, offset=offset
     )
 
 
-async def _respond(services: Services, pattern: str, response: Response) -> PatternOut:
-    record = await services.store.get_pattern(pattern)
+def _respond(record: RuleRecord, response: Response) -> PatternOut:
     response.headers["ETag"] = record.etag
     return pattern_out(record)
 
@@ -66,28 +65,15 @@ async def _respond(services: Services, pattern: str, response: Response) -> Patt
 async def get_pattern(
     pattern: str, _identity: AdminIdentity, services: ServicesDep, response: Response
 ) -> PatternOut:
-    return await _respond(services, pattern, response)
+    return _respond(await services.flags.pattern(pattern), response)
 
 
 @router.put("/patterns/{pattern:path}", summary="Set a pattern's mode", responses=_WRITE_RESPONSES)
 async def put_pattern(
-    pattern: str,
-    body: RuleIn,
-    identity: AdminIdentity,
-    services: ServicesDep,
-    request: Request,
-    response: Response,
+    pattern: str, body: RuleIn, author: AdminAuthor, services: ServicesDep, response: Response
 ) -> PatternOut:
-    result = await services.store.set_pattern(
-        pattern,
-        body.mode,
-        note=body.note,
-        if_match=if_match(request),
-        actor=identity.name,
-        source=change_source(request),
-    )
-    await services.publish(result)
-    return await _respond(services, pattern, response)
+    result = await services.flags.set_pattern(pattern, body.mode, author.noting(body.note))
+    return _respond(result.record, response)
 
 
 @router.delete(
@@ -96,20 +82,7 @@ async def put_pattern(
     responses={**_WRITE_RESPONSES, 404: {"model": ErrorOut, "description": "No such pattern"}},
 )
 async def delete_pattern(
-    pattern: str,
-    identity: AdminIdentity,
-    services: ServicesDep,
-    request: Request,
-    response: Response,
-    note: Note = None,
+    pattern: str, author: AdminAuthor, services: ServicesDep, response: Response, note: Note = None
 ) -> PatternOut:
-    result = await services.store.set_pattern(
-        pattern,
-        None,
-        note=note,
-        if_match=if_match(request),
-        actor=identity.name,
-        source=change_source(request),
-    )
-    await services.publish(result)
-    return await _respond(services, pattern, response)
+    result = await services.flags.set_pattern(pattern, None, author.noting(note))
+    return _respond(result.record, response)

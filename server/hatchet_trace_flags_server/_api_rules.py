@@ -25,8 +25,8 @@ from ._models import (
     SettingsPut,
     check_text,
 )
-from ._services import ServicesDep, change_source, if_match
-from ._store import AuditQuery, SettingsRecord
+from ._records import AuditQuery, SettingsRecord
+from ._services import AdminAuthor, ImportAuthor, ServicesDep
 from ._validation import Note
 
 __all__ = ["RulesDocument", "router"]
@@ -67,67 +67,27 @@ _SETTINGS_WRITE_RESPONSES: dict[int | str, dict[str, object]] = {
 
 @router.get("/settings", summary="Default mode and links kill switch")
 async def get_settings(_identity: AdminIdentity, services: ServicesDep, response: Response) -> SettingsOut:
-    return _settings_out(await services.store.get_settings(), response)
-
-
-async def _update_settings(
-    services: ServicesDep,
-    request: Request,
-    response: Response,
-    actor: str,
-    *,
-    default: Mode | None,
-    links_enabled: bool | None,
-    note: str | None,
-) -> SettingsOut:
-    result = await services.store.update_settings(
-        default=default,
-        links_enabled=links_enabled,
-        note=note,
-        if_match=if_match(request),
-        actor=actor,
-        source=change_source(request),
-    )
-    await services.publish(result)
-    return _settings_out(result.record, response)
+    return _settings_out(await services.flags.settings(), response)
 
 
 @router.put("/settings", summary="Replace the settings", responses=_SETTINGS_WRITE_RESPONSES)
 async def put_settings(
-    body: SettingsPut,
-    identity: AdminIdentity,
-    services: ServicesDep,
-    request: Request,
-    response: Response,
+    body: SettingsPut, author: AdminAuthor, services: ServicesDep, response: Response
 ) -> SettingsOut:
-    return await _update_settings(
-        services,
-        request,
-        response,
-        identity.name,
-        default=body.default,
-        links_enabled=body.links_enabled,
-        note=body.note,
+    result = await services.flags.update_settings(
+        author.noting(body.note), default=body.default, links_enabled=body.links_enabled
     )
+    return _settings_out(result.record, response)
 
 
 @router.patch("/settings", summary="Change some settings", responses=_SETTINGS_WRITE_RESPONSES)
 async def patch_settings(
-    body: SettingsPatch,
-    identity: AdminIdentity,
-    services: ServicesDep,
-    request: Request,
-    response: Response,
+    body: SettingsPatch, author: AdminAuthor, services: ServicesDep, response: Response
 ) -> SettingsOut:
-    return await _update_settings(
-        services,
-        request,
-        response,
-        identity.name,
-        default=body.default,
-        links_enabled=body.links_enabled,
-        note=body.note,
+    result = await services.flags.update_settings(
+        author.noting(body.note), default=body.default, links_enabled=body.links_enabled
     )
+    return _settings_out(result.record, response)
 
 
 @router.get(
@@ -146,7 +106,7 @@ async def patch_settings(
     },
 )
 async def snapshot(request: Request, _identity: ReadIdentity, services: ServicesDep) -> Response:
-    current = services.feed.snapshot
+    current = services.flags.snapshot
     headers = {
         "ETag": current.etag,
         "X-Rules-Revision": str(current.revision),
@@ -176,7 +136,7 @@ async def export(
     services: ServicesDep,
     format: Annotated[Literal["native", "flagd"], Query(description="native or flagd")] = "native",
 ) -> Response:
-    current = services.feed.snapshot
+    current = services.flags.snapshot
     headers = {"ETag": current.etag, "X-Rules-Revision": str(current.revision)}
     if format == "flagd":
         body = json.dumps(to_flagd(current.rules), indent=2, sort_keys=True).encode()
@@ -203,17 +163,10 @@ async def export(
     },
 )
 async def import_rules(
-    request: Request, identity: AdminIdentity, services: ServicesDep, note: Note = None
+    request: Request, author: ImportAuthor, services: ServicesDep, note: Note = None
 ) -> ImportOut:
     rules = RuleSet.loads(await request.body())
-    result = await services.store.import_rules(
-        rules,
-        note=note,
-        if_match=if_match(request),
-        actor=identity.name,
-        source=change_source(request, default="import"),
-    )
-    await services.publish(result)
+    result = await services.flags.import_rules(rules, author.noting(note))
     return ImportOut(
         changed=result.event is not None, revision=result.record.revision, etag=result.record.etag
     )
@@ -246,7 +199,7 @@ async def audit(
     before: Annotated[int | None, Query(ge=1, le=2**62, description="Revisions below this")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditPage:
-    events = await services.store.list_audit(
+    events = await services.flags.audit(
         AuditQuery(
             actor=actor, kind=kind, key=key, since=since, until=until, before_revision=before, limit=limit
         )

@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator
 
-from hatchet_trace_flags._rules import Mode, validate_action_id
+from hatchet_trace_flags._rules import Mode
 
 from ._auth import AdminIdentity, ReadIdentity
+from ._flag_service import TaskListQuery, TaskSort
 from ._json_input import StrictJSONRoute
 from ._models import ErrorOut, ForgetIn, ForgetOut, RuleIn, SeenIn, SeenOut, TaskOut, TaskPage, check_text
 from ._presenters import task_out
-from ._services import Services, ServicesDep, change_source, if_match
-from ._task_queries import TaskListQuery, TaskSort
+from ._records import TaskRow
+from ._services import AdminAuthor, Services, ServicesDep
 from ._validation import Limit, Note, Offset, Search
 
 __all__ = ["router"]
-
-logger = logging.getLogger("hatchet_trace_flags_server")
 
 router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v1", tags=["tasks"])
 
@@ -59,7 +57,7 @@ async def list_tasks(
         raise RequestValidationError(
             [{"type": "value_error", "loc": ("query", "after"), "msg": "after needs sort=name and no offset"}]
         )
-    rules = services.feed.snapshot.rules
+    rules = services.flags.rules
     query = TaskListQuery(
         search=q,
         configured=configured,
@@ -70,7 +68,7 @@ async def list_tasks(
         limit=limit,
         offset=offset,
     )
-    found = await services.store.list_tasks(query, rules)
+    found = await services.flags.list_tasks(query, rules)
     items = [task_out(row, rules) for row in found.rows]
     next_after = items[-1].action_id if sort == "name" and len(items) == limit else None
     return TaskPage(
@@ -93,18 +91,7 @@ async def list_tasks(
     response_model_exclude_none=True,
 )
 async def report_seen(identity: ReadIdentity, services: ServicesDep, body: SeenIn) -> SeenOut:
-    # Charged per action_id, not per request (a full report costs what a thousand small ones do),
-    # and before the ids are validated, so a refused report costs little.
-    services.seen_limiter.take(identity.name, max(1, len(body.action_ids)))
-    action_ids = [
-        validate_action_id(action_id, field=f"action_ids[{index}]")
-        for index, action_id in enumerate(body.action_ids)
-    ]
-    result = await services.store.seen.record(
-        body.worker, action_ids, cap=services.settings.max_discovered_tasks
-    )
-    if result.ignored:
-        services.metrics.seen_ignored.inc(result.ignored)
+    result = await services.flags.report_seen(identity.name, body.worker, body.action_ids)
     return SeenOut(recorded=result.recorded, ignored=result.ignored or None)
 
 
@@ -114,20 +101,12 @@ async def report_seen(identity: ReadIdentity, services: ServicesDep, body: SeenI
     responses={422: {"model": ErrorOut}},
 )
 async def forget_tasks(identity: AdminIdentity, services: ServicesDep, body: ForgetIn) -> ForgetOut:
-    action_ids = [
-        validate_action_id(action_id, field=f"action_ids[{index}]")
-        for index, action_id in enumerate(body.action_ids)
-    ]
-    forgotten = await services.store.seen.forget(action_ids)
-    await services.store.insights.forget(action_ids)
-    logger.info("%s forgot %d discovered tasks", identity.name, forgotten)
-    return ForgetOut(forgotten=forgotten)
+    return ForgetOut(forgotten=await services.flags.forget(body.action_ids, identity.name))
 
 
-async def _respond(services: Services, action_id: str, response: Response) -> TaskOut:
-    row = await services.store.get_task(action_id)
+def _respond(services: Services, row: TaskRow, response: Response) -> TaskOut:
     response.headers["ETag"] = row.rule.etag
-    return task_out(row, services.feed.snapshot.rules)
+    return task_out(row, services.flags.rules)
 
 
 @router.get(
@@ -138,28 +117,15 @@ async def _respond(services: Services, action_id: str, response: Response) -> Ta
 async def get_task(
     action_id: str, _identity: AdminIdentity, services: ServicesDep, response: Response
 ) -> TaskOut:
-    return await _respond(services, action_id, response)
+    return _respond(services, await services.flags.task(action_id), response)
 
 
 @router.put("/tasks/{action_id:path}", summary="Set a task's mode", responses=_WRITE_RESPONSES)
 async def put_task(
-    action_id: str,
-    body: RuleIn,
-    identity: AdminIdentity,
-    services: ServicesDep,
-    request: Request,
-    response: Response,
+    action_id: str, body: RuleIn, author: AdminAuthor, services: ServicesDep, response: Response
 ) -> TaskOut:
-    result = await services.store.set_task(
-        action_id,
-        body.mode,
-        note=body.note,
-        if_match=if_match(request),
-        actor=identity.name,
-        source=change_source(request),
-    )
-    await services.publish(result)
-    return await _respond(services, action_id, response)
+    result = await services.flags.set_task(action_id, body.mode, author.noting(body.note))
+    return _respond(services, result.record, response)
 
 
 @router.delete(
@@ -168,20 +134,7 @@ async def put_task(
     responses={**_WRITE_RESPONSES, 404: {"model": ErrorOut, "description": "No mode configured"}},
 )
 async def delete_task(
-    action_id: str,
-    identity: AdminIdentity,
-    services: ServicesDep,
-    request: Request,
-    response: Response,
-    note: Note = None,
+    action_id: str, author: AdminAuthor, services: ServicesDep, response: Response, note: Note = None
 ) -> TaskOut:
-    result = await services.store.set_task(
-        action_id,
-        None,
-        note=note,
-        if_match=if_match(request),
-        actor=identity.name,
-        source=change_source(request),
-    )
-    await services.publish(result)
-    return await _respond(services, action_id, response)
+    result = await services.flags.set_task(action_id, None, author.noting(note))
+    return _respond(services, result.record, response)

@@ -17,6 +17,8 @@ from ._dashboard import install_dashboard
 from ._db import Database
 from ._errors import install_error_handlers
 from ._feed import ChangeFeed
+from ._flag_service import FlagService
+from ._insight_service import InsightService
 from ._limits import BodySizeLimit
 from ._metrics import Metrics, MetricsMiddleware
 from ._ratelimit import RateLimiter, ReportGate
@@ -68,7 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     store = Store(database, known=lambda: feed.latest)
     metrics = Metrics()
     feed = ChangeFeed(
-        store,
+        store.queries,
         resync_seconds=settings.resync_seconds,
         listen_dsn=database.listen_dsn() if database.is_postgres else None,
         on_snapshot=metrics.observe_snapshot,
@@ -76,7 +78,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_streams_per_owner=settings.max_streams_per_token,
     )
     seen_limiter = RateLimiter(rate=settings.seen_rate, burst=settings.seen_burst, what="reported action_ids")
-    services = Services(settings, database, store, feed, tokens, metrics, seen_limiter)
+    insights = InsightService(
+        store.insights,
+        rules=lambda: feed.snapshot.rules,
+        report_limiter=seen_limiter,
+        window_seconds=settings.insight_window_seconds,
+        max_tasks=settings.max_insight_tasks,
+    )
+    flags = FlagService(
+        store,
+        feed,
+        metrics,
+        insights=insights,
+        report_limiter=seen_limiter,
+        max_discovered_tasks=settings.max_discovered_tasks,
+    )
+    services = Services(settings, database, feed, tokens, metrics, flags, insights)
     sweep = RetentionSweep(
         store.seen,
         retention_seconds=settings.discovered_retention_seconds,

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from ._cli_client import Client, key_path, print_json, table
-from ._insights import human_seconds
+from ._presenters import human_seconds
 
 __all__ = ["add_insights_command"]
 

@@ -23,9 +23,11 @@ from sqlalchemy.pool import NullPool
 
 from ._schema import store_identity
 
-__all__ = ["MIGRATIONS_DIR", "Database"]
+__all__ = ["MIGRATIONS_DIR", "NOTIFY_CHANNEL", "Database"]
 
 MIGRATIONS_DIR: Final = Path(__file__).parent / "_migrations"
+# Every rule change NOTIFYs this channel on PostgreSQL when it commits; each replica LISTENs on it.
+NOTIFY_CHANNEL: Final = "hatchet_trace_flags_changes"
 # pg_advisory_xact_lock key shared by every replica: "htflags" in ASCII.
 _MIGRATION_LOCK_KEY: Final = 0x6874666C616773
 # /readyz must answer quickly even when the database hangs (a probe has its own short timeout).

@@ -15,7 +15,7 @@ from hatchet_trace_flags._rules import RulesError
 from ._auth import AuthError
 from ._problems import install_problem_handlers, problem_response
 from ._ratelimit import RateLimited
-from ._store import NotFound, PreconditionFailed
+from ._records import NotFound, PreconditionFailed
 
 __all__ = ["DATABASE_AWAY", "install_error_handlers"]
 

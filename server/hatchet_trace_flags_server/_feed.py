@@ -18,8 +18,10 @@ from typing import Final
 
 import asyncpg  # type: ignore[import-untyped]
 
+from ._db import NOTIFY_CHANNEL
 from ._ratelimit import RateLimited
-from ._store import NOTIFY_CHANNEL, ChangeEvent, RulesSnapshot, Store
+from ._records import ChangeEvent, RulesSnapshot
+from ._rule_queries import RuleQueries
 
 __all__ = ["ChangeFeed", "Refetch", "Subscription"]
 
@@ -67,7 +69,7 @@ class Subscription:
 class ChangeFeed:
     def __init__(
         self,
-        store: Store,
+        queries: RuleQueries,
         *,
         resync_seconds: float,
         listen_dsn: str | None,
@@ -78,7 +80,7 @@ class ChangeFeed:
         self._max_streams = max_streams
         self._max_per_owner = max_streams_per_owner
         self._per_owner: dict[str, int] = {}
-        self._store = store
+        self._queries = queries
         self._resync_seconds = resync_seconds
         self._listen_dsn = listen_dsn
         self._on_snapshot = on_snapshot
@@ -106,7 +108,7 @@ class ChangeFeed:
         return len(self._subscribers)
 
     async def start(self) -> None:
-        self._set_snapshot(await self._store.load_snapshot())
+        self._set_snapshot(await self._queries.load_snapshot())
         self._tasks.append(asyncio.create_task(self._sync_loop(), name="rules-sync"))
         if self._listen_dsn is not None:
             self._tasks.append(asyncio.create_task(self._listen_loop(self._listen_dsn), name="rules-listen"))
@@ -157,17 +159,17 @@ class ChangeFeed:
     async def sync(self) -> None:
         async with self._lock:
             current = self.snapshot
-            revision = await self._store.current_revision()
+            revision = await self._queries.current_revision()
             if revision == current.revision:
                 return
             if revision < current.revision:
                 # The database went back in time (restored from a backup): nothing to replay.
-                self._set_snapshot(await self._store.load_snapshot())
+                self._set_snapshot(await self._queries.load_snapshot())
                 self._publish_all(self._refetch())
                 return
             # Snapshot first: every event up to its revision committed with it, so none is missing.
-            snapshot = await self._store.load_snapshot()
-            events = await self._store.events_after(current.revision, limit=REPLAY_LIMIT)
+            snapshot = await self._queries.load_snapshot()
+            events = await self._queries.events_after(current.revision, limit=REPLAY_LIMIT)
             self._set_snapshot(snapshot)
             contiguous = [event for event in events if event.revision <= snapshot.revision]
             expected = list(range(current.revision + 1, snapshot.revision + 1))

@@ -22,8 +22,8 @@ from hatchet_trace_flags._rules import Reason, RulesError, validate_action_id
 from ._auth import ReadIdentity
 from ._conditions import ConditionError, parse_entity_tags
 from ._json_input import StrictJSONRoute, loads_strict
+from ._records import RulesSnapshot
 from ._services import Services, ServicesDep
-from ._store import RulesSnapshot
 
 __all__ = ["router"]
 
@@ -157,7 +157,7 @@ async def evaluate_flag(
             {"key": key, "errorCode": error.code, "errorDetails": error.details},
             status_code=error.status_code,
         )
-    return JSONResponse(_evaluate(services, services.feed.snapshot, action_id))
+    return JSONResponse(_evaluate(services, services.flags.snapshot, action_id))
 
 
 @router.post(
@@ -197,7 +197,7 @@ async def evaluate_flags(
         return JSONResponse(
             {"errorCode": error.code, "errorDetails": error.details}, status_code=error.status_code
         )
-    snapshot = services.feed.snapshot
+    snapshot = services.flags.snapshot
     # The answer depends on the rule set and on the context: both go into the ETag.
     canonical_context = json.dumps(context, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     digest = hashlib.sha256(f"{snapshot.etag}\n{canonical_context}".encode()).hexdigest()[:32]

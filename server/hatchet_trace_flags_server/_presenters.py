@@ -1,5 +1,5 @@
-"""How records become API bodies, shared by the JSON API and the dashboard (which sit side by side
-above the store; neither imports the other)."""
+"""How records become API bodies, shared by the JSON API and the dashboard (two families of routes
+side by side above the service layer; neither imports the other)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hatchet_trace_flags._rules import RuleSet
 from ._models import TaskOut
 from ._records import TaskRow
 
-__all__ = ["task_out"]
+__all__ = ["human_seconds", "task_out"]
 
 
 def task_out(row: TaskRow, rules: RuleSet) -> TaskOut:
@@ -27,3 +27,12 @@ def task_out(row: TaskRow, rules: RuleSet) -> TaskOut:
         last_seen=row.last_seen,
         last_worker=row.last_worker,
     )
+
+
+def human_seconds(value: float) -> str:
+    """A duration as people read it: ``850 µs``, ``12 ms``, ``3.4 s``, ``2.5 min``."""
+    if value < 1.0:
+        return f"{value * 1000:.0f} ms" if value >= 0.001 else f"{value * 1e6:.0f} µs"
+    if value < 120.0:
+        return f"{value:.1f} s"
+    return f"{value / 60:.1f} min"

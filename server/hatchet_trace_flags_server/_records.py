@@ -4,16 +4,17 @@ events, and the errors a write can end in. Plain values, no database access."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from hatchet_trace_flags._rules import Mode, RuleSet
 
-from ._conditions import quote_etag
+from ._conditions import EntityTags, quote_etag
 
 __all__ = [
     "AuditQuery",
+    "Author",
     "ChangeEvent",
     "ChangeKind",
     "NotFound",
@@ -40,6 +41,20 @@ class PreconditionFailed(Exception):
     def __init__(self, current_etag: str, what: str) -> None:
         super().__init__(f"{what} changed since you read it (now {current_etag}); re-read and retry")
         self.current_etag = current_etag
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    """Who asks for a change, from where (``api``, ``cli``, ``dashboard``...), why (the note) and on
+    which version it is based (``If-Match``): recorded in the audit log, checked against the data."""
+
+    actor: str
+    source: str
+    note: str | None = None
+    if_match: EntityTags | None = None
+
+    def noting(self, note: str | None) -> Author:
+        return replace(self, note=note)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +161,11 @@ class WriteResult(Generic[_R]):
     record: _R
     event: ChangeEvent | None
     snapshot: RulesSnapshot | None
+
+    @property
+    def revision(self) -> int | None:
+        """The revision this write made, ``None`` when it changed nothing."""
+        return self.event.revision if self.event is not None else None
 
 
 @dataclass(frozen=True, slots=True)

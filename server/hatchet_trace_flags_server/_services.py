@@ -1,23 +1,27 @@
-"""The per-app objects every route needs, and small request helpers shared by the routers."""
+"""The per-app objects every route needs, and the request helpers shared by the routers: who asks
+for a change (:class:`Author`) and on which version it is based."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
+from ._auth import AdminIdentity
 from ._conditions import ConditionError, EntityTags, parse_entity_tags
 from ._db import Database
 from ._feed import ChangeFeed
+from ._flag_service import FlagService
+from ._insight_service import InsightService
 from ._metrics import Metrics
-from ._ratelimit import RateLimiter
+from ._records import Author
 from ._settings import Settings
-from ._store import Store, WriteResult
-from ._tokens import TokenRegistry
+from ._tokens import Identity, TokenRegistry
 
-__all__ = ["STORE_HEADER", "Services", "ServicesDep", "change_source", "if_match"]
+__all__ = ["STORE_HEADER", "AdminAuthor", "ImportAuthor", "Services", "ServicesDep"]
 
 _SOURCE = re.compile(r"[a-z][a-z0-9-]{0,31}")
 SOURCE_HEADER = "X-Change-Source"
@@ -28,11 +32,11 @@ STORE_HEADER = "X-Rules-Store"
 class Services:
     settings: Settings
     database: Database
-    store: Store
     feed: ChangeFeed
     tokens: TokenRegistry
     metrics: Metrics
-    seen_limiter: RateLimiter
+    flags: FlagService
+    insights: InsightService
 
     @property
     def store_headers(self) -> dict[str, str]:
@@ -40,12 +44,6 @@ class Services:
         and warn when it changes (a different, maybe empty, database)."""
         store_id = self.database.store_id
         return {STORE_HEADER: store_id} if store_id is not None else {}
-
-    async def publish(self, result: WriteResult[Any]) -> None:
-        """Serve and announce a change this process just committed."""
-        if result.event is not None and result.snapshot is not None:
-            self.metrics.changes.labels(result.event.kind).inc()
-            await self.feed.apply_local(result.event, result.snapshot)
 
 
 async def _services(request: Request) -> Services:
@@ -56,15 +54,29 @@ async def _services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(_services)]
 
 
-def if_match(request: Request) -> EntityTags | None:
+def _if_match(request: Request) -> EntityTags | None:
     try:
         return parse_entity_tags(request.headers.get("if-match"), name="If-Match")
     except ConditionError as error:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
 
 
-def change_source(request: Request, default: str = "api") -> str:
+def _change_source(request: Request, default: str = "api") -> str:
     """Where a change came from for the audit log: ``X-Change-Source`` (e.g. ``cli``,
     ``dashboard``) when it is a short lowercase word, else ``default``."""
     value = request.headers.get(SOURCE_HEADER, "")
     return value if _SOURCE.fullmatch(value) else default
+
+
+def _author(default_source: str) -> Callable[[Request, Identity], Awaitable[Author]]:
+    async def author(request: Request, identity: AdminIdentity) -> Author:
+        return Author(identity.name, _change_source(request, default_source), if_match=_if_match(request))
+
+    return author
+
+
+# An admin's change through the API: its name, X-Change-Source and If-Match (the note comes from
+# the body or the query, so each route adds it with ``author.noting(note)``).
+AdminAuthor = Annotated[Author, Depends(_author("api"))]
+# The same for an import, which the audit log calls "import" unless the client says otherwise.
+ImportAuthor = Annotated[Author, Depends(_author("import"))]

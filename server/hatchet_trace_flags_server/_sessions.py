@@ -30,18 +30,15 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Final
 
 from fastapi import Request, Response, status
 
 from ._auth import AuthError
 from ._session_store import SessionStore
-from ._settings import Settings
-from ._tokens import Identity, TokenRegistry, parse_token_list
+from ._tokens import Identity, TokenRegistry
 
 __all__ = [
     "CSRF_FIELD",
@@ -110,50 +107,22 @@ class Session:
         return presented is not None and hmac.compare_digest(presented.encode(), self.csrf_token.encode())
 
 
-def _signing_key(token: str, identity: Identity) -> _SigningKey:
-    secret = hmac.new(hashlib.sha256(token.encode()).digest(), _KEY_LABEL, hashlib.sha256).digest()
+def _signing_key(token_digest: bytes, identity: Identity) -> _SigningKey:
+    secret = hmac.new(token_digest, _KEY_LABEL, hashlib.sha256).digest()
     key_id = _b64(hmac.new(secret, b"key-id", hashlib.sha256).digest()[:12])
     return _SigningKey(key_id, secret, identity)
-
-
-def _configured_tokens(settings: Settings) -> Iterable[str]:
-    """Every token the service was configured with, from the same sources the registry read."""
-    sources = [(settings.admin_tokens, "ADMIN_TOKENS"), (settings.read_tokens, "READ_TOKENS")]
-    for path in (settings.admin_tokens_file, settings.read_tokens_file):
-        if path is not None:
-            sources.append((Path(path).read_text(encoding="utf-8"), str(path)))
-    for text, origin in sources:
-        for _name, token in parse_token_list(text, origin=origin):
-            yield token
 
 
 class SessionKeys:
     """Issues and verifies session cookies for the tokens a :class:`TokenRegistry` accepts."""
 
-    def __init__(
-        self, tokens: TokenRegistry, known_tokens: Iterable[str], store: SessionStore | None = None
-    ) -> None:
+    def __init__(self, tokens: TokenRegistry, store: SessionStore | None = None) -> None:
         self._tokens = tokens
         self.store = store
         self._by_id: dict[str, _SigningKey] = {}
-        for token in known_tokens:
-            identity = tokens.identify(token)
-            if identity is not None:
-                key = _signing_key(token, identity)
-                self._by_id[key.key_id] = key
-
-    @classmethod
-    def for_app(
-        cls,
-        settings: Settings,
-        tokens: TokenRegistry,
-        generated_token: str | None,
-        store: SessionStore | None = None,
-    ) -> SessionKeys:
-        known = list(_configured_tokens(settings))
-        if generated_token is not None:
-            known.append(generated_token)
-        return cls(tokens, known, store)
+        for token_digest, identity in tokens.digests():
+            key = _signing_key(token_digest, identity)
+            self._by_id[key.key_id] = key
 
     # ----------------------------------------------------------------- sessions
 
@@ -162,9 +131,9 @@ class SessionKeys:
         identity = self._tokens.identify(token)
         if identity is None:
             return None
-        key = _signing_key(token, identity)
-        # A token the registry accepts is always known here; registering it again keeps a token added
-        # to the registry after start-up (the generated one) working too.
+        key = _signing_key(hashlib.sha256(token.encode()).digest(), identity)
+        # Keys are made from the registry when these keys are built; a token registered after that
+        # (none today) gets its key at its first sign-in.
         self._by_id.setdefault(key.key_id, key)
         expires_at = int((time.time() if now is None else now) + SESSION_LIFETIME.total_seconds())
         nonce = secrets.token_urlsafe(16)

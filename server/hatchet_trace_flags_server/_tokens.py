@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -125,6 +125,11 @@ class TokenRegistry:
         token = secrets.token_urlsafe(32)
         self._by_digest[_digest(token)] = Identity(GENERATED_ADMIN_NAME, "admin")
         return token
+
+    def digests(self) -> Iterator[tuple[bytes, Identity]]:
+        """Every accepted token's SHA-256 digest with its identity (only digests are kept: the
+        dashboard derives its session keys from them, so no plain token stays in memory)."""
+        return iter(self._by_digest.items())
 
     def identify(self, presented: str) -> Identity | None:
         digest = _digest(presented)

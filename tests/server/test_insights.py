@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hatchet_trace_flags_server._insights import DELAY_FACTOR, MIN_CHILDREN_PER_RUN, build_insights
+from hatchet_trace_flags_server._insight_service import DELAY_FACTOR, MIN_CHILDREN_PER_RUN, build_insights
 
 from hatchet_trace_flags._admin_insights import insights_payload
 from hatchet_trace_flags._fanout_stats import FanoutStats

@@ -1,13 +1,15 @@
 """The flag dashboard at ``/``: tasks, patterns, settings and history, live. See docs/dashboard.md.
 
 Server-rendered with Jinja2; htmx (vendored under ``static/``) swaps the fragments the ``/ui/...``
-routes return, and plain forms work without it. Every change goes through the service's store, the
-same one the JSON API uses, so validation, ``If-Match`` versions and the audit log are shared; the
-effective mode and its reason come from the served rule set (``hatchet_trace_flags._rules``).
+routes return, and plain forms work without it. Every change goes through the service layer
+(``FlagService``), as the JSON API's do, so validation, ``If-Match`` versions and the audit log are
+shared; the effective mode and its reason come from the served rule set.
 Open pages follow ``/api/v1/events`` and refresh what a change touched.
 
-A package: ``rendering`` (templates, errors), ``forms`` (input), ``views`` (what pages show),
-``pages`` and ``writes`` (the routes), ``insights`` (the fan-out insight page and its actions).
+A package: ``rendering`` (templates, errors), ``access`` (who is signed in, the CSRF check),
+``inputs`` (form and query models), ``routing`` (the router; refused input as dashboard errors),
+``views`` (what pages show), ``pages`` and ``writes`` (the routes), ``insights`` (the fan-out
+insight page and its actions).
 """
 
 from __future__ import annotations
@@ -21,14 +23,8 @@ from hatchet_trace_flags_server._session_store import SessionStore
 from hatchet_trace_flags_server._sessions import SessionKeys
 
 from . import insights, pages, writes  # noqa: F401  (importing them registers their routes on the router)
-from .rendering import (
-    STATIC_DIR,
-    DashboardError,
-    _dashboard_error,
-    _sign_in_required,
-    _SignInRequired,
-    router,
-)
+from .rendering import STATIC_DIR, DashboardError, _dashboard_error, _sign_in_required, _SignInRequired
+from .routing import router
 
 __all__ = ["install_dashboard", "router"]
 
@@ -37,7 +33,7 @@ def install_dashboard(app: FastAPI) -> None:
     """Serve the dashboard from ``app`` and let its session cookie authenticate API calls too."""
     services: Services = app.state.services
     store = SessionStore(services.database, idle_seconds=services.settings.session_idle_seconds)
-    keys = SessionKeys.for_app(services.settings, services.tokens, app.state.generated_admin_token, store)
+    keys = SessionKeys(services.tokens, store)
     app.state.dashboard_sessions = keys
     add_identity_resolver(app, keys.resolve)
     app.add_exception_handler(DashboardError, _dashboard_error)

@@ -8,19 +8,21 @@ inline SVG with presentation attributes only (the CSP allows no inline style and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Annotated, Final
 
-from fastapi import Request, Response, status
+from fastapi import Form, Request, Response, status
 
 from hatchet_trace_flags._fanout_stats import Histogram
-from hatchet_trace_flags._rules import RulesError, validate_action_id
 from hatchet_trace_flags_server._insight_models import TaskInsightOut
-from hatchet_trace_flags_server._insights import Insight, human_seconds, load_insights
+from hatchet_trace_flags_server._insight_service import Insight
+from hatchet_trace_flags_server._presenters import human_seconds
+from hatchet_trace_flags_server._records import Author, NotFound, PreconditionFailed
 from hatchet_trace_flags_server._sessions import clear_strict_cookie
-from hatchet_trace_flags_server._store import NotFound, PreconditionFailed
 
-from .forms import Editor, Viewer, _form, _rules_error, _services, _text, _version
-from .rendering import _NOTICE_COOKIE, _SECURITY_HEADERS, SOURCE, DashboardError, _render, router
+from .access import Editor, Viewer, _services
+from .inputs import ApplyInsightForm, InsightForm
+from .rendering import _NOTICE_COOKIE, _SECURITY_HEADERS, SOURCE, DashboardError, _render
+from .routing import router
 from .views import _after_write, _base_context, _read_notice
 
 __all__ = ["InsightView"]
@@ -91,7 +93,7 @@ async def _views(request: Request) -> tuple[list[InsightView], list[TaskInsightO
     """Fan-out children (with a spawner) as cards; every other measured task in the table below."""
     services = _services(request)
     cards, others = [], []
-    insights = await load_insights(services)
+    insights = await services.insights.load()
     spawners = {insight.out.action_id: insight.out.spawner for insight in insights}
     for insight in insights:
         out = insight.out
@@ -115,7 +117,7 @@ async def _view(request: Request, insight: Insight, children_per_run: int) -> In
     out = insight.out
     assert out.trace_open is not None
     try:
-        version = (await _services(request).store.get_task(out.action_id)).rule.version
+        version = (await _services(request).flags.task(out.action_id)).rule.version
     except NotFound:
         version = 0
     spawner = out.trace_open.link_seconds
@@ -141,7 +143,7 @@ async def insights_page(request: Request, session: Viewer) -> Response:
         **_base_context(request, session),
         "cards": cards,
         "others": others,
-        "window": human_seconds(services.settings.insight_window_seconds),
+        "window": human_seconds(services.insights.window_seconds),
         "seconds": human_seconds,
     }
     notice = _read_notice(request)
@@ -152,65 +154,58 @@ async def insights_page(request: Request, session: Viewer) -> Response:
 
 
 async def _insight(request: Request, action_id: str) -> TaskInsightOut:
-    try:
-        validate_action_id(action_id)
-    except RulesError as error:
-        raise _rules_error(error) from None
-    for insight in await load_insights(_services(request)):
-        if insight.out.action_id == action_id:
-            return insight.out
+    insight = await _services(request).insights.one(action_id)
+    if insight is not None:
+        return insight.out
     raise DashboardError(status.HTTP_404_NOT_FOUND, f"No fan-out numbers for {action_id} in the window.")
 
 
 @router.post("/ui/insights/apply")
-async def apply_recommendation(request: Request, session: Editor) -> Response:
+async def apply_recommendation(
+    request: Request, session: Editor, form: Annotated[ApplyInsightForm, Form()]
+) -> Response:
     """Set the recommended mode, with the version the page showed: a change in between is refused."""
     services = _services(request)
-    form = await _form(request)
-    out = await _insight(request, _text(form, "action_id"))
+    out = await _insight(request, form.action_id)
     if out.recommendation is None:
         raise DashboardError(status.HTTP_409_CONFLICT, f"{out.action_id} has no recommendation (any more).")
     try:
-        result = await services.store.set_task(
+        result = await services.flags.set_task(
             out.action_id,
             out.recommendation.mode,
-            note=out.recommendation.reason,
-            if_match=_version(form),
-            actor=session.identity.name,
-            source=SOURCE,
+            Author(session.identity.name, SOURCE, out.recommendation.reason, form.if_match),
         )
     except PreconditionFailed:
         message = f"Not applied: {out.action_id} was changed meanwhile. Check it and try again."
         return _after_write(
             request, form, Response(headers=_SECURITY_HEADERS), message=message, level="warning"
         )
-    await services.publish(result)
     message = f"{out.action_id} now starts a new trace with a span link ({out.recommendation.reason})."
-    return _after_write(request, form, Response(headers=_SECURITY_HEADERS), message=message)
+    return _after_write(
+        request, form, Response(headers=_SECURITY_HEADERS), message=message, revision=result.revision
+    )
 
 
 @router.post("/ui/insights/dismiss")
-async def dismiss_recommendation(request: Request, session: Editor) -> Response:
+async def dismiss_recommendation(
+    request: Request, session: Editor, form: Annotated[InsightForm, Form()]
+) -> Response:
     services = _services(request)
-    form = await _form(request)
-    out = await _insight(request, _text(form, "action_id"))
+    out = await _insight(request, form.action_id)
     if out.recommendation is None:
         raise DashboardError(status.HTTP_409_CONFLICT, f"{out.action_id} has no recommendation to dismiss.")
-    await services.store.insights.dismiss(out.action_id, out.recommendation.mode, session.identity.name)
+    await services.insights.dismiss(out.action_id, out.recommendation.mode, session.identity.name)
     message = f"Dismissed: {out.action_id} stays as it is; its numbers are still shown."
     return _after_write(request, form, Response(headers=_SECURITY_HEADERS), message=message, level="info")
 
 
 @router.post("/ui/insights/restore")
-async def restore_recommendation(request: Request, session: Editor) -> Response:
+async def restore_recommendation(
+    request: Request, session: Editor, form: Annotated[InsightForm, Form()]
+) -> Response:
     services = _services(request)
-    form = await _form(request)
-    action_id = _text(form, "action_id")
-    try:
-        validate_action_id(action_id)
-    except RulesError as error:
-        raise _rules_error(error) from None
-    await services.store.insights.undismiss(action_id)
+    action_id = form.action_id
+    await services.insights.undismiss(action_id)
     return _after_write(
         request,
         form,

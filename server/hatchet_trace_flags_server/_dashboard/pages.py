@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Request, Response, status
+from fastapi import Form, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
 
 from hatchet_trace_flags._rules import Mode, RulesError
 from hatchet_trace_flags_server._auth_throttle import AuthThrottle, client_address
 from hatchet_trace_flags_server._presenters import task_out
 from hatchet_trace_flags_server._ratelimit import RateLimited
-from hatchet_trace_flags_server._sessions import (
-    CSRF_FIELD,
-    CSRF_HEADER,
-    SessionKeys,
-    clear_strict_cookie,
-    is_cross_origin,
-)
-from hatchet_trace_flags_server._store import AuditQuery, ChangeEvent, NotFound
+from hatchet_trace_flags_server._records import AuditQuery, ChangeEvent, NotFound
+from hatchet_trace_flags_server._sessions import SessionKeys, clear_strict_cookie, is_cross_origin
 
-from .forms import TaskQuery, Viewer, _form, _services, _text
+from .access import Viewer, _services, presented_csrf
+from .inputs import HistoryQuery, SignInForm, TaskQuery
 from .rendering import (
     _NOTICE_COOKIE,
     HISTORY_LIMIT,
@@ -30,8 +26,8 @@ from .rendering import (
     _keys,
     _optional_session,
     _render,
-    router,
 )
+from .routing import router
 from .views import _base_context, _patterns_context, _read_notice, _settings_context, _tasks_context
 
 # --------------------------------------------------------------------------- sign in / out
@@ -63,23 +59,20 @@ def _throttled(request: Request, limited: RateLimited) -> Response:
 
 
 @router.post("/sign-in")
-async def sign_in(request: Request) -> Response:
+async def sign_in(request: Request, form: Annotated[SignInForm, Form()]) -> Response:
     throttle: AuthThrottle = request.app.state.auth_throttle
     client = client_address(request)
     try:
         throttle.check(client)
     except RateLimited as limited:
         return _throttled(request, limited)
-    form = await _form(request)
-    nonce = _text(form, "signin_nonce", required=False)
-    if is_cross_origin(request) or not SessionKeys.check_sign_in_nonce(request, nonce):
+    if is_cross_origin(request) or not SessionKeys.check_sign_in_nonce(request, form.signin_nonce):
         return _sign_in_form(
             request,
             error="The sign-in form expired or did not come from this page. Please try again.",
             status_code=status.HTTP_403_FORBIDDEN,
         )
-    token = form.get("token")
-    issued = await _keys(request).start(token.strip()) if isinstance(token, str) and token.strip() else None
+    issued = await _keys(request).start(form.token) if form.token else None
     if issued is None:
         try:
             throttle.failed(client)
@@ -100,9 +93,7 @@ async def sign_in(request: Request) -> Response:
 
 @router.post("/sign-out")
 async def sign_out(request: Request, session: Viewer) -> Response:
-    form = await _form(request)
-    presented = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
-    if is_cross_origin(request) or not session.check_csrf(presented if isinstance(presented, str) else None):
+    if is_cross_origin(request) or not session.check_csrf(await presented_csrf(request)):
         raise DashboardError(status.HTTP_403_FORBIDDEN, "Sign-out did not come from the dashboard.")
     await _keys(request).end(session)  # the cookie, copied or not, is worth nothing from now on
     response = RedirectResponse("/sign-in", status_code=status.HTTP_303_SEE_OTHER)
@@ -114,9 +105,8 @@ async def sign_out(request: Request, session: Viewer) -> Response:
 
 
 @router.get("/")
-async def dashboard(request: Request, session: Viewer) -> Response:
+async def dashboard(request: Request, session: Viewer, query: Annotated[TaskQuery, Query()]) -> Response:
     services = _services(request)
-    query = TaskQuery.from_request(request)
     context = {
         **_base_context(request, session),
         **await _tasks_context(services, query),
@@ -131,13 +121,12 @@ async def dashboard(request: Request, session: Viewer) -> Response:
 
 
 @router.get("/ui/tasks")
-async def tasks_fragment(request: Request, session: Viewer) -> Response:
-    query = TaskQuery.from_request(request)
+async def tasks_fragment(request: Request, session: Viewer, query: Annotated[TaskQuery, Query()]) -> Response:
     if not _is_htmx(request):
         return RedirectResponse(query.url("/"), status_code=status.HTTP_303_SEE_OTHER)
     context = {**_base_context(request, session), **await _tasks_context(_services(request), query)}
     headers = {} if request.headers.get("X-HTF-Refresh") else {"HX-Push-Url": query.url("/")}
-    headers[REVISION_HEADER] = str(_services(request).feed.snapshot.revision)
+    headers[REVISION_HEADER] = str(_services(request).flags.snapshot.revision)
     return _render(request, "_tasks.html", context, headers=headers)
 
 
@@ -158,21 +147,23 @@ async def settings_fragment(request: Request, session: Viewer) -> Response:
 
 
 @router.get("/ui/tasks/history")
-async def task_history(request: Request, session: Viewer) -> Response:
-    action_id = request.query_params.get("action_id", "")
+async def task_history(
+    request: Request, session: Viewer, query: Annotated[HistoryQuery, Query()]
+) -> Response:
+    action_id = query.action_id
     services = _services(request)
     try:
-        row = await services.store.get_task(action_id)
+        row = await services.flags.task(action_id)
     except RulesError as error:
         raise DashboardError(status.HTTP_400_BAD_REQUEST, f"Not a task: {error.message}.") from None
     except NotFound:
         raise DashboardError(
             status.HTTP_404_NOT_FOUND, f"{action_id} is neither configured nor seen."
         ) from None
-    events = await services.store.list_audit(AuditQuery(kind="task", key=action_id, limit=HISTORY_LIMIT))
+    events = await services.flags.audit(AuditQuery(kind="task", key=action_id, limit=HISTORY_LIMIT))
     context = {
         **_base_context(request, session),
-        "task": task_out(row, services.feed.snapshot.rules),
+        "task": task_out(row, services.flags.rules),
         "events": [_history_entry(event) for event in events],
         "history_limit": HISTORY_LIMIT,
     }

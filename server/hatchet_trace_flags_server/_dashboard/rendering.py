@@ -1,5 +1,5 @@
-"""Dashboard rendering: paths and constants, the router, Jinja2 templates and their filters, and
-how dashboard errors become pages or htmx notices."""
+"""Dashboard rendering: paths and constants, Jinja2 templates and their filters, and how dashboard
+errors become pages or htmx notices."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
+from hatchet_trace_flags._rules import RulesError
 from hatchet_trace_flags_server._errors import DATABASE_AWAY
-from hatchet_trace_flags_server._json_input import StrictJSONRoute
 from hatchet_trace_flags_server._sessions import CSRF_FIELD, SESSION_COOKIE, Session, SessionKeys
 
 _HERE: Final = Path(__file__).parent.parent  # the package: templates/ and static/
@@ -27,7 +27,6 @@ HISTORY_LIMIT: Final = 50
 SOURCE: Final = "dashboard"
 _NOTICE_COOKIE: Final = "htf_notice"
 _NOTICE_LIFETIME: Final = timedelta(seconds=60)
-_MAX_QUERY_LENGTH: Final = 255
 # The served rules' revision, on fragments that may follow a change (the API's snapshot header).
 REVISION_HEADER: Final = "X-Rules-Revision"
 
@@ -42,22 +41,9 @@ _SECURITY_HEADERS: Final = {
     "Cache-Control": "no-store",
 }
 
-router = APIRouter(route_class=StrictJSONRoute, include_in_schema=False)
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
 templates.env.trim_blocks = True
 templates.env.lstrip_blocks = True
-
-Sort = Literal["name", "mode", "seen", "changed"]
-Order = Literal["asc", "desc"]
-Source = Literal["", "own", "inherited"]
-_SORTS: Final[tuple[Sort, ...]] = ("name", "mode", "seen", "changed")
-# Newest first is what one wants from a time column; names read best A to Z.
-_DEFAULT_ORDER: Final[Mapping[Sort, Order]] = {
-    "name": "asc",
-    "mode": "asc",
-    "seen": "desc",
-    "changed": "desc",
-}
 
 
 # --------------------------------------------------------------------------- errors
@@ -70,6 +56,11 @@ class DashboardError(Exception):
         super().__init__(message)
         self.status_code = status_code
         self.message = message
+
+
+def _rules_error(error: RulesError) -> DashboardError:
+    """A rule the store refused, as the dashboard says it."""
+    return DashboardError(status.HTTP_422_UNPROCESSABLE_CONTENT, f"Not saved: {error.message}.")
 
 
 class _SignInRequired(Exception):

@@ -11,17 +11,16 @@ from typing import Any
 
 from fastapi import Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
-from starlette.datastructures import FormData
 
 from hatchet_trace_flags._rules import Decision, RuleSet
+from hatchet_trace_flags_server._flag_service import TaskListQuery
 from hatchet_trace_flags_server._models import TaskOut
 from hatchet_trace_flags_server._presenters import task_out
+from hatchet_trace_flags_server._records import SettingsRecord, TaskRow
 from hatchet_trace_flags_server._services import Services
 from hatchet_trace_flags_server._sessions import Session, set_strict_cookie
-from hatchet_trace_flags_server._store import TaskRow
-from hatchet_trace_flags_server._task_queries import TaskListQuery
 
-from .forms import TaskQuery, _return_to
+from .inputs import DashboardForm, TaskQuery
 from .rendering import (
     _NOTICE_COOKIE,
     _NOTICE_LIFETIME,
@@ -60,7 +59,7 @@ def _views(rows: list[TaskRow], rules: RuleSet) -> list[TaskView]:
 
 
 async def _tasks_context(services: Services, query: TaskQuery) -> dict[str, Any]:
-    rules = services.feed.snapshot.rules
+    rules = services.flags.rules
     configured = {"own": True, "inherited": False}.get(query.source)
     listing = TaskListQuery(
         search=query.q or None,
@@ -71,7 +70,7 @@ async def _tasks_context(services: Services, query: TaskQuery) -> dict[str, Any]
         limit=PAGE_SIZE,
         offset=(query.page - 1) * PAGE_SIZE,
     )
-    found = await services.store.list_tasks(listing, rules)
+    found = await services.flags.list_tasks(listing, rules)
     pages = max(1, math.ceil(found.total / PAGE_SIZE))
     if not found.total_exact:
         # Counting stopped: one page more while this one is full.
@@ -79,14 +78,14 @@ async def _tasks_context(services: Services, query: TaskQuery) -> dict[str, Any]
     elif query.page > pages and found.total:
         # Past the last page (the list shrank): show the last one.
         listing = replace(listing, offset=(pages - 1) * PAGE_SIZE)
-        found = await services.store.list_tasks(listing, rules)
+        found = await services.flags.list_tasks(listing, rules)
     page = listing.offset // PAGE_SIZE + 1
     start = listing.offset
     search_total: int | None = None
     if not found.total and query.q and (query.mode or query.source):
         # Say what excludes the rows: the search text itself, or the filters on top of it.
         search_total = (
-            await services.store.list_tasks(
+            await services.flags.list_tasks(
                 replace(listing, mode=None, configured=None, limit=1, offset=0), rules
             )
         ).total
@@ -97,7 +96,7 @@ async def _tasks_context(services: Services, query: TaskQuery) -> dict[str, Any]
         if query.mode is not None:
             link_count = found.total if query.mode == "link" else 0
         else:
-            links = await services.store.list_tasks(replace(listing, mode="link", limit=1, offset=0), rules)
+            links = await services.flags.list_tasks(replace(listing, mode="link", limit=1, offset=0), rules)
             link_count = links.total
     return {
         "query": query,
@@ -116,15 +115,17 @@ async def _tasks_context(services: Services, query: TaskQuery) -> dict[str, Any]
 
 
 async def _patterns_context(services: Services) -> dict[str, Any]:
-    records, total = await services.store.list_patterns(search=None, mode=None, limit=1000, offset=0)
+    records, total = await services.flags.list_patterns(limit=1000)
     return {"patterns": records, "pattern_total": total}
 
 
-async def _settings_context(services: Services) -> dict[str, Any]:
-    rules = services.feed.snapshot.rules
+async def _settings_context(services: Services, settings: SettingsRecord | None = None) -> dict[str, Any]:
+    """The settings strip; ``settings`` when a write just returned them (no need to read them back)."""
+    snapshot = services.flags.snapshot
+    rules = snapshot.rules
     return {
-        "settings": await services.store.get_settings(),
-        "revision": services.feed.snapshot.revision,
+        "settings": settings if settings is not None else await services.flags.settings(),
+        "revision": snapshot.revision,
         "link_rules": sum(1 for mode in rules.tasks.values() if mode == "link")
         + sum(1 for mode in rules.patterns.values() if mode == "link"),
     }
@@ -150,7 +151,7 @@ def _read_notice(request: Request) -> dict[str, str] | None:
 
 def _after_write(
     request: Request,
-    form: FormData,
+    form: DashboardForm,
     fragment: HTMLResponse | Response,
     *,
     message: str,
@@ -162,11 +163,11 @@ def _after_write(
     if _is_htmx(request):
         fragment.headers.update(_notice_header(message, level, refresh=refresh))
         # The page's revision follows writes and conflicts even when it hears no change events.
-        fragment.headers[REVISION_HEADER] = str(request.app.state.services.feed.snapshot.revision)
+        fragment.headers[REVISION_HEADER] = str(request.app.state.services.flags.snapshot.revision)
         if revision is not None:
             fragment.headers["X-Change-Revision"] = str(revision)
         return fragment
-    redirect = RedirectResponse(_return_to(form), status_code=status.HTTP_303_SEE_OTHER)
+    redirect = RedirectResponse(form.return_to, status_code=status.HTTP_303_SEE_OTHER)
     payload = base64.urlsafe_b64encode(json.dumps({"message": message, "level": level}).encode()).decode()
     set_strict_cookie(redirect, request, _NOTICE_COOKIE, payload, lifetime=_NOTICE_LIFETIME)
     return redirect

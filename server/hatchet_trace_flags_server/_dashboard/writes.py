@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request, Response, status
+from fastapi import Form, Request, Response, status
 from fastapi.responses import HTMLResponse
-from starlette.datastructures import FormData
 
-from hatchet_trace_flags._rules import Mode, RulesError, validate_action_id
+from hatchet_trace_flags._rules import Mode, RulesError
 from hatchet_trace_flags_server._conditions import EntityTags
+from hatchet_trace_flags_server._records import Author, NotFound, PreconditionFailed, TaskRow
 from hatchet_trace_flags_server._services import Services
 from hatchet_trace_flags_server._sessions import Session
-from hatchet_trace_flags_server._store import NotFound, PreconditionFailed, TaskRow
 
-from .forms import Editor, _form, _mode, _note, _rules_error, _services, _text, _version
-from .rendering import _SECURITY_HEADERS, SOURCE, DashboardError, _is_htmx, _render, ago, router
+from .access import Editor, _services
+from .inputs import (
+    AddPatternForm,
+    DefaultModeForm,
+    ForgetTaskForm,
+    LinksForm,
+    PatternModeForm,
+    RemovePatternForm,
+    TaskModeForm,
+)
+from .rendering import _SECURITY_HEADERS, SOURCE, DashboardError, _is_htmx, _render, _rules_error, ago
+from .routing import router
 from .views import _after_write, _base_context, _patterns_context, _settings_context, _views
 
 # --------------------------------------------------------------------------- task writes
@@ -24,26 +33,22 @@ from .views import _after_write, _base_context, _patterns_context, _settings_con
 def _row_response(
     request: Request, session: Session, services: Services, row: TaskRow, **extra: Any
 ) -> HTMLResponse:
-    view = _views([row], services.feed.snapshot.rules)[0]
+    view = _views([row], services.flags.rules)[0]
     return _render(request, "_task_row.html", {**_base_context(request, session), "view": view, **extra})
 
 
 @router.post("/ui/tasks/mode")
-async def set_task_mode(request: Request, session: Editor) -> Response:
+async def set_task_mode(request: Request, session: Editor, form: Annotated[TaskModeForm, Form()]) -> Response:
     services = _services(request)
-    form = await _form(request)
-    action_id = _text(form, "action_id")
-    mode = _mode(form, allow_inherit=True)
-    if_match = _version(form)
-    note = _note(form)
+    action_id, mode, if_match, note = form.action_id, form.rule_mode, form.if_match, form.note
     try:
-        result = await services.store.set_task(
-            action_id, mode, note=note, if_match=if_match, actor=session.identity.name, source=SOURCE
+        result = await services.flags.set_task(
+            action_id, mode, Author(session.identity.name, SOURCE, note, if_match)
         )
     except RulesError as error:
         raise _rules_error(error) from None
     except PreconditionFailed:
-        row = await services.store.get_task(action_id)
+        row = await services.flags.task(action_id)
         now = row.rule.mode or "inherited"
         message = (
             f"Not saved: {action_id} was changed by {row.rule.updated_by or 'someone'} "
@@ -56,41 +61,44 @@ async def set_task_mode(request: Request, session: Editor) -> Response:
         raise DashboardError(
             status.HTTP_409_CONFLICT, f"{action_id} has no mode of its own to clear."
         ) from None
-    await services.publish(result)
     if mode is None:
         message = f"{action_id} follows patterns and the default again."
     else:
         effect = "starts a new trace with a span link" if mode == "link" else "stays a child span (parent)"
         message = f"{action_id} now {effect}."
-    try:
-        row = await services.store.get_task(action_id)
-        fragment: Response = _row_response(request, session, services, row, changed=True)
-    except NotFound:  # cleared a task no worker has reported: it leaves the list
-        fragment = Response(headers=_SECURITY_HEADERS)
-    revision = result.event.revision if result.event is not None else None
-    return _after_write(request, form, fragment, message=message, revision=revision)
+    return _after_write(
+        request,
+        form,
+        _listed_row(request, session, services, result.record),
+        message=message,
+        revision=result.revision,
+    )
+
+
+def _listed_row(request: Request, session: Session, services: Services, row: TaskRow) -> Response:
+    """The task's row as the list now shows it; nothing when it left the list (no mode of its own
+    and no worker reports it)."""
+    if row.rule.mode is None and row.last_seen is None:
+        return Response(headers=_SECURITY_HEADERS)
+    return _row_response(request, session, services, row, changed=True)
 
 
 @router.post("/ui/tasks/forget")
-async def forget_task(request: Request, session: Editor) -> Response:
+async def forget_task(request: Request, session: Editor, form: Annotated[ForgetTaskForm, Form()]) -> Response:
     """Forget a discovered task: it leaves the list unless it has a mode of its own."""
     services = _services(request)
-    form = await _form(request)
-    action_id = _text(form, "action_id")
+    action_id = form.action_id
     try:
-        validate_action_id(action_id)
+        forgotten = await services.flags.forget([action_id], session.identity.name)
     except RulesError as error:
         raise _rules_error(error) from None
-    forgotten = await services.store.seen.forget([action_id])
-    await services.store.insights.forget([action_id])
     message = (
         f"{action_id} is forgotten; a worker that still runs it will report it again."
         if forgotten
         else f"{action_id} was not discovered (nothing to forget)."
     )
     try:
-        row = await services.store.get_task(action_id)
-        fragment: Response = _row_response(request, session, services, row, changed=True)
+        fragment = _listed_row(request, session, services, await services.flags.task(action_id))
     except NotFound:
         fragment = Response(headers=_SECURITY_HEADERS)
     return _after_write(request, form, fragment, message=message)
@@ -106,7 +114,7 @@ def _patterns_response(request: Request, session: Session, context: dict[str, An
 async def _write_pattern(
     request: Request,
     session: Session,
-    form: FormData,
+    form: AddPatternForm | PatternModeForm | RemovePatternForm,
     pattern: str,
     mode: Mode | None,
     if_match: EntityTags,
@@ -115,18 +123,13 @@ async def _write_pattern(
 ) -> Response:
     services = _services(request)
     try:
-        result = await services.store.set_pattern(
-            pattern,
-            mode,
-            note=_note(form),
-            if_match=if_match,
-            actor=session.identity.name,
-            source=SOURCE,
+        result = await services.flags.set_pattern(
+            pattern, mode, Author(session.identity.name, SOURCE, form.note, if_match)
         )
     except RulesError as error:
         raise _rules_error(error) from None
     except PreconditionFailed:
-        current = await services.store.get_pattern(pattern)
+        current = await services.flags.pattern(pattern)
         message = (
             f"Not saved: pattern {pattern} was changed by {current.updated_by or 'someone'} "
             f"{ago(current.updated_at)}. Check it and try again."
@@ -136,22 +139,18 @@ async def _write_pattern(
         return _after_write(request, form, response, message=message, level="warning")
     except NotFound:
         raise DashboardError(status.HTTP_409_CONFLICT, f"Pattern {pattern} was already removed.") from None
-    await services.publish(result)
     response = _patterns_response(request, session, await _patterns_context(services))
-    revision = result.event.revision if result.event is not None else None
     return _after_write(
-        request, form, response, message=done, revision=revision, refresh=["tasks", "settings"]
+        request, form, response, message=done, revision=result.revision, refresh=["tasks", "settings"]
     )
 
 
 @router.post("/ui/patterns")
-async def add_pattern(request: Request, session: Editor) -> Response:
-    form = await _form(request)
-    pattern = _text(form, "pattern", max_length=256)
-    mode = _mode(form)
+async def add_pattern(request: Request, session: Editor, form: Annotated[AddPatternForm, Form()]) -> Response:
+    pattern, mode = form.pattern, form.mode
     services = _services(request)
     try:
-        current = await services.store.get_pattern(pattern)
+        current = await services.flags.pattern(pattern)
     except RulesError as error:
         raise _rules_error(error) from None
     if current.mode is not None:
@@ -167,21 +166,22 @@ async def add_pattern(request: Request, session: Editor) -> Response:
 
 
 @router.post("/ui/patterns/mode")
-async def set_pattern_mode(request: Request, session: Editor) -> Response:
-    form = await _form(request)
-    pattern = _text(form, "pattern", max_length=256)
-    mode = _mode(form)
+async def set_pattern_mode(
+    request: Request, session: Editor, form: Annotated[PatternModeForm, Form()]
+) -> Response:
+    pattern, mode = form.pattern, form.mode
     return await _write_pattern(
-        request, session, form, pattern, mode, _version(form), done=f"Pattern {pattern} → {mode}."
+        request, session, form, pattern, mode, form.if_match, done=f"Pattern {pattern} → {mode}."
     )
 
 
 @router.post("/ui/patterns/remove")
-async def remove_pattern(request: Request, session: Editor) -> Response:
-    form = await _form(request)
-    pattern = _text(form, "pattern", max_length=256)
+async def remove_pattern(
+    request: Request, session: Editor, form: Annotated[RemovePatternForm, Form()]
+) -> Response:
+    pattern = form.pattern
     return await _write_pattern(
-        request, session, form, pattern, None, _version(form), done=f"Removed pattern {pattern}."
+        request, session, form, pattern, None, form.if_match, done=f"Removed pattern {pattern}."
     )
 
 
@@ -191,7 +191,7 @@ async def remove_pattern(request: Request, session: Editor) -> Response:
 async def _write_settings(
     request: Request,
     session: Session,
-    form: FormData,
+    form: DefaultModeForm | LinksForm,
     *,
     default: Mode | None = None,
     links_enabled: bool | None = None,
@@ -199,16 +199,13 @@ async def _write_settings(
 ) -> Response:
     services = _services(request)
     try:
-        result = await services.store.update_settings(
+        result = await services.flags.update_settings(
+            Author(session.identity.name, SOURCE, form.note, form.if_match),
             default=default,
             links_enabled=links_enabled,
-            note=_note(form),
-            if_match=_version(form),
-            actor=session.identity.name,
-            source=SOURCE,
         )
     except PreconditionFailed:
-        current = await services.store.get_settings()
+        current = await services.flags.settings()
         message = (
             f"Not saved: the settings were changed by {current.updated_by or 'someone'} "
             f"{ago(current.updated_at)}. Check them and try again."
@@ -220,38 +217,34 @@ async def _write_settings(
         )
         response.status_code = status.HTTP_412_PRECONDITION_FAILED
         return _after_write(request, form, response, message=message, level="warning")
-    await services.publish(result)
-    response = _render(
-        request, "_settings.html", {**_base_context(request, session), **await _settings_context(services)}
-    )
-    revision = result.event.revision if result.event is not None else None
-    return _after_write(request, form, response, message=done, revision=revision, refresh=["tasks"])
+    context = await _settings_context(services, result.record)
+    response = _render(request, "_settings.html", {**_base_context(request, session), **context})
+    return _after_write(request, form, response, message=done, revision=result.revision, refresh=["tasks"])
 
 
 @router.post("/ui/settings/default")
-async def set_default_mode(request: Request, session: Editor) -> Response:
-    form = await _form(request)
-    mode = _mode(form, "default")
+async def set_default_mode(
+    request: Request, session: Editor, form: Annotated[DefaultModeForm, Form()]
+) -> Response:
+    mode = form.default
     return await _write_settings(
         request, session, form, default=mode, done=f"Tasks without a rule now default to {mode}."
     )
 
 
 @router.post("/ui/settings/links")
-async def set_links_enabled(request: Request, session: Editor) -> Response:
-    form = await _form(request)
-    enabled_text = _text(form, "links_enabled")
-    if enabled_text not in ("true", "false"):
-        raise DashboardError(status.HTTP_422_UNPROCESSABLE_CONTENT, "links_enabled must be true or false.")
-    enabled = enabled_text == "true"
-    if form.get("confirm") != "yes":
+async def set_links_enabled(
+    request: Request, session: Editor, form: Annotated[LinksForm, Form()]
+) -> Response:
+    enabled = form.enabled
+    if form.confirm is None:
         # The kill switch changes every task at once: ask first (a dialog with scripts, a page without).
         services = _services(request)
         context = {
             **_base_context(request, session),
             **await _settings_context(services),
             "enable": enabled,
-            "version_text": _text(form, "version"),
+            "version_text": str(form.version),
         }
         if _is_htmx(request):
             return _render(

@@ -26,7 +26,7 @@ def tokens() -> TokenRegistry:
 
 @pytest.fixture
 def keys(tokens: TokenRegistry) -> SessionKeys:
-    return SessionKeys(tokens, [ALICE, BOB, WORKER])
+    return SessionKeys(tokens)
 
 
 def test_a_session_names_the_token_owner_and_never_holds_the_token(keys: SessionKeys) -> None:
@@ -97,7 +97,7 @@ def test_removing_a_token_ends_its_sessions(keys: SessionKeys) -> None:
     assert bob is not None
     # Another replica, or this one restarted, configured without alice's token.
     without_alice = registry(admin=[("bob", BOB)])
-    restarted = SessionKeys(without_alice, [BOB])
+    restarted = SessionKeys(without_alice)
     assert restarted.verify(alice[1]) is None
     assert restarted.verify(bob[1]) is not None
 
@@ -107,7 +107,7 @@ def test_every_replica_with_the_same_tokens_accepts_the_session(
 ) -> None:
     issued = keys.sign_in(BOB)
     assert issued is not None
-    replica = SessionKeys(tokens, [ALICE, BOB, WORKER])
+    replica = SessionKeys(tokens)
     assert replica.verify(issued[1]) == issued[0]
 
 
@@ -115,7 +115,7 @@ def test_scope_changes_apply_to_existing_sessions(keys: SessionKeys) -> None:
     issued = keys.sign_in(ALICE)
     assert issued is not None
     demoted = registry(read=[("alice", ALICE)])
-    session = SessionKeys(demoted, [ALICE]).verify(issued[1])
+    session = SessionKeys(demoted).verify(issued[1])
     assert session is not None
     assert session.identity == Identity("alice", "read")
 
@@ -130,3 +130,38 @@ def test_csrf_tokens_are_per_session(keys: SessionKeys) -> None:
     assert not first[0].check_csrf(second[0].csrf_token)
     assert not first[0].check_csrf(None)
     assert not first[0].check_csrf("")
+
+
+def _strings_held(root: object) -> set[str]:
+    """Every string reachable from ``root`` through attributes and containers."""
+    found: set[str] = set()
+    seen: set[int] = set()
+    pending = [root]
+    while pending:
+        item = pending.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, str):
+            found.add(item)
+        elif isinstance(item, bytes):
+            found.add(item.decode("latin-1"))
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            pending.extend(item)
+        else:
+            slots = [name for cls in type(item).__mro__ for name in getattr(cls, "__slots__", ())]
+            pending.extend(getattr(item, name) for name in slots if hasattr(item, name))
+            pending.extend(getattr(item, "__dict__", {}).values())
+    return found
+
+
+def test_no_plain_token_is_kept(tokens: TokenRegistry, keys: SessionKeys) -> None:
+    issued = keys.sign_in(ALICE)
+    assert issued is not None
+    held = _strings_held(tokens) | _strings_held(keys)
+    for secret in (ALICE, BOB, WORKER):
+        assert not any(secret in text for text in held)
+    assert keys.verify(issued[1]) == issued[0]

@@ -17,14 +17,15 @@ duration p95 instead of the spawner's p50, and most of that is waiting, not work
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from hatchet_trace_flags._fanout_stats import Histogram, TaskSummary
-from hatchet_trace_flags._rules import RuleSet
+from hatchet_trace_flags._rules import Mode, RuleSet, validate_action_id
 
 from ._insight_models import (
     ChildOut,
@@ -37,7 +38,9 @@ from ._insight_models import (
     TaskInsightOut,
     TraceOpenOut,
 )
-from ._services import Services
+from ._insight_store import InsightStore
+from ._presenters import human_seconds
+from ._ratelimit import RateLimiter
 
 __all__ = [
     "DELAY_FACTOR",
@@ -45,17 +48,18 @@ __all__ = [
     "MIN_SPAWNER_RUNS",
     "MIN_START_DELAY_SECONDS",
     "Insight",
+    "InsightService",
     "build_insights",
-    "human_seconds",
-    "load_insights",
+    "current_minute",
     "quantile",
-    "record_report",
 ]
 
 MIN_CHILDREN_PER_RUN: Final = 10
 MIN_SPAWNER_RUNS: Final = 3
 MIN_START_DELAY_SECONDS: Final = 0.1
 DELAY_FACTOR: Final = 4.0
+logger = logging.getLogger("hatchet_trace_flags_server")
+
 MINUTE: Final = 60
 
 
@@ -85,14 +89,6 @@ def quantile(histogram: Histogram, q: float) -> float:
 
 def _quantiles(histogram: Histogram) -> Quantiles:
     return Quantiles(p50=quantile(histogram, 0.5), p95=quantile(histogram, 0.95), max=histogram.high)
-
-
-def human_seconds(value: float) -> str:
-    if value < 1.0:
-        return f"{value * 1000:.0f} ms" if value >= 0.001 else f"{value * 1e6:.0f} µs"
-    if value < 120.0:
-        return f"{value:.1f} s"
-    return f"{value / 60:.1f} min"
 
 
 def _children_by_workflow(summaries: Mapping[str, TaskSummary]) -> dict[str, list[tuple[str, int]]]:
@@ -202,28 +198,67 @@ def current_minute(now: float | None = None) -> int:
     return int((time.time() if now is None else now) // MINUTE)
 
 
-async def record_report(services: Services, body: InsightsIn) -> InsightsOut:
-    """Add a worker's delta to the current minute of each task it names."""
-    summaries: dict[str, TaskSummary] = {}
-    for task in body.tasks:
-        summary = task.to_summary()
-        if task.action_id in summaries:
-            summaries[task.action_id].merge(summary)
-        else:
-            summaries[task.action_id] = summary
-    result = await services.store.insights.record(
-        summaries, minute=current_minute(), cap=services.settings.max_insight_tasks
-    )
-    return InsightsOut(recorded=result.recorded, ignored=result.ignored or None)
+class InsightService:
+    """Fan-out reports in, insights out: what the API and the dashboard call (never the store)."""
 
+    def __init__(
+        self,
+        store: InsightStore,
+        *,
+        rules: Callable[[], RuleSet],
+        report_limiter: RateLimiter,
+        window_seconds: float,
+        max_tasks: int,
+    ) -> None:
+        self._store = store
+        self._rules = rules
+        self._report_limiter = report_limiter
+        self.window_seconds = window_seconds
+        self._max_tasks = max_tasks
 
-async def load_insights(services: Services) -> list[Insight]:
-    window = services.settings.insight_window_seconds
-    # Whole minutes: the current one and the ones that end inside the window.
-    since = current_minute() - max(1, math.ceil(window / MINUTE)) + 1
-    summaries = await services.store.insights.window(since)
-    dismissals = await services.store.insights.dismissals()
-    # In a thread like the window's merge: at the cap it is a tenth of a second of CPU.
-    return await asyncio.to_thread(
-        build_insights, summaries, services.feed.snapshot.rules, dismissals, window
-    )
+    async def report(self, reporter: str, body: InsightsIn) -> InsightsOut:
+        """Add a worker's delta to the current minute of each task it names, charged to
+        ``reporter`` (its token's name) like reports of discovered tasks: one budget for both."""
+        self._report_limiter.take(reporter, max(1, len(body.tasks)))
+        summaries: dict[str, TaskSummary] = {}
+        for index, task in enumerate(body.tasks):
+            validate_action_id(task.action_id, field=f"tasks[{index}].action_id")
+            summary = task.to_summary()
+            if task.action_id in summaries:
+                summaries[task.action_id].merge(summary)
+            else:
+                summaries[task.action_id] = summary
+        result = await self._store.record(summaries, minute=current_minute(), cap=self._max_tasks)
+        return InsightsOut(recorded=result.recorded, ignored=result.ignored or None)
+
+    async def load(self) -> list[Insight]:
+        """Every measured task's insight over the window."""
+        # Whole minutes: the current one and the ones that end inside the window.
+        since = current_minute() - max(1, math.ceil(self.window_seconds / MINUTE)) + 1
+        summaries = await self._store.window(since)
+        dismissals = await self._store.dismissals()
+        # In a thread like the window's merge: at the cap it is a tenth of a second of CPU.
+        return await asyncio.to_thread(
+            build_insights, summaries, self._rules(), dismissals, self.window_seconds
+        )
+
+    async def one(self, action_id: str) -> Insight | None:
+        validate_action_id(action_id)
+        for insight in await self.load():
+            if insight.out.action_id == action_id:
+                return insight
+        return None
+
+    async def dismiss(self, action_id: str, mode: Mode, actor: str) -> None:
+        """Hide the task's recommendation while it recommends ``mode``."""
+        validate_action_id(action_id)
+        await self._store.dismiss(action_id, mode, actor)
+        logger.info("%s dismissed the recommendation for %s", actor, action_id)
+
+    async def undismiss(self, action_id: str) -> None:
+        validate_action_id(action_id)
+        await self._store.undismiss(action_id)
+
+    async def forget(self, action_ids: Sequence[str]) -> None:
+        """Drop the numbers and dismissals of these tasks (validated by the caller)."""
+        await self._store.forget(action_ids)

@@ -1,0 +1,164 @@
+"""The service layer of the flags: routes (JSON API, dashboard, OFREP) read and change rules,
+settings and discovered tasks through :class:`FlagService`, never through the store.
+
+A change goes through four steps here, in one place: **validate** (action_ids, patterns; the store
+trusts its input), **write** (one transaction in :mod:`._rule_writes`, which returns what it wrote),
+**publish** (the change feed serves the new snapshot and tells every stream), **count** (metrics).
+Reports of discovered tasks are charged to the reporting token's rate limit and capped in number.
+Routes turn HTTP into calls and results into bodies; nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TypeVar
+
+from hatchet_trace_flags._rules import Mode, RuleSet, validate_action_id, validate_pattern
+
+from ._feed import ChangeFeed
+from ._insight_service import InsightService
+from ._metrics import Metrics
+from ._ratelimit import RateLimiter
+from ._records import (
+    AuditQuery,
+    Author,
+    ChangeEvent,
+    RuleRecord,
+    RulesSnapshot,
+    SettingsRecord,
+    TaskRow,
+    WriteResult,
+)
+from ._seen_store import SeenResult
+from ._store import Store
+from ._task_queries import TaskList, TaskListQuery, TaskSort
+
+# The task list's query and page are part of this layer's interface: routes import them from here.
+__all__ = ["FlagService", "TaskList", "TaskListQuery", "TaskSort"]
+
+logger = logging.getLogger("hatchet_trace_flags_server")
+
+_R = TypeVar("_R")
+
+
+class FlagService:
+    def __init__(
+        self,
+        store: Store,
+        feed: ChangeFeed,
+        metrics: Metrics,
+        *,
+        insights: InsightService,
+        report_limiter: RateLimiter,
+        max_discovered_tasks: int,
+    ) -> None:
+        self._store = store
+        self._insights = insights
+        self._feed = feed
+        self._metrics = metrics
+        self._report_limiter = report_limiter
+        self._max_discovered = max_discovered_tasks
+
+    # ----------------------------------------------------------------- what is served
+
+    @property
+    def snapshot(self) -> RulesSnapshot:
+        """The rule set this process serves (owned by the change feed)."""
+        return self._feed.snapshot
+
+    @property
+    def rules(self) -> RuleSet:
+        return self._feed.snapshot.rules
+
+    # ----------------------------------------------------------------- reads
+
+    async def task(self, action_id: str) -> TaskRow:
+        """A configured or discovered task; :class:`~._records.NotFound` if it is neither."""
+        validate_action_id(action_id)
+        return await self._store.queries.get_task(action_id)
+
+    async def list_tasks(self, query: TaskListQuery, rules: RuleSet) -> TaskList:
+        """A page of tasks, their effective modes computed from ``rules`` (pass :attr:`rules`, read
+        once, and present the page with the same rule set)."""
+        return await self._store.queries.list_tasks(query, rules)
+
+    async def pattern(self, pattern: str) -> RuleRecord:
+        """A pattern's rule (``mode`` ``None`` when not configured)."""
+        validate_pattern(pattern)
+        return await self._store.queries.get_pattern(pattern)
+
+    async def list_patterns(
+        self, *, search: str | None = None, mode: Mode | None = None, limit: int, offset: int = 0
+    ) -> tuple[list[RuleRecord], int]:
+        return await self._store.queries.list_patterns(search=search, mode=mode, limit=limit, offset=offset)
+
+    async def settings(self) -> SettingsRecord:
+        return await self._store.queries.get_settings()
+
+    async def audit(self, query: AuditQuery) -> list[ChangeEvent]:
+        """Audit events, newest first."""
+        return await self._store.queries.list_audit(query)
+
+    async def events_after(self, revision: int, *, limit: int) -> list[ChangeEvent]:
+        """Changes after ``revision``, oldest first (a stream resuming from Last-Event-ID)."""
+        return await self._store.queries.events_after(revision, limit=limit)
+
+    # ----------------------------------------------------------------- changes
+
+    async def set_task(self, action_id: str, mode: Mode | None, author: Author) -> WriteResult[TaskRow]:
+        """Set (``mode``) or clear (``None``) a task's own mode."""
+        validate_action_id(action_id)
+        return await self._published(await self._store.writes.set_task(action_id, mode, author))
+
+    async def set_pattern(self, pattern: str, mode: Mode | None, author: Author) -> WriteResult[RuleRecord]:
+        """Set (``mode``) or remove (``None``) a pattern."""
+        validate_pattern(pattern)
+        return await self._published(await self._store.writes.set_pattern(pattern, mode, author))
+
+    async def update_settings(
+        self, author: Author, *, default: Mode | None = None, links_enabled: bool | None = None
+    ) -> WriteResult[SettingsRecord]:
+        """Change the default mode and/or the links kill switch (``None`` keeps a value)."""
+        result = await self._store.writes.update_settings(
+            default=default, links_enabled=links_enabled, author=author
+        )
+        return await self._published(result)
+
+    async def import_rules(self, rules: RuleSet, author: Author) -> WriteResult[RulesSnapshot]:
+        """Replace the whole rule set (validated by :class:`RuleSet` itself; all or nothing)."""
+        return await self._published(await self._store.writes.import_rules(rules, author))
+
+    async def _published(self, result: WriteResult[_R]) -> WriteResult[_R]:
+        if result.event is not None and result.snapshot is not None:
+            self._metrics.changes.labels(result.event.kind).inc()
+            await self._feed.apply_local(result.event, result.snapshot)
+        return result
+
+    # ----------------------------------------------------------------- discovered tasks
+
+    async def report_seen(self, reporter: str, worker: str, action_ids: Sequence[str]) -> SeenResult:
+        """A worker's report of the tasks it runs, charged to ``reporter`` (its token's name)."""
+        # Charged per action_id, not per request (a full report costs what a thousand small ones do),
+        # and before the ids are validated, so a refused report costs little.
+        self._report_limiter.take(reporter, max(1, len(action_ids)))
+        checked = [
+            validate_action_id(action_id, field=f"action_ids[{index}]")
+            for index, action_id in enumerate(action_ids)
+        ]
+        result = await self._store.seen.record(worker, checked, cap=self._max_discovered)
+        if result.ignored:
+            self._metrics.seen_ignored.inc(result.ignored)
+        return result
+
+    async def forget(self, action_ids: Sequence[str], actor: str) -> int:
+        """Forget discovered tasks and their fan-out numbers (their own modes, if any, stay);
+        returns how many were discovered."""
+        checked = [
+            validate_action_id(action_id, field=f"action_ids[{index}]")
+            for index, action_id in enumerate(action_ids)
+        ]
+        forgotten = await self._store.seen.forget(checked)
+        await self._insights.forget(checked)
+        logger.info("%s forgot %d discovered tasks", actor, forgotten)
+        return forgotten

@@ -1,0 +1,202 @@
+"""Reads of the rule set and what surrounds it: the snapshot and its revision, settings, tasks,
+patterns and the audit log. Nothing here writes; :mod:`._rule_writes` holds the transactions that do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import sqlalchemy as sa
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hatchet_trace_flags._rules import Mode, RuleSet
+
+from ._db import Database
+from ._records import AuditQuery, ChangeEvent, NotFound, RuleRecord, RulesSnapshot, SettingsRecord, TaskRow
+from ._schema import audit_events, pattern_rules, rule_state, seen_tasks, task_rules
+from ._task_fetch import StatementCache, fetch_tasks
+from ._task_queries import TaskList, TaskListQuery
+
+__all__ = ["RuleQueries", "rule_record", "settings_record", "task_row"]
+
+
+def rule_record(key: str, row: RowMapping | None) -> RuleRecord:
+    if row is None:
+        return RuleRecord(key, None, None, 0, None, None)
+    return RuleRecord(key, row["mode"], row["note"], row["version"], row["updated_at"], row["updated_by"])
+
+
+def settings_record(row: RowMapping) -> SettingsRecord:
+    return SettingsRecord(
+        default=row["default_mode"],
+        links_enabled=bool(row["links_enabled"]),
+        note=row["settings_note"],
+        version=row["settings_version"],
+        updated_at=row["settings_updated_at"],
+        updated_by=row["settings_updated_by"],
+    )
+
+
+def _event_from_row(row: RowMapping) -> ChangeEvent:
+    return ChangeEvent(
+        revision=row["revision"],
+        etag=row["etag"],
+        kind=row["kind"],
+        key=row["key"],
+        before=row["before"],
+        after=row["after"],
+        actor=row["actor"],
+        source=row["source"],
+        at=row["at"],
+    )
+
+
+async def task_row(connection: AsyncConnection, rule: RuleRecord) -> TaskRow:
+    """``rule`` with what workers reported of its task, read on ``connection``."""
+    seen = (
+        (await connection.execute(seen_tasks.select().where(seen_tasks.c.action_id == rule.key)))
+        .mappings()
+        .one_or_none()
+    )
+    return TaskRow(
+        rule=rule,
+        first_seen=seen["first_seen"] if seen else None,
+        last_seen=seen["last_seen"] if seen else None,
+        last_worker=seen["last_worker"] if seen else None,
+    )
+
+
+class RuleQueries:
+    """Read-only access. Callers validate keys first (the service layer does)."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+        self._statements = StatementCache()
+
+    @asynccontextmanager
+    async def _read(self, *, consistent: bool = False) -> AsyncIterator[AsyncConnection]:
+        async with self._db.connect() as connection:
+            if consistent and self._db.is_postgres:
+                await connection.execution_options(isolation_level="REPEATABLE READ")
+            async with connection.begin():
+                yield connection
+
+    @staticmethod
+    async def load_rules(connection: AsyncConnection, settings: SettingsRecord) -> RuleSet:
+        """The rule set as ``connection`` sees it (also used inside write transactions)."""
+        tasks = await connection.execute(
+            sa.select(task_rules.c.action_id, task_rules.c.mode).where(task_rules.c.mode.is_not(None))
+        )
+        patterns = await connection.execute(
+            sa.select(pattern_rules.c.pattern, pattern_rules.c.mode).where(pattern_rules.c.mode.is_not(None))
+        )
+        return RuleSet(
+            default=settings.default,
+            links_enabled=settings.links_enabled,
+            tasks=dict(tasks.all()),
+            patterns=dict(patterns.all()),
+        )
+
+    async def load_snapshot(self) -> RulesSnapshot:
+        async with self._read(consistent=True) as connection:
+            row = (await connection.execute(sa.select(rule_state))).mappings().one()
+            rules = await self.load_rules(connection, settings_record(row))
+        return RulesSnapshot.of(row["revision"], rules)
+
+    async def current_revision(self) -> int:
+        async with self._read() as connection:
+            revision: int = (await connection.execute(sa.select(rule_state.c.revision))).scalar_one()
+        return revision
+
+    async def events_after(self, revision: int, *, limit: int) -> list[ChangeEvent]:
+        """Audit events with a revision above ``revision``, oldest first."""
+        async with self._read() as connection:
+            rows = await connection.execute(
+                sa.select(audit_events)
+                .where(audit_events.c.revision > revision)
+                .order_by(audit_events.c.revision)
+                .limit(limit)
+            )
+            return [_event_from_row(row) for row in rows.mappings()]
+
+    async def get_settings(self) -> SettingsRecord:
+        async with self._read() as connection:
+            row = (await connection.execute(sa.select(rule_state))).mappings().one()
+        return settings_record(row)
+
+    async def get_task(self, action_id: str) -> TaskRow:
+        async with self._read() as connection:
+            rule = (
+                (await connection.execute(task_rules.select().where(task_rules.c.action_id == action_id)))
+                .mappings()
+                .one_or_none()
+            )
+            row = await task_row(connection, rule_record(action_id, rule))
+        if rule is None and row.first_seen is None:
+            raise NotFound(f"task {action_id!r} is neither configured nor seen")
+        return row
+
+    async def list_tasks(self, query: TaskListQuery, rules: RuleSet) -> TaskList:
+        """A page of configured and discovered tasks; ``rules`` gives each its effective mode."""
+        async with self._read(consistent=True) as connection:
+            postgres = self._db.is_postgres
+            return await fetch_tasks(connection, self._statements, query, rules, postgres=postgres)
+
+    async def get_pattern(self, pattern: str) -> RuleRecord:
+        async with self._read() as connection:
+            row = (
+                (await connection.execute(pattern_rules.select().where(pattern_rules.c.pattern == pattern)))
+                .mappings()
+                .one_or_none()
+            )
+        return rule_record(pattern, row)
+
+    async def list_patterns(
+        self, *, search: str | None, mode: Mode | None, limit: int, offset: int
+    ) -> tuple[list[RuleRecord], int]:
+        condition: sa.ColumnElement[bool] = pattern_rules.c.mode.is_not(None)
+        if search:
+            condition &= sa.func.lower(pattern_rules.c.pattern).contains(search.lower(), autoescape=True)
+        if mode is not None:
+            condition &= pattern_rules.c.mode == mode
+        async with self._read() as connection:
+            total: int = (
+                await connection.execute(
+                    sa.select(sa.func.count()).select_from(pattern_rules).where(condition)
+                )
+            ).scalar_one()
+            rows = await connection.execute(
+                pattern_rules.select()
+                .where(condition)
+                .order_by(pattern_rules.c.pattern)
+                .limit(limit)
+                .offset(offset)
+            )
+            records = [rule_record(row["pattern"], row) for row in rows.mappings()]
+        return records, total
+
+    async def list_audit(self, query: AuditQuery) -> list[ChangeEvent]:
+        """Newest first."""
+        condition: sa.ColumnElement[bool] = sa.true()
+        if query.actor is not None:
+            condition &= audit_events.c.actor == query.actor
+        if query.kind is not None:
+            condition &= audit_events.c.kind == query.kind
+        if query.key is not None:
+            condition &= audit_events.c.key == query.key
+        if query.since is not None:
+            condition &= audit_events.c.at >= query.since
+        if query.until is not None:
+            condition &= audit_events.c.at < query.until
+        if query.before_revision is not None:
+            condition &= audit_events.c.revision < query.before_revision
+        async with self._read() as connection:
+            rows = await connection.execute(
+                sa.select(audit_events)
+                .where(condition)
+                .order_by(audit_events.c.revision.desc())
+                .limit(query.limit)
+            )
+            return [_event_from_row(row) for row in rows.mappings()]
