@@ -11,11 +11,10 @@ from pydantic import AfterValidator
 from hatchet_trace_flags._rules import Mode
 
 from ._auth import AdminIdentity, ReadIdentity
-from ._flag_service import TaskListQuery, TaskSort
 from ._json_input import StrictJSONRoute
 from ._models import ErrorOut, ForgetIn, ForgetOut, RuleIn, SeenIn, SeenOut, TaskOut, TaskPage, check_text
 from ._presenters import task_out
-from ._records import TaskRow
+from ._records import TaskListQuery, TaskRow, TaskSort
 from ._services import AdminAuthor, Services, ServicesDep
 from ._validation import Limit, Note, Offset, Search
 

@@ -26,16 +26,16 @@ from ._records import (
     ChangeEvent,
     RuleRecord,
     RulesSnapshot,
+    SeenResult,
     SettingsRecord,
+    TaskList,
+    TaskListQuery,
     TaskRow,
     WriteResult,
 )
-from ._seen_store import SeenResult
 from ._store import Store
-from ._task_queries import TaskList, TaskListQuery, TaskSort
 
-# The task list's query and page are part of this layer's interface: routes import them from here.
-__all__ = ["FlagService", "TaskList", "TaskListQuery", "TaskSort"]
+__all__ = ["FlagService"]
 
 logger = logging.getLogger("hatchet_trace_flags_server")
 

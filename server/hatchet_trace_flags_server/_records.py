@@ -6,13 +6,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Final, Generic, Literal, TypeVar
 
 from hatchet_trace_flags._rules import Mode, RuleSet
 
 from ._conditions import EntityTags, quote_etag
 
 __all__ = [
+    "COUNT_LIMIT",
     "AuditQuery",
     "Author",
     "ChangeEvent",
@@ -21,14 +22,22 @@ __all__ = [
     "PreconditionFailed",
     "RuleRecord",
     "RulesSnapshot",
+    "SeenResult",
     "SettingsRecord",
+    "TaskList",
+    "TaskListQuery",
     "TaskRow",
+    "TaskSort",
     "WriteResult",
 ]
 
 _R = TypeVar("_R")
 
 ChangeKind = Literal["task", "pattern", "settings", "import"]
+TaskSort = Literal["name", "mode", "seen", "changed"]
+# Task-list counts stop here: past it a list says "more than COUNT_LIMIT", which costs a bounded
+# scan instead of one over every row.
+COUNT_LIMIT: Final = 10_000
 
 
 class NotFound(LookupError):
@@ -177,3 +186,34 @@ class AuditQuery:
     until: datetime | None = None
     before_revision: int | None = None
     limit: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class TaskListQuery:
+    """What a task list asks for: filters, sort, and a page (by keyset ``after`` or ``offset``)."""
+
+    search: str | None = None
+    configured: bool | None = None
+    mode: Mode | None = None  # effective mode
+    sort: TaskSort = "name"
+    descending: bool = False
+    after: str | None = None  # keyset: only with sort="name"
+    limit: int = 100
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TaskList:
+    """One page of tasks and how many match (exact up to :data:`COUNT_LIMIT`)."""
+
+    rows: list[TaskRow]
+    total: int
+    total_exact: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SeenResult:
+    """What a worker's report of its tasks did."""
+
+    recorded: int  # action_ids now known (new or refreshed)
+    ignored: int  # new action_ids dropped because the table is full

@@ -14,10 +14,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hatchet_trace_flags._rules import Mode, RuleSet
 
 from ._db import Database
-from ._records import AuditQuery, ChangeEvent, NotFound, RuleRecord, RulesSnapshot, SettingsRecord, TaskRow
+from ._records import (
+    AuditQuery,
+    ChangeEvent,
+    NotFound,
+    RuleRecord,
+    RulesSnapshot,
+    SettingsRecord,
+    TaskList,
+    TaskListQuery,
+    TaskRow,
+)
 from ._schema import audit_events, pattern_rules, rule_state, seen_tasks, task_rules
 from ._task_fetch import StatementCache, fetch_tasks
-from ._task_queries import TaskList, TaskListQuery
 
 __all__ = ["RuleQueries", "rule_record", "settings_record", "task_row"]
 

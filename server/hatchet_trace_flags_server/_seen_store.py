@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, TypeVar
 
@@ -20,9 +19,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ._db import Database
+from ._records import SeenResult
 from ._schema import seen_tasks, utcnow
 
-__all__ = ["SeenResult", "SeenStore"]
+__all__ = ["SeenStore"]
 
 _T = TypeVar("_T")
 
@@ -32,12 +32,6 @@ _CHUNK: Final = 500
 # Rows deleted per transaction by the retention sweep: short transactions, so reports and
 # rule writes (one SQLite writer at a time) never wait long behind it.
 _SWEEP_BATCH: Final = 2000
-
-
-@dataclass(frozen=True, slots=True)
-class SeenResult:
-    recorded: int  # action_ids now known (new or refreshed)
-    ignored: int  # new action_ids dropped because the table is full
 
 
 class SeenStore:

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hatchet_trace_flags._rules import RuleSet
 
-from ._records import RuleRecord, TaskRow
-from ._task_queries import COUNT_LIMIT, TaskList, TaskListQuery, parameters, task_list
+from ._records import COUNT_LIMIT, RuleRecord, TaskList, TaskListQuery, TaskRow
+from ._task_queries import parameters, task_list
 from ._task_search import SEARCH_INDEX_MIN, has_search_index
 
 __all__ = ["StatementCache", "fetch_tasks", "row_to_task", "rows_to_tasks"]

@@ -12,14 +12,14 @@ the statements.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import sqlalchemy as sa
 
 from hatchet_trace_flags._rules import Mode, RuleSet
 
 from ._mode_sql import effective_mode, pattern_hint
-from ._records import TaskRow
+from ._records import COUNT_LIMIT, TaskListQuery, TaskSort
 from ._schema import seen_tasks, task_rules
 from ._task_search import (
     count_matches,
@@ -28,45 +28,13 @@ from ._task_search import (
     search_values,
 )
 
-__all__ = [
-    "COUNT_LIMIT",
-    "TaskList",
-    "TaskListQuery",
-    "TaskSort",
-    "parameters",
-    "task_list",
-]
+__all__ = ["parameters", "task_list"]
 
-TaskSort = Literal["name", "mode", "seen", "changed"]
-# Counts stop here: past it a list says "more than COUNT_LIMIT", which costs a bounded scan
-# instead of one over every row.
-COUNT_LIMIT: Final = 10_000
 # The statements take these as parameters, so one built statement serves every page and search.
 _AFTER: Final = sa.bindparam("after", type_=sa.String)
 _LIMIT: Final = sa.bindparam("limit", type_=sa.Integer)
 _OFFSET: Final = sa.bindparam("offset", type_=sa.Integer)
 _WINDOW: Final = sa.bindparam("window", type_=sa.Integer)
-
-
-@dataclass(frozen=True, slots=True)
-class TaskListQuery:
-    search: str | None = None
-    configured: bool | None = None
-    mode: Mode | None = None  # effective mode
-    sort: TaskSort = "name"
-    descending: bool = False
-    after: str | None = None  # keyset: only with sort="name"
-    limit: int = 100
-    offset: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class TaskList:
-    """One page of tasks and how many match (exact up to :data:`COUNT_LIMIT`)."""
-
-    rows: list[TaskRow]
-    total: int
-    total_exact: bool
 
 
 def _columns(action_id: sa.ColumnElement[str], sighting: Any = seen_tasks.c) -> list[sa.ColumnElement[Any]]:

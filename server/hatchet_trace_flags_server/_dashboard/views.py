@@ -13,10 +13,9 @@ from fastapi import Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from hatchet_trace_flags._rules import Decision, RuleSet
-from hatchet_trace_flags_server._flag_service import TaskListQuery
 from hatchet_trace_flags_server._models import TaskOut
 from hatchet_trace_flags_server._presenters import task_out
-from hatchet_trace_flags_server._records import SettingsRecord, TaskRow
+from hatchet_trace_flags_server._records import SettingsRecord, TaskListQuery, TaskRow
 from hatchet_trace_flags_server._services import Services
 from hatchet_trace_flags_server._sessions import Session, set_strict_cookie
 
