@@ -13,7 +13,11 @@ examples' (tests/examples, which start the service) and the provider end-to-end 
 service); tests/provider's tests that need the running service skip themselves ("needs the server extra").
 The stub-based provider tests stay: they are what exercises httpx and httpx-sse at their lowest.
 
-Usage: .venv/bin/python scripts/lowest_versions.py [extra pytest arguments]
+Then, whatever the library's tests did, scripts/lowest_server.py does the same for the `server` extra in
+its own venv (.venv-lowest-server) and runs a smoke subset of the service's tests on SQLite; the job fails
+if either fails.
+
+Usage: .venv/bin/python scripts/lowest_versions.py [extra pytest arguments, for the library's tests only]
 """
 
 from __future__ import annotations
