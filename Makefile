@@ -44,8 +44,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 	$(MAKE) test-lowest
 
-# The library's tests again, against the lowest supported versions of its dependencies (.venv-lowest, built
-# with uv and rebuilt only when pyproject.toml changes; see scripts/lowest_versions.py and docs/versions.md).
+# The library's tests again, against the lowest supported versions of its dependencies (.venv-lowest), then a
+# smoke subset of the service's tests on SQLite against the lowest of the `server` extra (.venv-lowest-server,
+# scripts/lowest_server.py). Both venvs are built with uv and rebuilt only when pyproject.toml changes; see
+# scripts/lowest_versions.py and docs/versions.md.
 test-lowest: $(STAMP)
 	$(BIN)/python scripts/lowest_versions.py
 
@@ -53,4 +55,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .venv-lowest .pytest_cache .mypy_cache .ruff_cache build dist
+	rm -rf $(VENV) .venv-lowest .venv-lowest-server .pytest_cache .mypy_cache .ruff_cache build dist

@@ -13,7 +13,11 @@ examples' (tests/examples, which start the service) and the provider end-to-end 
 service); tests/provider's tests that need the running service skip themselves ("needs the server extra").
 The stub-based provider tests stay: they are what exercises httpx and httpx-sse at their lowest.
 
-Usage: .venv/bin/python scripts/lowest_versions.py [extra pytest arguments]
+Then, whatever the library's tests did, scripts/lowest_server.py does the same for the `server` extra in
+its own venv (.venv-lowest-server) and runs a smoke subset of the service's tests on SQLite; the job fails
+if either fails.
+
+Usage: .venv/bin/python scripts/lowest_versions.py [extra pytest arguments, for the library's tests only]
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +53,10 @@ USERS_SET = ["hatchet-sdk[otel]==1.35.1", "opentelemetry-api==1.35.0", "opentele
 UV_ENVIRONMENT = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
 
 
-def lowest_pins(project: dict[str, Any]) -> dict[str, str]:
-    """Each direct dependency's name -> its lower bound, which must be exactly one ``>=``."""
+def lowest_pins(lines: list[str]) -> dict[str, str]:
+    """Each requirement's name -> its lower bound, which must be exactly one ``>=``."""
     pins: dict[str, str] = {}
-    for line in project["dependencies"]:
+    for line in lines:
         requirement = Requirement(line)
         lows = [spec.version for spec in requirement.specifier if spec.operator == ">="]
         if len(lows) != 1:
@@ -64,71 +69,88 @@ def uv(*arguments: str) -> None:
     subprocess.run([sys.executable, "-m", "uv", *arguments], check=True, env=UV_ENVIRONMENT, cwd=ROOT)
 
 
-def build(project: dict[str, Any], pins: dict[str, str]) -> None:
-    shutil.rmtree(VENV, ignore_errors=True)
+def build_venv(venv: Path, pins: dict[str, str], extra: str | None, tools: list[str]) -> None:
+    """A fresh ``venv``: the library (with ``extra``) and ``pins`` exactly, everything else the newest that
+    fits, then ``tools`` within that set. pip, not uv, installs the library: resolving its own requirements
+    against exactly this set is the install proof, and ``pip check`` must agree."""
+    shutil.rmtree(venv, ignore_errors=True)
+    python = venv / "bin" / "python"
     # --seed: pip is what installs the library below.
-    uv("venv", "--quiet", "--seed", "--python", sys.executable, str(VENV))
-    constraints = VENV / "lowest-constraints.txt"
+    uv("venv", "--quiet", "--seed", "--python", sys.executable, str(venv))
+    # The floors as constraints, not `--resolution lowest-direct`, which lets uv pull some of them up.
+    constraints = venv / "lowest-constraints.txt"
     constraints.write_text("".join(f"{name}=={version}\n" for name, version in pins.items()))
-    resolved = VENV / "lowest.txt"
+    resolved = venv / "lowest.txt"
+    extras = ["--extra", extra] if extra else []
     uv(
         "pip",
         "compile",
         "--quiet",
         "--python",
-        str(PYTHON),
+        str(python),
         "pyproject.toml",
+        *extras,
         "-c",
         str(constraints),
         "-o",
         str(resolved),
     )
-    uv("pip", "install", "--quiet", "--python", str(PYTHON), "-r", str(resolved))
-    test_extra = project["optional-dependencies"]["test"]
-    uv("pip", "install", "--quiet", "--python", str(PYTHON), "-c", str(resolved), *test_extra)
-    # pip, not uv: resolving the library's own requirements against exactly this set is the install proof.
+    uv("pip", "install", "--quiet", "--python", str(python), "-r", str(resolved))
+    uv("pip", "install", "--quiet", "--python", str(python), "-c", str(resolved), *tools)
+    target = f".[{extra}]" if extra else "."
     subprocess.run(
-        [str(PYTHON), "-m", "pip", "install", "--quiet", "-c", str(resolved), "-e", "."],
+        [str(python), "-m", "pip", "install", "--quiet", "-c", str(resolved), "-e", target],
         check=True,
         cwd=ROOT,
     )
-    subprocess.run([str(PYTHON), "-m", "pip", "check"], check=True, cwd=ROOT)
+    subprocess.run([str(python), "-m", "pip", "check"], check=True, cwd=ROOT)
+
+
+def build(project: dict[str, Any], pins: dict[str, str]) -> None:
+    build_venv(VENV, pins, None, project["optional-dependencies"]["test"])
     subprocess.run(
         [str(PYTHON), "-m", "pip", "install", "--quiet", "--dry-run", ".", *USERS_SET], check=True, cwd=ROOT
     )
 
 
-def installed_versions(names: list[str]) -> dict[str, str]:
+def installed_versions(python: Path, names: list[str]) -> dict[str, str]:
     probe = "import sys, importlib.metadata as m; print(*(m.version(name) for name in sys.argv[1:]))"
     output = subprocess.run(
-        [str(PYTHON), "-c", probe, *names], check=True, capture_output=True, text=True
+        [str(python), "-c", probe, *names], check=True, capture_output=True, text=True
     ).stdout
     return dict(zip(names, output.split(), strict=True))
 
 
-def main() -> int:
-    pyproject = (ROOT / "pyproject.toml").read_bytes()
-    project = tomllib.loads(pyproject.decode())["project"]
-    pins = lowest_pins(project)
-    key = hashlib.sha256(pyproject + Path(__file__).read_bytes() + sys.version.encode()).hexdigest()[:16]
-    stamp = VENV / f".built-{key}"
+def ensure_lowest(venv: Path, pins: dict[str, str], build_it: Callable[[], None], key: bytes) -> None:
+    """Build ``venv`` unless its stamp for ``key`` exists, then check that ``pins`` are what it holds."""
+    stamp = venv / f".built-{hashlib.sha256(key + sys.version.encode()).hexdigest()[:16]}"
     started = time.monotonic()
     if not stamp.exists():
-        build(project, pins)
+        build_it()
         stamp.touch()
-        print(f"lowest_versions: built {VENV.name} in {time.monotonic() - started:.1f} s", file=sys.stderr)
-    installed = installed_versions(list(pins))
+        print(f"lowest_versions: built {venv.name} in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    installed = installed_versions(venv / "bin" / "python", list(pins))
     wrong = {name: found for name, found in installed.items() if Version(found) != Version(pins[name])}
     if wrong:
-        raise SystemExit(f"lowest_versions: not the lowest set, found {wrong}, expected {pins}")
-    print(
-        "lowest_versions: " + ", ".join(f"{name} {found}" for name, found in installed.items()),
-        file=sys.stderr,
-    )
+        raise SystemExit(f"lowest_versions: {venv.name} holds {wrong}, not the lowest set {pins}")
+    found = ", ".join(f"{name} {version}" for name, version in installed.items())
+    print(f"lowest_versions: {venv.name} has {found}", file=sys.stderr)
+
+
+def main() -> int:
+    # Imported here, not at the top: lowest_server imports this module's helpers.
+    import lowest_server
+
+    pyproject = (ROOT / "pyproject.toml").read_bytes()
+    project = tomllib.loads(pyproject.decode())["project"]
+    pins = lowest_pins(project["dependencies"])
+    ensure_lowest(VENV, pins, lambda: build(project, pins), pyproject + Path(__file__).read_bytes())
     tests_started = time.monotonic()
     result = subprocess.run([str(PYTHON), "-m", "pytest", "-q", *PYTEST_ARGUMENTS, *sys.argv[1:]], cwd=ROOT)
     print(f"lowest_versions: tests took {time.monotonic() - tests_started:.1f} s", file=sys.stderr)
-    return result.returncode
+    # The service's smoke tests run whatever the library's did: one job, both answers.
+    server_code = lowest_server.run(project, pyproject, [])
+    return result.returncode or server_code
 
 
 if __name__ == "__main__":
