@@ -29,7 +29,9 @@ NAMES = ["billing:Send-Email", "billing:refund", "shop:send-email", "shop:checko
 
 @pytest.fixture
 async def database(make_settings: SettingsFactory) -> AsyncIterator[Database]:
-    database = Database(make_settings().sqlalchemy_url())
+    # A generous bound: these tests read plans, and a loaded CI machine once took over the default
+    # second per round trip (the statement was cancelled, the rollback after it timed out).
+    database = Database(make_settings().sqlalchemy_url(), timeout_seconds=30)
     await database.migrate()
     try:
         yield database
@@ -98,7 +100,9 @@ async def test_reversed_names_and_search_table_follow_every_write(database: Data
 
 
 async def test_the_migration_fills_in_existing_rows(make_settings: SettingsFactory) -> None:
-    database = Database(make_settings().sqlalchemy_url())
+    # A generous bound: these tests read plans, and a loaded CI machine once took over the default
+    # second per round trip (the statement was cancelled, the rollback after it timed out).
+    database = Database(make_settings().sqlalchemy_url(), timeout_seconds=30)
     try:
         async with database.engine.connect() as connection:
             await connection.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "0005"))
