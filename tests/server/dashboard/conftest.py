@@ -24,7 +24,6 @@ from playwright.sync_api import (
     Response,
     ViewportSize,
     expect,
-    sync_playwright,
 )
 
 from tests.server.conftest import (
@@ -36,6 +35,7 @@ from tests.server.conftest import (
     LiveServer,
     auth,
 )
+from tests.server.dashboard.chromium import chromium
 
 ALL_TOKENS = (ADMIN_TOKEN, SECOND_ADMIN_TOKEN, READ_TOKEN)
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "artifacts" / "screenshots"
@@ -143,16 +143,6 @@ def report_seen(worker_api: httpx.Client, action_ids: list[str], worker: str = "
 
 # --------------------------------------------------------------------------- Chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 LAPTOP: ViewportSize = {"width": 1366, "height": 860}
 TASK = "prod_fanout-worker:process-item"
 SEEN = [
@@ -168,12 +158,8 @@ SEEN = [
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Chromium]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `bash scripts/browser-deps` first")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 class Person:
