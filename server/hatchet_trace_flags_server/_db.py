@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
 import sqlalchemy as sa
@@ -23,7 +23,7 @@ from sqlalchemy.pool import NullPool
 
 from ._schema import store_identity
 
-__all__ = ["MIGRATIONS_DIR", "NOTIFY_CHANNEL", "Database"]
+__all__ = ["MIGRATIONS_DIR", "NOTIFY_CHANNEL", "Database", "chunks"]
 
 MIGRATIONS_DIR: Final = Path(__file__).parent / "_migrations"
 # Every rule change NOTIFYs this channel on PostgreSQL when it commits; each replica LISTENs on it.
@@ -226,3 +226,13 @@ def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
     def _on_begin(connection: Connection) -> None:
         writing = connection.get_execution_options().get(_WRITE_OPTION, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
+
+
+_T = TypeVar("_T")
+
+
+def chunks(items: Sequence[_T], size: int) -> Iterable[Sequence[_T]]:
+    """``items`` in slices of ``size``: statements with many values stay under the drivers' bind
+    limits (SQLite allows 32,766 parameters, asyncpg 32,767)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

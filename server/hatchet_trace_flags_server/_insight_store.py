@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -28,12 +28,11 @@ from hatchet_trace_flags._fanout_stats import (
     TaskSummary,
 )
 
-from ._db import Database
+from ._db import Database, chunks
 from ._schema import insight_dismissals, task_insights, utcnow
 
 __all__ = ["InsightResult", "InsightStore", "summary_from_json"]
 
-_T = TypeVar("_T")
 _CHUNK: Final = 200
 _SWEEP_BATCH: Final = 2000
 
@@ -112,7 +111,7 @@ class InsightStore:
         insert = (postgresql.insert if self._db.is_postgres else sqlite.insert)(task_insights)
         async with self._write() as connection:
             known: set[str] = set()
-            for chunk in _chunks(unique, _CHUNK):
+            for chunk in chunks(unique, _CHUNK):
                 rows = await connection.execute(
                     sa.select(task_insights.c.action_id)
                     .distinct()
@@ -128,7 +127,7 @@ class InsightStore:
                     ignored = len(new) - room
                     new = new[:room]
             accepted = sorted([*known, *new])
-            for chunk in _chunks(accepted, _CHUNK):
+            for chunk in chunks(accepted, _CHUNK):
                 # Make sure each row exists, then lock and merge: concurrent reports (other replicas)
                 # wait for each other instead of failing on the primary key.
                 await connection.execute(
@@ -181,7 +180,7 @@ class InsightStore:
                     .limit(_SWEEP_BATCH)
                 )
                 keys = list(await connection.execute(old))
-                for chunk in _chunks(keys, _CHUNK):
+                for chunk in chunks(keys, _CHUNK):
                     await connection.execute(
                         task_insights.delete().where(
                             sa.tuple_(task_insights.c.action_id, task_insights.c.minute).in_(
@@ -206,7 +205,7 @@ class InsightStore:
         unique = sorted(set(action_ids))
         forgotten = 0
         async with self._write() as connection:
-            for chunk in _chunks(unique, _CHUNK):
+            for chunk in chunks(unique, _CHUNK):
                 had = await connection.execute(
                     sa.select(sa.func.count(task_insights.c.action_id.distinct())).where(
                         task_insights.c.action_id.in_(chunk)
@@ -259,8 +258,3 @@ def _merge_rows(rows: Iterable[tuple[str, str]]) -> dict[str, TaskSummary]:
 async def _count_tasks(connection: AsyncConnection) -> int:
     total = await connection.execute(sa.select(sa.func.count(task_insights.c.action_id.distinct())))
     return int(total.scalar_one())
-
-
-def _chunks(items: Sequence[_T], size: int) -> Iterable[Sequence[_T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

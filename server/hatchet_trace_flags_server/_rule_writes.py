@@ -11,7 +11,7 @@ never read it back.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Final, Literal, TypeVar, cast
@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hatchet_trace_flags._rules import Mode, RuleSet
 
-from ._db import NOTIFY_CHANNEL, Database
+from ._db import NOTIFY_CHANNEL, Database, chunks
 from ._records import (
     Author,
     ChangeEvent,
@@ -40,7 +40,6 @@ from ._schema import audit_events, pattern_rules, rule_state, task_rules, utcnow
 
 __all__ = ["RuleWrites"]
 
-_T = TypeVar("_T")
 _R = TypeVar("_R")
 
 _RuleKind = Literal["task", "pattern"]
@@ -311,7 +310,7 @@ class RuleWrites:
         if not changed:
             return
         versions: dict[str, int] = {}
-        for chunk in _chunks(sorted(changed), 500):
+        for chunk in chunks(sorted(changed), 500):
             rows = await connection.execute(
                 sa.select(key_column, table.c.version).where(key_column.in_(chunk))
             )
@@ -335,7 +334,7 @@ class RuleWrites:
                 for name in ("mode", "note", "version", "updated_at", "updated_by")
             },
         )
-        for batch in _chunks(values, 500):
+        for batch in chunks(values, 500):
             await connection.execute(statement, batch)
 
 
@@ -356,8 +355,3 @@ async def _write_settings(connection: AsyncConnection, settings: SettingsRecord)
 
 async def _as_written(_connection: AsyncConnection, record: RuleRecord) -> RuleRecord:
     return record
-
-
-def _chunks(items: Sequence[_T], size: int) -> Iterable[Sequence[_T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -12,19 +12,18 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Final, TypeVar
+from typing import Final
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ._db import Database
+from ._db import Database, chunks
 from ._records import SeenResult
 from ._schema import seen_tasks, utcnow
 
 __all__ = ["SeenStore"]
 
-_T = TypeVar("_T")
 
 # A worker reporting the same task again within this window does not rewrite its row.
 SEEN_REFRESH_SECONDS: Final = 30
@@ -53,7 +52,7 @@ class SeenStore:
         now = utcnow()
         async with self._write() as connection:
             known: set[str] = set()
-            for chunk in _chunks(unique, _CHUNK):
+            for chunk in chunks(unique, _CHUNK):
                 rows = await connection.execute(
                     sa.select(seen_tasks.c.action_id).where(seen_tasks.c.action_id.in_(chunk))
                 )
@@ -93,7 +92,7 @@ class SeenStore:
             }
             for action_id in action_ids
         ]
-        for chunk in _chunks(rows, _CHUNK):
+        for chunk in chunks(rows, _CHUNK):
             await connection.execute(statement, chunk)
 
     async def forget(self, action_ids: Iterable[str]) -> int:
@@ -101,7 +100,7 @@ class SeenStore:
         unique = sorted(set(action_ids))
         deleted = 0
         async with self._write() as connection:
-            for chunk in _chunks(unique, _CHUNK):
+            for chunk in chunks(unique, _CHUNK):
                 result = await connection.execute(
                     seen_tasks.delete().where(seen_tasks.c.action_id.in_(chunk))
                 )
@@ -134,8 +133,3 @@ class SeenStore:
 async def _count(connection: AsyncConnection) -> int:
     total: int = (await connection.execute(sa.select(sa.func.count()).select_from(seen_tasks))).scalar_one()
     return total
-
-
-def _chunks(items: Sequence[_T], size: int) -> Iterable[Sequence[_T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
