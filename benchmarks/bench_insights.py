@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 
 from hatchet_trace_flags_server import Settings
-from hatchet_trace_flags_server._db import Database
-from hatchet_trace_flags_server._insight_service import build_insights, current_minute
-from hatchet_trace_flags_server._store import Store
+from hatchet_trace_flags_server.services.insights import build_insights, current_minute
+from hatchet_trace_flags_server.store.database import Database
+from hatchet_trace_flags_server.store.store import Store
 
-from hatchet_trace_flags._fanout_stats import FanoutStats, TaskSummary
-from hatchet_trace_flags._rules import RuleSet
+from hatchet_trace_flags._fanout.stats import FanoutStats
+from hatchet_trace_flags.contract import RuleSet, TaskSummary
 
 TASKS = 2_000  # MAX_INSIGHT_TASKS
 MINUTES = 15  # INSIGHT_WINDOW_SECONDS / 60

@@ -13,8 +13,7 @@ from __future__ import annotations
 import timeit
 from collections.abc import Callable
 
-from hatchet_trace_flags._flagd import to_flagd
-from hatchet_trace_flags._rules import MAX_ENTRIES, Mode, RuleSet
+from hatchet_trace_flags.contract import MAX_ENTRIES, Mode, RuleSet, to_flagd
 
 _REPEATS = 5
 

@@ -1,8 +1,9 @@
 """Span links instead of parent spans for Hatchet fan-out work, switchable per task at runtime.
 
 Names are imported on first use (PEP 562), so ``import hatchet_trace_flags`` is cheap and the rules
-(``RuleSet``, ``to_flagd``, ...) load without hatchet-sdk, gRPC or OpenTelemetry's SDK: the admin service
-imports them that way.
+(``RuleSet``, ``to_flagd``, ...) load without hatchet-sdk, gRPC or OpenTelemetry's SDK. The contract between
+workers and the admin service (the rules, flagd export and import, fan-out summaries, wire facts) has its
+own public home, :mod:`hatchet_trace_flags.contract`, which the admin service imports.
 """
 
 from __future__ import annotations
@@ -11,14 +12,21 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from hatchet_trace_flags._admin_provider import AdminServiceProvider
-    from hatchet_trace_flags._flagd import to_flagd
-    from hatchet_trace_flags._instrumentor import HatchetInstrumentor
-    from hatchet_trace_flags._links import SPAWN_LINK_ATTRIBUTE
-    from hatchet_trace_flags._local_provider import LocalProvider
-    from hatchet_trace_flags._predicate import FlagPredicate
-    from hatchet_trace_flags._relationship import RELATIONSHIP_METADATA_KEY, Relationship, trace_relationship
-    from hatchet_trace_flags._rules import (
+    from hatchet_trace_flags._admin.provider import AdminServiceProvider
+    from hatchet_trace_flags._decisions.local_provider import LocalProvider
+    from hatchet_trace_flags._decisions.predicate import FlagPredicate
+    from hatchet_trace_flags._decisions.rules_provider import RulesProvider
+    from hatchet_trace_flags._decisions.wiring import install_provider, predicate_from_env
+    from hatchet_trace_flags._instrumentation.instrumentor import HatchetInstrumentor
+    from hatchet_trace_flags._instrumentation.links import SPAWN_LINK_ATTRIBUTE
+    from hatchet_trace_flags._instrumentation.sampling import FollowSpawnerSampler
+    from hatchet_trace_flags._settings import WorkerSettings
+    from hatchet_trace_flags._triggers.relationship import (
+        RELATIONSHIP_METADATA_KEY,
+        Relationship,
+        trace_relationship,
+    )
+    from hatchet_trace_flags.contract import (
         DEFAULT_FLAG_KEY,
         DOCUMENT_VERSION,
         Decision,
@@ -26,14 +34,11 @@ if TYPE_CHECKING:
         Reason,
         RulesError,
         RuleSet,
+        to_flagd,
         validate_action_id,
         validate_mode,
         validate_pattern,
     )
-    from hatchet_trace_flags._rules_provider import RulesProvider
-    from hatchet_trace_flags._sampling import FollowSpawnerSampler
-    from hatchet_trace_flags._settings import WorkerSettings
-    from hatchet_trace_flags._wiring import install_provider, predicate_from_env
 
 __all__ = [
     "DEFAULT_FLAG_KEY",
@@ -63,30 +68,30 @@ __all__ = [
 ]
 
 _MODULE_OF: dict[str, str] = {
-    "AdminServiceProvider": "_admin_provider",
-    "to_flagd": "_flagd",
-    "HatchetInstrumentor": "_instrumentor",
-    "SPAWN_LINK_ATTRIBUTE": "_links",
-    "LocalProvider": "_local_provider",
-    "FlagPredicate": "_predicate",
-    "RELATIONSHIP_METADATA_KEY": "_relationship",
-    "Relationship": "_relationship",
-    "trace_relationship": "_relationship",
-    "DEFAULT_FLAG_KEY": "_rules",
-    "DOCUMENT_VERSION": "_rules",
-    "Decision": "_rules",
-    "Mode": "_rules",
-    "Reason": "_rules",
-    "RulesError": "_rules",
-    "RuleSet": "_rules",
-    "validate_action_id": "_rules",
-    "validate_mode": "_rules",
-    "validate_pattern": "_rules",
-    "RulesProvider": "_rules_provider",
-    "FollowSpawnerSampler": "_sampling",
+    "AdminServiceProvider": "_admin.provider",
+    "to_flagd": "contract",
+    "HatchetInstrumentor": "_instrumentation.instrumentor",
+    "SPAWN_LINK_ATTRIBUTE": "_instrumentation.links",
+    "LocalProvider": "_decisions.local_provider",
+    "FlagPredicate": "_decisions.predicate",
+    "RELATIONSHIP_METADATA_KEY": "_triggers.relationship",
+    "Relationship": "_triggers.relationship",
+    "trace_relationship": "_triggers.relationship",
+    "DEFAULT_FLAG_KEY": "contract",
+    "DOCUMENT_VERSION": "contract",
+    "Decision": "contract",
+    "Mode": "contract",
+    "Reason": "contract",
+    "RulesError": "contract",
+    "RuleSet": "contract",
+    "validate_action_id": "contract",
+    "validate_mode": "contract",
+    "validate_pattern": "contract",
+    "RulesProvider": "_decisions.rules_provider",
+    "FollowSpawnerSampler": "_instrumentation.sampling",
     "WorkerSettings": "_settings",
-    "install_provider": "_wiring",
-    "predicate_from_env": "_wiring",
+    "install_provider": "_decisions.wiring",
+    "predicate_from_env": "_decisions.wiring",
 }
 
 

@@ -10,8 +10,8 @@ dashboard's conftest imports it; no browser is started). pip installs the librar
 set and `pip check` must agree. Rebuilt only when pyproject.toml or one of these two scripts changes.
 
 Tests run, on SQLite only (about 55 s on a 2-core machine, 15 s of it pytest starting up): four of the
-rules API's (tests/server/test_api_rules.py), readiness, metrics and the migrations
-(tests/server/test_operations.py), and every test of the dashboard's form and query models, over plain
+rules API's (tests/server/api/test_api_rules.py), readiness, metrics and the migrations
+(tests/server/app/test_operations.py), and every test of the dashboard's form and query models, over plain
 HTTP without Chromium (tests/server/dashboard/test_inputs.py). tests/server/conftest.py parametrizes
 `backend` over "sqlite" and "postgresql": the API tests are named with `[sqlite]`, `-k "not postgresql"`
 drops the PostgreSQL half elsewhere, and the one test that asks for PostgreSQL directly is deselected by
@@ -47,8 +47,8 @@ DESELECTED = [
     "test_replicas_migrating_at_once_do_not_race",  # two processes, ~4 s; the migrations test stays
 ]
 SMOKE_TESTS = [
-    *(f"tests/server/test_api_rules.py::{name}[sqlite]" for name in API_TESTS),
-    "tests/server/test_operations.py",
+    *(f"tests/server/api/test_api_rules.py::{name}[sqlite]" for name in API_TESTS),
+    "tests/server/app/test_operations.py",
     "tests/server/dashboard/test_inputs.py",
     "-k",
     " and ".join(f"not {name}" for name in DESELECTED),

@@ -16,11 +16,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import Sampler
 
 from hatchet_trace_flags import FlagPredicate, HatchetInstrumentor
-from hatchet_trace_flags._fanout_stats import FanoutStats, summaries
-from tests.app import App, build_app
-from tests.flag_support import Clock, ScriptedProvider, our_threads, wait_until
-from tests.hatchet_engine import RecordingEngine, fake_token, start_engine
-from tests.worker import Worker
+from hatchet_trace_flags._fanout.stats import FanoutStats, summaries
+from tests.support.library.app import App, build_app
+from tests.support.library.flags import Clock, ScriptedProvider, our_threads, wait_until
+from tests.support.library.hatchet_engine import RecordingEngine, fake_token, start_engine
+from tests.support.library.worker import Worker
 
 
 @pytest.fixture(scope="session")

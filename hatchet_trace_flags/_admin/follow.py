@@ -42,8 +42,8 @@ import time
 import httpx
 from httpx_sse import EventSource, SSEError
 
-from hatchet_trace_flags._admin_insights import INSIGHTS_PATH, InsightReporter
-from hatchet_trace_flags._admin_protocol import (
+from hatchet_trace_flags._admin.insights import INSIGHTS_PATH, InsightReporter
+from hatchet_trace_flags._admin.protocol import (
     CONNECTION_DROPPED,
     MAX_SEEN_PER_REPORT,
     MAX_SNAPSHOT_BYTES,
@@ -64,9 +64,9 @@ from hatchet_trace_flags._admin_protocol import (
     revision_of,
     store_of,
 )
-from hatchet_trace_flags._admin_seen import SeenTasks
-from hatchet_trace_flags._fanout_stats import summaries
-from hatchet_trace_flags._rules import RulesError, RuleSet
+from hatchet_trace_flags._admin.seen import SeenTasks
+from hatchet_trace_flags._fanout.stats import summaries
+from hatchet_trace_flags.contract import RulesError, RuleSet
 
 __all__ = ["Follower"]
 

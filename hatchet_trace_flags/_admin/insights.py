@@ -26,7 +26,8 @@ from typing import Any, Final
 
 import httpx
 
-from hatchet_trace_flags._fanout_stats import CHILDREN_BOUNDS, SECONDS_BOUNDS, FanoutStats, TaskSummary
+from hatchet_trace_flags._fanout.stats import FanoutStats
+from hatchet_trace_flags.contract import CHILDREN_BOUNDS, SECONDS_BOUNDS, TaskSummary
 
 __all__ = ["INSIGHTS_PATH", "MAX_TASKS_PER_REQUEST", "SCHEMA", "InsightReporter", "insights_payload"]
 

@@ -10,9 +10,9 @@ from typing import Literal
 
 import httpx
 
-from hatchet_trace_flags._rules import RulesError, RuleSet
-from hatchet_trace_flags._rules_provider import rules_version
-from hatchet_trace_flags._snapshot_store import SnapshotFileError, load_snapshot
+from hatchet_trace_flags._admin.snapshot_store import SnapshotFileError, load_snapshot
+from hatchet_trace_flags._decisions.rules_provider import rules_version
+from hatchet_trace_flags.contract import RulesError, RuleSet
 
 __all__ = ["Source", "check_token", "check_url", "check_worker_name", "starting_rules", "version_label"]
 

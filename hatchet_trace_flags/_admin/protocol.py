@@ -16,7 +16,7 @@ from typing import Final, Protocol
 
 import httpx
 
-from hatchet_trace_flags._rules import RulesError, RuleSet, validate_action_id
+from hatchet_trace_flags.contract import RulesError, RuleSet, validate_action_id
 
 __all__ = [
     "CONNECTION_DROPPED",

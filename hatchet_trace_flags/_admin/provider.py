@@ -104,7 +104,7 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import GeneralError
 from openfeature.flag_evaluation import FlagResolutionDetails
 
-from hatchet_trace_flags._admin_options import (
+from hatchet_trace_flags._admin.options import (
     Source,
     check_token,
     check_url,
@@ -112,24 +112,19 @@ from hatchet_trace_flags._admin_options import (
     starting_rules,
     version_label,
 )
-from hatchet_trace_flags._admin_protocol import (
-    Changed,
-    Failed,
-    FollowSettings,
-    Unchanged,
-)
-from hatchet_trace_flags._admin_runtime import FollowerThread
-from hatchet_trace_flags._admin_seen import SeenTasks
-from hatchet_trace_flags._checks import check_seconds
-from hatchet_trace_flags._rules import DEFAULT_FLAG_KEY, RulesError, RuleSet
-from hatchet_trace_flags._rules_provider import RulesProvider
-from hatchet_trace_flags._settings import WorkerSettings, env_var
-from hatchet_trace_flags._snapshot_store import (
+from hatchet_trace_flags._admin.protocol import Changed, Failed, FollowSettings, Unchanged
+from hatchet_trace_flags._admin.runtime import FollowerThread
+from hatchet_trace_flags._admin.seen import SeenTasks
+from hatchet_trace_flags._admin.snapshot_store import (
     SnapshotFileError,
     default_snapshot_path,
     save_snapshot,
     set_aside,
 )
+from hatchet_trace_flags._checks import check_seconds
+from hatchet_trace_flags._decisions.rules_provider import RulesProvider
+from hatchet_trace_flags._settings import WorkerSettings, env_var
+from hatchet_trace_flags.contract import DEFAULT_FLAG_KEY, RulesError, RuleSet
 
 __all__ = ["AdminServiceProvider", "State"]
 

@@ -1,5 +1,5 @@
 """The thread that follows the admin service for one :class:`~hatchet_trace_flags.AdminServiceProvider`:
-a daemon thread with its own asyncio loop running a :class:`~hatchet_trace_flags._admin_follow.Follower`,
+a daemon thread with its own asyncio loop running a :class:`~hatchet_trace_flags._admin.follow.Follower`,
 started lazily, stopped and joined on shutdown, replaced after fork."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import math
 import threading
 from collections.abc import Callable
 
-from hatchet_trace_flags._admin_follow import Follower
-from hatchet_trace_flags._admin_protocol import FollowSettings, Sink
-from hatchet_trace_flags._admin_seen import SeenTasks
+from hatchet_trace_flags._admin.follow import Follower
+from hatchet_trace_flags._admin.protocol import FollowSettings, Sink
+from hatchet_trace_flags._admin.seen import SeenTasks
 
 __all__ = ["FollowerThread"]
 

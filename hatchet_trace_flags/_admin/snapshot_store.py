@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
-from hatchet_trace_flags._rules import RulesError, RuleSet
+from hatchet_trace_flags.contract import RulesError, RuleSet
 
 __all__ = [
     "PersistedSnapshot",

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from openfeature import _event_support
 
-from hatchet_trace_flags import _decision_metrics
+from hatchet_trace_flags._decisions import decision_metrics as _decision_metrics
 
 __all__ = ["ForkSafe", "track"]
 

@@ -52,9 +52,9 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import GeneralError
 
 from hatchet_trace_flags._checks import check_seconds
-from hatchet_trace_flags._rules import DEFAULT_FLAG_KEY, RulesError, RuleSet
-from hatchet_trace_flags._rules_provider import RulesProvider
+from hatchet_trace_flags._decisions.rules_provider import RulesProvider
 from hatchet_trace_flags._settings import env_var
+from hatchet_trace_flags.contract import DEFAULT_FLAG_KEY, RulesError, RuleSet
 
 __all__ = ["LINKS_ENV_VAR", "LocalProvider"]
 

@@ -91,10 +91,10 @@ from opentelemetry import metrics
 from opentelemetry.metrics import MeterProvider
 
 from hatchet_trace_flags._checks import check_count, check_seconds, check_seconds_or_zero
-from hatchet_trace_flags._decision_metrics import DECISIONS_METRIC, Outcome, Tally, count_decisions
-from hatchet_trace_flags._fork_safety import track
-from hatchet_trace_flags._refresh_threads import RefreshThreads, join_threads
-from hatchet_trace_flags._rules import DEFAULT_FLAG_KEY, Reason
+from hatchet_trace_flags._decisions.decision_metrics import DECISIONS_METRIC, Outcome, Tally, count_decisions
+from hatchet_trace_flags._decisions.fork_safety import track
+from hatchet_trace_flags._decisions.refresh_threads import RefreshThreads, join_threads
+from hatchet_trace_flags.contract import DEFAULT_FLAG_KEY, Reason
 
 __all__ = [
     "DECISIONS_METRIC",

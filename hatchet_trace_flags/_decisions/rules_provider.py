@@ -56,7 +56,7 @@ from openfeature.flag_evaluation import FlagResolutionDetails, FlagValueType
 from openfeature.flag_evaluation import Reason as OpenFeatureReason
 from openfeature.provider import AbstractProvider, Metadata
 
-from hatchet_trace_flags._rules import DEFAULT_FLAG_KEY, Reason, RuleSet
+from hatchet_trace_flags.contract import DEFAULT_FLAG_KEY, Reason, RuleSet
 
 __all__ = ["RulesProvider", "rules_version"]
 

@@ -37,10 +37,10 @@ from openfeature.event import EventDetails, ProviderEvent
 from openfeature.provider import ProviderStatus
 from opentelemetry.metrics import MeterProvider
 
-from hatchet_trace_flags._admin_provider import AdminServiceProvider
-from hatchet_trace_flags._local_provider import LINKS_ENV_VAR, LocalProvider
-from hatchet_trace_flags._predicate import OPENFEATURE_DOMAIN, FlagPredicate
-from hatchet_trace_flags._rules_provider import RulesProvider
+from hatchet_trace_flags._admin.provider import AdminServiceProvider
+from hatchet_trace_flags._decisions.local_provider import LINKS_ENV_VAR, LocalProvider
+from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN, FlagPredicate
+from hatchet_trace_flags._decisions.rules_provider import RulesProvider
 from hatchet_trace_flags._settings import WorkerSettings, env_var
 
 __all__ = ["install_provider", "predicate_from_env", "provider_from_env", "provider_from_settings"]

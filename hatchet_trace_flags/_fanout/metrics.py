@@ -13,7 +13,7 @@ trigger). It feeds two places with the same numbers:
   ``hatchet_trace_flags.spawner_duration`` (s): how long those spawning runs took, same attribute.
 
 Attributes are bounded: the first :data:`MAX_METRIC_ACTION_IDS` action_ids get their own value, later ones
-share :data:`~hatchet_trace_flags._fanout_stats.OTHER`. The delay compares the trigger's wall clock with this
+share :data:`~hatchet_trace_flags.contract.OTHER`. The delay compares the trigger's wall clock with this
 worker's: clocks of different machines disagree by milliseconds when synchronised, and the delays worth
 acting on are seconds. A stamp later than the start (skew) counts as a 0 s delay and is counted as clamped.
 """
@@ -26,8 +26,9 @@ from typing import Final
 from hatchet_sdk.runnables.action import Action
 from opentelemetry.metrics import MeterProvider, get_meter
 
-from hatchet_trace_flags._fanout_stats import CHILDREN_BOUNDS, OTHER, SECONDS_BOUNDS, FanoutStats, summaries
-from hatchet_trace_flags._spawn_stamp import RunTally, running, spawned_at
+from hatchet_trace_flags._fanout.spawn_stamp import RunTally, running, spawned_at
+from hatchet_trace_flags._fanout.stats import FanoutStats, summaries
+from hatchet_trace_flags.contract import CHILDREN_BOUNDS, OTHER, SECONDS_BOUNDS
 
 __all__ = [
     "CHILDREN_PER_RUN_METRIC",

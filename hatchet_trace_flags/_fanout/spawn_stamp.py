@@ -26,8 +26,8 @@ from hatchet_sdk.runnables.contextvars import ctx_action_key
 from hatchet_sdk.types.trigger import WorkflowRunTriggerConfig
 from wrapt import wrap_function_wrapper
 
-from hatchet_trace_flags._arguments import bound_arguments
-from hatchet_trace_flags._relationship import TRACEPARENT_METADATA_KEY, span_id_of
+from hatchet_trace_flags._instrumentation.arguments import bound_arguments
+from hatchet_trace_flags._triggers.relationship import TRACEPARENT_METADATA_KEY, span_id_of
 
 __all__ = [
     "SPAWNED_AT_METADATA_KEY",

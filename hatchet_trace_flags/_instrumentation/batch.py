@@ -23,9 +23,9 @@ from hatchet_sdk.worker.runner.runner import Runner
 from opentelemetry.trace import SpanKind, Tracer
 from wrapt import wrap_function_wrapper
 
-from hatchet_trace_flags._active_span import active
-from hatchet_trace_flags._links import start_context
-from hatchet_trace_flags._relationship import TRACEPARENT_METADATA_KEY
+from hatchet_trace_flags._instrumentation.active_span import active
+from hatchet_trace_flags._instrumentation.links import start_context
+from hatchet_trace_flags._triggers.relationship import TRACEPARENT_METADATA_KEY
 
 BATCH_START_METHOD: Final = "handle_start_batch"
 BATCH_SPAN_NAME: Final = "hatchet.start_batch"

@@ -43,27 +43,18 @@ from opentelemetry.trace import (
 )
 from wrapt import wrap_function_wrapper
 
-from hatchet_trace_flags import _compat
-from hatchet_trace_flags._active_span import active
-from hatchet_trace_flags._arguments import bound_arguments
-from hatchet_trace_flags._batch import BATCH_START_METHOD, wrap_batch_starts
-from hatchet_trace_flags._durable_wrappers import DurableWrappers, in_link_mode
-from hatchet_trace_flags._fanout_metrics import FanoutMeasurement, measurement_for
-from hatchet_trace_flags._links import start_context
-from hatchet_trace_flags._prefetch import prefetch_on_runner_init
-from hatchet_trace_flags._relationship import (
-    TRACEPARENT_METADATA_KEY,
-    relationship_for,
-    requested_relationship,
-)
-from hatchet_trace_flags._sampling import ignores_attributes
-from hatchet_trace_flags._spawn_stamp import (
-    BULK_RUN_METHODS,
-    count_child,
-    wrap_bulk_runs,
-)
-from hatchet_trace_flags._trigger_attributes import trigger_attributes
-from hatchet_trace_flags._trigger_metadata import (
+from hatchet_trace_flags._fanout.metrics import FanoutMeasurement, measurement_for
+from hatchet_trace_flags._fanout.spawn_stamp import BULK_RUN_METHODS, count_child, wrap_bulk_runs
+from hatchet_trace_flags._instrumentation import compat as _compat
+from hatchet_trace_flags._instrumentation.active_span import active
+from hatchet_trace_flags._instrumentation.arguments import bound_arguments
+from hatchet_trace_flags._instrumentation.batch import BATCH_START_METHOD, wrap_batch_starts
+from hatchet_trace_flags._instrumentation.durable_wrappers import DurableWrappers, in_link_mode
+from hatchet_trace_flags._instrumentation.links import start_context
+from hatchet_trace_flags._instrumentation.prefetch import prefetch_on_runner_init
+from hatchet_trace_flags._instrumentation.sampling import ignores_attributes
+from hatchet_trace_flags._triggers.attributes import trigger_attributes
+from hatchet_trace_flags._triggers.metadata import (
     OverrideAdder,
     add_override_to_bulk_push,
     add_override_to_bulk_run,
@@ -71,6 +62,11 @@ from hatchet_trace_flags._trigger_metadata import (
     add_override_to_schedule,
     override_wrapper,
     traced_metadata,
+)
+from hatchet_trace_flags._triggers.relationship import (
+    TRACEPARENT_METADATA_KEY,
+    relationship_for,
+    requested_relationship,
 )
 
 logger = logging.getLogger("hatchet_trace_flags")

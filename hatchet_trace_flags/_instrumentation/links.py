@@ -13,7 +13,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanContext, get_current_span
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from hatchet_trace_flags._relationship import TRACEPARENT_METADATA_KEY
+from hatchet_trace_flags._triggers.relationship import TRACEPARENT_METADATA_KEY
 
 # One small attribute, so a trace viewer says why the link exists (each link attribute costs ~1 µs).
 SPAWN_LINK_ATTRIBUTE: Final = "hatchet.link"

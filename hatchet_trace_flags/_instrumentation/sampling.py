@@ -30,7 +30,7 @@ from opentelemetry.trace import Link, SpanKind, get_current_span
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
-from hatchet_trace_flags._links import SPAWN_LINK_ATTRIBUTE, SPAWN_LINK_VALUE
+from hatchet_trace_flags._instrumentation.links import SPAWN_LINK_ATTRIBUTE, SPAWN_LINK_VALUE
 
 _DEFAULT_DELEGATE = ParentBased(StaticSampler(Decision.RECORD_AND_SAMPLE))
 

@@ -17,8 +17,8 @@ from hatchet_sdk import ClientConfig
 from hatchet_sdk.types.trigger import WorkflowRunTriggerConfig
 from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer, use_span
 
-from hatchet_trace_flags._relationship import Relationship
-from hatchet_trace_flags._trigger_metadata import traced_config
+from hatchet_trace_flags._triggers.metadata import traced_config
+from hatchet_trace_flags._triggers.relationship import Relationship
 
 
 def individual_run_spans(config: ClientConfig) -> bool:

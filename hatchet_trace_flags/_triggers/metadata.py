@@ -14,14 +14,14 @@ from typing import Any, TypeAlias
 from hatchet_sdk.types.trigger import WorkflowRunTriggerConfig
 from opentelemetry.trace import Span, get_current_span
 
-from hatchet_trace_flags._arguments import bound_arguments
-from hatchet_trace_flags._relationship import (
+from hatchet_trace_flags._fanout.spawn_stamp import SPAWNED_AT_METADATA_KEY, spawn_stamp
+from hatchet_trace_flags._instrumentation.arguments import bound_arguments
+from hatchet_trace_flags._triggers.relationship import (
     TRACEPARENT_METADATA_KEY,
     Relationship,
     requested_relationship,
     with_relationship,
 )
-from hatchet_trace_flags._spawn_stamp import SPAWNED_AT_METADATA_KEY, spawn_stamp
 
 OverrideAdder: TypeAlias = Callable[[list[Any], Relationship], None]
 

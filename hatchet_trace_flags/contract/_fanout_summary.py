@@ -1,47 +1,38 @@
-"""Bounded, mergeable fan-out summaries per ``action_id``, kept until the next report takes them.
+"""The fan-out report's summaries, per ``action_id``: what a worker sends and the service adds up.
 
 Two sides of every spawn are summarised, per task:
 
-- as a **child** (a run that carried a spawn stamp, see ``_spawn_stamp``): how many started, in which mode,
-  how long after the spawn each started (the queue and rate-limit delay), and how long each ran;
+- as a **child** (a run that carried a spawn stamp): how many started, in which mode, how long after the
+  spawn each started (the queue and rate-limit delay), and how long each ran;
 - as a **spawner** (a run that triggered at least one run): children per run, children per child workflow,
   and how long the spawning runs took.
 
-Memory is fixed per task (log-spaced bucket counts, no samples) and the number of tasks is capped per
-report interval: a worker that sees a stream of distinct action_ids drops the newest and counts them.
-Histograms merge by adding buckets, so summaries from many workers and intervals add up exactly; the
-report ``take``s the summaries gathered since the last one (delta semantics) and ``restore``s them when
-sending failed.
-
-Recording happens once per task start and end (never per trigger), on the worker's event loop; the report
-thread takes the summaries: a short lock between the two.
+Histograms hold log-spaced bucket counts over fixed bounds (``SECONDS_BOUNDS``, ``CHILDREN_BOUNDS``), no
+samples, and merge by adding buckets, so summaries from many workers and intervals add up exactly.
+``to_json`` is the report's wire form (docs/insight.md).
 """
 
 from __future__ import annotations
 
-import os
-import threading
 from bisect import bisect_left
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 __all__ = [
     "CHILDREN_BOUNDS",
+    "MAX_WORKFLOWS_PER_TASK",
+    "OTHER",
     "SECONDS_BOUNDS",
     "ChildSide",
-    "FanoutStats",
     "Histogram",
     "SpawnerSide",
     "TaskSummary",
-    "summaries",
 ]
 
 # 100 µs doubling up to ~30 h (31 bounds, 32 buckets): seconds-scale delays land in well-resolved buckets.
 SECONDS_BOUNDS: Final[tuple[float, ...]] = tuple(round(1e-4 * 2.0**k, 10) for k in range(31))
 # 1 child doubling up to 2**20 (21 bounds, 22 buckets).
 CHILDREN_BOUNDS: Final[tuple[float, ...]] = tuple(float(2**k) for k in range(21))
-MAX_TASKS: Final = 1000  # action_ids tracked per report interval
 MAX_WORKFLOWS_PER_TASK: Final = 32  # child workflows named per spawner; the rest count under OTHER
 OTHER: Final = "_other"
 
@@ -175,88 +166,3 @@ class TaskSummary:
         if self.spawner is not None:
             document["spawner"] = self.spawner.to_json()
         return document
-
-
-class FanoutStats:
-    """The summaries of one process, per action_id, since the last ``take``."""
-
-    def __init__(self, max_tasks: int = MAX_TASKS) -> None:
-        self._max_tasks = max_tasks
-        self._lock = threading.Lock()
-        self._tasks: dict[str, TaskSummary] = {}
-        self.dropped = 0  # runs not summarised because MAX_TASKS other tasks were tracked already
-
-    def _summary(self, action_id: str) -> TaskSummary | None:
-        summary = self._tasks.get(action_id)
-        if summary is None:
-            if len(self._tasks) >= self._max_tasks:
-                self.dropped += 1
-                return None
-            summary = self._tasks[action_id] = TaskSummary()
-        return summary
-
-    def child_started(self, action_id: str, delay: float, *, link: bool, clamped: bool) -> None:
-        with self._lock:
-            summary = self._summary(action_id)
-            if summary is None:
-                return
-            child = summary.child
-            if child is None:
-                child = summary.child = ChildSide()
-            child.runs += 1
-            if link:
-                child.link += 1
-            else:
-                child.parent += 1
-            if clamped:
-                child.clamped += 1
-            child.start_delay.record(delay)
-
-    def run_ended(
-        self, action_id: str, duration: float, *, was_child: bool, children: Mapping[str, int]
-    ) -> None:
-        """A run ended: its duration (as a child and/or a spawner) and the children it triggered."""
-        with self._lock:
-            summary = self._tasks.get(action_id) if not children else self._summary(action_id)
-            if summary is None:
-                return
-            if was_child and summary.child is not None:
-                summary.child.duration.record(duration)
-            if children:
-                spawner = summary.spawner
-                if spawner is None:
-                    spawner = summary.spawner = SpawnerSide()
-                spawner.runs += 1
-                spawner.children.record(sum(children.values()))
-                for workflow, count in children.items():
-                    spawner.add_children(workflow, count)
-                spawner.duration.record(duration)
-
-    def take(self) -> tuple[dict[str, TaskSummary], int]:
-        """The summaries since the last take, and how many runs were dropped; starts afresh."""
-        with self._lock:
-            tasks, self._tasks = self._tasks, {}
-            dropped, self.dropped = self.dropped, 0
-            return tasks, dropped
-
-    def restore(self, tasks: Mapping[str, TaskSummary], dropped: int = 0) -> None:
-        """Put back what a failed report took, merged with what was recorded since (still capped)."""
-        with self._lock:
-            self.dropped += dropped
-            for action_id, taken in tasks.items():
-                summary = self._summary(action_id)
-                if summary is not None:
-                    summary.merge(taken)
-
-    def after_fork(self) -> None:
-        # The parent's summaries are the parent's to report; a lock may have been copied while held.
-        self._lock = threading.Lock()
-        self._tasks = {}
-        self.dropped = 0
-
-
-# One per process: the instrumentor records into it, the admin service follower reports from it.
-summaries: Final = FanoutStats()
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=summaries.after_fork)

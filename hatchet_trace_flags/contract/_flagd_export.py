@@ -25,7 +25,8 @@ from __future__ import annotations
 from itertools import groupby
 from typing import Final
 
-from ._rules import DEFAULT_FLAG_KEY, Mode, RulesError, RuleSet
+from ._decision import Mode, RulesError
+from ._rule_set import DEFAULT_FLAG_KEY, RuleSet
 
 __all__ = ["FLAGD_SCHEMA_URL", "to_flagd"]
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hatchet_trace_flags import DEFAULT_FLAG_KEY, RulesError, RuleSet, to_flagd
+from ._decision import RulesError
+from ._flagd_export import to_flagd
+from ._rule_set import DEFAULT_FLAG_KEY, RuleSet
 
 __all__ = ["FlagdConversionError", "is_flagd_document", "rules_from_flagd"]
 

@@ -35,195 +35,38 @@ from the short environment-variable form.
 
 from __future__ import annotations
 
-import enum
 import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from types import MappingProxyType
-from typing import Final, Literal, TypeGuard
+from typing import Final
+
+from ._decision import Decision, Mode, RulesError, json_type_name
+from ._names import MAX_ACTION_ID_LENGTH, validate_action_id, validate_bool, validate_mode, validate_pattern
+from ._pattern_index import PatternIndex, build_index
+from ._strict_json import NotJSON, reject_constant
 
 __all__ = [
     "DEFAULT_FLAG_KEY",
     "DOCUMENT_VERSION",
-    "MAX_ACTION_ID_LENGTH",
     "MAX_ENTRIES",
-    "Decision",
-    "Mode",
-    "Reason",
     "RuleSet",
-    "RulesError",
     "rules_json_schema",
-    "validate_action_id",
-    "validate_mode",
-    "validate_pattern",
 ]
-
-Mode = Literal["link", "parent"]
 
 DEFAULT_FLAG_KEY: Final = "hatchet.use-links-instead-of-parent"
 DOCUMENT_VERSION: Final = 1
-MAX_ACTION_ID_LENGTH: Final = 255
 # Tasks and patterns together. Far above any real deployment, low enough that a runaway import or a
 # hostile request cannot make every provider hold and re-export an enormous document.
 MAX_ENTRIES: Final = 10_000
 
-_MODES: Final = ("link", "parent")
 _DOCUMENT_KEYS: Final = frozenset({"$schema", "version", "default", "links_enabled", "tasks", "patterns"})
-_WHITESPACE_OR_STAR: Final = re.compile(r"[\s*]")
 _ENV_SEPARATORS: Final = re.compile(r"[\s,]+")
 # Decisions for action_ids that are not exact entries are memoized; the bound keeps a caller that
 # feeds arbitrary strings from growing it without limit (it is simply emptied when full).
 _MEMO_LIMIT: Final = 4096
-
-
-class Reason(enum.StrEnum):
-    """Why a :class:`Decision` came out the way it did."""
-
-    EXACT = "exact"
-    PATTERN = "pattern"
-    DEFAULT = "default"
-    DISABLED = "disabled"
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """The mode for one action_id, why, and the rule (action_id or pattern) that decided it."""
-
-    mode: Mode
-    reason: Reason
-    rule: str | None
-
-    @property
-    def use_links(self) -> bool:
-        return self.mode == "link"
-
-
-class RulesError(ValueError):
-    """A rule or rule document is invalid. ``str(error)`` is ``"{field}: {message}"``."""
-
-    field: str
-    message: str
-
-    def __init__(self, field: str, message: str) -> None:
-        # Both parts go to ValueError so the exception pickles and copies like any other.
-        super().__init__(field, message)
-        self.field = field
-        self.message = message
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message}"
-
-
-def _json_type_name(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list | tuple):
-        return "array"
-    if isinstance(value, Mapping):
-        return "object"
-    return type(value).__name__
-
-
-def _is_clean_text(text: str) -> bool:
-    return text.isprintable() and _WHITESPACE_OR_STAR.search(text) is None
-
-
-def _explain_bad_character(text: str, *, offset: int, kind: str) -> str:
-    """The message for a text that failed :func:`_is_clean_text` (slow path, errors only)."""
-    for position, character in enumerate(text, start=offset):
-        if character.isspace():
-            return f"{kind} must not contain whitespace (found U+{ord(character):04X} at position {position})"
-        if not character.isprintable():
-            return (
-                f"{kind} must not contain control or invisible characters "
-                f"(found U+{ord(character):04X} at position {position})"
-            )
-    raise AssertionError("unreachable: the text passed the character check")
-
-
-def validate_action_id(value: object, *, field: str = "action_id") -> str:
-    """Return ``value`` if it is a valid action_id, else raise :class:`RulesError` naming ``field``."""
-    if not isinstance(value, str):
-        raise RulesError(field, f"an action_id must be a string, got {_json_type_name(value)}")
-    if not value:
-        raise RulesError(field, "an action_id must not be empty")
-    if len(value) > MAX_ACTION_ID_LENGTH:
-        raise RulesError(
-            field,
-            f"an action_id must be at most {MAX_ACTION_ID_LENGTH} characters, got {len(value)}",
-        )
-    if not _is_clean_text(value):
-        if "*" in value:
-            raise RulesError(
-                field, f"an action_id must not contain '*', got {value!r} (patterns go in 'patterns')"
-            )
-        raise RulesError(field, _explain_bad_character(value, offset=0, kind="an action_id"))
-    return value
-
-
-def _pattern_literal(pattern: str) -> tuple[str, bool]:
-    """``(literal part, is_prefix)`` of a pattern that already passed :func:`validate_pattern`."""
-    if pattern.endswith("*"):
-        return pattern[:-1], True
-    return pattern[1:], False
-
-
-def validate_pattern(value: object, *, field: str = "pattern") -> str:
-    """Return ``value`` if it is a valid pattern, else raise :class:`RulesError` naming ``field``.
-
-    A pattern is ``literal*`` (action_ids starting with ``literal``) or ``*literal`` (ending with it);
-    the literal follows the action_id rules.
-    """
-    if not isinstance(value, str):
-        raise RulesError(field, f"a pattern must be a string, got {_json_type_name(value)}")
-    stars = value.count("*")
-    if stars == 0:
-        raise RulesError(
-            field,
-            f"a pattern needs one '*' at its start or end, got {value!r} (a single task goes in 'tasks')",
-        )
-    if value == "*":
-        raise RulesError(field, "a bare '*' would match every task; set 'default' instead")
-    if stars > 1 or not (value.startswith("*") or value.endswith("*")):
-        raise RulesError(field, f"a pattern has exactly one '*', at its start or its end, got {value!r}")
-    literal, is_prefix = _pattern_literal(value)
-    if len(literal) > MAX_ACTION_ID_LENGTH:
-        raise RulesError(
-            field,
-            f"a pattern's literal part must be at most {MAX_ACTION_ID_LENGTH} characters, got {len(literal)}",
-        )
-    if not _is_clean_text(literal):
-        raise RulesError(
-            field, _explain_bad_character(literal, offset=0 if is_prefix else 1, kind="a pattern")
-        )
-    return value
-
-
-def validate_mode(value: object, *, field: str = "mode") -> Mode:
-    """Return ``value`` if it is ``"link"`` or ``"parent"``, else raise :class:`RulesError`."""
-    if _is_mode(value):
-        return value
-    raise RulesError(field, f"mode must be 'link' or 'parent', got {value!r}")
-
-
-def _is_mode(value: object) -> TypeGuard[Mode]:
-    return isinstance(value, str) and value in _MODES
-
-
-def _validate_bool(value: object, *, field: str) -> bool:
-    # Not isinstance: bool is an int subclass the other way round, but JSON 1 and 0 parse to int and
-    # must not quietly mean true and false.
-    if type(value) is not bool:
-        raise RulesError(field, f"must be true or false, got {value!r}")
-    return value
 
 
 def _validated_entries(
@@ -245,45 +88,6 @@ def _check_size(task_count: int, pattern_count: int) -> None:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class _Index:
-    """Lookup tables built once per rule set so evaluation is a few dict lookups."""
-
-    exact: Mapping[str, Decision]
-    prefixes: Mapping[str, Decision]
-    suffixes: Mapping[str, Decision]
-    # (literal length, any prefix of that length, any suffix of that length), longest first: the
-    # first length with a match decides.
-    steps: tuple[tuple[int, bool, bool], ...]
-    fallback: Decision
-
-
-def _build_index(
-    default: Mode, links_enabled: bool, tasks: Mapping[str, Mode], patterns: Mapping[str, Mode]
-) -> _Index:
-    if not links_enabled:
-        return _Index({}, {}, {}, (), Decision("parent", Reason.DISABLED, None))
-    prefixes: dict[str, Decision] = {}
-    suffixes: dict[str, Decision] = {}
-    for pattern, mode in patterns.items():
-        literal, is_prefix = _pattern_literal(pattern)
-        (prefixes if is_prefix else suffixes)[literal] = Decision(mode, Reason.PATTERN, pattern)
-    return _Index(
-        exact={action_id: Decision(mode, Reason.EXACT, action_id) for action_id, mode in tasks.items()},
-        prefixes=prefixes,
-        suffixes=suffixes,
-        steps=_steps({len(literal) for literal in prefixes}, {len(literal) for literal in suffixes}),
-        fallback=Decision(default, Reason.DEFAULT, None),
-    )
-
-
-def _steps(prefix_lengths: set[int], suffix_lengths: set[int]) -> tuple[tuple[int, bool, bool], ...]:
-    return tuple(
-        (length, length in prefix_lengths, length in suffix_lengths)
-        for length in sorted(prefix_lengths | suffix_lengths, reverse=True)
-    )
-
-
 def _empty_rules() -> Mapping[str, Mode]:
     return MappingProxyType({})
 
@@ -296,18 +100,18 @@ class RuleSet:
     links_enabled: bool = True
     tasks: Mapping[str, Mode] = field(default_factory=_empty_rules)
     patterns: Mapping[str, Mode] = field(default_factory=_empty_rules)
-    _index: _Index = field(init=False, repr=False, compare=False)
+    _index: PatternIndex = field(init=False, repr=False, compare=False)
     _memo: dict[str, Decision] = field(init=False, repr=False, compare=False)
     _canonical: list[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         default = validate_mode(self.default, field="default")
-        links_enabled = _validate_bool(self.links_enabled, field="links_enabled")
+        links_enabled = validate_bool(self.links_enabled, field="links_enabled")
         for name, entries in (("tasks", self.tasks), ("patterns", self.patterns)):
             if not isinstance(entries, Mapping):
                 raise RulesError(
                     name,
-                    f"must be an object mapping to 'link' or 'parent', got {_json_type_name(entries)}",
+                    f"must be an object mapping to 'link' or 'parent', got {json_type_name(entries)}",
                 )
         _check_size(len(self.tasks), len(self.patterns))
         tasks = _validated_entries(self.tasks, name="tasks", validate_key=validate_action_id)
@@ -315,7 +119,7 @@ class RuleSet:
         # Frozen: the validated, sorted, read-only copies replace whatever mapping the caller passed.
         object.__setattr__(self, "tasks", MappingProxyType(tasks))
         object.__setattr__(self, "patterns", MappingProxyType(patterns))
-        object.__setattr__(self, "_index", _build_index(default, links_enabled, tasks, patterns))
+        object.__setattr__(self, "_index", build_index(default, links_enabled, tasks, patterns))
         object.__setattr__(self, "_memo", {})
         object.__setattr__(self, "_canonical", [])
 
@@ -399,7 +203,7 @@ class RuleSet:
     def from_document(cls, document: object) -> RuleSet:
         """Build a rule set from a parsed JSON document, rejecting anything the format does not allow."""
         if not isinstance(document, Mapping):
-            raise RulesError("(document)", f"must be a JSON object, got {_json_type_name(document)}")
+            raise RulesError("(document)", f"must be a JSON object, got {json_type_name(document)}")
         for key in document:
             if key not in _DOCUMENT_KEYS:
                 raise RulesError(
@@ -407,12 +211,12 @@ class RuleSet:
                     f"unknown key; expected {', '.join(sorted(_DOCUMENT_KEYS))}",
                 )
         if "$schema" in document and not isinstance(document["$schema"], str):
-            raise RulesError("$schema", f"must be a string, got {_json_type_name(document['$schema'])}")
+            raise RulesError("$schema", f"must be a string, got {json_type_name(document['$schema'])}")
         if "version" not in document:
             raise RulesError("version", f'missing; add "version": {DOCUMENT_VERSION}')
         version = document["version"]
         if isinstance(version, bool) or not isinstance(version, int | float):
-            raise RulesError("version", f"must be a number, got {_json_type_name(version)}")
+            raise RulesError("version", f"must be a number, got {json_type_name(version)}")
         if version != DOCUMENT_VERSION:
             raise RulesError(
                 "version",
@@ -444,10 +248,12 @@ class RuleSet:
         """Parse and validate a JSON document (str or UTF-8/16/32 bytes)."""
         try:
             document = json.loads(
-                text, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant
+                text, object_pairs_hook=_reject_duplicate_keys, parse_constant=reject_constant
             )
         except RulesError:
             raise
+        except NotJSON as error:
+            raise RulesError("(document)", str(error)) from None
         except (ValueError, RecursionError) as error:
             raise RulesError("(document)", f"not valid JSON: {error}") from error
         return cls.from_document(document)
@@ -457,7 +263,7 @@ class RuleSet:
         """Rules from the environment-variable form: action_ids and patterns, separated by commas
         and/or whitespace, all in link mode; everything else parent. ``""`` links nothing."""
         if not isinstance(spec, str):
-            raise RulesError("(spec)", f"must be a string, got {_json_type_name(spec)}")
+            raise RulesError("(spec)", f"must be a string, got {json_type_name(spec)}")
         tasks: dict[str, Mode] = {}
         patterns: dict[str, Mode] = {}
         for entry in _ENV_SEPARATORS.split(spec.strip()):
@@ -487,10 +293,6 @@ def _reject_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]
             raise RulesError("(document)", f"duplicate key {key!r} in a JSON object")
         result[key] = value
     return result
-
-
-def _reject_constant(name: str) -> object:
-    raise RulesError("(document)", f"{name} is not JSON (Python's json module accepts it, others do not)")
 
 
 def rules_json_schema() -> dict[str, object]:

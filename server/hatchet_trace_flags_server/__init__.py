@@ -9,10 +9,10 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._app import create_app
-    from ._auth import add_identity_resolver, require_admin, require_read, resolve_identity
-    from ._settings import Settings
-    from ._tokens import Identity
+    from .app.factory import create_app
+    from .core.settings import Settings
+    from .core.tokens import Identity
+    from .http.auth import add_identity_resolver, require_admin, require_read, resolve_identity
 
 __all__ = [
     "Identity",
@@ -25,13 +25,13 @@ __all__ = [
 ]
 
 _HOMES = {
-    "Identity": "._tokens",
-    "Settings": "._settings",
-    "add_identity_resolver": "._auth",
-    "create_app": "._app",
-    "require_admin": "._auth",
-    "require_read": "._auth",
-    "resolve_identity": "._auth",
+    "Identity": ".core.tokens",
+    "Settings": ".core.settings",
+    "add_identity_resolver": ".http.auth",
+    "create_app": ".app.factory",
+    "require_admin": ".http.auth",
+    "require_read": ".http.auth",
+    "resolve_identity": ".http.auth",
 }
 
 

@@ -28,7 +28,7 @@ import httpx
 import pytest
 
 from tests.charts.conftest import REPO_ROOT, SCENARIOS, Release, scenario_values
-from tests.charts.dockerfile import default_args, entry_point, image_env
+from tests.support.charts.dockerfile import default_args, entry_point, image_env
 
 pytestmark = pytest.mark.slow
 

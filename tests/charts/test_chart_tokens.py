@@ -13,7 +13,7 @@ from typing import Any
 import helm_python as helm
 
 from tests.charts.conftest import CHART_DIR, FULLNAME, NAMESPACE, RELEASE, Release, merged, scenario_values
-from tests.charts.kube_api import KubeAPI, cluster
+from tests.support.charts.kube_api import KubeAPI, cluster
 
 SECRET = f"{FULLNAME}-auth"
 GENERATED = re.compile(r"(admin|workers):[A-Za-z0-9]{48}")

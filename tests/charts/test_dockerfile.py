@@ -14,7 +14,7 @@ import tomllib
 import pytest
 
 from tests.charts.conftest import REPO_ROOT, Release
-from tests.charts.dockerfile import (
+from tests.support.charts.dockerfile import (
     DOCKERIGNORE,
     Instruction,
     base_images,

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 import hatchet_trace_flags
+from tests.support.paths import REPO
 
-ROOT = Path(__file__).parents[1]
+ROOT = REPO
 
 PUBLIC_NAMES = [
     "DEFAULT_FLAG_KEY",
@@ -105,13 +106,13 @@ def test_wheel_ships_two_distinctly_named_packages_and_no_top_level_server(wheel
     assert top_level == {"hatchet_trace_flags", "hatchet_trace_flags_server"}
     for needed in [
         "hatchet_trace_flags/py.typed",
-        "hatchet_trace_flags/rules.schema.json",
+        "hatchet_trace_flags/contract/rules.schema.json",
         "hatchet_trace_flags_server/py.typed",
     ]:
         assert needed in names
-    assert any(name.startswith("hatchet_trace_flags_server/_migrations/") for name in names)
-    assert any(name.startswith("hatchet_trace_flags_server/templates/") for name in names)
-    assert any(name.startswith("hatchet_trace_flags_server/static/") for name in names)
+    assert any(name.startswith("hatchet_trace_flags_server/store/migrations/") for name in names)
+    assert any(name.startswith("hatchet_trace_flags_server/dashboard/templates/") for name in names)
+    assert any(name.startswith("hatchet_trace_flags_server/dashboard/static/") for name in names)
 
 
 def test_service_dependencies_are_an_extra(wheel: Path) -> None:

@@ -11,8 +11,9 @@ import pytest
 
 from hatchet_trace_flags import AdminServiceProvider, FlagPredicate, WorkerSettings
 from hatchet_trace_flags._settings import env_var
+from tests.support import paths as support_paths
 
-DOCS = Path(__file__).parents[1] / "docs" / "configuration.md"
+DOCS = support_paths.DOCS / "configuration.md"
 _ROW = re.compile(r"^\| `(HATCHET_TRACE_FLAGS_[A-Z_]+)` \| ([^|]+) \| (.+) \|$")
 
 
@@ -146,7 +147,7 @@ def test_the_admin_services_and_clis_own_variables_are_not_taken_for_typos(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     server_settings = pytest.importorskip(
-        "hatchet_trace_flags_server._settings", reason="needs the server extra", exc_type=ImportError
+        "hatchet_trace_flags_server.core.settings", reason="needs the server extra", exc_type=ImportError
     )
     Settings = server_settings.Settings
 

@@ -25,7 +25,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from hatchet_trace_flags_server import Settings, create_app
-from hatchet_trace_flags_server._runner import FlagServer, build_server
+from hatchet_trace_flags_server.app.runner import FlagServer, build_server
 
 ADMIN_TOKEN = "alice-admin-secret-0123456789"
 SECOND_ADMIN_TOKEN = "bob-admin-secret-0123456789"

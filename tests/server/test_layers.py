@@ -76,7 +76,7 @@ def _imports(module: str, source: str | None = None) -> set[str]:
 
 
 def _in_package(dotted: str) -> str | None:
-    """``hatchet_trace_flags_server._dashboard.forms`` -> ``_dashboard/forms``, the package itself
+    """``hatchet_trace_flags_server.dashboard.forms`` -> ``_dashboard/forms``, the package itself
     -> "", another package -> None."""
     parts = dotted.split(".")
     return "/".join(parts[1:]) if parts[0] == "hatchet_trace_flags_server" else None
@@ -122,14 +122,14 @@ def test_imports_point_down(module: str) -> None:
 @pytest.mark.parametrize(
     ("module", "source", "caught"),
     [
-        ("_dashboard/views", "from hatchet_trace_flags_server._store import Store", "_store (store)"),
+        ("_dashboard/views", "from hatchet_trace_flags_server.store.store import Store", "_store (store)"),
         ("_api_tasks", "from ._rule_writes import RuleWrites", "_rule_writes (store)"),
         ("_flag_service", "from ._services import Services", "_services (http)"),
         ("_rule_queries", "from ._flag_service import FlagService", "_flag_service (service)"),
         ("_records", "from . import _feed", "_feed (service)"),
-        ("_api_tasks", "import hatchet_trace_flags_server._seen_store as seen", "_seen_store (store)"),
+        ("_api_tasks", "import hatchet_trace_flags_server.store.seen_tasks as seen", "_seen_store (store)"),
         ("_ofrep", "from hatchet_trace_flags_server import _db", "_db (store)"),
-        ("_ofrep", "importlib.import_module('hatchet_trace_flags_server._store')", "_store (store)"),
+        ("_ofrep", "importlib.import_module('hatchet_trace_flags_server.store.store')", "_store (store)"),
         ("_dashboard/views", "from .._api_tasks import router", "_api_tasks (routes)"),
         ("_api_rules", "from ._api_tasks import list_tasks", "_api_tasks (routes)"),
         ("_auth", "from ._api_health import router", "_api_health (routes)"),

@@ -16,12 +16,12 @@ from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from ._auth import ReadIdentity
-from ._feed import REPLAY_LIMIT, Refetch, Subscription
-from ._json_input import StrictJSONRoute
-from ._models import ErrorOut
-from ._records import ChangeEvent
-from ._services import Services, ServicesDep
+from hatchet_trace_flags_server.core.bodies import ErrorOut
+from hatchet_trace_flags_server.core.records import ChangeEvent
+from hatchet_trace_flags_server.http.auth import ReadIdentity
+from hatchet_trace_flags_server.http.dependencies import Services, ServicesDep
+from hatchet_trace_flags_server.http.strict_json import StrictJSONRoute
+from hatchet_trace_flags_server.services.feed import REPLAY_LIMIT, Refetch, Subscription
 
 __all__ = ["router"]
 

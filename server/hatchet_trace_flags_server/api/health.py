@@ -6,8 +6,8 @@ from fastapi import APIRouter, Response, status
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ._json_input import StrictJSONRoute
-from ._services import ServicesDep
+from hatchet_trace_flags_server.http.dependencies import ServicesDep
+from hatchet_trace_flags_server.http.strict_json import StrictJSONRoute
 
 __all__ = ["router"]
 

@@ -7,10 +7,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from ._auth import AdminIdentity, ReadIdentity
-from ._insight_models import InsightPage, InsightsIn, InsightsOut, TaskInsightOut
-from ._models import ErrorOut
-from ._services import ServicesDep
+from hatchet_trace_flags_server.core.bodies import ErrorOut
+from hatchet_trace_flags_server.core.insight_bodies import (
+    InsightPage,
+    InsightsIn,
+    InsightsOut,
+    TaskInsightOut,
+)
+from hatchet_trace_flags_server.http.auth import AdminIdentity, ReadIdentity
+from hatchet_trace_flags_server.http.dependencies import ServicesDep
 
 __all__ = ["router"]
 

@@ -17,13 +17,12 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Header, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from hatchet_trace_flags._rules import Reason, RulesError, validate_action_id
-
-from ._auth import ReadIdentity
-from ._conditions import ConditionError, parse_entity_tags
-from ._json_input import StrictJSONRoute, loads_strict
-from ._records import RulesSnapshot
-from ._services import Services, ServicesDep
+from hatchet_trace_flags.contract import Reason, RulesError, validate_action_id
+from hatchet_trace_flags_server.core.conditions import ConditionError, parse_entity_tags
+from hatchet_trace_flags_server.core.records import RulesSnapshot
+from hatchet_trace_flags_server.http.auth import ReadIdentity
+from hatchet_trace_flags_server.http.dependencies import Services, ServicesDep
+from hatchet_trace_flags_server.http.strict_json import StrictJSONRoute, loads_strict
 
 __all__ = ["router"]
 

@@ -6,14 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from hatchet_trace_flags._rules import Mode
-
-from ._auth import AdminIdentity
-from ._json_input import StrictJSONRoute
-from ._models import ErrorOut, PatternOut, PatternPage, RuleIn
-from ._records import RuleRecord
-from ._services import AdminAuthor, ServicesDep
-from ._validation import Limit, Note, Offset, Search
+from hatchet_trace_flags.contract import Mode
+from hatchet_trace_flags_server.core.bodies import ErrorOut, PatternOut, PatternPage, RuleIn
+from hatchet_trace_flags_server.core.records import RuleRecord
+from hatchet_trace_flags_server.http.auth import AdminIdentity
+from hatchet_trace_flags_server.http.dependencies import AdminAuthor, ServicesDep
+from hatchet_trace_flags_server.http.query_params import Limit, Note, Offset, Search
+from hatchet_trace_flags_server.http.strict_json import StrictJSONRoute
 
 __all__ = ["router"]
 

@@ -9,13 +9,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from hatchet_trace_flags._flagd import to_flagd
-from hatchet_trace_flags._rules import DOCUMENT_VERSION, Mode, RuleSet
-
-from ._auth import AdminIdentity, ReadIdentity
-from ._conditions import ConditionError, parse_entity_tags
-from ._json_input import StrictJSONRoute
-from ._models import (
+from hatchet_trace_flags.contract import DOCUMENT_VERSION, Mode, RuleSet, to_flagd
+from hatchet_trace_flags_server.core.bodies import (
     AuditEventOut,
     AuditPage,
     ErrorOut,
@@ -25,9 +20,12 @@ from ._models import (
     SettingsPut,
     check_text,
 )
-from ._records import AuditQuery, SettingsRecord
-from ._services import AdminAuthor, ImportAuthor, ServicesDep
-from ._validation import Note
+from hatchet_trace_flags_server.core.conditions import ConditionError, parse_entity_tags
+from hatchet_trace_flags_server.core.records import AuditQuery, SettingsRecord
+from hatchet_trace_flags_server.http.auth import AdminIdentity, ReadIdentity
+from hatchet_trace_flags_server.http.dependencies import AdminAuthor, ImportAuthor, ServicesDep
+from hatchet_trace_flags_server.http.query_params import Note
+from hatchet_trace_flags_server.http.strict_json import StrictJSONRoute
 
 __all__ = ["RulesDocument", "router"]
 

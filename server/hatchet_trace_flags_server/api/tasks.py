@@ -8,15 +8,24 @@ from fastapi import APIRouter, Query, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator
 
-from hatchet_trace_flags._rules import Mode
-
-from ._auth import AdminIdentity, ReadIdentity
-from ._json_input import StrictJSONRoute
-from ._models import ErrorOut, ForgetIn, ForgetOut, RuleIn, SeenIn, SeenOut, TaskOut, TaskPage, check_text
-from ._presenters import task_out
-from ._records import TaskListQuery, TaskRow, TaskSort
-from ._services import AdminAuthor, Services, ServicesDep
-from ._validation import Limit, Note, Offset, Search
+from hatchet_trace_flags.contract import Mode
+from hatchet_trace_flags_server.core.bodies import (
+    ErrorOut,
+    ForgetIn,
+    ForgetOut,
+    RuleIn,
+    SeenIn,
+    SeenOut,
+    TaskOut,
+    TaskPage,
+    check_text,
+)
+from hatchet_trace_flags_server.core.presenters import task_out
+from hatchet_trace_flags_server.core.records import TaskListQuery, TaskRow, TaskSort
+from hatchet_trace_flags_server.http.auth import AdminIdentity, ReadIdentity
+from hatchet_trace_flags_server.http.dependencies import AdminAuthor, Services, ServicesDep
+from hatchet_trace_flags_server.http.query_params import Limit, Note, Offset, Search
+from hatchet_trace_flags_server.http.strict_json import StrictJSONRoute
 
 __all__ = ["router"]
 

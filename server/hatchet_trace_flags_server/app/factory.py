@@ -11,22 +11,28 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
 
-from . import _api_events, _api_health, _api_insights, _api_patterns, _api_rules, _api_tasks, _ofrep
-from ._auth_throttle import AuthThrottle
-from ._dashboard import install_dashboard
-from ._db import Database
-from ._errors import install_error_handlers
-from ._feed import ChangeFeed
-from ._flag_service import FlagService
-from ._insight_service import InsightService
-from ._limits import BodySizeLimit
-from ._metrics import Metrics, MetricsMiddleware
-from ._ratelimit import RateLimiter, ReportGate
-from ._retention import RetentionSweep
-from ._services import Services
-from ._settings import Settings
-from ._store import Store
-from ._tokens import TokenRegistry
+from hatchet_trace_flags_server.api import events as _api_events
+from hatchet_trace_flags_server.api import health as _api_health
+from hatchet_trace_flags_server.api import insights as _api_insights
+from hatchet_trace_flags_server.api import ofrep as _ofrep
+from hatchet_trace_flags_server.api import patterns as _api_patterns
+from hatchet_trace_flags_server.api import rules as _api_rules
+from hatchet_trace_flags_server.api import tasks as _api_tasks
+from hatchet_trace_flags_server.core.metrics import Metrics, MetricsMiddleware
+from hatchet_trace_flags_server.core.ratelimit import RateLimiter, ReportGate
+from hatchet_trace_flags_server.core.settings import Settings
+from hatchet_trace_flags_server.core.tokens import TokenRegistry
+from hatchet_trace_flags_server.dashboard import install_dashboard
+from hatchet_trace_flags_server.http.auth_throttle import AuthThrottle
+from hatchet_trace_flags_server.http.body_limit import BodySizeLimit
+from hatchet_trace_flags_server.http.dependencies import Services
+from hatchet_trace_flags_server.http.exception_handlers import install_error_handlers
+from hatchet_trace_flags_server.services.feed import ChangeFeed
+from hatchet_trace_flags_server.services.flags import FlagService
+from hatchet_trace_flags_server.services.insights import InsightService
+from hatchet_trace_flags_server.services.retention import RetentionSweep
+from hatchet_trace_flags_server.store.database import Database
+from hatchet_trace_flags_server.store.store import Store
 
 __all__ = ["create_app"]
 

@@ -10,10 +10,11 @@ import uvicorn
 from fastapi import FastAPI
 from uvicorn.config import LOGGING_CONFIG
 
-from ._access_log import install_redaction
-from ._app import create_app
-from ._services import Services
-from ._settings import Settings
+from hatchet_trace_flags_server.core.settings import Settings
+from hatchet_trace_flags_server.http.access_log import install_redaction
+from hatchet_trace_flags_server.http.dependencies import Services
+
+from .factory import create_app
 
 __all__ = ["FlagServer", "build_server", "serve"]
 

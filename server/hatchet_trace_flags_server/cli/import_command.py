@@ -9,8 +9,8 @@ from typing import Any
 
 from hatchet_trace_flags import RuleSet
 
-from ._cli_client import Client, CommandError, print_json
-from ._import_plan import ImportPlan, parse_import
+from .client import Client, CommandError, print_json
+from .import_plan import ImportPlan, parse_import
 
 __all__ = ["run_import"]
 

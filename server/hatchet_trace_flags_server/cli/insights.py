@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._cli_client import Client, key_path, print_json, table
-from ._presenters import human_seconds
+from hatchet_trace_flags_server.core.presenters import human_seconds
+
+from .client import Client, key_path, print_json, table
 
 __all__ = ["add_insights_command"]
 

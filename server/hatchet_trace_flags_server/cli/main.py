@@ -29,17 +29,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ._cli_client import DEFAULT_URL, DEPRECATED_TOKEN_VARIABLE, MAX_PAGE, TOKEN_VARIABLE, URL_VARIABLE
-from ._cli_client import Client as _Client
-from ._cli_client import CommandError as _CommandError
-from ._cli_client import conditional_headers as _headers
-from ._cli_client import fetch_page as _fetch_page
-from ._cli_client import key_path as _key_path
-from ._cli_client import page_footer as _page_footer
-from ._cli_client import print_json as _print_json
-from ._cli_client import table as _table
-from ._cli_import import run_import as _import
-from ._cli_insights import add_insights_command
+from .client import DEFAULT_URL, DEPRECATED_TOKEN_VARIABLE, MAX_PAGE, TOKEN_VARIABLE, URL_VARIABLE
+from .client import Client as _Client
+from .client import CommandError as _CommandError
+from .client import conditional_headers as _headers
+from .client import fetch_page as _fetch_page
+from .client import key_path as _key_path
+from .client import page_footer as _page_footer
+from .client import print_json as _print_json
+from .client import table as _table
+from .import_command import run_import as _import
+from .insights import add_insights_command
 
 __all__ = ["main"]
 
@@ -68,9 +68,9 @@ def _boolean(text: str) -> bool:
 
 
 def _serve(arguments: argparse.Namespace) -> int:
-    from ._runner import serve
-    from ._settings import DatabaseURLError, Settings
-    from ._tokens import TokenConfigError
+    from hatchet_trace_flags_server.app.runner import serve
+    from hatchet_trace_flags_server.core.settings import DatabaseURLError, Settings
+    from hatchet_trace_flags_server.core.tokens import TokenConfigError
 
     overrides: dict[str, Any] = {
         name: value

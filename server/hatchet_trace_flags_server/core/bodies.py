@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
-from hatchet_trace_flags._rules import Mode
+from hatchet_trace_flags.contract import Mode
 
 __all__ = [
     "AuditEventOut",

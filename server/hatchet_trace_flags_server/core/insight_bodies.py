@@ -9,18 +9,18 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from hatchet_trace_flags._fanout_stats import (
+from hatchet_trace_flags.contract import (
     CHILDREN_BOUNDS,
     MAX_WORKFLOWS_PER_TASK,
     SECONDS_BOUNDS,
     ChildSide,
     Histogram,
+    Mode,
     SpawnerSide,
     TaskSummary,
 )
-from hatchet_trace_flags._rules import Mode
 
-from ._models import WorkerName, check_text
+from .bodies import WorkerName, check_text
 
 __all__ = [
     "MAX_INSIGHT_TASKS_PER_REPORT",

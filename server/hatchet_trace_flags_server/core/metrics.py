@@ -8,7 +8,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._records import RulesSnapshot
+from .records import RulesSnapshot
 
 __all__ = ["Metrics", "MetricsMiddleware"]
 

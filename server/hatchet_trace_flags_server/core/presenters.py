@@ -3,10 +3,10 @@ side by side above the service layer; neither imports the other)."""
 
 from __future__ import annotations
 
-from hatchet_trace_flags._rules import RuleSet
+from hatchet_trace_flags.contract import RuleSet
 
-from ._models import TaskOut
-from ._records import TaskRow
+from .bodies import TaskOut
+from .records import TaskRow
 
 __all__ = ["human_seconds", "task_out"]
 

@@ -9,8 +9,8 @@ from typing import Final
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ._problems import PROBLEM_MEDIA_TYPE, problem_body
-from ._tokens import TokenRegistry
+from .problems import PROBLEM_MEDIA_TYPE, problem_body
+from .tokens import TokenRegistry
 
 __all__ = ["RateLimited", "RateLimiter", "ReportGate"]
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final, Generic, Literal, TypeVar
 
-from hatchet_trace_flags._rules import Mode, RuleSet
+from hatchet_trace_flags.contract import Mode, RuleSet
 
-from ._conditions import EntityTags, quote_etag
+from .conditions import EntityTags, quote_etag
 
 __all__ = [
     "COUNT_LIMIT",

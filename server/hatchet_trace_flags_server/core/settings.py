@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from hatchet_trace_flags._rules import DEFAULT_FLAG_KEY
+from hatchet_trace_flags.contract import DEFAULT_FLAG_KEY
 
 __all__ = ["DatabaseURLError", "Settings"]
 

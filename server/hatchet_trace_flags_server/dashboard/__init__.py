@@ -17,10 +17,10 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from hatchet_trace_flags_server._auth import add_identity_resolver
-from hatchet_trace_flags_server._services import Services
-from hatchet_trace_flags_server._session_store import SessionStore
-from hatchet_trace_flags_server._sessions import SessionKeys
+from hatchet_trace_flags_server.http.auth import add_identity_resolver
+from hatchet_trace_flags_server.http.dependencies import Services
+from hatchet_trace_flags_server.http.sessions import SessionKeys
+from hatchet_trace_flags_server.store.sessions import SessionStore
 
 from . import insights, pages, writes  # noqa: F401  (importing them registers their routes on the router)
 from .rendering import STATIC_DIR, DashboardError, _dashboard_error, _sign_in_required, _SignInRequired

@@ -8,8 +8,8 @@ from typing import Annotated, Final
 from fastapi import Depends, Request, status
 from starlette.datastructures import FormData
 
-from hatchet_trace_flags_server._services import Services
-from hatchet_trace_flags_server._sessions import CSRF_FIELD, CSRF_HEADER, Session, is_cross_origin
+from hatchet_trace_flags_server.http.dependencies import Services
+from hatchet_trace_flags_server.http.sessions import CSRF_FIELD, CSRF_HEADER, Session, is_cross_origin
 
 from .rendering import DashboardError, _optional_session, _SignInRequired
 

@@ -28,9 +28,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from hatchet_trace_flags._rules import Mode, RulesError, validate_action_id, validate_pattern
-from hatchet_trace_flags_server._conditions import EntityTags
-from hatchet_trace_flags_server._models import MAX_NOTE_LENGTH, check_text
+from hatchet_trace_flags.contract import Mode, RulesError, validate_action_id, validate_pattern
+from hatchet_trace_flags_server.core.bodies import MAX_NOTE_LENGTH, check_text
+from hatchet_trace_flags_server.core.conditions import EntityTags
 
 from .rendering import DashboardError
 

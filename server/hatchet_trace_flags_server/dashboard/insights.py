@@ -12,12 +12,12 @@ from typing import Annotated, Final
 
 from fastapi import Form, Request, Response, status
 
-from hatchet_trace_flags._fanout_stats import Histogram
-from hatchet_trace_flags_server._insight_models import TaskInsightOut
-from hatchet_trace_flags_server._insight_service import Insight
-from hatchet_trace_flags_server._presenters import human_seconds
-from hatchet_trace_flags_server._records import Author, NotFound, PreconditionFailed
-from hatchet_trace_flags_server._sessions import clear_strict_cookie
+from hatchet_trace_flags.contract import Histogram
+from hatchet_trace_flags_server.core.insight_bodies import TaskInsightOut
+from hatchet_trace_flags_server.core.presenters import human_seconds
+from hatchet_trace_flags_server.core.records import Author, NotFound, PreconditionFailed
+from hatchet_trace_flags_server.http.sessions import clear_strict_cookie
+from hatchet_trace_flags_server.services.insights import Insight
 
 from .access import Editor, Viewer, _services
 from .inputs import ApplyInsightForm, InsightForm

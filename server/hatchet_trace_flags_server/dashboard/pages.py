@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import Form, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
 
-from hatchet_trace_flags._rules import Mode, RulesError
-from hatchet_trace_flags_server._auth_throttle import AuthThrottle, client_address
-from hatchet_trace_flags_server._presenters import task_out
-from hatchet_trace_flags_server._ratelimit import RateLimited
-from hatchet_trace_flags_server._records import AuditQuery, ChangeEvent, NotFound
-from hatchet_trace_flags_server._sessions import SessionKeys, clear_strict_cookie, is_cross_origin
+from hatchet_trace_flags.contract import Mode, RulesError
+from hatchet_trace_flags_server.core.presenters import task_out
+from hatchet_trace_flags_server.core.ratelimit import RateLimited
+from hatchet_trace_flags_server.core.records import AuditQuery, ChangeEvent, NotFound
+from hatchet_trace_flags_server.http.auth_throttle import AuthThrottle, client_address
+from hatchet_trace_flags_server.http.sessions import SessionKeys, clear_strict_cookie, is_cross_origin
 
 from .access import Viewer, _services, presented_csrf
 from .inputs import HistoryQuery, SignInForm, TaskQuery

@@ -14,11 +14,11 @@ from fastapi import Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
-from hatchet_trace_flags._rules import RulesError
-from hatchet_trace_flags_server._errors import DATABASE_AWAY
-from hatchet_trace_flags_server._sessions import CSRF_FIELD, SESSION_COOKIE, Session, SessionKeys
+from hatchet_trace_flags.contract import RulesError
+from hatchet_trace_flags_server.http.exception_handlers import DATABASE_AWAY
+from hatchet_trace_flags_server.http.sessions import CSRF_FIELD, SESSION_COOKIE, Session, SessionKeys
 
-_HERE: Final = Path(__file__).parent.parent  # the package: templates/ and static/
+_HERE: Final = Path(__file__).parent  # the dashboard package: templates/ and static/
 STATIC_DIR: Final = _HERE / "static"
 TEMPLATES_DIR: Final = _HERE / "templates"
 

@@ -12,22 +12,15 @@ from typing import Any
 from fastapi import Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from hatchet_trace_flags._rules import Decision, RuleSet
-from hatchet_trace_flags_server._models import TaskOut
-from hatchet_trace_flags_server._presenters import task_out
-from hatchet_trace_flags_server._records import SettingsRecord, TaskListQuery, TaskRow
-from hatchet_trace_flags_server._services import Services
-from hatchet_trace_flags_server._sessions import Session, set_strict_cookie
+from hatchet_trace_flags.contract import Decision, RuleSet
+from hatchet_trace_flags_server.core.bodies import TaskOut
+from hatchet_trace_flags_server.core.presenters import task_out
+from hatchet_trace_flags_server.core.records import SettingsRecord, TaskListQuery, TaskRow
+from hatchet_trace_flags_server.http.dependencies import Services
+from hatchet_trace_flags_server.http.sessions import Session, set_strict_cookie
 
 from .inputs import DashboardForm, TaskQuery
-from .rendering import (
-    _NOTICE_COOKIE,
-    _NOTICE_LIFETIME,
-    PAGE_SIZE,
-    REVISION_HEADER,
-    _is_htmx,
-    _notice_header,
-)
+from .rendering import _NOTICE_COOKIE, _NOTICE_LIFETIME, PAGE_SIZE, REVISION_HEADER, _is_htmx, _notice_header
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,11 +7,11 @@ from typing import Annotated, Any
 from fastapi import Form, Request, Response, status
 from fastapi.responses import HTMLResponse
 
-from hatchet_trace_flags._rules import Mode, RulesError
-from hatchet_trace_flags_server._conditions import EntityTags
-from hatchet_trace_flags_server._records import Author, NotFound, PreconditionFailed, TaskRow
-from hatchet_trace_flags_server._services import Services
-from hatchet_trace_flags_server._sessions import Session
+from hatchet_trace_flags.contract import Mode, RulesError
+from hatchet_trace_flags_server.core.conditions import EntityTags
+from hatchet_trace_flags_server.core.records import Author, NotFound, PreconditionFailed, TaskRow
+from hatchet_trace_flags_server.http.dependencies import Services
+from hatchet_trace_flags_server.http.sessions import Session
 
 from .access import Editor, _services
 from .inputs import (

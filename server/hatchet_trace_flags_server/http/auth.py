@@ -13,8 +13,9 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from ._auth_throttle import AuthThrottle, client_address
-from ._tokens import Identity, TokenRegistry
+from hatchet_trace_flags_server.core.tokens import Identity, TokenRegistry
+
+from .auth_throttle import AuthThrottle, client_address
 
 __all__ = [
     "AdminIdentity",

@@ -14,7 +14,7 @@ from typing import Final
 
 from starlette.requests import HTTPConnection
 
-from ._ratelimit import RateLimiter
+from hatchet_trace_flags_server.core.ratelimit import RateLimiter
 
 __all__ = ["AuthThrottle", "client_address"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._problems import PROBLEM_MEDIA_TYPE, problem_body
+from hatchet_trace_flags_server.core.problems import PROBLEM_MEDIA_TYPE, problem_body
 
 __all__ = ["BodySizeLimit"]
 

@@ -10,16 +10,17 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
-from ._auth import AdminIdentity
-from ._conditions import ConditionError, EntityTags, parse_entity_tags
-from ._db import Database
-from ._feed import ChangeFeed
-from ._flag_service import FlagService
-from ._insight_service import InsightService
-from ._metrics import Metrics
-from ._records import Author
-from ._settings import Settings
-from ._tokens import Identity, TokenRegistry
+from hatchet_trace_flags_server.core.conditions import ConditionError, EntityTags, parse_entity_tags
+from hatchet_trace_flags_server.core.metrics import Metrics
+from hatchet_trace_flags_server.core.records import Author
+from hatchet_trace_flags_server.core.settings import Settings
+from hatchet_trace_flags_server.core.tokens import Identity, TokenRegistry
+from hatchet_trace_flags_server.services.feed import ChangeFeed
+from hatchet_trace_flags_server.services.flags import FlagService
+from hatchet_trace_flags_server.services.insights import InsightService
+from hatchet_trace_flags_server.store.database import Database
+
+from .auth import AdminIdentity
 
 __all__ = ["STORE_HEADER", "AdminAuthor", "ImportAuthor", "Services", "ServicesDep"]
 

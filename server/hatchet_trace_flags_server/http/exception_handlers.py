@@ -10,12 +10,12 @@ import sqlalchemy.exc
 from fastapi import FastAPI, Request, status
 from fastapi.responses import Response
 
-from hatchet_trace_flags._rules import RulesError
+from hatchet_trace_flags.contract import RulesError
+from hatchet_trace_flags_server.core.problems import install_problem_handlers, problem_response
+from hatchet_trace_flags_server.core.ratelimit import RateLimited
+from hatchet_trace_flags_server.core.records import NotFound, PreconditionFailed
 
-from ._auth import AuthError
-from ._problems import install_problem_handlers, problem_response
-from ._ratelimit import RateLimited
-from ._records import NotFound, PreconditionFailed
+from .auth import AuthError
 
 __all__ = ["DATABASE_AWAY", "install_error_handlers"]
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Query
 from pydantic import AfterValidator
 
-from ._models import MAX_NOTE_LENGTH, check_text
+from hatchet_trace_flags_server.core.bodies import MAX_NOTE_LENGTH, check_text
 
 __all__ = ["Limit", "Note", "Offset", "Search"]
 

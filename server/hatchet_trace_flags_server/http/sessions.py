@@ -36,9 +36,10 @@ from typing import Final
 
 from fastapi import Request, Response, status
 
-from ._auth import AuthError
-from ._session_store import SessionStore
-from ._tokens import Identity, TokenRegistry
+from hatchet_trace_flags_server.core.tokens import Identity, TokenRegistry
+from hatchet_trace_flags_server.store.sessions import SessionStore
+
+from .auth import AuthError
 
 __all__ = [
     "CSRF_FIELD",

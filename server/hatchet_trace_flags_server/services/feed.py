@@ -18,10 +18,10 @@ from typing import Final
 
 import asyncpg  # type: ignore[import-untyped]
 
-from ._db import NOTIFY_CHANNEL
-from ._ratelimit import RateLimited
-from ._records import ChangeEvent, RulesSnapshot
-from ._rule_queries import RuleQueries
+from hatchet_trace_flags_server.core.ratelimit import RateLimited
+from hatchet_trace_flags_server.core.records import ChangeEvent, RulesSnapshot
+from hatchet_trace_flags_server.store.database import NOTIFY_CHANNEL
+from hatchet_trace_flags_server.store.rule_reads import RuleQueries
 
 __all__ = ["ChangeFeed", "Refetch", "Subscription"]
 

@@ -14,13 +14,10 @@ import logging
 from collections.abc import Sequence
 from typing import TypeVar
 
-from hatchet_trace_flags._rules import Mode, RuleSet, validate_action_id, validate_pattern
-
-from ._feed import ChangeFeed
-from ._insight_service import InsightService
-from ._metrics import Metrics
-from ._ratelimit import RateLimiter
-from ._records import (
+from hatchet_trace_flags.contract import Mode, RuleSet, validate_action_id, validate_pattern
+from hatchet_trace_flags_server.core.metrics import Metrics
+from hatchet_trace_flags_server.core.ratelimit import RateLimiter
+from hatchet_trace_flags_server.core.records import (
     AuditQuery,
     Author,
     ChangeEvent,
@@ -33,7 +30,10 @@ from ._records import (
     TaskRow,
     WriteResult,
 )
-from ._store import Store
+from hatchet_trace_flags_server.store.store import Store
+
+from .feed import ChangeFeed
+from .insights import InsightService
 
 __all__ = ["FlagService"]
 

@@ -24,10 +24,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from hatchet_trace_flags._fanout_stats import Histogram, TaskSummary
-from hatchet_trace_flags._rules import Mode, RuleSet, validate_action_id
-
-from ._insight_models import (
+from hatchet_trace_flags.contract import Histogram, Mode, RuleSet, TaskSummary, validate_action_id
+from hatchet_trace_flags_server.core.insight_bodies import (
     ChildOut,
     InsightsIn,
     InsightsOut,
@@ -38,9 +36,9 @@ from ._insight_models import (
     TaskInsightOut,
     TraceOpenOut,
 )
-from ._insight_store import InsightStore
-from ._presenters import human_seconds
-from ._ratelimit import RateLimiter
+from hatchet_trace_flags_server.core.presenters import human_seconds
+from hatchet_trace_flags_server.core.ratelimit import RateLimiter
+from hatchet_trace_flags_server.store.insights import InsightStore
 
 __all__ = [
     "DELAY_FACTOR",

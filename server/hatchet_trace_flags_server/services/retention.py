@@ -14,9 +14,9 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from ._insight_store import InsightStore
-from ._schema import utcnow
-from ._seen_store import SeenStore
+from hatchet_trace_flags_server.store.insights import InsightStore
+from hatchet_trace_flags_server.store.schema import utcnow
+from hatchet_trace_flags_server.store.seen_tasks import SeenStore
 
 __all__ = ["RetentionSweep"]
 

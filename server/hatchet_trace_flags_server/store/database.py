@@ -21,11 +21,11 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from ._schema import store_identity
+from .schema import store_identity
 
 __all__ = ["MIGRATIONS_DIR", "NOTIFY_CHANNEL", "Database", "chunks"]
 
-MIGRATIONS_DIR: Final = Path(__file__).parent / "_migrations"
+MIGRATIONS_DIR: Final = Path(__file__).parent / "migrations"
 # Every rule change NOTIFYs this channel on PostgreSQL when it commits; each replica LISTENs on it.
 NOTIFY_CHANNEL: Final = "hatchet_trace_flags_changes"
 # pg_advisory_xact_lock key shared by every replica: "htflags" in ASCII.

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hatchet_trace_flags._fanout_stats import (
+from hatchet_trace_flags.contract import (
     CHILDREN_BOUNDS,
     SECONDS_BOUNDS,
     ChildSide,
@@ -28,8 +28,8 @@ from hatchet_trace_flags._fanout_stats import (
     TaskSummary,
 )
 
-from ._db import Database, chunks
-from ._schema import insight_dismissals, task_insights, utcnow
+from .database import Database, chunks
+from .schema import insight_dismissals, task_insights, utcnow
 
 __all__ = ["InsightResult", "InsightStore", "summary_from_json"]
 

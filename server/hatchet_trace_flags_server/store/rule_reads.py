@@ -11,10 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hatchet_trace_flags._rules import Mode, RuleSet
-
-from ._db import Database
-from ._records import (
+from hatchet_trace_flags.contract import Mode, RuleSet
+from hatchet_trace_flags_server.core.records import (
     AuditQuery,
     ChangeEvent,
     NotFound,
@@ -25,8 +23,10 @@ from ._records import (
     TaskListQuery,
     TaskRow,
 )
-from ._schema import audit_events, pattern_rules, rule_state, seen_tasks, task_rules
-from ._task_fetch import StatementCache, fetch_tasks
+
+from .database import Database
+from .schema import audit_events, pattern_rules, rule_state, seen_tasks, task_rules
+from .task_list.reader import StatementCache, fetch_tasks
 
 __all__ = ["RuleQueries", "rule_record", "settings_record", "task_row"]
 

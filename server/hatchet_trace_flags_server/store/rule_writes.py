@@ -20,10 +20,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hatchet_trace_flags._rules import Mode, RuleSet
-
-from ._db import NOTIFY_CHANNEL, Database, chunks
-from ._records import (
+from hatchet_trace_flags.contract import Mode, RuleSet
+from hatchet_trace_flags_server.core.records import (
     Author,
     ChangeEvent,
     ChangeKind,
@@ -35,8 +33,10 @@ from ._records import (
     TaskRow,
     WriteResult,
 )
-from ._rule_queries import RuleQueries, rule_record, settings_record, task_row
-from ._schema import audit_events, pattern_rules, rule_state, task_rules, utcnow
+
+from .database import NOTIFY_CHANNEL, Database, chunks
+from .rule_reads import RuleQueries, rule_record, settings_record, task_row
+from .schema import audit_events, pattern_rules, rule_state, task_rules, utcnow
 
 __all__ = ["RuleWrites"]
 

@@ -18,9 +18,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ._db import Database, chunks
-from ._records import SeenResult
-from ._schema import seen_tasks, utcnow
+from hatchet_trace_flags_server.core.records import SeenResult
+
+from .database import Database, chunks
+from .schema import seen_tasks, utcnow
 
 __all__ = ["SeenStore"]
 

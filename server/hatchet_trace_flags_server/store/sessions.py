@@ -12,8 +12,8 @@ from typing import Final
 
 import sqlalchemy as sa
 
-from ._db import Database
-from ._schema import dashboard_sessions
+from .database import Database
+from .schema import dashboard_sessions
 
 __all__ = ["SessionStore"]
 

@@ -16,12 +16,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from ._db import Database
-from ._insight_store import InsightStore
-from ._records import RulesSnapshot
-from ._rule_queries import RuleQueries
-from ._rule_writes import RuleWrites
-from ._seen_store import SeenStore
+from hatchet_trace_flags_server.core.records import RulesSnapshot
+
+from .database import Database
+from .insights import InsightStore
+from .rule_reads import RuleQueries
+from .rule_writes import RuleWrites
+from .seen_tasks import SeenStore
 
 __all__ = ["Store"]
 

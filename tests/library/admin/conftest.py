@@ -19,14 +19,14 @@ from openfeature import api
 from openfeature.event import EventDetails, ProviderEvent
 
 from hatchet_trace_flags import AdminServiceProvider
-from hatchet_trace_flags._predicate import OPENFEATURE_DOMAIN
-from tests.flag_support import wait_until
-from tests.provider.stub import StubServer
+from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
+from tests.support.library.admin_stub import StubServer
+from tests.support.library.flags import wait_until
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
     from hatchet_trace_flags_server import Settings
-    from hatchet_trace_flags_server._runner import FlagServer
+    from hatchet_trace_flags_server.app.runner import FlagServer
 
 ADMIN_TOKEN = "provider-admin-secret-0123456789"
 READ_TOKEN = "provider-read-secret-0123456789"
@@ -57,7 +57,7 @@ class Service:
     def start(self) -> Service:
         # Imported here: the stub-based tests also run in the lowest-versions venv, which has no server extra.
         from hatchet_trace_flags_server import create_app
-        from hatchet_trace_flags_server._runner import build_server
+        from hatchet_trace_flags_server.app.runner import build_server
 
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

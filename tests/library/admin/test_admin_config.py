@@ -15,14 +15,14 @@ from openfeature import api
 from openfeature.evaluation_context import EvaluationContext
 
 from hatchet_trace_flags import AdminServiceProvider, FlagPredicate, RuleSet, predicate_from_env
-from hatchet_trace_flags._admin_protocol import MAX_RETRY_AFTER, retry_after_seconds
-from hatchet_trace_flags._admin_seen import SeenTasks
-from hatchet_trace_flags._predicate import OPENFEATURE_DOMAIN
-from hatchet_trace_flags._snapshot_store import SnapshotFileError, load_snapshot, save_snapshot
-from hatchet_trace_flags._wiring import install_provider
-from tests.flag_support import wait_until
-from tests.provider.conftest import READ_TOKEN, ProviderFactory, Service
-from tests.provider.stub import StubServer, rules_reply
+from hatchet_trace_flags._admin.protocol import MAX_RETRY_AFTER, retry_after_seconds
+from hatchet_trace_flags._admin.seen import SeenTasks
+from hatchet_trace_flags._admin.snapshot_store import SnapshotFileError, load_snapshot, save_snapshot
+from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
+from hatchet_trace_flags._decisions.wiring import install_provider
+from tests.library.admin.conftest import READ_TOKEN, ProviderFactory, Service
+from tests.support.library.admin_stub import StubServer, rules_reply
+from tests.support.library.flags import wait_until
 
 TASK = "prod_fanout-worker:process-item"
 NOWHERE = "http://127.0.0.1:9"  # discard port: nothing listens

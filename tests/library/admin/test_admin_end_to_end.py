@@ -18,14 +18,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.server.processes import ServerProcess, free_port, start_server_process
+from tests.support.paths import REPO
+from tests.support.server.processes import ServerProcess, free_port, start_server_process
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 ADMIN_TOKEN = "e2e-admin-secret-0123456789"
 READ_TOKEN = "e2e-read-secret-0123456789"
 ACTION_ID = "fanout-worker:process-item"
-REPO = Path(__file__).parents[2]
 
 
 class WorkerProcess:
@@ -37,7 +37,7 @@ class WorkerProcess:
         self.log = log
         with log.open("wb") as output:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "tests.provider.worker_process"],
+                [sys.executable, "-m", "tests.support.library.worker_process"],
                 cwd=REPO,
                 env=environment,
                 stdin=subprocess.PIPE,

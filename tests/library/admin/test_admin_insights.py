@@ -13,13 +13,14 @@ import pytest
 from openfeature import api
 from openfeature.evaluation_context import EvaluationContext
 
-from hatchet_trace_flags._admin_insights import INSIGHTS_PATH, MAX_TASKS_PER_REQUEST, SCHEMA
-from hatchet_trace_flags._fanout_stats import CHILDREN_BOUNDS, SECONDS_BOUNDS, FanoutStats
-from hatchet_trace_flags._predicate import OPENFEATURE_DOMAIN
-from hatchet_trace_flags._wiring import install_provider
-from tests.flag_support import wait_until
-from tests.provider.conftest import ProviderFactory, Service
-from tests.provider.stub import Reply, Request, StubServer, json_reply, rules_reply
+from hatchet_trace_flags._admin.insights import INSIGHTS_PATH, MAX_TASKS_PER_REQUEST, SCHEMA
+from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
+from hatchet_trace_flags._decisions.wiring import install_provider
+from hatchet_trace_flags._fanout.stats import FanoutStats
+from hatchet_trace_flags.contract import CHILDREN_BOUNDS, SECONDS_BOUNDS
+from tests.library.admin.conftest import ProviderFactory, Service
+from tests.support.library.admin_stub import Reply, Request, StubServer, json_reply, rules_reply
+from tests.support.library.flags import wait_until
 
 FLAG = "hatchet.use-links-instead-of-parent"
 SEEN = "/api/v1/tasks/seen"

@@ -16,10 +16,9 @@ from openfeature.event import ProviderEvent
 from openfeature.provider import ProviderStatus
 
 from hatchet_trace_flags import FlagPredicate, RuleSet
-from hatchet_trace_flags._predicate import OPENFEATURE_DOMAIN
-from hatchet_trace_flags._wiring import install_provider
-from tests.flag_support import wait_until
-from tests.provider.conftest import (
+from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
+from hatchet_trace_flags._decisions.wiring import install_provider
+from tests.library.admin.conftest import (
     OTHER_READ_TOKEN,
     READ_TOKEN,
     EventLog,
@@ -27,6 +26,7 @@ from tests.provider.conftest import (
     Service,
     admin_threads,
 )
+from tests.support.library.flags import wait_until
 
 TASK = "prod_fanout-worker:process-item"
 FLAG = "hatchet.use-links-instead-of-parent"

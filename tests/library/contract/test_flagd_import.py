@@ -7,9 +7,9 @@ import json
 from typing import Any
 
 import pytest
-from hatchet_trace_flags_server._flagd_rules import FlagdConversionError, is_flagd_document, rules_from_flagd
 
 from hatchet_trace_flags import DEFAULT_FLAG_KEY, RuleSet, to_flagd
+from hatchet_trace_flags.contract import FlagdConversionError, is_flagd_document, rules_from_flagd
 
 ROUND_TRIPS = {
     "empty": RuleSet(),

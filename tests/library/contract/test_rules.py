@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hatchet_trace_flags._rules import (
+from hatchet_trace_flags.contract import (
     DOCUMENT_VERSION,
     MAX_ENTRIES,
     Decision,
@@ -28,7 +28,7 @@ from hatchet_trace_flags._rules import (
     validate_mode,
     validate_pattern,
 )
-from tests.rule_strategies import as_pattern, modes, rule_sets
+from tests.support.library.rule_strategies import as_pattern, modes, rule_sets
 
 # ---------------------------------------------------------------------------------------------------
 # Evaluation

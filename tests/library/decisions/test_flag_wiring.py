@@ -14,8 +14,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from hatchet_trace_flags import FlagPredicate, predicate_from_env
 from tests.conftest import InstrumentFactory
-from tests.traces import SPAWNER, SPAWNER_SPAN_ID, step_span
-from tests.worker import Worker
+from tests.support.library.traces import SPAWNER, SPAWNER_SPAN_ID, step_span
+from tests.support.library.worker import Worker
 
 
 def write_rules(path: Path, tasks: dict[str, str]) -> None:

@@ -17,9 +17,9 @@ from openfeature.flag_evaluation import Reason
 from openfeature.provider import FeatureProvider, ProviderStatus
 
 from hatchet_trace_flags import LocalProvider, RulesProvider
-from hatchet_trace_flags._predicate import OPENFEATURE_DOMAIN
-from hatchet_trace_flags._rules import DEFAULT_FLAG_KEY, RulesError, RuleSet
-from tests.flag_support import our_threads, run_in_child, wait_until
+from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
+from hatchet_trace_flags.contract import DEFAULT_FLAG_KEY, RulesError, RuleSet
+from tests.support.library.flags import our_threads, run_in_child, wait_until
 
 pytestmark = pytest.mark.usefixtures("clean_openfeature")
 

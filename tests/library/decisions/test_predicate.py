@@ -16,9 +16,9 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from hatchet_trace_flags import FlagPredicate, RulesProvider
-from hatchet_trace_flags._predicate import OPENFEATURE_DOMAIN
-from hatchet_trace_flags._rules import DEFAULT_FLAG_KEY, RuleSet
-from tests.flag_support import (
+from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
+from hatchet_trace_flags.contract import DEFAULT_FLAG_KEY, RuleSet
+from tests.support.library.flags import (
     Clock,
     ScriptedProvider,
     decision_counts,

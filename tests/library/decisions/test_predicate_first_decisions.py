@@ -9,7 +9,7 @@ import pytest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from hatchet_trace_flags import FlagPredicate
-from tests.flag_support import ScriptedProvider, decision_counts, install, wait_until
+from tests.support.library.flags import ScriptedProvider, decision_counts, install, wait_until
 
 pytestmark = pytest.mark.usefixtures("clean_openfeature")
 

@@ -24,12 +24,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from hatchet_trace_flags import FlagPredicate, RuleSet, to_flagd
-from hatchet_trace_flags._predicate import OPENFEATURE_DOMAIN
-from hatchet_trace_flags._rules import DEFAULT_FLAG_KEY
-from tests.app import App
+from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
+from hatchet_trace_flags.contract import DEFAULT_FLAG_KEY
 from tests.conftest import InstrumentFactory, spans_named
-from tests.flag_support import decision_counts, wait_until
-from tests.worker import Worker
+from tests.support.library.app import App
+from tests.support.library.flags import decision_counts, wait_until
+from tests.support.library.worker import Worker
 
 pytestmark = pytest.mark.usefixtures("clean_openfeature")
 

@@ -15,11 +15,11 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.provider import ProviderStatus
 
 from hatchet_trace_flags import FlagPredicate, LocalProvider, RulesProvider, predicate_from_env
-from hatchet_trace_flags._admin_provider import AdminServiceProvider
-from hatchet_trace_flags._predicate import OPENFEATURE_DOMAIN
-from hatchet_trace_flags._rules import RulesError, RuleSet
-from hatchet_trace_flags._wiring import install_provider, provider_from_env
-from tests.flag_support import our_threads, wait_until
+from hatchet_trace_flags._admin.provider import AdminServiceProvider
+from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
+from hatchet_trace_flags._decisions.wiring import install_provider, provider_from_env
+from hatchet_trace_flags.contract import RulesError, RuleSet
+from tests.support.library.flags import our_threads, wait_until
 
 pytestmark = pytest.mark.usefixtures("clean_openfeature")
 

@@ -14,18 +14,19 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
 
-from hatchet_trace_flags._fanout_metrics import (
+from hatchet_trace_flags._fanout.metrics import (
     CHILD_START_DELAY_METRIC,
     CHILDREN_PER_RUN_METRIC,
     SPAWNER_DURATION_METRIC,
 )
-from hatchet_trace_flags._fanout_stats import FanoutStats, TaskSummary
-from hatchet_trace_flags._spawn_stamp import SPAWNED_AT_METADATA_KEY
-from tests.app import App
+from hatchet_trace_flags._fanout.spawn_stamp import SPAWNED_AT_METADATA_KEY
+from hatchet_trace_flags._fanout.stats import FanoutStats
+from hatchet_trace_flags.contract import TaskSummary
 from tests.conftest import InstrumentFactory
-from tests.hatchet_engine import RecordingEngine
-from tests.traces import SPAWNER
-from tests.worker import Worker
+from tests.support.library.app import App
+from tests.support.library.hatchet_engine import RecordingEngine
+from tests.support.library.traces import SPAWNER
+from tests.support.library.worker import Worker
 
 FAN_OUT = 3
 SPAWNERS = ["parent:spawn", "sync-parent:spawn", "durable:spawn-many"]

@@ -6,16 +6,9 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
 
-from hatchet_trace_flags._fanout_stats import (
-    MAX_WORKFLOWS_PER_TASK,
-    OTHER,
-    SECONDS_BOUNDS,
-    FanoutStats,
-    Histogram,
-    SpawnerSide,
-    summaries,
-)
-from tests.flag_support import run_in_child
+from hatchet_trace_flags._fanout.stats import FanoutStats, summaries
+from hatchet_trace_flags.contract import MAX_WORKFLOWS_PER_TASK, OTHER, SECONDS_BOUNDS, Histogram, SpawnerSide
+from tests.support.library.flags import run_in_child
 
 
 def test_buckets_follow_opentelemetry_explicit_bucket_convention(

@@ -19,21 +19,16 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 from opentelemetry.trace import SpanKind
 
-from hatchet_trace_flags import (
-    SPAWN_LINK_ATTRIBUTE,
-    FollowSpawnerSampler,
-    Relationship,
-    trace_relationship,
-)
-from hatchet_trace_flags._batch import has_batch_tasks
-from tests.app import App
+from hatchet_trace_flags import SPAWN_LINK_ATTRIBUTE, FollowSpawnerSampler, Relationship, trace_relationship
+from hatchet_trace_flags._instrumentation.batch import has_batch_tasks
 from tests.conftest import InstrumentFactory, spans_named
-from tests.hatchet_engine import RecordingEngine, Trigger
-from tests.traces import SPAWNER_SPAN_ID, SPAWNER_TRACE_ID, ids_in, ids_of, only, traceparent
-from tests.worker import Worker
+from tests.support.library.app import App
+from tests.support.library.hatchet_engine import RecordingEngine, Trigger
+from tests.support.library.traces import SPAWNER_SPAN_ID, SPAWNER_TRACE_ID, ids_in, ids_of, only, traceparent
+from tests.support.library.worker import Worker
 
 if has_batch_tasks():
-    from tests.batch_worker import batch_action, run_batch
+    from tests.support.library.batch_worker import batch_action, run_batch
 
 needs_batch_tasks = pytest.mark.skipif(not has_batch_tasks(), reason="hatchet-sdk < 1.37 has no batch tasks")
 

@@ -16,10 +16,10 @@ from hatchet_sdk.worker.runner.runner import Runner
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from hatchet_trace_flags._compat import difference
-from hatchet_trace_flags._instrumentor import _TARGETS
+from hatchet_trace_flags._instrumentation.compat import difference
+from hatchet_trace_flags._instrumentation.instrumentor import _TARGETS
 from tests.conftest import InstrumentFactory, spans_named
-from tests.worker import Worker
+from tests.support.library.worker import Worker
 
 SPAWNER_TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
 SPAWNER_SPAN_ID = 0x00F067AA0BA902B7

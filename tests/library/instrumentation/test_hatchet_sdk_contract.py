@@ -15,8 +15,8 @@ import inspect
 import pytest
 from hatchet_sdk.opentelemetry import instrumentor as stock
 
-from hatchet_trace_flags._compat import SUPPORTED_PARAMETERS, difference
-from hatchet_trace_flags._instrumentor import _TARGETS
+from hatchet_trace_flags._instrumentation.compat import SUPPORTED_PARAMETERS, difference
+from hatchet_trace_flags._instrumentation.instrumentor import _TARGETS
 
 # Stock helpers we override or that the stock wrappers we reuse call; not checked at run time because a
 # change to them does not break a wrapped call.

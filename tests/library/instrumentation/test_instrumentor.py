@@ -11,9 +11,16 @@ from opentelemetry.trace import SpanKind
 
 from hatchet_trace_flags import SPAWN_LINK_ATTRIBUTE
 from tests.conftest import InstrumentFactory, spans_named
-from tests.hatchet_engine import RecordingEngine
-from tests.traces import SPAWNER, SPAWNER_SPAN_ID, SPAWNER_TRACE_ID, UNSAMPLED_SPAWNER, ids_in, step_span
-from tests.worker import Worker
+from tests.support.library.hatchet_engine import RecordingEngine
+from tests.support.library.traces import (
+    SPAWNER,
+    SPAWNER_SPAN_ID,
+    SPAWNER_TRACE_ID,
+    UNSAMPLED_SPAWNER,
+    ids_in,
+    step_span,
+)
+from tests.support.library.worker import Worker
 
 
 def only_link_for(*action_ids: str):  # type: ignore[no-untyped-def]

@@ -13,9 +13,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from hatchet_trace_flags import HatchetInstrumentor
-from hatchet_trace_flags._instrumentor import _TARGETS, _unwrap_once
+from hatchet_trace_flags._instrumentation.instrumentor import _TARGETS, _unwrap_once
 from tests.conftest import InstrumentFactory, spans_named
-from tests.worker import Worker
+from tests.support.library.worker import Worker
 
 ORIGINALS = {(owner, name): vars(owner)[name] for owner, name, _, _ in _TARGETS}
 

@@ -8,8 +8,8 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased,
 
 from hatchet_trace_flags import FollowSpawnerSampler
 from tests.conftest import InstrumentFactory, ProviderFactory, spans_named
-from tests.traces import SPAWNER, UNSAMPLED_SPAWNER
-from tests.worker import Worker
+from tests.support.library.traces import SPAWNER, UNSAMPLED_SPAWNER
+from tests.support.library.worker import Worker
 
 
 @pytest.mark.parametrize(

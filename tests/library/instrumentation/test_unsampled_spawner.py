@@ -11,14 +11,14 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased, Sampler
 
-from hatchet_trace_flags._batch import has_batch_tasks
+from hatchet_trace_flags._instrumentation.batch import has_batch_tasks
 from tests.conftest import InstrumentFactory, ProviderFactory, spans_named
-from tests.hatchet_engine import RecordingEngine
-from tests.traces import SPAWNER_SPAN_ID, SPAWNER_TRACE_ID, ids_in, ids_of, only, traceparent
-from tests.worker import Worker
+from tests.support.library.hatchet_engine import RecordingEngine
+from tests.support.library.traces import SPAWNER_SPAN_ID, SPAWNER_TRACE_ID, ids_in, ids_of, only, traceparent
+from tests.support.library.worker import Worker
 
 if has_batch_tasks():
-    from tests.batch_worker import batch_action, run_batch
+    from tests.support.library.batch_worker import batch_action, run_batch
 
 needs_batch_tasks = pytest.mark.skipif(not has_batch_tasks(), reason="hatchet-sdk < 1.37 has no batch tasks")
 

@@ -15,9 +15,9 @@ from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
 from hatchet_trace_flags import FollowSpawnerSampler, HatchetInstrumentor
-from hatchet_trace_flags._sampling import ignores_attributes
-from tests.app import App
+from hatchet_trace_flags._instrumentation.sampling import ignores_attributes
 from tests.conftest import InstrumentFactory, ProviderFactory, spans_named
+from tests.support.library.app import App
 
 
 class AttributeReadingSampler(Sampler):

@@ -7,7 +7,7 @@ import pytest
 from openfeature.contrib.tools.flagd.core import FlagdCore
 from openfeature.evaluation_context import EvaluationContext
 
-from hatchet_trace_flags._rules import RuleSet
+from hatchet_trace_flags.contract import RuleSet
 from tests.server.conftest import SECOND_ADMIN_TOKEN
 
 pytestmark = pytest.mark.timeout(60)

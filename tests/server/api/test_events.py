@@ -10,7 +10,7 @@ import pytest
 from hatchet_trace_flags_server import Settings
 
 from tests.server.conftest import READ_TOKEN, LiveServer, SettingsFactory, auth
-from tests.server.sse import SSEReader
+from tests.support.server.sse import SSEReader
 
 pytestmark = pytest.mark.timeout(60)
 

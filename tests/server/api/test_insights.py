@@ -10,13 +10,13 @@ from typing import Any
 
 import httpx
 import pytest
-from hatchet_trace_flags_server._insight_service import DELAY_FACTOR, MIN_CHILDREN_PER_RUN, build_insights
+from hatchet_trace_flags_server.services.insights import DELAY_FACTOR, MIN_CHILDREN_PER_RUN, build_insights
 
-from hatchet_trace_flags._admin_insights import insights_payload
-from hatchet_trace_flags._fanout_stats import FanoutStats
-from hatchet_trace_flags._rules import RuleSet
+from hatchet_trace_flags._admin.insights import insights_payload
+from hatchet_trace_flags._fanout.stats import FanoutStats
+from hatchet_trace_flags.contract import RuleSet
 from tests.server.conftest import ADMIN_TOKEN, READ_TOKEN, LiveServer, SettingsFactory, auth
-from tests.server.insight_support import CHILD, SPAWNER, fan_out_report
+from tests.support.server.insight_reports import CHILD, SPAWNER, fan_out_report
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -8,7 +8,7 @@ import socket
 
 import httpx
 import pytest
-from hatchet_trace_flags_server._access_log import redact
+from hatchet_trace_flags_server.http.access_log import redact
 
 from tests.server.conftest import READ_TOKEN, LiveFactory, SettingsFactory, auth
 

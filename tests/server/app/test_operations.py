@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from hatchet_trace_flags_server import Settings
-from hatchet_trace_flags_server._db import Database
-from hatchet_trace_flags_server._schema import DIALECT_OBJECTS, SEARCH_TABLE, metadata
+from hatchet_trace_flags_server.store.database import Database
+from hatchet_trace_flags_server.store.schema import DIALECT_OBJECTS, SEARCH_TABLE, metadata
 
 from tests.server.conftest import LiveServer, SettingsFactory
 
@@ -95,7 +95,7 @@ def test_replicas_migrating_at_once_do_not_race(make_settings: SettingsFactory) 
     script = (
         "import asyncio, sys\n"
         "from sqlalchemy.engine import make_url\n"
-        "from hatchet_trace_flags_server._db import Database\n"
+        "from hatchet_trace_flags_server.store.database import Database\n"
         "async def main():\n"
         "    database = Database(make_url(sys.argv[1]))\n"
         "    await database.migrate()\n"

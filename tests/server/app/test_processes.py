@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from tests.server.conftest import ADMIN_TOKEN, ADMIN_TOKENS, READ_TOKEN, READ_TOKENS, auth, reset_postgres
-from tests.server.processes import ServerProcess, start_server_process
-from tests.server.sse import SSEReader
+from tests.support.server.processes import ServerProcess, start_server_process
+from tests.support.server.sse import SSEReader
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hatchet_trace_flags_server import _cli_client
-from hatchet_trace_flags_server._cli import main
+from hatchet_trace_flags_server.cli import client as _cli_client
+from hatchet_trace_flags_server.cli.main import main
 
 from tests.server.conftest import ADMIN_TOKEN, READ_TOKEN, LiveServer, auth
-from tests.server.insight_support import CHILD, SPAWNER, fan_out_report
+from tests.support.server.insight_reports import CHILD, SPAWNER, fan_out_report
 
 pytestmark = pytest.mark.timeout(60)
 

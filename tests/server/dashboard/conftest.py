@@ -35,7 +35,7 @@ from tests.server.conftest import (
     LiveServer,
     auth,
 )
-from tests.server.dashboard.chromium import chromium
+from tests.support.server.chromium import chromium
 
 ALL_TOKENS = (ADMIN_TOKEN, SECOND_ADMIN_TOKEN, READ_TOKEN)
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "artifacts" / "screenshots"

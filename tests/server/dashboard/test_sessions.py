@@ -7,8 +7,8 @@ import hashlib
 import time
 
 import pytest
-from hatchet_trace_flags_server._sessions import SESSION_LIFETIME, SessionKeys
-from hatchet_trace_flags_server._tokens import Identity, TokenRegistry
+from hatchet_trace_flags_server.core.tokens import Identity, TokenRegistry
+from hatchet_trace_flags_server.http.sessions import SESSION_LIFETIME, SessionKeys
 
 ALICE = "alice-admin-secret"
 BOB = "bob-admin-secret"

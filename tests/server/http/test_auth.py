@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from hatchet_trace_flags_server import Settings, create_app
-from hatchet_trace_flags_server._tokens import TokenConfigError, TokenRegistry, parse_token_list
+from hatchet_trace_flags_server.core.tokens import TokenConfigError, TokenRegistry, parse_token_list
 
 from tests.server.conftest import ADMIN_TOKEN, READ_TOKEN, LiveServer, SettingsFactory, auth
 
@@ -115,7 +115,7 @@ def test_database_urls_are_normalised_to_async_drivers(url: str, expected: str) 
 
 @pytest.mark.parametrize("url", ["mysql://db/x", "sqlite://", "sqlite:///:memory:", "not a url"])
 def test_unsupported_database_urls_are_rejected(url: str) -> None:
-    from hatchet_trace_flags_server._settings import DatabaseURLError
+    from hatchet_trace_flags_server.core.settings import DatabaseURLError
 
     with pytest.raises(DatabaseURLError, match="DATABASE_URL"):
         Settings(database_url=url).sqlalchemy_url()

@@ -11,11 +11,11 @@ import asyncpg
 import httpx
 import pytest
 from hatchet_trace_flags_server import Settings
-from hatchet_trace_flags_server._retention import RetentionSweep
+from hatchet_trace_flags_server.services.retention import RetentionSweep
 
 from tests.server.conftest import ADMIN_TOKEN, READ_TOKEN, LiveServer, SettingsFactory, auth
-from tests.server.sse import SSEReader
-from tests.server.waiting import until
+from tests.support.server.sse import SSEReader
+from tests.support.server.waiting import until
 
 pytestmark = pytest.mark.timeout(60)
 

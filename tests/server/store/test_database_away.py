@@ -18,8 +18,8 @@ import pytest
 from hatchet_trace_flags_server import Settings
 
 from tests.server.conftest import ADMIN_TOKEN, ADMIN_TOKENS, READ_TOKENS, LiveFactory, auth
-from tests.server.pg_cluster import PrivateCluster
-from tests.server.waiting import wait_until
+from tests.support.server.pg_cluster import PrivateCluster
+from tests.support.server.waiting import wait_until
 
 pytestmark = [pytest.mark.timeout(120)]
 

@@ -4,15 +4,15 @@ older than the window swept away (with dismissals of tasks no longer measured)."
 from __future__ import annotations
 
 import sqlalchemy as sa
-from hatchet_trace_flags_server._db import Database
-from hatchet_trace_flags_server._insight_models import InsightsIn
-from hatchet_trace_flags_server._retention import RetentionSweep
-from hatchet_trace_flags_server._schema import task_insights, utcnow
-from hatchet_trace_flags_server._store import Store
+from hatchet_trace_flags_server.core.insight_bodies import InsightsIn
+from hatchet_trace_flags_server.services.retention import RetentionSweep
+from hatchet_trace_flags_server.store.database import Database
+from hatchet_trace_flags_server.store.schema import task_insights, utcnow
+from hatchet_trace_flags_server.store.store import Store
 
-from hatchet_trace_flags._fanout_stats import TaskSummary
+from hatchet_trace_flags.contract import TaskSummary
 from tests.server.conftest import SettingsFactory
-from tests.server.insight_support import CHILD, SPAWNER, fan_out_report
+from tests.support.server.insight_reports import CHILD, SPAWNER, fan_out_report
 
 
 def _summaries(worker: str) -> dict[str, TaskSummary]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hatchet_trace_flags_server._task_queries import COUNT_LIMIT
+from hatchet_trace_flags_server.store.task_list.statements import COUNT_LIMIT
 
 from hatchet_trace_flags import RuleSet
 

@@ -12,11 +12,11 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from hatchet_trace_flags_server._db import Database, _alembic_config
-from hatchet_trace_flags_server._records import TaskListQuery
-from hatchet_trace_flags_server._schema import DIALECT_OBJECTS, SEARCH_TABLE, utcnow
-from hatchet_trace_flags_server._seen_store import SeenStore
-from hatchet_trace_flags_server._task_queries import parameters, task_list
+from hatchet_trace_flags_server.core.records import TaskListQuery
+from hatchet_trace_flags_server.store.database import Database, _alembic_config
+from hatchet_trace_flags_server.store.schema import DIALECT_OBJECTS, SEARCH_TABLE, utcnow
+from hatchet_trace_flags_server.store.seen_tasks import SeenStore
+from hatchet_trace_flags_server.store.task_list.statements import parameters, task_list
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hatchet_trace_flags import RuleSet

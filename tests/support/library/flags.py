@@ -18,8 +18,8 @@ from openfeature.flag_evaluation import FlagResolutionDetails, Reason
 from openfeature.provider import AbstractProvider, Metadata
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from hatchet_trace_flags._decision_metrics import DECISIONS_METRIC
-from hatchet_trace_flags._predicate import OPENFEATURE_DOMAIN
+from hatchet_trace_flags._decisions.decision_metrics import DECISIONS_METRIC
+from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
 
 
 class Clock:

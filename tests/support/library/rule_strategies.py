@@ -10,7 +10,7 @@ from typing import get_args
 
 from hypothesis import strategies as st
 
-from hatchet_trace_flags._rules import Mode, RuleSet
+from hatchet_trace_flags.contract import Mode, RuleSet
 
 MODES: tuple[Mode, ...] = get_args(Mode)
 modes = st.sampled_from(MODES)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from hatchet_trace_flags._admin_insights import insights_payload
-from hatchet_trace_flags._fanout_stats import FanoutStats
+from hatchet_trace_flags._admin.insights import insights_payload
+from hatchet_trace_flags._fanout.stats import FanoutStats
 
 SPAWNER = "fanout-parent:spawn"
 CHILD = "fanout-worker:process-item"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from hatchet_trace_flags_server._schema import metadata
+from hatchet_trace_flags_server.store.schema import metadata
 
 connection = context.config.attributes.get("connection")
 if not isinstance(connection, Connection):

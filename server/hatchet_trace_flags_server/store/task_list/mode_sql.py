@@ -8,9 +8,8 @@ from typing import Any, Final
 
 import sqlalchemy as sa
 
-from hatchet_trace_flags._rules import Mode, RuleSet
-
-from ._schema import seen_tasks
+from hatchet_trace_flags.contract import Mode, RuleSet
+from hatchet_trace_flags_server.store.schema import seen_tasks
 
 __all__ = ["effective_mode", "pattern_hint"]
 

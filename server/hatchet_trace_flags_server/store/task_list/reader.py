@@ -10,11 +10,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hatchet_trace_flags._rules import RuleSet
+from hatchet_trace_flags.contract import RuleSet
+from hatchet_trace_flags_server.core.records import COUNT_LIMIT, RuleRecord, TaskList, TaskListQuery, TaskRow
 
-from ._records import COUNT_LIMIT, RuleRecord, TaskList, TaskListQuery, TaskRow
-from ._task_queries import parameters, task_list
-from ._task_search import SEARCH_INDEX_MIN, has_search_index
+from .search_sql import SEARCH_INDEX_MIN, has_search_index
+from .statements import parameters, task_list
 
 __all__ = ["StatementCache", "fetch_tasks", "row_to_task", "rows_to_tasks"]
 

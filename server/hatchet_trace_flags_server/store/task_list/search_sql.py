@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ._schema import SEARCH_TABLE, seen_tasks
+from hatchet_trace_flags_server.store.schema import SEARCH_TABLE, seen_tasks
 
 __all__ = [
     "SEARCH_INDEX_MIN",

@@ -16,17 +16,12 @@ from typing import Any, Final
 
 import sqlalchemy as sa
 
-from hatchet_trace_flags._rules import Mode, RuleSet
+from hatchet_trace_flags.contract import Mode, RuleSet
+from hatchet_trace_flags_server.core.records import COUNT_LIMIT, TaskListQuery, TaskSort
+from hatchet_trace_flags_server.store.schema import seen_tasks, task_rules
 
-from ._mode_sql import effective_mode, pattern_hint
-from ._records import COUNT_LIMIT, TaskListQuery, TaskSort
-from ._schema import seen_tasks, task_rules
-from ._task_search import (
-    count_matches,
-    like_condition,
-    listed_rows,
-    search_values,
-)
+from .mode_sql import effective_mode, pattern_hint
+from .search_sql import count_matches, like_condition, listed_rows, search_values
 
 __all__ = ["parameters", "task_list"]
 

@@ -1,0 +1,84 @@
+"""The contract between workers and the admin service: the rules model, name validation, flagd export and
+import, the fan-out report's summaries, and the wire facts (paths, headers, limits).
+
+Both sides import it, so each fact has one home. It imports nothing else of this library and nothing
+beyond the standard library: ``import hatchet_trace_flags.contract`` loads without hatchet-sdk, gRPC,
+OpenFeature or OpenTelemetry's SDK, which is how the admin service and tools use it::
+
+    from hatchet_trace_flags.contract import RuleSet, to_flagd
+
+    rules = RuleSet(patterns={"fanout-worker:*": "link"})
+    rules.evaluate("fanout-worker:resize").mode  # "link"
+    to_flagd(rules)                               # the same decisions, as a flagd flag definition
+
+Rule documents are described in docs/rules.md, fan-out reports in docs/insight.md, the service's API in
+docs/server.md.
+"""
+
+from ._decision import Decision, Mode, Reason, RulesError
+from ._fanout_summary import (
+    CHILDREN_BOUNDS,
+    MAX_WORKFLOWS_PER_TASK,
+    OTHER,
+    SECONDS_BOUNDS,
+    ChildSide,
+    Histogram,
+    SpawnerSide,
+    TaskSummary,
+)
+from ._flagd_export import FLAGD_SCHEMA_URL, to_flagd
+from ._flagd_import import FlagdConversionError, is_flagd_document, rules_from_flagd
+from ._names import MAX_ACTION_ID_LENGTH, validate_action_id, validate_mode, validate_pattern
+from ._rule_set import DEFAULT_FLAG_KEY, DOCUMENT_VERSION, MAX_ENTRIES, RuleSet, rules_json_schema
+from ._strict_json import NotJSON, reject_constant
+from ._wire import (
+    EVENTS_PATH,
+    INSIGHTS_PATH,
+    INSIGHTS_SCHEMA,
+    MAX_INSIGHT_TASKS_PER_REPORT,
+    MAX_SEEN_PER_REPORT,
+    REVISION_HEADER,
+    SEEN_PATH,
+    SNAPSHOT_PATH,
+    STORE_HEADER,
+)
+
+__all__ = [
+    "CHILDREN_BOUNDS",
+    "DEFAULT_FLAG_KEY",
+    "DOCUMENT_VERSION",
+    "EVENTS_PATH",
+    "FLAGD_SCHEMA_URL",
+    "INSIGHTS_PATH",
+    "INSIGHTS_SCHEMA",
+    "MAX_ACTION_ID_LENGTH",
+    "MAX_ENTRIES",
+    "MAX_INSIGHT_TASKS_PER_REPORT",
+    "MAX_SEEN_PER_REPORT",
+    "MAX_WORKFLOWS_PER_TASK",
+    "OTHER",
+    "REVISION_HEADER",
+    "SECONDS_BOUNDS",
+    "SEEN_PATH",
+    "SNAPSHOT_PATH",
+    "STORE_HEADER",
+    "ChildSide",
+    "Decision",
+    "FlagdConversionError",
+    "Histogram",
+    "Mode",
+    "NotJSON",
+    "Reason",
+    "RuleSet",
+    "RulesError",
+    "SpawnerSide",
+    "TaskSummary",
+    "is_flagd_document",
+    "reject_constant",
+    "rules_from_flagd",
+    "rules_json_schema",
+    "to_flagd",
+    "validate_action_id",
+    "validate_mode",
+    "validate_pattern",
+]
