@@ -33,7 +33,7 @@ from openfeature import api
 
 from benchmarks.scale_support import ADMIN, READ, start_server, stop_server
 from hatchet_trace_flags import AdminServiceProvider, FlagPredicate
-from hatchet_trace_flags._decisions.wiring import install_provider
+from hatchet_trace_flags._wiring import install_provider
 
 ACTION_ID = "bench_fanout-worker:process-item"
 FLIPS = 100

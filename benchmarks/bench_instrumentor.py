@@ -37,14 +37,14 @@ from hatchet_sdk.worker.runner.utils.capture_logs import AsyncLogSender
 from opentelemetry.sdk.trace import TracerProvider
 
 from hatchet_trace_flags import HatchetInstrumentor
-from hatchet_trace_flags._fanout.spawn_stamp import (
+from hatchet_trace_flags._instrumentation.instrumentor import _TARGETS, _unwrap_once
+from hatchet_trace_flags._triggers.spawn_stamp import (
     SPAWNED_AT_METADATA_KEY,
     RunTally,
     count_child,
     running,
     spawn_stamp,
 )
-from hatchet_trace_flags._instrumentation.instrumentor import _TARGETS, _unwrap_once
 
 SPAWNER = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 ROUNDS = 5

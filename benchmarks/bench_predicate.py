@@ -40,7 +40,7 @@ from openfeature.provider.in_memory_provider import InMemoryFlag, InMemoryProvid
 
 from hatchet_trace_flags import FlagPredicate, LocalProvider, RulesProvider
 from hatchet_trace_flags._decisions.predicate import DEFAULT_FIRST_DECISION_BUDGET, OPENFEATURE_DOMAIN
-from hatchet_trace_flags._decisions.wiring import install_provider
+from hatchet_trace_flags._wiring import install_provider
 from hatchet_trace_flags.contract import DEFAULT_FLAG_KEY, Mode, RuleSet
 
 _REPEATS = 7

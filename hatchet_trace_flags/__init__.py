@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from hatchet_trace_flags._decisions.local_provider import LocalProvider
     from hatchet_trace_flags._decisions.predicate import FlagPredicate
     from hatchet_trace_flags._decisions.rules_provider import RulesProvider
-    from hatchet_trace_flags._decisions.wiring import install_provider, predicate_from_env
     from hatchet_trace_flags._instrumentation.instrumentor import HatchetInstrumentor
     from hatchet_trace_flags._instrumentation.links import SPAWN_LINK_ATTRIBUTE
     from hatchet_trace_flags._instrumentation.sampling import FollowSpawnerSampler
@@ -26,6 +25,7 @@ if TYPE_CHECKING:
         Relationship,
         trace_relationship,
     )
+    from hatchet_trace_flags._wiring import install_provider, predicate_from_env
     from hatchet_trace_flags.contract import (
         DEFAULT_FLAG_KEY,
         DOCUMENT_VERSION,
@@ -90,8 +90,8 @@ _MODULE_OF: dict[str, str] = {
     "RulesProvider": "_decisions.rules_provider",
     "FollowSpawnerSampler": "_instrumentation.sampling",
     "WorkerSettings": "_settings",
-    "install_provider": "_decisions.wiring",
-    "predicate_from_env": "_decisions.wiring",
+    "install_provider": "_wiring",
+    "predicate_from_env": "_wiring",
 }
 
 

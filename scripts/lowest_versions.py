@@ -10,7 +10,7 @@ changes (a stamp keyed on both), so a second run only runs the tests.
 
 Tests run: everything under tests/ except the admin service's (tests/server), the chart's (tests/charts), the
 examples' (tests/examples, which start the service) and the provider end-to-end test (it starts the
-service); tests/library/admin's tests that need the running service skip themselves ("needs the server extra").
+service); the admin follower's tests that need the running service skip themselves ("needs the server extra").
 The stub-based provider tests stay: they are what exercises httpx and httpx-sse at their lowest.
 
 Then, whatever the library's tests did, scripts/lowest_server.py does the same for the `server` extra in

@@ -14,7 +14,7 @@ Three tasks run on that loop once the first snapshot attempt is over:
   (STALE) from "only the stream is blocked" (keep polling).
 - **report**: ``POST /api/v1/tasks/seen`` with the action_ids evaluated since the last report, in
   batches, every ``report_interval`` seconds; once they are through, the fan-out summaries
-  (``POST /api/v1/tasks/insights``, see ``_admin_insights``).
+  (``POST /api/v1/tasks/insights``, see ``_admin.insights``).
 
 401 or 403 to the snapshot marks the token refused: the stream and the reports pause, and the fetch keeps
 asking with a long backoff (``refused_retry_initial`` 5 s doubling up to ``refused_retry_max`` 300 s, with

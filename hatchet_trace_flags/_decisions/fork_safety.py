@@ -13,7 +13,7 @@ from typing import Protocol
 
 from openfeature import _event_support
 
-from hatchet_trace_flags._decisions import decision_metrics as _decision_metrics
+from hatchet_trace_flags._decisions import decision_metrics
 
 __all__ = ["ForkSafe", "track"]
 
@@ -41,7 +41,7 @@ _held_for_fork: list[ForkSafe] = []
 
 def _before_fork() -> None:
     # Hold every predicate's lock across fork so the child never copies a half-updated cache.
-    _decision_metrics.counters_lock.acquire()
+    decision_metrics.counters_lock.acquire()
     _live_lock.acquire()
     _held_for_fork[:] = list(_live_predicates)
     for predicate in _held_for_fork:
@@ -53,7 +53,7 @@ def _after_fork_in_parent() -> None:
         predicate._lock.release()
     _held_for_fork.clear()
     _live_lock.release()
-    _decision_metrics.counters_lock.release()
+    decision_metrics.counters_lock.release()
 
 
 def _after_fork_in_child() -> None:
@@ -62,7 +62,7 @@ def _after_fork_in_child() -> None:
         predicate._after_fork_in_child()
     _held_for_fork.clear()
     _live_lock = threading.Lock()
-    _decision_metrics.renew_counters_lock_after_fork()
+    decision_metrics.renew_counters_lock_after_fork()
     _renew_openfeature_event_executor()
 
 

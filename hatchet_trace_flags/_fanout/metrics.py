@@ -3,7 +3,7 @@
 :class:`FanoutMeasurement` is called by the step-run wrapper at each task start and end (never per
 trigger). It feeds two places with the same numbers:
 
-- the process's bounded summaries (``_fanout_stats.summaries``), which the admin service follower reports;
+- the process's bounded summaries (``_fanout.stats.summaries``), which the admin service follower reports;
 - three OpenTelemetry histograms on the instrumentor's meter provider:
 
   ``hatchet_trace_flags.child_start_delay`` (s): how long after its trigger a run started, with
@@ -26,8 +26,8 @@ from typing import Final
 from hatchet_sdk.runnables.action import Action
 from opentelemetry.metrics import MeterProvider, get_meter
 
-from hatchet_trace_flags._fanout.spawn_stamp import RunTally, running, spawned_at
 from hatchet_trace_flags._fanout.stats import FanoutStats, summaries
+from hatchet_trace_flags._triggers.spawn_stamp import RunTally, running, spawned_at
 from hatchet_trace_flags.contract import CHILDREN_BOUNDS, OTHER, SECONDS_BOUNDS
 
 __all__ = [

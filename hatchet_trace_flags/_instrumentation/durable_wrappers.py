@@ -21,9 +21,9 @@ from hatchet_sdk.utils.opentelemetry import OTelAttribute
 from opentelemetry.trace import SpanKind, StatusCode, Tracer
 
 from hatchet_trace_flags._fanout.metrics import FanoutMeasurement
-from hatchet_trace_flags._fanout.spawn_stamp import counted_durable_spawn
 from hatchet_trace_flags._triggers.bulk_spans import individual_run_spans, traced_bulk_configs
 from hatchet_trace_flags._triggers.relationship import requested_relationship
+from hatchet_trace_flags._triggers.spawn_stamp import counted_durable_spawn
 
 __all__ = ["DurableWrappers", "in_link_mode"]
 

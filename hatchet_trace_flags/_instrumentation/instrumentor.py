@@ -12,7 +12,7 @@ waits, and children spawned on the durable path, which upstream would all attach
 
 It also fixes three things about the stock instrumentor: argument binding is cached instead of costing ~90 µs
 per call, constructing it twice never adds a second exporter, and ``uninstrument()`` really unwraps. And it
-traces batch starts (``hatchet.start_batch``, see ``_batch``), which the stock instrumentor leaves untraced.
+traces batch starts (``hatchet.start_batch``, see ``batch``), which the stock instrumentor leaves untraced.
 """
 
 from __future__ import annotations
@@ -44,15 +44,14 @@ from opentelemetry.trace import (
 from wrapt import wrap_function_wrapper
 
 from hatchet_trace_flags._fanout.metrics import FanoutMeasurement, measurement_for
-from hatchet_trace_flags._fanout.spawn_stamp import BULK_RUN_METHODS, count_child, wrap_bulk_runs
-from hatchet_trace_flags._instrumentation import compat as _compat
+from hatchet_trace_flags._instrumentation import compat
 from hatchet_trace_flags._instrumentation.active_span import active
-from hatchet_trace_flags._instrumentation.arguments import bound_arguments
 from hatchet_trace_flags._instrumentation.batch import BATCH_START_METHOD, wrap_batch_starts
 from hatchet_trace_flags._instrumentation.durable_wrappers import DurableWrappers, in_link_mode
 from hatchet_trace_flags._instrumentation.links import start_context
 from hatchet_trace_flags._instrumentation.prefetch import prefetch_on_runner_init
 from hatchet_trace_flags._instrumentation.sampling import ignores_attributes
+from hatchet_trace_flags._triggers.arguments import bound_arguments
 from hatchet_trace_flags._triggers.attributes import trigger_attributes
 from hatchet_trace_flags._triggers.metadata import (
     OverrideAdder,
@@ -68,6 +67,7 @@ from hatchet_trace_flags._triggers.relationship import (
     relationship_for,
     requested_relationship,
 )
+from hatchet_trace_flags._triggers.spawn_stamp import BULK_RUN_METHODS, count_child, wrap_bulk_runs
 
 logger = logging.getLogger("hatchet_trace_flags")
 
@@ -188,7 +188,7 @@ class HatchetInstrumentor(DurableWrappers):
         self._sampler_ignores_attributes = ignores_attributes(getattr(self.tracer_provider, "sampler", None))
         self._meter = get_meter(_SCOPE_NAME, _stock.hatchet_sdk_version, self.meter_provider)
         # A method this hatchet-sdk changed gets hatchet-sdk's own wrapper, never ours (one warning).
-        fallbacks = _compat.stock_fallbacks(self, _TARGETS)
+        fallbacks = compat.stock_fallbacks(self, _TARGETS)
         self._wrapped = []
         self._fanout = measurement_for(self.measure_fanout, self._decide, self.meter_provider)
         if self._fanout is not None:

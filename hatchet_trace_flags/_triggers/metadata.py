@@ -1,8 +1,8 @@
 """What a trigger writes into a run's ``additional_metadata``: the traceparent, the per-run override and the
-spawn stamp (``_spawn_stamp``).
+spawn stamp (``spawn_stamp``).
 
 hatchet-sdk's own wrappers inject the traceparent for most triggers; we add the override (see
-``_relationship``) from an inner wrapper that runs after theirs. For durable spawns and the single-run
+``relationship``) from an inner wrapper that runs after theirs. For durable spawns and the single-run
 triggers, our wrappers write both themselves.
 """
 
@@ -14,14 +14,14 @@ from typing import Any, TypeAlias
 from hatchet_sdk.types.trigger import WorkflowRunTriggerConfig
 from opentelemetry.trace import Span, get_current_span
 
-from hatchet_trace_flags._fanout.spawn_stamp import SPAWNED_AT_METADATA_KEY, spawn_stamp
-from hatchet_trace_flags._instrumentation.arguments import bound_arguments
+from hatchet_trace_flags._triggers.arguments import bound_arguments
 from hatchet_trace_flags._triggers.relationship import (
     TRACEPARENT_METADATA_KEY,
     Relationship,
     requested_relationship,
     with_relationship,
 )
+from hatchet_trace_flags._triggers.spawn_stamp import SPAWNED_AT_METADATA_KEY, spawn_stamp
 
 OverrideAdder: TypeAlias = Callable[[list[Any], Relationship], None]
 

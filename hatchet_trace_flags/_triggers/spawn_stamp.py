@@ -4,7 +4,7 @@
 ``"<microseconds since the Unix epoch>:<span id>"``, the wall-clock time of the trigger and the span id of the
 traceparent written next to it. The worker that starts the run subtracts it from its own clock: that is the
 child's start delay (queueing, rate limits, worker capacity). Hatchet copies a run's metadata into the runs it
-spawns; binding the stamp to the traceparent (as the per-run override is, see ``_relationship``) means a stamp
+spawns; binding the stamp to the traceparent (as the per-run override is, see ``relationship``) means a stamp
 inherited from an ancestor is never taken for a fresh one. It is a string because Hatchet's metadata is
 string-valued wherever it is shown or filtered.
 
@@ -26,7 +26,7 @@ from hatchet_sdk.runnables.contextvars import ctx_action_key
 from hatchet_sdk.types.trigger import WorkflowRunTriggerConfig
 from wrapt import wrap_function_wrapper
 
-from hatchet_trace_flags._instrumentation.arguments import bound_arguments
+from hatchet_trace_flags._triggers.arguments import bound_arguments
 from hatchet_trace_flags._triggers.relationship import TRACEPARENT_METADATA_KEY, span_id_of
 
 __all__ = [

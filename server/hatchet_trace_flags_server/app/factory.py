@@ -11,13 +11,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
 
-from hatchet_trace_flags_server.api import events as _api_events
-from hatchet_trace_flags_server.api import health as _api_health
-from hatchet_trace_flags_server.api import insights as _api_insights
-from hatchet_trace_flags_server.api import ofrep as _ofrep
-from hatchet_trace_flags_server.api import patterns as _api_patterns
-from hatchet_trace_flags_server.api import rules as _api_rules
-from hatchet_trace_flags_server.api import tasks as _api_tasks
+from hatchet_trace_flags_server.api import events, health, ofrep, patterns, rules, tasks
+from hatchet_trace_flags_server.api import insights as insight_routes
 from hatchet_trace_flags_server.core.metrics import Metrics, MetricsMiddleware
 from hatchet_trace_flags_server.core.ratelimit import RateLimiter, ReportGate
 from hatchet_trace_flags_server.core.settings import Settings
@@ -159,7 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     # Hot routes (polls, evaluations) first: routing tries routes in order.
     # Insights before tasks: "/tasks/{action_id:path}" would take ".../insights" too.
-    for module in (_api_health, _api_rules, _ofrep, _api_events, _api_insights, _api_tasks, _api_patterns):
+    for module in (health, rules, ofrep, events, insight_routes, tasks, patterns):
         app.include_router(module.router)
     install_dashboard(app)  # last: its routes ("/", "/ui/...") never shadow the API's
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

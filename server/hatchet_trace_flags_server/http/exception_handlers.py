@@ -1,4 +1,4 @@
-"""Exception handlers: every domain error becomes a 4xx problem (``_problems``) with a clear ``detail``."""
+"""Exception handlers: every domain error becomes a 4xx problem (``core.problems``), with a clear detail."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ configured token that was. So
   effect on the next request (the identity comes from the token configuration, not the cookie);
 - the audit log records the token's *name* as the actor.
 
-Each session also has a row on the server (``_session_store``): signing out deletes it, so a copied
+Each session also has a row on the server (``store.sessions``): signing out deletes it, so a copied
 cookie stops working at once on every replica, and a session unused for ``SESSION_IDLE_SECONDS``
 ends. Rotating a token still ends every session made with it.
 

@@ -1,4 +1,4 @@
-"""The database tables (SQLAlchemy Core). Migrations in ``_migrations`` create exactly these."""
+"""The database tables (SQLAlchemy Core). Migrations in ``migrations`` create exactly these."""
 
 from __future__ import annotations
 

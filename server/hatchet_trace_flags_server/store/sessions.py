@@ -1,6 +1,6 @@
 """Server-side state of dashboard sessions: one row per signed-in browser (``dashboard_sessions``).
 
-The cookie proves who signed in (``_sessions``); this table says whether that session still
+The cookie proves who signed in (``http.sessions``); this table says whether that session still
 exists. Signing out deletes the row, so a copied cookie stops working at once on every replica;
 a session unused for ``idle_seconds`` ends too.
 """

@@ -17,7 +17,7 @@ from openfeature.provider import ProviderStatus
 from hatchet_trace_flags import FlagPredicate, LocalProvider, RulesProvider, predicate_from_env
 from hatchet_trace_flags._admin.provider import AdminServiceProvider
 from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
-from hatchet_trace_flags._decisions.wiring import install_provider, provider_from_env
+from hatchet_trace_flags._wiring import install_provider, provider_from_env
 from hatchet_trace_flags.contract import RulesError, RuleSet
 from tests.support.library.flags import our_threads, wait_until
 

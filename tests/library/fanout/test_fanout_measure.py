@@ -19,8 +19,8 @@ from hatchet_trace_flags._fanout.metrics import (
     CHILDREN_PER_RUN_METRIC,
     SPAWNER_DURATION_METRIC,
 )
-from hatchet_trace_flags._fanout.spawn_stamp import SPAWNED_AT_METADATA_KEY
 from hatchet_trace_flags._fanout.stats import FanoutStats
+from hatchet_trace_flags._triggers.spawn_stamp import SPAWNED_AT_METADATA_KEY
 from hatchet_trace_flags.contract import TaskSummary
 from tests.conftest import InstrumentFactory
 from tests.support.library.app import App

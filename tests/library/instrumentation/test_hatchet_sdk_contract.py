@@ -1,11 +1,11 @@
 """Fails loudly when hatchet-sdk changes anything our instrumentor relies on.
 
 The instrumentor wraps private hatchet-sdk methods and subclasses private wrappers of its instrumentor; what
-it supports is listed once, in hatchet_trace_flags/_compat.py. At run time a difference only costs span links
-(those methods fall back to stock spans, with a warning); here it fails. If this test fails after an upgrade,
-re-read hatchet_sdk/opentelemetry/instrumentor.py and the wrapped methods, adapt
-hatchet_trace_flags/_instrumentor.py and the table in _compat.py, and only then widen the hatchet-sdk range
-in pyproject.toml (docs/versions.md).
+it supports is listed once, in hatchet_trace_flags/_instrumentation/compat.py. At run time a difference only
+costs span links (those methods fall back to stock spans, with a warning); here it fails. If this test fails
+after an upgrade, re-read hatchet_sdk/opentelemetry/instrumentor.py and the wrapped methods, adapt
+hatchet_trace_flags/_instrumentation/instrumentor.py and the table in _instrumentation/compat.py, and only
+then widen the hatchet-sdk range in pyproject.toml (docs/versions.md).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from hatchet_trace_flags._instrumentation.arguments import bound_arguments
+from hatchet_trace_flags._triggers.arguments import bound_arguments
 
 
 class Client:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hatchet_trace_flags_server.cli import client as _cli_client
+from hatchet_trace_flags_server.cli import client as cli_client
 from hatchet_trace_flags_server.cli.main import main
 
 from tests.server.conftest import ADMIN_TOKEN, READ_TOKEN, LiveServer, auth
@@ -193,7 +193,7 @@ def test_a_partial_list_says_how_to_see_the_rest(cli, monkeypatch: pytest.Monkey
     assert out.rstrip().endswith("(1 of 5, from --offset 4)")
 
     # --all walks every page of the API's largest size (made small here to need three of them).
-    monkeypatch.setattr(_cli_client, "MAX_PAGE", 2)
+    monkeypatch.setattr(cli_client, "MAX_PAGE", 2)
     code, out, _ = cli("tasks", "list", "--all")
     assert code == 0
     assert [line.split()[0] for line in out.splitlines()[1:-1]] == [f"w:t{n}" for n in range(5)]

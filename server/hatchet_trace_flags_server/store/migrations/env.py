@@ -1,4 +1,4 @@
-"""Alembic environment. The service runs migrations itself (``_db.migrate``) on a connection it
+"""Alembic environment. The service runs migrations itself (``Database.migrate``) on a connection it
 passes in ``config.attributes["connection"]``; there is no alembic.ini and no offline mode."""
 
 from __future__ import annotations
