@@ -42,10 +42,9 @@ import time
 import httpx
 from httpx_sse import EventSource, SSEError
 
-from hatchet_trace_flags._admin.insights import INSIGHTS_PATH, InsightReporter
+from hatchet_trace_flags._admin.insights import InsightReporter
 from hatchet_trace_flags._admin.protocol import (
     CONNECTION_DROPPED,
-    MAX_SEEN_PER_REPORT,
     MAX_SNAPSHOT_BYTES,
     Changed,
     Failed,
@@ -66,7 +65,15 @@ from hatchet_trace_flags._admin.protocol import (
 )
 from hatchet_trace_flags._admin.seen import SeenTasks
 from hatchet_trace_flags._fanout.stats import summaries
-from hatchet_trace_flags.contract import RulesError, RuleSet
+from hatchet_trace_flags.contract import (
+    EVENTS_PATH,
+    INSIGHTS_PATH,
+    MAX_SEEN_PER_REPORT,
+    SEEN_PATH,
+    SNAPSHOT_PATH,
+    RulesError,
+    RuleSet,
+)
 
 __all__ = ["Follower"]
 
@@ -79,9 +86,9 @@ class Follower:
         self._sink = sink
         self._seen = seen
         base = settings.base_url.rstrip("/")
-        self._snapshot_url = f"{base}/api/v1/snapshot"
-        self._events_url = f"{base}/api/v1/events"
-        self._seen_url = f"{base}/api/v1/tasks/seen"
+        self._snapshot_url = f"{base}{SNAPSHOT_PATH}"
+        self._events_url = f"{base}{EVENTS_PATH}"
+        self._seen_url = f"{base}{SEEN_PATH}"
         self.insights = InsightReporter(f"{base}{INSIGHTS_PATH}", summaries, timeout=settings.timeout)
         self._wake: asyncio.Event | None = None
         self._accepted: asyncio.Event | None = None  # cleared while the service refuses the token

@@ -27,15 +27,22 @@ from typing import Any, Final
 import httpx
 
 from hatchet_trace_flags._fanout.stats import FanoutStats
-from hatchet_trace_flags.contract import CHILDREN_BOUNDS, SECONDS_BOUNDS, TaskSummary
+from hatchet_trace_flags.contract import (
+    CHILDREN_BOUNDS,
+    INSIGHTS_PATH,
+    INSIGHTS_SCHEMA,
+    MAX_INSIGHT_TASKS_PER_REPORT,
+    SECONDS_BOUNDS,
+    TaskSummary,
+)
 
 __all__ = ["INSIGHTS_PATH", "MAX_TASKS_PER_REQUEST", "SCHEMA", "InsightReporter", "insights_payload"]
 
 logger = logging.getLogger("hatchet_trace_flags")
 
-INSIGHTS_PATH: Final = "/api/v1/tasks/insights"
-SCHEMA: Final = 1
-MAX_TASKS_PER_REQUEST: Final = 100
+# The contract's names, under the ones this module has always used.
+SCHEMA: Final = INSIGHTS_SCHEMA
+MAX_TASKS_PER_REQUEST: Final = MAX_INSIGHT_TASKS_PER_REPORT
 UNKNOWN_PAUSE: Final = 600.0
 _NOT_KNOWN: Final = frozenset({404, 405, 410, 422})
 

@@ -16,7 +16,14 @@ from typing import Final, Protocol
 
 import httpx
 
-from hatchet_trace_flags.contract import RulesError, RuleSet, validate_action_id
+from hatchet_trace_flags.contract import (
+    MAX_SEEN_PER_REPORT,
+    REVISION_HEADER,
+    STORE_HEADER,
+    RulesError,
+    RuleSet,
+    validate_action_id,
+)
 
 __all__ = [
     "CONNECTION_DROPPED",
@@ -44,7 +51,6 @@ __all__ = [
 # The largest valid rule document is a few MB (MAX_ENTRIES entries of at most 255 characters).
 MAX_SNAPSHOT_BYTES: Final = 16 * 1024 * 1024
 MAX_RETRY_AFTER: Final = 600.0
-MAX_SEEN_PER_REPORT: Final = 1000  # the service's limit per request
 ERROR_DETAIL_LIMIT: Final = 200
 CONNECTION_DROPPED: Final = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
@@ -146,12 +152,12 @@ async def refusal(response: httpx.Response, where: str) -> str:
 
 
 def revision_of(headers: Mapping[str, str]) -> int | None:
-    text = headers.get("x-rules-revision", "")
+    text = headers.get(REVISION_HEADER.lower(), "")
     return int(text) if text.isdigit() and len(text) < 20 else None
 
 
 def store_of(headers: Mapping[str, str]) -> str | None:
-    text = headers.get("x-rules-store", "")
+    text = headers.get(STORE_HEADER.lower(), "")
     return text if 0 < len(text) <= 64 and text.isascii() and text.isalnum() else None
 
 

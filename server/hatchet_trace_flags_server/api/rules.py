@@ -9,7 +9,14 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from hatchet_trace_flags.contract import DOCUMENT_VERSION, Mode, RuleSet, to_flagd
+from hatchet_trace_flags.contract import (
+    DOCUMENT_VERSION,
+    REVISION_HEADER,
+    STORE_HEADER,
+    Mode,
+    RuleSet,
+    to_flagd,
+)
 from hatchet_trace_flags_server.core.bodies import (
     AuditEventOut,
     AuditPage,
@@ -96,8 +103,8 @@ async def patch_settings(
         200: {
             "headers": {
                 "ETag": {"schema": {"type": "string"}, "description": "Strong ETag of this revision"},
-                "X-Rules-Revision": {"schema": {"type": "integer"}, "description": "Rule-set revision"},
-                "X-Rules-Store": {"schema": {"type": "string"}, "description": "Id of the database"},
+                REVISION_HEADER: {"schema": {"type": "integer"}, "description": "Rule-set revision"},
+                STORE_HEADER: {"schema": {"type": "string"}, "description": "Id of the database"},
             }
         },
         304: {"description": "Unchanged since the ETag in If-None-Match (same headers)"},
@@ -107,7 +114,7 @@ async def snapshot(request: Request, _identity: ReadIdentity, services: Services
     current = services.flags.snapshot
     headers = {
         "ETag": current.etag,
-        "X-Rules-Revision": str(current.revision),
+        REVISION_HEADER: str(current.revision),
         "Cache-Control": "no-cache",
         **services.store_headers,
     }
@@ -135,7 +142,7 @@ async def export(
     format: Annotated[Literal["native", "flagd"], Query(description="native or flagd")] = "native",
 ) -> Response:
     current = services.flags.snapshot
-    headers = {"ETag": current.etag, "X-Rules-Revision": str(current.revision)}
+    headers = {"ETag": current.etag, REVISION_HEADER: str(current.revision)}
     if format == "flagd":
         body = json.dumps(to_flagd(current.rules), indent=2, sort_keys=True).encode()
         headers["Content-Disposition"] = 'attachment; filename="hatchet-trace-flags.flagd.json"'

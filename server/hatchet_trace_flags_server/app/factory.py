@@ -11,6 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
 
+from hatchet_trace_flags.contract import SEEN_PATH
 from hatchet_trace_flags_server.api import events, health, ofrep, patterns, rules, tasks
 from hatchet_trace_flags_server.api import insights as insight_routes
 from hatchet_trace_flags_server.core.metrics import Metrics, MetricsMiddleware
@@ -158,6 +159,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     install_dashboard(app)  # last: its routes ("/", "/ui/...") never shadow the API's
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(ReportGate, path="/api/v1/tasks/seen", limiter=seen_limiter, tokens=tokens)
+    app.add_middleware(ReportGate, path=SEEN_PATH, limiter=seen_limiter, tokens=tokens)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

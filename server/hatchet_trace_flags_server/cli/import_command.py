@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hatchet_trace_flags import RuleSet
+from hatchet_trace_flags.contract import REVISION_HEADER, RuleSet
 
 from .client import Client, CommandError, print_json
 from .import_plan import ImportPlan, parse_import
@@ -32,7 +32,7 @@ def run_import(client: Client, arguments: argparse.Namespace) -> None:
     if client.as_json:
         report: dict[str, Any] = {"dry_run": arguments.dry_run, "plan": plan.to_json()}
     else:
-        print("\n".join(plan.summary(current.headers.get("X-Rules-Revision"))))
+        print("\n".join(plan.summary(current.headers.get(REVISION_HEADER))))
         for warning in plan.warnings():
             print(f"warning: {warning}", file=sys.stderr)
     if arguments.dry_run:

@@ -12,8 +12,13 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from hatchet_trace_flags import RulesError, RuleSet
-from hatchet_trace_flags.contract import FlagdConversionError, is_flagd_document, rules_from_flagd
+from hatchet_trace_flags.contract import (
+    FlagdConversionError,
+    RulesError,
+    RuleSet,
+    is_flagd_document,
+    rules_from_flagd,
+)
 
 __all__ = ["EntryChanges", "ImportPlan", "ImportSource", "parse_import"]
 

@@ -29,6 +29,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from hatchet_trace_flags.contract import REVISION_HEADER
+
 from .client import DEFAULT_URL, DEPRECATED_TOKEN_VARIABLE, MAX_PAGE, TOKEN_VARIABLE, URL_VARIABLE
 from .client import Client as _Client
 from .client import CommandError as _CommandError
@@ -203,7 +205,7 @@ def _export(client: _Client, arguments: argparse.Namespace) -> None:
         sys.stdout.write(response.text.rstrip("\n") + "\n")
     else:
         Path(arguments.output).write_bytes(response.content)
-        print(f"wrote {arguments.output} (revision {response.headers.get('X-Rules-Revision')})")
+        print(f"wrote {arguments.output} (revision {response.headers.get(REVISION_HEADER)})")
 
 
 def _audit(client: _Client, arguments: argparse.Namespace) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
-from hatchet_trace_flags.contract import Mode
+from hatchet_trace_flags.contract import MAX_SEEN_PER_REPORT, Mode
 
 __all__ = [
     "AuditEventOut",
@@ -30,7 +30,6 @@ __all__ = [
 ]
 
 MAX_NOTE_LENGTH = 1000
-MAX_SEEN_PER_REPORT = 1000
 
 
 def check_text(value: str, *, multiline: bool = False) -> str:

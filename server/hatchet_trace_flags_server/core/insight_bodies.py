@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from hatchet_trace_flags.contract import (
     CHILDREN_BOUNDS,
+    MAX_INSIGHT_TASKS_PER_REPORT,
     MAX_WORKFLOWS_PER_TASK,
     SECONDS_BOUNDS,
     ChildSide,
@@ -32,7 +33,6 @@ __all__ = [
     "TaskSummaryIn",
 ]
 
-MAX_INSIGHT_TASKS_PER_REPORT = 100  # what a worker sends at most (docs/insight.md)
 _MAX_COUNT = 10**12  # far above any real delta; keeps sums exact and columns small
 
 Count = Annotated[int, Field(ge=0, le=_MAX_COUNT)]

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Form, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
 
-from hatchet_trace_flags.contract import Mode, RulesError
+from hatchet_trace_flags.contract import REVISION_HEADER, Mode, RulesError
 from hatchet_trace_flags_server.core.presenters import task_out
 from hatchet_trace_flags_server.core.ratelimit import RateLimited
 from hatchet_trace_flags_server.core.records import AuditQuery, ChangeEvent, NotFound
@@ -20,7 +20,6 @@ from .inputs import HistoryQuery, SignInForm, TaskQuery
 from .rendering import (
     _NOTICE_COOKIE,
     HISTORY_LIMIT,
-    REVISION_HEADER,
     DashboardError,
     _is_htmx,
     _keys,

@@ -28,7 +28,6 @@ SOURCE: Final = "dashboard"
 _NOTICE_COOKIE: Final = "htf_notice"
 _NOTICE_LIFETIME: Final = timedelta(seconds=60)
 # The served rules' revision, on fragments that may follow a change (the API's snapshot header).
-REVISION_HEADER: Final = "X-Rules-Revision"
 
 # No inline script or style anywhere: the page loads only its own files and talks only to itself.
 _SECURITY_HEADERS: Final = {

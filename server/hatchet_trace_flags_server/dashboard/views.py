@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from hatchet_trace_flags.contract import Decision, RuleSet
+from hatchet_trace_flags.contract import REVISION_HEADER, Decision, RuleSet
 from hatchet_trace_flags_server.core.bodies import TaskOut
 from hatchet_trace_flags_server.core.presenters import task_out
 from hatchet_trace_flags_server.core.records import SettingsRecord, TaskListQuery, TaskRow
@@ -20,7 +20,7 @@ from hatchet_trace_flags_server.http.dependencies import Services
 from hatchet_trace_flags_server.http.sessions import Session, set_strict_cookie
 
 from .inputs import DashboardForm, TaskQuery
-from .rendering import _NOTICE_COOKIE, _NOTICE_LIFETIME, PAGE_SIZE, REVISION_HEADER, _is_htmx, _notice_header
+from .rendering import _NOTICE_COOKIE, _NOTICE_LIFETIME, PAGE_SIZE, _is_htmx, _notice_header
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
+from hatchet_trace_flags.contract import STORE_HEADER
 from hatchet_trace_flags_server.core.conditions import ConditionError, EntityTags, parse_entity_tags
 from hatchet_trace_flags_server.core.metrics import Metrics
 from hatchet_trace_flags_server.core.records import Author
@@ -26,7 +27,6 @@ __all__ = ["STORE_HEADER", "AdminAuthor", "ImportAuthor", "Services", "ServicesD
 
 _SOURCE = re.compile(r"[a-z][a-z0-9-]{0,31}")
 SOURCE_HEADER = "X-Change-Source"
-STORE_HEADER = "X-Rules-Store"
 
 
 @dataclass(frozen=True, slots=True)

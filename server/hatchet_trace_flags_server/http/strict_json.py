@@ -14,11 +14,9 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
+from hatchet_trace_flags.contract import reject_constant
+
 __all__ = ["StrictJSONRoute", "loads_strict"]
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
 
 
 def _check_strings(value: object, path: str) -> None:
@@ -41,7 +39,7 @@ def _check_strings(value: object, path: str) -> None:
 
 def loads_strict(body: bytes | str) -> Any:
     """``json.loads`` that raises ``ValueError`` for non-finite numbers and lone surrogates."""
-    document = json.loads(body, parse_constant=_reject_constant)
+    document = json.loads(body, parse_constant=reject_constant)
     _check_strings(document, "")
     return document
 
