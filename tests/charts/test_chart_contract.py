@@ -27,7 +27,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.charts.conftest import REPO_ROOT, SCENARIOS, Release, scenario_values
+from tests.support.charts.chart import REPO_ROOT, SCENARIOS, Release, scenario_values
 from tests.support.charts.dockerfile import default_args, entry_point, image_env
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ from pathlib import Path
 import helm_python as helm
 import pytest
 
-from tests.charts.conftest import CHART_DIR, KUBE_VERSIONS, SCENARIOS, scenario_values
+from tests.support.charts.chart import CHART_DIR, KUBE_VERSIONS, SCENARIOS, scenario_values
 
 
 @pytest.mark.parametrize("kube", KUBE_VERSIONS)

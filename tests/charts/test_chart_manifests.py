@@ -10,7 +10,7 @@ import helm_python as helm
 import kubernetes_validate
 import pytest
 
-from tests.charts.conftest import (
+from tests.support.charts.chart import (
     FULLNAME,
     KUBE_VERSIONS,
     NAMESPACE,

@@ -11,7 +11,7 @@ from types import ModuleType
 
 import pytest
 
-from tests.charts.conftest import CHART_DIR, REPO_ROOT
+from tests.support.charts.chart import CHART_DIR, REPO_ROOT
 
 SCRIPT = REPO_ROOT / "charts" / "values_table.py"
 

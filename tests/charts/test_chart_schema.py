@@ -9,7 +9,7 @@ from typing import Any
 import helm_python as helm
 import pytest
 
-from tests.charts.conftest import CHART_DIR, SCENARIOS, merged, scenario_values
+from tests.support.charts.chart import CHART_DIR, SCENARIOS, merged, scenario_values
 
 
 @pytest.fixture(scope="module")

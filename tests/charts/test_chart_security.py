@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.charts.conftest import SCENARIOS, Release
+from tests.support.charts.chart import SCENARIOS, Release
 
 # The only paths a container may write to; everything else is the read-only root filesystem.
 WRITABLE_PATHS = {"/tmp", "/data"}

@@ -12,7 +12,15 @@ from typing import Any
 
 import helm_python as helm
 
-from tests.charts.conftest import CHART_DIR, FULLNAME, NAMESPACE, RELEASE, Release, merged, scenario_values
+from tests.support.charts.chart import (
+    CHART_DIR,
+    FULLNAME,
+    NAMESPACE,
+    RELEASE,
+    Release,
+    merged,
+    scenario_values,
+)
 from tests.support.charts.kube_api import KubeAPI, cluster
 
 SECRET = f"{FULLNAME}-auth"

@@ -13,7 +13,7 @@ import tomllib
 
 import pytest
 
-from tests.charts.conftest import REPO_ROOT, Release
+from tests.support.charts.chart import REPO_ROOT, Release
 from tests.support.charts.dockerfile import (
     DOCKERIGNORE,
     Instruction,

@@ -6,13 +6,14 @@ import importlib.util
 import subprocess
 import sys
 from collections import defaultdict
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 
-EXAMPLE = Path(__file__).parents[2] / "examples" / "fanout.py"
+from tests.support.paths import EXAMPLES
+
+EXAMPLE = EXAMPLES / "fanout.py"
 SPREAD = 0.4
 
 

@@ -16,9 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-EXAMPLES = Path(__file__).parents[2] / "examples"
+from tests.support.paths import EXAMPLES
+
 sys.path.insert(0, str(EXAMPLES))  # live.py imports its sibling fanout.py, as when run as a script
-import live  # noqa: E402
+import live
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -20,7 +20,7 @@ from hatchet_trace_flags._admin.seen import SeenTasks
 from hatchet_trace_flags._admin.snapshot_store import SnapshotFileError, load_snapshot, save_snapshot
 from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
 from hatchet_trace_flags._wiring import install_provider
-from tests.library.admin.conftest import READ_TOKEN, ProviderFactory, Service
+from tests.support.library.admin_service import READ_TOKEN, ProviderFactory, Service
 from tests.support.library.admin_stub import StubServer, rules_reply
 from tests.support.library.flags import wait_until
 

@@ -18,7 +18,7 @@ from hatchet_trace_flags import RuleSet
 from hatchet_trace_flags._admin.snapshot_store import save_snapshot
 from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
 from hatchet_trace_flags._wiring import install_provider
-from tests.library.admin.conftest import EventLog, ProviderFactory, admin_threads
+from tests.support.library.admin_service import EventLog, ProviderFactory, admin_threads
 from tests.support.library.admin_stub import Reply, Request, StubServer, event_stream, json_reply, rules_reply
 from tests.support.library.flags import wait_until
 

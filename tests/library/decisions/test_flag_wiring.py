@@ -13,7 +13,7 @@ from openfeature import api
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from hatchet_trace_flags import FlagPredicate, predicate_from_env
-from tests.conftest import InstrumentFactory
+from tests.support.library.fixtures import InstrumentFactory
 from tests.support.library.traces import SPAWNER, SPAWNER_SPAN_ID, step_span
 from tests.support.library.worker import Worker
 

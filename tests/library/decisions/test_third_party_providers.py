@@ -26,8 +26,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from hatchet_trace_flags import FlagPredicate, RuleSet, to_flagd
 from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
 from hatchet_trace_flags.contract import DEFAULT_FLAG_KEY
-from tests.conftest import InstrumentFactory, spans_named
 from tests.support.library.app import App
+from tests.support.library.fixtures import InstrumentFactory, spans_named
 from tests.support.library.flags import decision_counts, wait_until
 from tests.support.library.worker import Worker
 

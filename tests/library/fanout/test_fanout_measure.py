@@ -22,8 +22,8 @@ from hatchet_trace_flags._fanout.metrics import (
 from hatchet_trace_flags._fanout.stats import FanoutStats
 from hatchet_trace_flags._triggers.spawn_stamp import SPAWNED_AT_METADATA_KEY
 from hatchet_trace_flags.contract import TaskSummary
-from tests.conftest import InstrumentFactory
 from tests.support.library.app import App
+from tests.support.library.fixtures import InstrumentFactory
 from tests.support.library.hatchet_engine import RecordingEngine
 from tests.support.library.traces import SPAWNER
 from tests.support.library.worker import Worker

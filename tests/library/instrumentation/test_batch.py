@@ -21,8 +21,8 @@ from opentelemetry.trace import SpanKind
 
 from hatchet_trace_flags import SPAWN_LINK_ATTRIBUTE, FollowSpawnerSampler, Relationship, trace_relationship
 from hatchet_trace_flags._instrumentation.batch import has_batch_tasks
-from tests.conftest import InstrumentFactory, spans_named
 from tests.support.library.app import App
+from tests.support.library.fixtures import InstrumentFactory, spans_named
 from tests.support.library.hatchet_engine import RecordingEngine, Trigger
 from tests.support.library.traces import SPAWNER_SPAN_ID, SPAWNER_TRACE_ID, ids_in, ids_of, only, traceparent
 from tests.support.library.worker import Worker

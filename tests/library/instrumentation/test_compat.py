@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from hatchet_trace_flags._instrumentation.compat import difference
 from hatchet_trace_flags._instrumentation.instrumentor import _TARGETS
-from tests.conftest import InstrumentFactory, spans_named
+from tests.support.library.fixtures import InstrumentFactory, spans_named
 from tests.support.library.worker import Worker
 
 SPAWNER_TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736

@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from hatchet_trace_flags import SPAWN_LINK_ATTRIBUTE
-from tests.conftest import InstrumentFactory, spans_named
+from tests.support.library.fixtures import InstrumentFactory, spans_named
 from tests.support.library.hatchet_engine import RecordingEngine
 from tests.support.library.traces import (
     SPAWNER,

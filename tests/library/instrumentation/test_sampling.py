@@ -7,7 +7,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased, Sampler
 
 from hatchet_trace_flags import FollowSpawnerSampler
-from tests.conftest import InstrumentFactory, ProviderFactory, spans_named
+from tests.support.library.fixtures import InstrumentFactory, ProviderFactory, spans_named
 from tests.support.library.traces import SPAWNER, UNSAMPLED_SPAWNER
 from tests.support.library.worker import Worker
 

@@ -14,8 +14,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import tests.support.library.worker
 from hatchet_trace_flags._instrumentation.instrumentor import _TARGETS, _unwrap_once
-from tests.conftest import InstrumentFactory
 from tests.support.library.app import App
+from tests.support.library.fixtures import InstrumentFactory
 from tests.support.library.hatchet_engine import RecordingEngine
 from tests.support.library.traces import SPAWNER
 from tests.support.library.worker import Worker

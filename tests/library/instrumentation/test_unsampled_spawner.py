@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased, Sampler
 
 from hatchet_trace_flags._instrumentation.batch import has_batch_tasks
-from tests.conftest import InstrumentFactory, ProviderFactory, spans_named
+from tests.support.library.fixtures import InstrumentFactory, ProviderFactory, spans_named
 from tests.support.library.hatchet_engine import RecordingEngine
 from tests.support.library.traces import SPAWNER_SPAN_ID, SPAWNER_TRACE_ID, ids_in, ids_of, only, traceparent
 from tests.support.library.worker import Worker

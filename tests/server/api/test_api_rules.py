@@ -8,7 +8,7 @@ from openfeature.contrib.tools.flagd.core import FlagdCore
 from openfeature.evaluation_context import EvaluationContext
 
 from hatchet_trace_flags.contract import RuleSet
-from tests.server.conftest import SECOND_ADMIN_TOKEN
+from tests.support.server.live import SECOND_ADMIN_TOKEN
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from hatchet_trace_flags_server import Settings
 
-from tests.server.conftest import READ_TOKEN, LiveServer, SettingsFactory, auth
+from tests.support.server.live import READ_TOKEN, LiveServer, SettingsFactory, auth
 from tests.support.server.sse import SSEReader
 
 pytestmark = pytest.mark.timeout(60)

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis.generation.modes import GenerationMode
 
-from tests.server.conftest import ADMIN_TOKEN, LiveServer, auth
+from tests.support.server.live import ADMIN_TOKEN, LiveServer, auth
 
 pytestmark = [pytest.mark.timeout(120)]
 

@@ -15,8 +15,8 @@ from hatchet_trace_flags_server.services.insights import DELAY_FACTOR, MIN_CHILD
 from hatchet_trace_flags._admin.insights import insights_payload
 from hatchet_trace_flags._fanout.stats import FanoutStats
 from hatchet_trace_flags.contract import RuleSet
-from tests.server.conftest import ADMIN_TOKEN, READ_TOKEN, LiveServer, SettingsFactory, auth
 from tests.support.server.insight_reports import CHILD, SPAWNER, fan_out_report
+from tests.support.server.live import ADMIN_TOKEN, READ_TOKEN, LiveServer, SettingsFactory, auth
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -15,7 +15,7 @@ from openfeature.flag_evaluation import Reason
 from openfeature.provider.no_op_provider import NoOpProvider
 
 from hatchet_trace_flags.contract import DEFAULT_FLAG_KEY
-from tests.server.conftest import ADMIN_TOKEN, READ_TOKEN, LiveServer, auth
+from tests.support.server.live import ADMIN_TOKEN, READ_TOKEN, LiveServer, auth
 
 pytestmark = pytest.mark.timeout(60)
 

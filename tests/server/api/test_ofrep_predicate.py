@@ -11,7 +11,7 @@ from openfeature.contrib.provider.ofrep import OFREPProvider
 
 from hatchet_trace_flags import FlagPredicate
 from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
-from tests.server.conftest import ADMIN_TOKEN, READ_TOKEN, LiveServer, auth
+from tests.support.server.live import ADMIN_TOKEN, READ_TOKEN, LiveServer, auth
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import httpx
 from fastapi.routing import APIRoute
+from hatchet_trace_flags_server import create_app
+
 from hatchet_trace_flags.contract import (
     EVENTS_PATH,
     INSIGHTS_PATH,
@@ -13,8 +15,6 @@ from hatchet_trace_flags.contract import (
     SNAPSHOT_PATH,
     STORE_HEADER,
 )
-from hatchet_trace_flags_server import create_app
-
 from tests.support.server.live import ADMIN_TOKEN, LiveServer, SettingsFactory, auth
 
 

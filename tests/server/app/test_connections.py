@@ -10,7 +10,7 @@ import httpx
 import pytest
 from hatchet_trace_flags_server.http.access_log import redact
 
-from tests.server.conftest import READ_TOKEN, LiveFactory, SettingsFactory, auth
+from tests.support.server.live import READ_TOKEN, LiveFactory, SettingsFactory, auth
 
 SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"])
 

@@ -16,7 +16,7 @@ from hatchet_trace_flags_server import Settings
 from hatchet_trace_flags_server.store.database import Database
 from hatchet_trace_flags_server.store.schema import DIALECT_OBJECTS, SEARCH_TABLE, metadata
 
-from tests.server.conftest import LiveServer, SettingsFactory
+from tests.support.server.live import LiveServer, SettingsFactory
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.server.conftest import ADMIN_TOKEN, ADMIN_TOKENS, READ_TOKEN, READ_TOKENS, auth, reset_postgres
+from tests.support.server.live import ADMIN_TOKEN, ADMIN_TOKENS, READ_TOKEN, READ_TOKENS, auth, reset_postgres
 from tests.support.server.processes import ServerProcess, start_server_process
 from tests.support.server.sse import SSEReader
 

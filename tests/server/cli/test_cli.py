@@ -13,8 +13,8 @@ import pytest
 from hatchet_trace_flags_server.cli import client as cli_client
 from hatchet_trace_flags_server.cli.main import main
 
-from tests.server.conftest import ADMIN_TOKEN, READ_TOKEN, LiveServer, auth
 from tests.support.server.insight_reports import CHILD, SPAWNER, fan_out_report
+from tests.support.server.live import ADMIN_TOKEN, READ_TOKEN, LiveServer, auth
 
 pytestmark = pytest.mark.timeout(60)
 

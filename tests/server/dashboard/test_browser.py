@@ -21,16 +21,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.server.conftest import (
-    ADMIN_TOKEN,
-    POSTGRES_ADMIN_URL,
-    READ_TOKEN,
-    SECOND_ADMIN_TOKEN,
-    LiveServer,
-    auth,
-    start_live_server,
-)
-from tests.server.dashboard.conftest import (
+from tests.support.server.dashboard import (
     LAPTOP,
     SEEN,
     TASK,
@@ -38,6 +29,15 @@ from tests.server.dashboard.conftest import (
     PersonFactory,
     dashboard_settings,
     report_seen,
+)
+from tests.support.server.live import (
+    ADMIN_TOKEN,
+    POSTGRES_ADMIN_URL,
+    READ_TOKEN,
+    SECOND_ADMIN_TOKEN,
+    LiveServer,
+    auth,
+    start_live_server,
 )
 
 # ------------------------------------------------------------------ signing in

@@ -10,8 +10,8 @@ import re
 import httpx
 from playwright.sync_api import Page, expect
 
-from tests.server.conftest import ADMIN_TOKEN, READ_TOKEN, SECOND_ADMIN_TOKEN, LiveServer, auth
-from tests.server.dashboard.conftest import SEEN, TASK, Person, PersonFactory
+from tests.support.server.dashboard import SEEN, TASK, Person, PersonFactory
+from tests.support.server.live import ADMIN_TOKEN, READ_TOKEN, SECOND_ADMIN_TOKEN, LiveServer, auth
 
 PHONE = {"width": 390, "height": 844}
 # Seeded: prod_fanout-worker:* gives fan-out and process-item link, embed-chunk has its own link,

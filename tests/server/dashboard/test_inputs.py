@@ -11,8 +11,8 @@ import json
 import httpx
 import pytest
 
-from tests.server.conftest import ADMIN_TOKEN
-from tests.server.dashboard.conftest import Browser, BrowserFactory, report_seen
+from tests.support.server.dashboard import Browser, BrowserFactory, report_seen
+from tests.support.server.live import ADMIN_TOKEN
 
 TASK = "prod_fanout-worker:process-item"
 PATTERN = "prod_fanout-worker:*"

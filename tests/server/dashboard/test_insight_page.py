@@ -9,10 +9,10 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
-from tests.server.conftest import ADMIN_TOKEN, LiveServer
-from tests.server.dashboard.conftest import SCREENSHOTS, assert_no_token, report_seen
 from tests.support.server.chromium import chromium
+from tests.support.server.dashboard import SCREENSHOTS, assert_no_token, report_seen
 from tests.support.server.insight_reports import CHILD, SPAWNER, fan_out_report
+from tests.support.server.live import ADMIN_TOKEN, LiveServer
 
 pytestmark = pytest.mark.timeout(90)
 

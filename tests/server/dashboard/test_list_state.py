@@ -6,8 +6,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.server.conftest import ADMIN_TOKEN, SECOND_ADMIN_TOKEN, auth
-from tests.server.dashboard.conftest import BrowserFactory, report_seen
+from tests.support.server.dashboard import BrowserFactory, report_seen
+from tests.support.server.live import ADMIN_TOKEN, SECOND_ADMIN_TOKEN, auth
 
 TASK = "prod_billing:send-email"
 

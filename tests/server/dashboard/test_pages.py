@@ -12,8 +12,8 @@ from http.cookies import SimpleCookie
 import httpx
 import pytest
 
-from tests.server.conftest import ADMIN_TOKEN, READ_TOKEN, SECOND_ADMIN_TOKEN, LiveServer, auth
-from tests.server.dashboard.conftest import BrowserFactory, assert_no_token, csrf_of, report_seen
+from tests.support.server.dashboard import BrowserFactory, assert_no_token, csrf_of, report_seen
+from tests.support.server.live import ADMIN_TOKEN, READ_TOKEN, SECOND_ADMIN_TOKEN, LiveServer, auth
 
 TASK = "prod_fanout-worker:process-item"
 

@@ -11,8 +11,8 @@ import asyncpg
 import pytest
 from hatchet_trace_flags_server import Settings
 
-from tests.server.conftest import ADMIN_TOKEN, LiveFactory, SettingsFactory
-from tests.server.dashboard.conftest import Browser
+from tests.support.server.dashboard import Browser
+from tests.support.server.live import ADMIN_TOKEN, LiveFactory, SettingsFactory
 
 TASK = "prod_orders:charge"
 

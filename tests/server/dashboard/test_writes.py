@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import httpx
 
-from tests.server.conftest import ADMIN_TOKEN
-from tests.server.dashboard.conftest import BrowserFactory, report_seen
+from tests.support.server.dashboard import BrowserFactory, report_seen
+from tests.support.server.live import ADMIN_TOKEN
 
 REPORTED = "prod_fanout-worker:process-item"
 CONFIGURED_ONLY = "prod_fanout-worker:never-reported"

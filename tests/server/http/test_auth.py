@@ -11,7 +11,7 @@ import pytest
 from hatchet_trace_flags_server import Settings, create_app
 from hatchet_trace_flags_server.core.tokens import TokenConfigError, TokenRegistry, parse_token_list
 
-from tests.server.conftest import ADMIN_TOKEN, READ_TOKEN, LiveServer, SettingsFactory, auth
+from tests.support.server.live import ADMIN_TOKEN, READ_TOKEN, LiveServer, SettingsFactory, auth
 
 pytestmark = pytest.mark.timeout(60)
 

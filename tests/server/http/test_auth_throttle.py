@@ -7,8 +7,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.server.conftest import ADMIN_TOKEN, READ_TOKEN, LiveFactory, SettingsFactory, auth
-from tests.server.dashboard.conftest import Browser
+from tests.support.server.dashboard import Browser
+from tests.support.server.live import ADMIN_TOKEN, READ_TOKEN, LiveFactory, SettingsFactory, auth
 
 WRONG = "wrong-token-0123456789abcdefghij"
 # Linux routes all of 127.0.0.0/8 to loopback: a second client address on the same machine.

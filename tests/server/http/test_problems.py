@@ -11,7 +11,7 @@ import httpx
 import pytest
 from hatchet_trace_flags_server import create_app
 
-from tests.server.conftest import READ_TOKEN, LiveFactory, LiveServer, SettingsFactory, auth
+from tests.support.server.live import READ_TOKEN, LiveFactory, LiveServer, SettingsFactory, auth
 
 PROBLEM = "application/problem+json"
 TASK = "prod_orders:charge"

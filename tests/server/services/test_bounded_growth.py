@@ -13,7 +13,7 @@ import pytest
 from hatchet_trace_flags_server import Settings
 from hatchet_trace_flags_server.services.retention import RetentionSweep
 
-from tests.server.conftest import ADMIN_TOKEN, READ_TOKEN, LiveServer, SettingsFactory, auth
+from tests.support.server.live import ADMIN_TOKEN, READ_TOKEN, LiveServer, SettingsFactory, auth
 from tests.support.server.sse import SSEReader
 from tests.support.server.waiting import until
 

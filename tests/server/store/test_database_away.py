@@ -17,7 +17,7 @@ import httpx
 import pytest
 from hatchet_trace_flags_server import Settings
 
-from tests.server.conftest import ADMIN_TOKEN, ADMIN_TOKENS, READ_TOKENS, LiveFactory, auth
+from tests.support.server.live import ADMIN_TOKEN, ADMIN_TOKENS, READ_TOKENS, LiveFactory, auth
 from tests.support.server.pg_cluster import PrivateCluster
 from tests.support.server.waiting import wait_until
 

@@ -11,8 +11,8 @@ from hatchet_trace_flags_server.store.schema import task_insights, utcnow
 from hatchet_trace_flags_server.store.store import Store
 
 from hatchet_trace_flags.contract import TaskSummary
-from tests.server.conftest import SettingsFactory
 from tests.support.server.insight_reports import CHILD, SPAWNER, fan_out_report
+from tests.support.server.live import SettingsFactory
 
 
 def _summaries(worker: str) -> dict[str, TaskSummary]:

@@ -10,7 +10,7 @@ import re
 import httpx
 import pytest
 
-from tests.server.conftest import READ_TOKEN, LiveFactory, SettingsFactory, auth
+from tests.support.server.live import READ_TOKEN, LiveFactory, SettingsFactory, auth
 
 STORE_ID = re.compile(r"[A-Za-z0-9]{1,64}")
 BULK = "/ofrep/v1/evaluate/flags"

@@ -20,7 +20,7 @@ from hatchet_trace_flags_server.store.task_list.statements import parameters, ta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hatchet_trace_flags import RuleSet
-from tests.server.conftest import SettingsFactory
+from tests.support.server.live import SettingsFactory
 
 pytestmark = pytest.mark.timeout(120)
 

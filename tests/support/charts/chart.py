@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import helm_python as helm
@@ -13,7 +12,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO
+
+REPO_ROOT = REPO
 CHART_DIR = REPO_ROOT / "charts" / "hatchet-trace-flags"
 RELEASE = "flags"
 NAMESPACE = "flags-ns"

@@ -6,7 +6,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from tests.charts.conftest import REPO_ROOT
+from tests.support.charts.chart import REPO_ROOT
 
 DOCKERFILE = REPO_ROOT / "server" / "Dockerfile"
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"

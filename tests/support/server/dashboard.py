@@ -26,7 +26,9 @@ from playwright.sync_api import (
     expect,
 )
 
-from tests.server.conftest import (
+from tests.support.paths import REPO
+from tests.support.server.chromium import chromium
+from tests.support.server.live import (
     ADMIN_TOKEN,
     ADMIN_TOKENS,
     READ_TOKEN,
@@ -35,10 +37,9 @@ from tests.server.conftest import (
     LiveServer,
     auth,
 )
-from tests.support.server.chromium import chromium
 
 ALL_TOKENS = (ADMIN_TOKEN, SECOND_ADMIN_TOKEN, READ_TOKEN)
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "artifacts" / "screenshots"
+SCREENSHOTS = REPO / "artifacts" / "screenshots"
 
 _NONCE = re.compile(r'name="signin_nonce" value="([^"]+)"')
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
