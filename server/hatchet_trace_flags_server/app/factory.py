@@ -23,11 +23,13 @@ from hatchet_trace_flags_server.http.auth_throttle import AuthThrottle
 from hatchet_trace_flags_server.http.body_limit import BodySizeLimit
 from hatchet_trace_flags_server.http.dependencies import Services
 from hatchet_trace_flags_server.http.exception_handlers import install_error_handlers
+from hatchet_trace_flags_server.http.sessions import SessionKeys
 from hatchet_trace_flags_server.services.feed import ChangeFeed
 from hatchet_trace_flags_server.services.flags import FlagService
 from hatchet_trace_flags_server.services.insights import InsightService
 from hatchet_trace_flags_server.services.retention import RetentionSweep
 from hatchet_trace_flags_server.store.database import Database
+from hatchet_trace_flags_server.store.sessions import SessionStore
 from hatchet_trace_flags_server.store.store import Store
 
 __all__ = ["create_app"]
@@ -157,7 +159,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Insights before tasks: "/tasks/{action_id:path}" would take ".../insights" too.
     for module in (health, rules, ofrep, events, insight_routes, tasks, patterns):
         app.include_router(module.router)
-    install_dashboard(app)  # last: its routes ("/", "/ui/...") never shadow the API's
+    sessions = SessionKeys(tokens, SessionStore(database, idle_seconds=settings.session_idle_seconds))
+    install_dashboard(app, sessions)  # last: its routes ("/", "/ui/...") never shadow the API's
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(ReportGate, path=SEEN_PATH, limiter=seen_limiter, tokens=tokens)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

@@ -22,10 +22,12 @@ from hatchet_trace_flags_server.services.insights import Insight
 from .access import Editor, Viewer, _services
 from .inputs import ApplyInsightForm, InsightForm
 from .rendering import _NOTICE_COOKIE, _SECURITY_HEADERS, SOURCE, DashboardError, _render
-from .routing import router
+from .routing import dashboard_router
 from .views import _after_write, _base_context, _read_notice
 
 __all__ = ["InsightView"]
+
+router = dashboard_router()
 
 # Picture geometry, in SVG user units (the SVG scales to its box).
 _WIDTH: Final = 320.0

@@ -26,8 +26,10 @@ from .rendering import (
     _optional_session,
     _render,
 )
-from .routing import router
+from .routing import dashboard_router
 from .views import _base_context, _patterns_context, _read_notice, _settings_context, _tasks_context
+
+router = dashboard_router()
 
 # --------------------------------------------------------------------------- sign in / out
 
@@ -149,6 +151,7 @@ async def settings_fragment(request: Request, session: Viewer) -> Response:
 async def task_history(
     request: Request, session: Viewer, query: Annotated[HistoryQuery, Query()]
 ) -> Response:
+
     action_id = query.action_id
     services = _services(request)
     try:

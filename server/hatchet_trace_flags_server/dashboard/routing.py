@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute
 from .access import read_form
 from .inputs import invalid_input
 
-__all__ = ["DashboardRoute", "router"]
+__all__ = ["DashboardRoute", "dashboard_router"]
 
 
 class DashboardRoute(APIRoute):
@@ -37,4 +37,6 @@ class DashboardRoute(APIRoute):
         return dashboard
 
 
-router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
+def dashboard_router() -> APIRouter:
+    """A router for one family of dashboard routes; ``install_dashboard`` includes each one."""
+    return APIRouter(route_class=DashboardRoute, include_in_schema=False)

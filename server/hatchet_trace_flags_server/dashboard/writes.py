@@ -24,8 +24,10 @@ from .inputs import (
     TaskModeForm,
 )
 from .rendering import _SECURITY_HEADERS, SOURCE, DashboardError, _is_htmx, _render, _rules_error, ago
-from .routing import router
+from .routing import dashboard_router
 from .views import _after_write, _base_context, _patterns_context, _settings_context, _views
+
+router = dashboard_router()
 
 # --------------------------------------------------------------------------- task writes
 
@@ -236,6 +238,7 @@ async def set_default_mode(
 async def set_links_enabled(
     request: Request, session: Editor, form: Annotated[LinksForm, Form()]
 ) -> Response:
+
     enabled = form.enabled
     if form.confirm is None:
         # The kill switch changes every task at once: ask first (a dialog with scripts, a page without).
