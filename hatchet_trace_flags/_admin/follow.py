@@ -294,17 +294,13 @@ class Follower:
 
     def _refused_backoff(self, refusals: int, retry_after: float | None) -> float:
         settings = self._settings
-        ceiling = min(
-            settings.refused_retry_max, settings.refused_retry_initial * 2.0 ** min(refusals - 1, 32)
+        return _backoff_delay(
+            refusals, settings.refused_retry_initial, settings.refused_retry_max, retry_after
         )
-        delay = ceiling * random.uniform(0.5, 1.0)
-        return max(delay, retry_after) if retry_after is not None else delay
 
     def _backoff(self, failures: int, retry_after: float | None = None) -> float:
         settings = self._settings
-        ceiling = min(settings.backoff_max, settings.backoff_initial * 2.0 ** min(failures - 1, 32))
-        delay = ceiling * random.uniform(0.5, 1.0)  # "equal jitter": never near zero, never in lockstep
-        return max(delay, retry_after) if retry_after is not None else delay
+        return _backoff_delay(failures, settings.backoff_initial, settings.backoff_max, retry_after)
 
     # -- stream ----------------------------------------------------------------------------------------
 
@@ -458,3 +454,11 @@ class Follower:
         if message != self._report_problem:
             self._report_problem = message
             logger.info("hatchet-trace-flags: %s; tasks run as usual, the report is retried", message)
+
+
+def _backoff_delay(attempts: int, initial: float, maximum: float, retry_after: float | None) -> float:
+    """Exponential backoff from ``initial`` doubling up to ``maximum``, with "equal jitter" (never near zero,
+    never in lockstep), and never sooner than a ``Retry-After`` the service asked for."""
+    ceiling = min(maximum, initial * 2.0 ** min(attempts - 1, 32))
+    delay = ceiling * random.uniform(0.5, 1.0)
+    return max(delay, retry_after) if retry_after is not None else delay
