@@ -18,8 +18,9 @@ from starlette.types import Receive, Scope, Send
 
 from hatchet_trace_flags_server.core.bodies import ErrorOut
 from hatchet_trace_flags_server.core.records import ChangeEvent
+from hatchet_trace_flags_server.http.app_state import Services
 from hatchet_trace_flags_server.http.auth import ReadIdentity
-from hatchet_trace_flags_server.http.dependencies import Services, ServicesDep
+from hatchet_trace_flags_server.http.dependencies import ServicesDep
 from hatchet_trace_flags_server.http.strict_json import StrictJSONRoute
 from hatchet_trace_flags_server.services.feed import REPLAY_LIMIT, Refetch, Subscription
 

@@ -20,8 +20,9 @@ from fastapi.responses import JSONResponse
 from hatchet_trace_flags.contract import Reason, RulesError, validate_action_id
 from hatchet_trace_flags_server.core.conditions import ConditionError, parse_entity_tags
 from hatchet_trace_flags_server.core.records import RulesSnapshot
+from hatchet_trace_flags_server.http.app_state import Services
 from hatchet_trace_flags_server.http.auth import ReadIdentity
-from hatchet_trace_flags_server.http.dependencies import Services, ServicesDep
+from hatchet_trace_flags_server.http.dependencies import ServicesDep
 from hatchet_trace_flags_server.http.strict_json import StrictJSONRoute, loads_strict
 
 __all__ = ["router"]

@@ -22,8 +22,9 @@ from hatchet_trace_flags_server.core.bodies import (
 )
 from hatchet_trace_flags_server.core.presenters import task_out
 from hatchet_trace_flags_server.core.records import TaskListQuery, TaskRow, TaskSort
+from hatchet_trace_flags_server.http.app_state import Services
 from hatchet_trace_flags_server.http.auth import AdminIdentity, ReadIdentity
-from hatchet_trace_flags_server.http.dependencies import AdminAuthor, Services, ServicesDep
+from hatchet_trace_flags_server.http.dependencies import AdminAuthor, ServicesDep
 from hatchet_trace_flags_server.http.query_params import Limit, Note, Offset, Search
 from hatchet_trace_flags_server.http.strict_json import StrictJSONRoute
 

@@ -19,9 +19,9 @@ from hatchet_trace_flags_server.core.ratelimit import RateLimiter, ReportGate
 from hatchet_trace_flags_server.core.settings import Settings
 from hatchet_trace_flags_server.core.tokens import TokenRegistry
 from hatchet_trace_flags_server.dashboard import install_dashboard
+from hatchet_trace_flags_server.http.app_state import AppState, Services
 from hatchet_trace_flags_server.http.auth_throttle import AuthThrottle
 from hatchet_trace_flags_server.http.body_limit import BodySizeLimit
-from hatchet_trace_flags_server.http.dependencies import Services
 from hatchet_trace_flags_server.http.exception_handlers import install_error_handlers
 from hatchet_trace_flags_server.http.sessions import SessionKeys
 from hatchet_trace_flags_server.services.feed import ChangeFeed
@@ -143,17 +143,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    app.state.services = services
-    app.state.retention_sweep = sweep
-    app.state.tokens = tokens
-    app.state.auth_throttle = AuthThrottle(
-        per_client_rate=settings.auth_failures_per_client_rate,
-        per_client_burst=settings.auth_failures_per_client_burst,
-        rate=settings.auth_failures_rate,
-        burst=settings.auth_failures_burst,
+    app.state.hatchet_trace_flags = AppState(
+        services=services,
+        auth_throttle=AuthThrottle(
+            per_client_rate=settings.auth_failures_per_client_rate,
+            per_client_burst=settings.auth_failures_per_client_burst,
+            rate=settings.auth_failures_rate,
+            burst=settings.auth_failures_burst,
+        ),
+        retention_sweep=sweep,
+        generated_admin_token=generated_token,
     )
-    app.state.identity_resolvers = []
-    app.state.generated_admin_token = generated_token
     install_error_handlers(app)
     # Hot routes (polls, evaluations) first: routing tries routes in order.
     # Insights before tasks: "/tasks/{action_id:path}" would take ".../insights" too.

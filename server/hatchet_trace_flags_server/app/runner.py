@@ -12,7 +12,7 @@ from uvicorn.config import LOGGING_CONFIG
 
 from hatchet_trace_flags_server.core.settings import Settings
 from hatchet_trace_flags_server.http.access_log import install_redaction
-from hatchet_trace_flags_server.http.dependencies import Services
+from hatchet_trace_flags_server.http.app_state import Services, state_of
 
 from .factory import create_app
 
@@ -25,7 +25,7 @@ class FlagServer(uvicorn.Server):
 
     def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
         super().__init__(config)
-        self._services: Services = app.state.services
+        self._services: Services = state_of(app).services
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self._services.feed.close_streams()

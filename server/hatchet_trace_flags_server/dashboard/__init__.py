@@ -17,6 +17,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from hatchet_trace_flags_server.http.app_state import state_of
 from hatchet_trace_flags_server.http.auth import add_identity_resolver
 from hatchet_trace_flags_server.http.sessions import SessionKeys
 
@@ -30,7 +31,7 @@ def install_dashboard(app: FastAPI, keys: SessionKeys) -> None:
     """Serve the dashboard from ``app`` and let its session cookie authenticate API calls too.
     ``keys`` signs and checks session cookies against the session table (the app factory builds it:
     routes never build storage)."""
-    app.state.dashboard_sessions = keys
+    state_of(app).dashboard_sessions = keys
     add_identity_resolver(app, keys.resolve)
     app.add_exception_handler(DashboardError, _dashboard_error)
     app.add_exception_handler(_SignInRequired, _sign_in_required)

@@ -8,7 +8,7 @@ from typing import Annotated, Final
 from fastapi import Depends, Request, status
 from starlette.datastructures import FormData
 
-from hatchet_trace_flags_server.http.dependencies import Services
+from hatchet_trace_flags_server.http.app_state import Services, state_of
 from hatchet_trace_flags_server.http.sessions import CSRF_FIELD, CSRF_HEADER, Session, is_cross_origin
 
 from .rendering import DashboardError, _optional_session, _SignInRequired
@@ -18,8 +18,7 @@ _MAX_FORM_FIELDS: Final = 32
 
 
 def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
+    return state_of(request.app).services
 
 
 async def read_form(request: Request) -> FormData:

@@ -12,7 +12,8 @@ from hatchet_trace_flags.contract import REVISION_HEADER, Mode, RulesError
 from hatchet_trace_flags_server.core.presenters import task_out
 from hatchet_trace_flags_server.core.ratelimit import RateLimited
 from hatchet_trace_flags_server.core.records import AuditQuery, ChangeEvent, NotFound
-from hatchet_trace_flags_server.http.auth_throttle import AuthThrottle, client_address
+from hatchet_trace_flags_server.http.app_state import state_of
+from hatchet_trace_flags_server.http.auth_throttle import client_address
 from hatchet_trace_flags_server.http.sessions import SessionKeys, clear_strict_cookie, is_cross_origin
 
 from .access import Viewer, _services, presented_csrf
@@ -61,7 +62,7 @@ def _throttled(request: Request, limited: RateLimited) -> Response:
 
 @router.post("/sign-in")
 async def sign_in(request: Request, form: Annotated[SignInForm, Form()]) -> Response:
-    throttle: AuthThrottle = request.app.state.auth_throttle
+    throttle = state_of(request.app).auth_throttle
     client = client_address(request)
     try:
         throttle.check(client)

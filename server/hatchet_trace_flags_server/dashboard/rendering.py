@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from hatchet_trace_flags.contract import RulesError
+from hatchet_trace_flags_server.http.app_state import state_of
 from hatchet_trace_flags_server.http.exception_handlers import DATABASE_AWAY
 from hatchet_trace_flags_server.http.sessions import CSRF_FIELD, SESSION_COOKIE, Session, SessionKeys
 
@@ -166,7 +167,8 @@ def _render(
 
 
 def _keys(request: Request) -> SessionKeys:
-    keys: SessionKeys = request.app.state.dashboard_sessions
+    keys = state_of(request.app).dashboard_sessions
+    assert keys is not None, "install_dashboard sets the session keys before any dashboard route runs"
     return keys
 
 

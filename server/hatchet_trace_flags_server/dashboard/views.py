@@ -16,7 +16,7 @@ from hatchet_trace_flags.contract import REVISION_HEADER, Decision, RuleSet
 from hatchet_trace_flags_server.core.bodies import TaskOut
 from hatchet_trace_flags_server.core.presenters import task_out
 from hatchet_trace_flags_server.core.records import SettingsRecord, TaskListQuery, TaskRow
-from hatchet_trace_flags_server.http.dependencies import Services
+from hatchet_trace_flags_server.http.app_state import Services, state_of
 from hatchet_trace_flags_server.http.sessions import Session, set_strict_cookie
 
 from .inputs import DashboardForm, TaskQuery
@@ -155,7 +155,7 @@ def _after_write(
     if _is_htmx(request):
         fragment.headers.update(_notice_header(message, level, refresh=refresh))
         # The page's revision follows writes and conflicts even when it hears no change events.
-        fragment.headers[REVISION_HEADER] = str(request.app.state.services.flags.snapshot.revision)
+        fragment.headers[REVISION_HEADER] = str(state_of(request.app).services.flags.snapshot.revision)
         if revision is not None:
             fragment.headers["X-Change-Revision"] = str(revision)
         return fragment

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 from hatchet_trace_flags.contract import Mode, RulesError
 from hatchet_trace_flags_server.core.conditions import EntityTags
 from hatchet_trace_flags_server.core.records import Author, NotFound, PreconditionFailed, TaskRow
-from hatchet_trace_flags_server.http.dependencies import Services
+from hatchet_trace_flags_server.http.app_state import Services
 from hatchet_trace_flags_server.http.sessions import Session
 
 from .access import Editor, _services

@@ -7,15 +7,15 @@ first. Other ways to authenticate (e.g. a dashboard session cookie) plug in with
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from hatchet_trace_flags_server.core.tokens import Identity, TokenRegistry
+from hatchet_trace_flags_server.core.tokens import Identity
 
-from .auth_throttle import AuthThrottle, client_address
+from .app_state import IdentityResolver, state_of
+from .auth_throttle import client_address
 
 __all__ = [
     "AdminIdentity",
@@ -27,8 +27,6 @@ __all__ = [
     "require_read",
     "resolve_identity",
 ]
-
-IdentityResolver = Callable[[Request], Awaitable[Identity | None]]
 
 _bearer = HTTPBearer(auto_error=False, description="An admin or read token.")
 _api_key = APIKeyHeader(
@@ -46,7 +44,7 @@ class AuthError(HTTPException):
 
 def add_identity_resolver(app: FastAPI, resolver: IdentityResolver) -> None:
     """Register another way to authenticate (tried in order, after bearer tokens)."""
-    app.state.identity_resolvers.append(resolver)
+    state_of(app).identity_resolvers.append(resolver)
 
 
 async def resolve_identity(
@@ -56,17 +54,16 @@ async def resolve_identity(
 ) -> Identity:
     presented = bearer.credentials if bearer is not None else api_key
     if presented:
-        throttle: AuthThrottle = request.app.state.auth_throttle
+        state = state_of(request.app)
+        throttle = state.auth_throttle
         client = client_address(request)
         throttle.check(client)
-        tokens: TokenRegistry = request.app.state.tokens
-        identity = tokens.identify(presented)
+        identity = state.services.tokens.identify(presented)
         if identity is None:
             throttle.failed(client)
             raise AuthError(status.HTTP_401_UNAUTHORIZED, "invalid token")
         return identity
-    resolvers: list[IdentityResolver] = request.app.state.identity_resolvers
-    for resolver in resolvers:
+    for resolver in state_of(request.app).identity_resolvers:
         identity = await resolver(request)
         if identity is not None:
             return identity

@@ -5,51 +5,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
-from hatchet_trace_flags.contract import STORE_HEADER
 from hatchet_trace_flags_server.core.conditions import ConditionError, EntityTags, parse_entity_tags
-from hatchet_trace_flags_server.core.metrics import Metrics
 from hatchet_trace_flags_server.core.records import Author
-from hatchet_trace_flags_server.core.settings import Settings
-from hatchet_trace_flags_server.core.tokens import Identity, TokenRegistry
-from hatchet_trace_flags_server.services.feed import ChangeFeed
-from hatchet_trace_flags_server.services.flags import FlagService
-from hatchet_trace_flags_server.services.insights import InsightService
-from hatchet_trace_flags_server.store.database import Database
+from hatchet_trace_flags_server.core.tokens import Identity
 
+from .app_state import Services, state_of
 from .auth import AdminIdentity
 
-__all__ = ["STORE_HEADER", "AdminAuthor", "ImportAuthor", "Services", "ServicesDep"]
+__all__ = ["AdminAuthor", "ImportAuthor", "ServicesDep"]
 
 _SOURCE = re.compile(r"[a-z][a-z0-9-]{0,31}")
 SOURCE_HEADER = "X-Change-Source"
 
 
-@dataclass(frozen=True, slots=True)
-class Services:
-    settings: Settings
-    database: Database
-    feed: ChangeFeed
-    tokens: TokenRegistry
-    metrics: Metrics
-    flags: FlagService
-    insights: InsightService
-
-    @property
-    def store_headers(self) -> dict[str, str]:
-        """``X-Rules-Store``: which database the rules come from. Workers compare it between polls
-        and warn when it changes (a different, maybe empty, database)."""
-        store_id = self.database.store_id
-        return {STORE_HEADER: store_id} if store_id is not None else {}
-
-
 async def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
+    return state_of(request.app).services
 
 
 ServicesDep = Annotated[Services, Depends(_services)]

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from hatchet_trace_flags_server import Settings, create_app
 from hatchet_trace_flags_server.core.tokens import TokenConfigError, TokenRegistry, parse_token_list
+from hatchet_trace_flags_server.http.app_state import state_of
 
 from tests.support.server.live import ADMIN_TOKEN, READ_TOKEN, LiveServer, SettingsFactory, auth
 
@@ -188,7 +189,7 @@ async def test_generated_admin_token_is_printed_once_and_works(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     live = live_factory(make_settings(admin_tokens=""))
-    token = live.app.state.generated_admin_token
+    token = state_of(live.app).generated_admin_token
     assert token
     printed = capsys.readouterr().err
     assert printed.count(token) == 1
@@ -204,7 +205,7 @@ def test_configured_tokens_are_never_logged(
 ) -> None:
     with caplog.at_level(logging.DEBUG):
         app = create_app(make_settings())
-    assert app.state.generated_admin_token is None
+    assert state_of(app).generated_admin_token is None
     captured = capsys.readouterr()
     for secret in (ADMIN_TOKEN, READ_TOKEN):
         assert secret not in caplog.text

@@ -11,6 +11,7 @@ import asyncpg
 import httpx
 import pytest
 from hatchet_trace_flags_server import Settings
+from hatchet_trace_flags_server.http.app_state import state_of
 from hatchet_trace_flags_server.services.retention import RetentionSweep
 
 from tests.support.server.live import ADMIN_TOKEN, READ_TOKEN, LiveServer, SettingsFactory, auth
@@ -110,7 +111,7 @@ async def test_tasks_not_seen_for_the_retention_period_are_forgotten(start: Star
 async def _rename_seen_table(live: LiveServer, database_url: str | None, old: str, new: str) -> None:
     statement = f"ALTER TABLE {old} RENAME TO {new}"
     if database_url is None:
-        path = live.app.state.services.settings.sqlite_path
+        path = state_of(live.app).services.settings.sqlite_path
         with sqlite3.connect(path, timeout=10) as connection:
             connection.execute(statement)
         return
@@ -123,7 +124,7 @@ async def _rename_seen_table(live: LiveServer, database_url: str | None, old: st
 
 async def test_a_failing_sweep_recovers_by_itself(start: Start, database_url: str | None) -> None:
     live = start(discovered_retention_seconds=0.3, retention_sweep_seconds=0.05)
-    sweep: RetentionSweep = live.app.state.retention_sweep
+    sweep: RetentionSweep = state_of(live.app).retention_sweep
     async with httpx.AsyncClient(base_url=live.url, headers=auth(ADMIN_TOKEN)) as admin:
         assert (await _report(admin, ["a:old"])).status_code == 200
         await _rename_seen_table(live, database_url, "seen_tasks", "seen_tasks_away")
@@ -188,7 +189,7 @@ async def test_open_streams_are_capped_per_token_and_in_total(start: Start) -> N
             assert over_total.status_code == 429
             assert "on this server" in (await over_total.aread()).decode()
         # Closing streams gives their places back.
-        feed = live.app.state.services.feed
+        feed = state_of(live.app).services.feed
 
         async def released() -> bool:
             return feed.subscriber_count == 1
@@ -199,7 +200,7 @@ async def test_open_streams_are_capped_per_token_and_in_total(start: Start) -> N
 
 async def test_a_client_gone_before_its_first_event_frees_its_place(start: Start) -> None:
     live = start(max_streams=1)
-    feed = live.app.state.services.feed
+    feed = state_of(live.app).services.feed
     async with httpx.AsyncClient(base_url=live.url, headers=auth(READ_TOKEN)) as reader:
         for _ in range(5):
             async with reader.stream("GET", "/api/v1/events") as response:

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from hatchet_trace_flags_server import Settings
+from hatchet_trace_flags_server.http.app_state import state_of
 
 from tests.support.server.live import ADMIN_TOKEN, ADMIN_TOKENS, READ_TOKENS, LiveFactory, auth
 from tests.support.server.pg_cluster import PrivateCluster
@@ -115,7 +116,7 @@ def test_the_other_replica_listens_again_within_a_second_of_a_restart(
     caplog.set_level(logging.WARNING, logger="hatchet_trace_flags_server")
     first = live_factory(settings_for(tmp_path / "a", cluster.url))
     second = live_factory(settings_for(tmp_path / "b", cluster.url))
-    feed = second.app.state.services.feed
+    feed = state_of(second.app).services.feed
     wait_until(feed.listening.is_set, timeout=10, what="the second replica listens")
     cluster.stop()
     wait_until(lambda: not feed.listening.is_set(), timeout=10, what="the LISTEN connection is lost")
