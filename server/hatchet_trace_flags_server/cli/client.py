@@ -7,15 +7,18 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final, get_args
 from urllib.parse import quote
 
 import httpx
+
+from hatchet_trace_flags.contract import Mode
 
 __all__ = [
     "DEFAULT_URL",
     "DEPRECATED_TOKEN_VARIABLE",
     "MAX_PAGE",
+    "MODES",
     "TOKEN_VARIABLE",
     "URL_VARIABLE",
     "Client",
@@ -33,6 +36,7 @@ URL_VARIABLE = "HATCHET_TRACE_FLAGS_URL"
 TOKEN_VARIABLE = "HATCHET_TRACE_FLAGS_CLI_TOKEN"  # noqa: S105 (a variable name)
 DEPRECATED_TOKEN_VARIABLE = "HATCHET_TRACE_FLAGS_TOKEN"  # noqa: S105 (also the workers' read token)
 MAX_PAGE = 1000  # the API's largest page
+MODES: Final[tuple[str, ...]] = get_args(Mode)  # what a mode argument accepts
 
 
 class CommandError(Exception):

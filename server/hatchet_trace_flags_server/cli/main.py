@@ -23,29 +23,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
 
-from pydantic import ValidationError
-
-from hatchet_trace_flags.contract import REVISION_HEADER
-
-from .client import DEFAULT_URL, DEPRECATED_TOKEN_VARIABLE, MAX_PAGE, TOKEN_VARIABLE, URL_VARIABLE
-from .client import Client as _Client
-from .client import CommandError as _CommandError
-from .client import conditional_headers as _headers
-from .client import fetch_page as _fetch_page
-from .client import key_path as _key_path
-from .client import page_footer as _page_footer
-from .client import print_json as _print_json
-from .client import table as _table
-from .import_command import run_import as _import
+from .audit import add_audit_command
+from .client import DEFAULT_URL, DEPRECATED_TOKEN_VARIABLE, TOKEN_VARIABLE, URL_VARIABLE, Client, CommandError
 from .insights import add_insights_command
+from .rules import add_rule_commands
+from .serve import add_serve_command, serve_command
+from .settings import add_settings_command
+from .transfer import add_transfer_commands
 
 __all__ = ["main"]
-
-_MODES = ("link", "parent")
 
 _ENVIRONMENT_HELP = f"""\
 environment (client commands):
@@ -55,175 +43,6 @@ environment (client commands):
                                  for their read token, which the CLI cannot change flags with)
 `serve` reads its settings from HATCHET_TRACE_FLAGS_* variables too (docs/server.md).
 """
-
-
-def _boolean(text: str) -> bool:
-    lowered = text.lower()
-    if lowered in ("true", "yes", "on", "1"):
-        return True
-    if lowered in ("false", "no", "off", "0"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
-# ------------------------------------------------------------------------ serve
-
-
-def _serve(arguments: argparse.Namespace) -> int:
-    from hatchet_trace_flags_server.app.runner import serve
-    from hatchet_trace_flags_server.core.settings import DatabaseURLError, Settings
-    from hatchet_trace_flags_server.core.tokens import TokenConfigError
-
-    overrides: dict[str, Any] = {
-        name: value
-        for name in ("host", "port", "database_url", "data_dir")
-        if (value := getattr(arguments, name)) is not None
-    }
-    try:
-        settings = Settings(**overrides)
-        settings.sqlalchemy_url()
-        serve(settings)
-    except ValidationError as error:
-        raise _CommandError(f"invalid settings:\n{error}", exit_code=2) from None
-    except (DatabaseURLError, TokenConfigError) as error:
-        raise _CommandError(str(error), exit_code=2) from None
-    return 0
-
-
-# ------------------------------------------------------------------------ client
-
-
-def _tasks_list(client: _Client, arguments: argparse.Namespace) -> None:
-    params: dict[str, Any] = {"limit": arguments.limit, "offset": arguments.offset}
-    if arguments.search:
-        params["q"] = arguments.search
-    if arguments.mode:
-        params["mode"] = arguments.mode
-    if arguments.configured is not None:
-        params["configured"] = str(arguments.configured).lower()
-    page = _fetch_page(client, "/api/v1/tasks", params, arguments.all)
-    if client.as_json:
-        _print_json(page)
-        return
-    _table(
-        [
-            (
-                item["action_id"],
-                item["effective_mode"],
-                item["reason"],
-                item["rule"],
-                item["mode"],
-                item["last_seen"],
-            )
-            for item in page["items"]
-        ],
-        ("ACTION_ID", "EFFECTIVE", "REASON", "RULE", "CONFIGURED", "LAST_SEEN"),
-    )
-    _page_footer(page)
-
-
-def _show_rule(client: _Client, item: dict[str, Any], key_field: str) -> None:
-    if client.as_json:
-        _print_json(item)
-        return
-    mode = item["mode"] or "(not configured)"
-    extra = f", effective {item['effective_mode']} ({item['reason']})" if "effective_mode" in item else ""
-    print(f"{item[key_field]}: {mode}{extra}, version {item['version']}")
-
-
-def _rule_set(kind: str, key_field: str) -> Callable[[_Client, argparse.Namespace], None]:
-    def command(client: _Client, arguments: argparse.Namespace) -> None:
-        body: dict[str, Any] = {"mode": arguments.mode}
-        if arguments.note is not None:
-            body["note"] = arguments.note
-        item = client.request(
-            "PUT", _key_path(kind, arguments.key), json=body, headers=_headers(arguments)
-        ).json()
-        _show_rule(client, item, key_field)
-
-    return command
-
-
-def _rule_clear(kind: str, key_field: str) -> Callable[[_Client, argparse.Namespace], None]:
-    def command(client: _Client, arguments: argparse.Namespace) -> None:
-        params = {"note": arguments.note} if arguments.note is not None else {}
-        item = client.request(
-            "DELETE", _key_path(kind, arguments.key), params=params, headers=_headers(arguments)
-        ).json()
-        _show_rule(client, item, key_field)
-
-    return command
-
-
-def _patterns_list(client: _Client, arguments: argparse.Namespace) -> None:
-    params: dict[str, Any] = {"limit": arguments.limit, "offset": arguments.offset}
-    if arguments.search:
-        params["q"] = arguments.search
-    if arguments.mode:
-        params["mode"] = arguments.mode
-    page = _fetch_page(client, "/api/v1/patterns", params, arguments.all)
-    if client.as_json:
-        _print_json(page)
-        return
-    _table(
-        [(item["pattern"], item["mode"], item["updated_by"], item["note"]) for item in page["items"]],
-        ("PATTERN", "MODE", "UPDATED_BY", "NOTE"),
-    )
-    _page_footer(page)
-
-
-def _show_settings(client: _Client, settings: dict[str, Any]) -> None:
-    if client.as_json:
-        _print_json(settings)
-        return
-    print(f"default: {settings['default']}")
-    print(f"links_enabled: {str(settings['links_enabled']).lower()}")
-    print(f"version: {settings['version']}")
-
-
-def _settings_show(client: _Client, _arguments: argparse.Namespace) -> None:
-    _show_settings(client, client.request("GET", "/api/v1/settings").json())
-
-
-def _settings_set(client: _Client, arguments: argparse.Namespace) -> None:
-    body: dict[str, Any] = {}
-    if arguments.default is not None:
-        body["default"] = arguments.default
-    if arguments.links_enabled is not None:
-        body["links_enabled"] = arguments.links_enabled
-    if arguments.note is not None:
-        body["note"] = arguments.note
-    if not body:
-        raise _CommandError("nothing to change: give --default and/or --links-enabled", exit_code=2)
-    settings = client.request("PATCH", "/api/v1/settings", json=body, headers=_headers(arguments)).json()
-    _show_settings(client, settings)
-
-
-def _export(client: _Client, arguments: argparse.Namespace) -> None:
-    response = client.request("GET", "/api/v1/export", params={"format": arguments.format})
-    if arguments.output in (None, "-"):
-        sys.stdout.write(response.text.rstrip("\n") + "\n")
-    else:
-        Path(arguments.output).write_bytes(response.content)
-        print(f"wrote {arguments.output} (revision {response.headers.get(REVISION_HEADER)})")
-
-
-def _audit(client: _Client, arguments: argparse.Namespace) -> None:
-    params: dict[str, Any] = {"limit": arguments.limit}
-    for name in ("kind", "key", "actor"):
-        if (value := getattr(arguments, name)) is not None:
-            params[name] = value
-    page = client.request("GET", "/api/v1/audit", params=params).json()
-    if client.as_json:
-        _print_json(page)
-        return
-    _table(
-        [
-            (item["revision"], item["at"], item["actor"], item["source"], item["kind"], item["key"])
-            for item in page["items"]
-        ],
-        ("REVISION", "AT", "ACTOR", "SOURCE", "KIND", "KEY"),
-    )
 
 
 # ------------------------------------------------------------------------ parser
@@ -237,15 +56,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    serve = commands.add_parser("serve", help="run the admin service")
-    serve.add_argument("--host", help="bind address (HATCHET_TRACE_FLAGS_HOST, default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (HATCHET_TRACE_FLAGS_PORT, default 8080)")
-    serve.add_argument(
-        "--database-url", help="sqlite:///PATH or postgresql://... (default: SQLite in data dir)"
-    )
-    serve.add_argument("--data-dir", type=Path, help="directory for flags.db (default ./data)")
-    serve.set_defaults(handler=None)
+    add_serve_command(commands)
 
     client = argparse.ArgumentParser(add_help=False)
     client.add_argument("--url", help=f"service URL ({URL_VARIABLE}, default {DEFAULT_URL})")
@@ -254,94 +65,13 @@ def _parser() -> argparse.ArgumentParser:
     conditional = argparse.ArgumentParser(add_help=False)
     conditional.add_argument("--if-match", help="only if the current ETag is this one")
     conditional.add_argument("--note", help="why (shown in the audit log)")
-    paging = argparse.ArgumentParser(add_help=False)
-    paging.add_argument("--search", help="substring of the name")
-    paging.add_argument("--mode", choices=_MODES)
-    paging.add_argument("--limit", type=int, default=100, help=f"page size (up to {MAX_PAGE})")
-    paging.add_argument("--offset", type=int, default=0, help="skip this many")
-    paging.add_argument("--all", action="store_true", help="every page, not just one")
 
-    for kind, key_field, key_help in (
-        ("tasks", "action_id", "action_id, e.g. prod_fanout-worker:process-item"),
-        ("patterns", "pattern", "pattern, e.g. fanout-worker:* or *:send-email"),
-    ):
-        group = commands.add_parser(kind, help=f"list, set or clear {kind}")
-        actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
-        if kind == "tasks":
-            tasks_actions = actions  # `tasks forget` and `tasks insights` join it below
-        listing = actions.add_parser("list", parents=[client, paging], help=f"list {kind}")
-        if kind == "tasks":
-            listing.set_defaults(handler=_tasks_list, configured=None)
-            listing.add_argument("--configured", dest="configured", action="store_true", default=None)
-            listing.add_argument("--unconfigured", dest="configured", action="store_false")
-        else:
-            listing.set_defaults(handler=_patterns_list)
-        setter = actions.add_parser("set", parents=[client, conditional], help="set the mode")
-        setter.add_argument("key", metavar=key_field.upper(), help=key_help)
-        setter.add_argument("mode", choices=_MODES)
-        setter.set_defaults(handler=_rule_set(kind, key_field))
-        clearer = actions.add_parser("clear", parents=[client, conditional], help="remove the mode")
-        clearer.add_argument("key", metavar=key_field.upper(), help=key_help)
-        clearer.set_defaults(handler=_rule_clear(kind, key_field))
-
-    settings = commands.add_parser(
-        "settings",
-        help="default mode and links kill switch",
-        description="The default mode (for tasks no setting or pattern covers) and the kill switch "
-        "(--links-enabled false puts every task in parent mode).",
-    )
-    settings_actions = settings.add_subparsers(dest="action", required=True, metavar="ACTION")
-    settings_actions.add_parser(
-        "show", parents=[client], help="print the default mode and the kill switch"
-    ).set_defaults(handler=_settings_show)
-    setter = settings_actions.add_parser(
-        "set", parents=[client, conditional], help="change the default mode and/or the kill switch"
-    )
-    setter.add_argument("--default", choices=_MODES, help="mode of tasks nothing else covers")
-    setter.add_argument(
-        "--links-enabled", type=_boolean, metavar="true|false", help="false: the kill switch, all parent"
-    )
-    setter.set_defaults(handler=_settings_set)
-
-    export = commands.add_parser("export", parents=[client], help="download the rule set")
-    export.add_argument("--format", choices=("native", "flagd"), default="native")
-    export.add_argument("--output", "-o", help="file to write (default: stdout)")
-    export.set_defaults(handler=_export)
-
-    importer = commands.add_parser(
-        "import",
-        parents=[client, conditional],
-        help="replace the rule set",
-        description="Replace the whole rule set (tasks, patterns, default and kill switch) with a rules "
-        "document, or with a flagd document written by `export --format flagd` / to_flagd(). Shows what "
-        "changes first and warns when the default or the kill switch changes.",
-    )
-    importer.add_argument("file", help="rules or flagd document (JSON), or - for stdin")
-    importer.add_argument("--dry-run", action="store_true", help="show what would change; change nothing")
-    importer.set_defaults(handler=_import)
-
-    audit = commands.add_parser("audit", parents=[client], help="show the audit log")
-    audit.add_argument("--kind", choices=("task", "pattern", "settings", "import"))
-    audit.add_argument("--key")
-    audit.add_argument("--actor")
-    audit.add_argument("--limit", type=int, default=50)
-    audit.set_defaults(handler=_audit)
-
-    forget = tasks_actions.add_parser(
-        "forget", parents=[client], help="forget discovered tasks (configured modes stay)"
-    )
-    forget.add_argument("action_ids", nargs="+", metavar="ACTION_ID")
-    forget.set_defaults(handler=_tasks_forget)
+    tasks_actions = add_rule_commands(commands, client, conditional)
+    add_settings_command(commands, client, conditional)
+    add_transfer_commands(commands, client, conditional)
+    add_audit_command(commands, client)
     add_insights_command(tasks_actions, client)
     return parser
-
-
-def _tasks_forget(client: _Client, arguments: argparse.Namespace) -> None:
-    result = client.request("POST", "/api/v1/tasks/forget", json={"action_ids": arguments.action_ids}).json()
-    if client.as_json:
-        _print_json(result)
-        return
-    print(f"forgot {result['forgotten']} of {len(set(arguments.action_ids))} discovered tasks")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -360,13 +90,13 @@ def _main(argv: Sequence[str] | None) -> int:
     arguments = _parser().parse_args(argv)
     try:
         if arguments.command == "serve":
-            return _serve(arguments)
-        client = _Client(arguments)
+            return serve_command(arguments)
+        client = Client(arguments)
         try:
             arguments.handler(client, arguments)
         finally:
             client.close()
-    except _CommandError as error:
+    except CommandError as error:
         print(f"hatchet-trace-flags: {error}", file=sys.stderr)
         return error.exit_code
     return 0
