@@ -1,4 +1,25 @@
-"""The JSON API, one router per resource: tasks, patterns, rules (settings, snapshot, export, import, audit),
-insights, the change stream, OFREP, health. Routes call the service layer, never the store; no router
-imports another.
+"""The JSON API, one router per resource: tasks, patterns, settings, the snapshot, export and import
+(transfer), the audit log, insights, the change stream, OFREP, health. Routes call the service layer,
+never the store; no router imports another.
 """
+
+from fastapi import APIRouter
+
+from . import audit, events, health, insights, ofrep, patterns, settings, snapshot, tasks, transfer
+
+__all__ = ["API_ROUTERS"]
+
+# In the order the app includes them. Hot routes (polls, evaluations) first: routing tries routes in order.
+# Insights before tasks: "/tasks/{action_id:path}" would take ".../insights" too.
+API_ROUTERS: tuple[APIRouter, ...] = (
+    health.router,
+    snapshot.router,
+    ofrep.router,
+    events.router,
+    settings.router,
+    transfer.router,
+    audit.router,
+    insights.router,
+    tasks.router,
+    patterns.router,
+)

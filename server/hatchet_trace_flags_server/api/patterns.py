@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from hatchet_trace_flags.contract import Mode
 from hatchet_trace_flags_server.core.bodies import ErrorOut, PatternOut, PatternPage, RuleIn
+from hatchet_trace_flags_server.core.presenters import pattern_out
 from hatchet_trace_flags_server.core.records import RuleRecord
 from hatchet_trace_flags_server.http.auth import AdminIdentity
 from hatchet_trace_flags_server.http.dependencies import AdminAuthor, ServicesDep
@@ -23,17 +24,6 @@ _WRITE_RESPONSES: dict[int | str, dict[str, object]] = {
     412: {"model": ErrorOut, "description": "If-Match is stale; the ETag header is the current one"},
     422: {"model": ErrorOut, "description": "Invalid pattern, mode or note"},
 }
-
-
-def pattern_out(record: RuleRecord) -> PatternOut:
-    return PatternOut(
-        pattern=record.key,
-        mode=record.mode,
-        note=record.note,
-        version=record.version,
-        updated_at=record.updated_at,
-        updated_by=record.updated_by,
-    )
 
 
 @router.get("/patterns", summary="List configured patterns")

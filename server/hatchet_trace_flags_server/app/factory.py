@@ -12,8 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 
 from hatchet_trace_flags.contract import SEEN_PATH
-from hatchet_trace_flags_server.api import events, health, ofrep, patterns, rules, tasks
-from hatchet_trace_flags_server.api import insights as insight_routes
+from hatchet_trace_flags_server.api import API_ROUTERS
 from hatchet_trace_flags_server.core.metrics import Metrics, MetricsMiddleware
 from hatchet_trace_flags_server.core.ratelimit import RateLimiter, ReportGate
 from hatchet_trace_flags_server.core.settings import Settings
@@ -155,10 +154,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generated_admin_token=generated_token,
     )
     install_error_handlers(app)
-    # Hot routes (polls, evaluations) first: routing tries routes in order.
-    # Insights before tasks: "/tasks/{action_id:path}" would take ".../insights" too.
-    for module in (health, rules, ofrep, events, insight_routes, tasks, patterns):
-        app.include_router(module.router)
+    for router in API_ROUTERS:
+        app.include_router(router)
     sessions = SessionKeys(tokens, SessionStore(database, idle_seconds=settings.session_idle_seconds))
     install_dashboard(app, sessions)  # last: its routes ("/", "/ui/...") never shadow the API's
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

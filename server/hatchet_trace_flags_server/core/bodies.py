@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
-from hatchet_trace_flags.contract import MAX_SEEN_PER_REPORT, Mode
+from hatchet_trace_flags.contract import DOCUMENT_VERSION, MAX_SEEN_PER_REPORT, Mode
 
 __all__ = [
     "AuditEventOut",
@@ -19,6 +19,7 @@ __all__ = [
     "PatternOut",
     "PatternPage",
     "RuleIn",
+    "RulesDocument",
     "SeenIn",
     "SeenOut",
     "SettingsOut",
@@ -172,3 +173,16 @@ class ImportOut(BaseModel):
 class ErrorOut(BaseModel):
     detail: str
     field: str | None = None
+
+
+class RulesDocument(BaseModel):
+    """The rule document (docs/rules.md). Imports are checked by the rule model itself, which also
+    rejects bad patterns and action_ids."""
+
+    model_config = ConfigDict(extra="forbid", title="RulesDocument")
+
+    version: Literal[1] = DOCUMENT_VERSION
+    default: Mode = "parent"
+    links_enabled: bool = True
+    tasks: dict[str, Mode] = Field(default_factory=dict, description="action_id -> mode")
+    patterns: dict[str, Mode] = Field(default_factory=dict, description="prefix* or *suffix -> mode")

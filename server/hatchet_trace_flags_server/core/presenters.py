@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from hatchet_trace_flags.contract import RuleSet
 
-from .bodies import TaskOut
-from .records import TaskRow
+from .bodies import PatternOut, SettingsOut, TaskOut
+from .records import RuleRecord, SettingsRecord, TaskRow
 
-__all__ = ["human_seconds", "task_out"]
+__all__ = ["human_seconds", "pattern_out", "settings_out", "task_out"]
 
 
 def task_out(row: TaskRow, rules: RuleSet) -> TaskOut:
@@ -26,6 +26,28 @@ def task_out(row: TaskRow, rules: RuleSet) -> TaskOut:
         first_seen=row.first_seen,
         last_seen=row.last_seen,
         last_worker=row.last_worker,
+    )
+
+
+def pattern_out(record: RuleRecord) -> PatternOut:
+    return PatternOut(
+        pattern=record.key,
+        mode=record.mode,
+        note=record.note,
+        version=record.version,
+        updated_at=record.updated_at,
+        updated_by=record.updated_by,
+    )
+
+
+def settings_out(record: SettingsRecord) -> SettingsOut:
+    return SettingsOut(
+        default=record.default,
+        links_enabled=record.links_enabled,
+        note=record.note,
+        version=record.version,
+        updated_at=record.updated_at,
+        updated_by=record.updated_by,
     )
 
 

@@ -1,0 +1,52 @@
+"""``GET /api/v1/snapshot``: the whole rule set that workers poll, with ``If-None-Match`` answered by 304."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request, Response, status
+
+from hatchet_trace_flags.contract import REVISION_HEADER, STORE_HEADER
+from hatchet_trace_flags_server.core.bodies import RulesDocument
+from hatchet_trace_flags_server.core.conditions import ConditionError, parse_entity_tags
+from hatchet_trace_flags_server.http.auth import ReadIdentity
+from hatchet_trace_flags_server.http.dependencies import ServicesDep
+from hatchet_trace_flags_server.http.strict_json import StrictJSONRoute
+
+__all__ = ["router"]
+
+router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v1", tags=["rules"])
+
+
+@router.get(
+    "/snapshot",
+    summary="The whole rule set (poll with If-None-Match)",
+    response_model=RulesDocument,
+    responses={
+        200: {
+            "headers": {
+                "ETag": {"schema": {"type": "string"}, "description": "Strong ETag of this revision"},
+                REVISION_HEADER: {"schema": {"type": "integer"}, "description": "Rule-set revision"},
+                STORE_HEADER: {"schema": {"type": "string"}, "description": "Id of the database"},
+            }
+        },
+        304: {"description": "Unchanged since the ETag in If-None-Match (same headers)"},
+    },
+)
+async def snapshot(request: Request, _identity: ReadIdentity, services: ServicesDep) -> Response:
+    current = services.flags.snapshot
+    headers = {
+        "ETag": current.etag,
+        REVISION_HEADER: str(current.revision),
+        "Cache-Control": "no-cache",
+        **services.store_headers,
+    }
+    presented = request.headers.get("if-none-match")
+    if presented is not None:
+        if presented == current.etag:  # the common poll: skip parsing
+            return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+        try:
+            tags = parse_entity_tags(presented, name="If-None-Match")
+        except ConditionError as error:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
+        if tags is not None and tags.weak_match(current.opaque_etag):
+            return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(current.body, media_type="application/json", headers=headers)
