@@ -22,7 +22,7 @@ from hatchet_trace_flags_server.http.auth import add_identity_resolver
 from hatchet_trace_flags_server.http.sessions import SessionKeys
 
 from . import insights, pages, writes
-from .rendering import STATIC_DIR, DashboardError, _dashboard_error, _sign_in_required, _SignInRequired
+from .rendering import STATIC_DIR, DashboardError, SignInRequired, dashboard_error, sign_in_required
 
 __all__ = ["install_dashboard"]
 
@@ -33,8 +33,8 @@ def install_dashboard(app: FastAPI, keys: SessionKeys) -> None:
     routes never build storage)."""
     state_of(app).dashboard_sessions = keys
     add_identity_resolver(app, keys.resolve)
-    app.add_exception_handler(DashboardError, _dashboard_error)
-    app.add_exception_handler(_SignInRequired, _sign_in_required)
+    app.add_exception_handler(DashboardError, dashboard_error)
+    app.add_exception_handler(SignInRequired, sign_in_required)
     for routes in (pages, writes, insights):
         app.include_router(routes.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -11,13 +11,13 @@ from starlette.datastructures import FormData
 from hatchet_trace_flags_server.http.app_state import Services, state_of
 from hatchet_trace_flags_server.http.sessions import CSRF_FIELD, CSRF_HEADER, Session, is_cross_origin
 
-from .rendering import DashboardError, _optional_session, _SignInRequired
+from .rendering import DashboardError, SignInRequired, optional_session
 
 # Every dashboard form has a handful of fields and no file.
 _MAX_FORM_FIELDS: Final = 32
 
 
-def _services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
     return state_of(request.app).services
 
 
@@ -40,9 +40,9 @@ async def presented_csrf(request: Request) -> str | None:
 
 
 async def _viewer(request: Request) -> Session:
-    session = await _optional_session(request)
+    session = await optional_session(request)
     if session is None:
-        raise _SignInRequired
+        raise SignInRequired
     return session
 
 

@@ -19,11 +19,11 @@ from hatchet_trace_flags_server.core.records import Author, NotFound, Preconditi
 from hatchet_trace_flags_server.http.sessions import clear_strict_cookie
 from hatchet_trace_flags_server.services.insights import Insight
 
-from .access import Editor, Viewer, _services
+from .access import Editor, Viewer, services_of
 from .inputs import ApplyInsightForm, InsightForm
-from .rendering import _NOTICE_COOKIE, _SECURITY_HEADERS, SOURCE, DashboardError, _render
+from .rendering import NOTICE_COOKIE, SECURITY_HEADERS, SOURCE, DashboardError, render
 from .routing import dashboard_router
-from .views import _after_write, _base_context, _read_notice
+from .views import after_write, base_context, read_notice
 
 __all__ = ["InsightView"]
 
@@ -93,7 +93,7 @@ def _bars(histogram: Histogram | None, spawner_seconds: float) -> tuple[list[Bar
 
 async def _views(request: Request) -> tuple[list[InsightView], list[TaskInsightOut]]:
     """Fan-out children (with a spawner) as cards; every other measured task in the table below."""
-    services = _services(request)
+    services = services_of(request)
     cards, others = [], []
     insights = await services.insights.load()
     spawners = {insight.out.action_id: insight.out.spawner for insight in insights}
@@ -119,7 +119,7 @@ async def _view(request: Request, insight: Insight, children_per_run: int) -> In
     out = insight.out
     assert out.trace_open is not None
     try:
-        version = (await _services(request).flags.task(out.action_id)).rule.version
+        version = (await services_of(request).flags.task(out.action_id)).rule.version
     except NotFound:
         version = 0
     spawner = out.trace_open.link_seconds
@@ -140,23 +140,23 @@ async def _view(request: Request, insight: Insight, children_per_run: int) -> In
 @router.get("/insights")
 async def insights_page(request: Request, session: Viewer) -> Response:
     cards, others = await _views(request)
-    services = _services(request)
+    services = services_of(request)
     context = {
-        **_base_context(request, session),
+        **base_context(request, session),
         "cards": cards,
         "others": others,
         "window": human_seconds(services.insights.window_seconds),
         "seconds": human_seconds,
     }
-    notice = _read_notice(request)
-    response = _render(request, "insights.html", {**context, "notice": notice})
+    notice = read_notice(request)
+    response = render(request, "insights.html", {**context, "notice": notice})
     if notice is not None:
-        clear_strict_cookie(response, request, _NOTICE_COOKIE)
+        clear_strict_cookie(response, request, NOTICE_COOKIE)
     return response
 
 
 async def _insight(request: Request, action_id: str) -> TaskInsightOut:
-    insight = await _services(request).insights.one(action_id)
+    insight = await services_of(request).insights.one(action_id)
     if insight is not None:
         return insight.out
     raise DashboardError(status.HTTP_404_NOT_FOUND, f"No fan-out numbers for {action_id} in the window.")
@@ -167,7 +167,7 @@ async def apply_recommendation(
     request: Request, session: Editor, form: Annotated[ApplyInsightForm, Form()]
 ) -> Response:
     """Set the recommended mode, with the version the page showed: a change in between is refused."""
-    services = _services(request)
+    services = services_of(request)
     out = await _insight(request, form.action_id)
     if out.recommendation is None:
         raise DashboardError(status.HTTP_409_CONFLICT, f"{out.action_id} has no recommendation (any more).")
@@ -179,12 +179,12 @@ async def apply_recommendation(
         )
     except PreconditionFailed:
         message = f"Not applied: {out.action_id} was changed meanwhile. Check it and try again."
-        return _after_write(
-            request, form, Response(headers=_SECURITY_HEADERS), message=message, level="warning"
+        return after_write(
+            request, form, Response(headers=SECURITY_HEADERS), message=message, level="warning"
         )
     message = f"{out.action_id} now starts a new trace with a span link ({out.recommendation.reason})."
-    return _after_write(
-        request, form, Response(headers=_SECURITY_HEADERS), message=message, revision=result.revision
+    return after_write(
+        request, form, Response(headers=SECURITY_HEADERS), message=message, revision=result.revision
     )
 
 
@@ -192,25 +192,25 @@ async def apply_recommendation(
 async def dismiss_recommendation(
     request: Request, session: Editor, form: Annotated[InsightForm, Form()]
 ) -> Response:
-    services = _services(request)
+    services = services_of(request)
     out = await _insight(request, form.action_id)
     if out.recommendation is None:
         raise DashboardError(status.HTTP_409_CONFLICT, f"{out.action_id} has no recommendation to dismiss.")
     await services.insights.dismiss(out.action_id, out.recommendation.mode, session.identity.name)
     message = f"Dismissed: {out.action_id} stays as it is; its numbers are still shown."
-    return _after_write(request, form, Response(headers=_SECURITY_HEADERS), message=message, level="info")
+    return after_write(request, form, Response(headers=SECURITY_HEADERS), message=message, level="info")
 
 
 @router.post("/ui/insights/restore")
 async def restore_recommendation(
     request: Request, session: Editor, form: Annotated[InsightForm, Form()]
 ) -> Response:
-    services = _services(request)
+    services = services_of(request)
     action_id = form.action_id
     await services.insights.undismiss(action_id)
-    return _after_write(
+    return after_write(
         request,
         form,
-        Response(headers=_SECURITY_HEADERS),
+        Response(headers=SECURITY_HEADERS),
         message=f"{action_id}: recommendation shown again.",
     )

@@ -16,19 +16,19 @@ from hatchet_trace_flags_server.http.app_state import state_of
 from hatchet_trace_flags_server.http.auth_throttle import client_address
 from hatchet_trace_flags_server.http.sessions import SessionKeys, clear_strict_cookie, is_cross_origin
 
-from .access import Viewer, _services, presented_csrf
+from .access import Viewer, presented_csrf, services_of
 from .inputs import HistoryQuery, SignInForm, TaskQuery
 from .rendering import (
-    _NOTICE_COOKIE,
     HISTORY_LIMIT,
+    NOTICE_COOKIE,
     DashboardError,
-    _is_htmx,
-    _keys,
-    _optional_session,
-    _render,
+    is_htmx,
+    optional_session,
+    render,
+    session_keys,
 )
 from .routing import dashboard_router
-from .views import _base_context, _patterns_context, _read_notice, _settings_context, _tasks_context
+from .views import base_context, patterns_context, read_notice, settings_context, tasks_context
 
 router = dashboard_router()
 
@@ -37,7 +37,7 @@ router = dashboard_router()
 
 @router.get("/sign-in")
 async def sign_in_page(request: Request) -> Response:
-    if await _optional_session(request) is not None:
+    if await optional_session(request) is not None:
         return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
     return _sign_in_form(request, error=None, status_code=status.HTTP_200_OK)
 
@@ -45,7 +45,7 @@ async def sign_in_page(request: Request) -> Response:
 def _sign_in_form(request: Request, *, error: str | None, status_code: int) -> Response:
     nonce = SessionKeys.new_sign_in_nonce()
     context = {"error": error, "session": None, "signin_nonce": nonce}
-    response = _render(request, "sign_in.html", context, status_code=status_code)
+    response = render(request, "sign_in.html", context, status_code=status_code)
     SessionKeys.set_sign_in_cookie(response, request, nonce)
     return response
 
@@ -74,7 +74,7 @@ async def sign_in(request: Request, form: Annotated[SignInForm, Form()]) -> Resp
             error="The sign-in form expired or did not come from this page. Please try again.",
             status_code=status.HTTP_403_FORBIDDEN,
         )
-    issued = await _keys(request).start(form.token) if form.token else None
+    issued = await session_keys(request).start(form.token) if form.token else None
     if issued is None:
         try:
             throttle.failed(client)
@@ -97,7 +97,7 @@ async def sign_in(request: Request, form: Annotated[SignInForm, Form()]) -> Resp
 async def sign_out(request: Request, session: Viewer) -> Response:
     if is_cross_origin(request) or not session.check_csrf(await presented_csrf(request)):
         raise DashboardError(status.HTTP_403_FORBIDDEN, "Sign-out did not come from the dashboard.")
-    await _keys(request).end(session)  # the cookie, copied or not, is worth nothing from now on
+    await session_keys(request).end(session)  # the cookie, copied or not, is worth nothing from now on
     response = RedirectResponse("/sign-in", status_code=status.HTTP_303_SEE_OTHER)
     SessionKeys.clear_session_cookie(response, request)
     return response
@@ -108,44 +108,44 @@ async def sign_out(request: Request, session: Viewer) -> Response:
 
 @router.get("/")
 async def dashboard(request: Request, session: Viewer, query: Annotated[TaskQuery, Query()]) -> Response:
-    services = _services(request)
+    services = services_of(request)
     context = {
-        **_base_context(request, session),
-        **await _tasks_context(services, query),
-        **await _patterns_context(services),
-        **await _settings_context(services),
+        **base_context(request, session),
+        **await tasks_context(services, query),
+        **await patterns_context(services),
+        **await settings_context(services),
     }
-    notice = _read_notice(request)
-    response = _render(request, "dashboard.html", {**context, "notice": notice})
+    notice = read_notice(request)
+    response = render(request, "dashboard.html", {**context, "notice": notice})
     if notice is not None:
-        clear_strict_cookie(response, request, _NOTICE_COOKIE)
+        clear_strict_cookie(response, request, NOTICE_COOKIE)
     return response
 
 
 @router.get("/ui/tasks")
 async def tasks_fragment(request: Request, session: Viewer, query: Annotated[TaskQuery, Query()]) -> Response:
-    if not _is_htmx(request):
+    if not is_htmx(request):
         return RedirectResponse(query.url("/"), status_code=status.HTTP_303_SEE_OTHER)
-    context = {**_base_context(request, session), **await _tasks_context(_services(request), query)}
+    context = {**base_context(request, session), **await tasks_context(services_of(request), query)}
     headers = {} if request.headers.get("X-HTF-Refresh") else {"HX-Push-Url": query.url("/")}
-    headers[REVISION_HEADER] = str(_services(request).flags.snapshot.revision)
-    return _render(request, "_tasks.html", context, headers=headers)
+    headers[REVISION_HEADER] = str(services_of(request).flags.snapshot.revision)
+    return render(request, "_tasks.html", context, headers=headers)
 
 
 @router.get("/ui/patterns")
 async def patterns_fragment(request: Request, session: Viewer) -> Response:
-    if not _is_htmx(request):
+    if not is_htmx(request):
         return RedirectResponse("/#patterns", status_code=status.HTTP_303_SEE_OTHER)
-    context = {**_base_context(request, session), **await _patterns_context(_services(request))}
-    return _render(request, "_patterns.html", context)
+    context = {**base_context(request, session), **await patterns_context(services_of(request))}
+    return render(request, "_patterns.html", context)
 
 
 @router.get("/ui/settings")
 async def settings_fragment(request: Request, session: Viewer) -> Response:
-    if not _is_htmx(request):
+    if not is_htmx(request):
         return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
-    context = {**_base_context(request, session), **await _settings_context(_services(request))}
-    return _render(request, "_settings.html", context)
+    context = {**base_context(request, session), **await settings_context(services_of(request))}
+    return render(request, "_settings.html", context)
 
 
 @router.get("/ui/tasks/history")
@@ -154,7 +154,7 @@ async def task_history(
 ) -> Response:
 
     action_id = query.action_id
-    services = _services(request)
+    services = services_of(request)
     try:
         row = await services.flags.task(action_id)
     except RulesError as error:
@@ -165,12 +165,12 @@ async def task_history(
         ) from None
     events = await services.flags.audit(AuditQuery(kind="task", key=action_id, limit=HISTORY_LIMIT))
     context = {
-        **_base_context(request, session),
+        **base_context(request, session),
         "task": task_out(row, services.flags.rules),
         "events": [_history_entry(event) for event in events],
         "history_limit": HISTORY_LIMIT,
     }
-    return _render(request, "_history.html" if _is_htmx(request) else "history.html", context)
+    return render(request, "_history.html" if is_htmx(request) else "history.html", context)
 
 
 @dataclass(frozen=True, slots=True)

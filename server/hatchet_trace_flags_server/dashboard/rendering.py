@@ -26,12 +26,12 @@ TEMPLATES_DIR: Final = _HERE / "templates"
 PAGE_SIZE: Final = 50
 HISTORY_LIMIT: Final = 50
 SOURCE: Final = "dashboard"
-_NOTICE_COOKIE: Final = "htf_notice"
-_NOTICE_LIFETIME: Final = timedelta(seconds=60)
+NOTICE_COOKIE: Final = "htf_notice"
+NOTICE_LIFETIME: Final = timedelta(seconds=60)
 # The served rules' revision, on fragments that may follow a change (the API's snapshot header).
 
 # No inline script or style anywhere: the page loads only its own files and talks only to itself.
-_SECURITY_HEADERS: Final = {
+SECURITY_HEADERS: Final = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -58,20 +58,20 @@ class DashboardError(Exception):
         self.message = message
 
 
-def _rules_error(error: RulesError) -> DashboardError:
+def rules_error(error: RulesError) -> DashboardError:
     """A rule the store refused, as the dashboard says it."""
     return DashboardError(status.HTTP_422_UNPROCESSABLE_CONTENT, f"Not saved: {error.message}.")
 
 
-class _SignInRequired(Exception):
+class SignInRequired(Exception):
     pass
 
 
-def _is_htmx(request: Request) -> bool:
+def is_htmx(request: Request) -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
-def _notice_header(message: str, level: str = "info", *, refresh: list[str] | None = None) -> dict[str, str]:
+def notice_header(message: str, level: str = "info", *, refresh: list[str] | None = None) -> dict[str, str]:
     events: dict[str, object] = {"htf-notice": {"message": message, "level": level}}
     if refresh:
         events["htf-refresh"] = refresh
@@ -79,24 +79,24 @@ def _notice_header(message: str, level: str = "info", *, refresh: list[str] | No
     return {"HX-Trigger": json.dumps(events, ensure_ascii=True)}
 
 
-async def _dashboard_error(request: Request, error: Exception) -> Response:
+async def dashboard_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, DashboardError)
-    if _is_htmx(request):
+    if is_htmx(request):
         return Response(
             status_code=error.status_code,
-            headers={**_SECURITY_HEADERS, **_notice_header(error.message, "error")},
+            headers={**SECURITY_HEADERS, **notice_header(error.message, "error")},
         )
     try:
-        session = await _optional_session(request)
+        session = await optional_session(request)
     except DATABASE_AWAY:
         session = None  # the page only uses it for the header: show the error, not a second one
-    return _render(
+    return render(
         request, "error.html", {"message": error.message, "session": session}, status_code=error.status_code
     )
 
 
-async def _sign_in_required(request: Request, _error: Exception) -> Response:
-    if _is_htmx(request):
+async def sign_in_required(request: Request, _error: Exception) -> Response:
+    if is_htmx(request):
         return Response(status_code=status.HTTP_401_UNAUTHORIZED, headers={"HX-Redirect": "/sign-in"})
     return RedirectResponse("/sign-in", status_code=status.HTTP_303_SEE_OTHER)
 
@@ -151,7 +151,7 @@ templates.env.filters["ago"] = ago
 templates.env.filters["utc"] = utc
 
 
-def _render(
+def render(
     request: Request,
     name: str,
     context: dict[str, Any],
@@ -160,17 +160,17 @@ def _render(
     headers: Mapping[str, str] | None = None,
 ) -> HTMLResponse:
     response = templates.TemplateResponse(
-        request, name, context, status_code=status_code, headers={**_SECURITY_HEADERS, **(headers or {})}
+        request, name, context, status_code=status_code, headers={**SECURITY_HEADERS, **(headers or {})}
     )
     assert isinstance(response, HTMLResponse)
     return response
 
 
-def _keys(request: Request) -> SessionKeys:
+def session_keys(request: Request) -> SessionKeys:
     keys = state_of(request.app).dashboard_sessions
     assert keys is not None, "install_dashboard sets the session keys before any dashboard route runs"
     return keys
 
 
-async def _optional_session(request: Request) -> Session | None:
-    return await _keys(request).current(request.cookies.get(SESSION_COOKIE))
+async def optional_session(request: Request) -> Session | None:
+    return await session_keys(request).current(request.cookies.get(SESSION_COOKIE))

@@ -20,7 +20,7 @@ from hatchet_trace_flags_server.http.app_state import Services, state_of
 from hatchet_trace_flags_server.http.sessions import Session, set_strict_cookie
 
 from .inputs import DashboardForm, TaskQuery
-from .rendering import _NOTICE_COOKIE, _NOTICE_LIFETIME, PAGE_SIZE, _is_htmx, _notice_header
+from .rendering import NOTICE_COOKIE, NOTICE_LIFETIME, PAGE_SIZE, is_htmx, notice_header
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +42,7 @@ class TaskView:
         return self.task.mode is not None
 
 
-def _views(rows: list[TaskRow], rules: RuleSet) -> list[TaskView]:
+def task_views(rows: list[TaskRow], rules: RuleSet) -> list[TaskView]:
     unkilled = rules if rules.links_enabled else rules.with_settings(links_enabled=True)
     return [
         TaskView(task_out(row, rules), unkilled.evaluate(row.rule.key), not rules.links_enabled)
@@ -50,7 +50,7 @@ def _views(rows: list[TaskRow], rules: RuleSet) -> list[TaskView]:
     ]
 
 
-async def _tasks_context(services: Services, query: TaskQuery) -> dict[str, Any]:
+async def tasks_context(services: Services, query: TaskQuery) -> dict[str, Any]:
     rules = services.flags.rules
     configured = {"own": True, "inherited": False}.get(query.source)
     listing = TaskListQuery(
@@ -92,7 +92,7 @@ async def _tasks_context(services: Services, query: TaskQuery) -> dict[str, Any]
             link_count = links.total
     return {
         "query": query,
-        "views": _views(found.rows, rules),
+        "views": task_views(found.rows, rules),
         "total": found.total,
         "total_exact": found.total_exact,
         "page": page,
@@ -106,12 +106,12 @@ async def _tasks_context(services: Services, query: TaskQuery) -> dict[str, Any]
     }
 
 
-async def _patterns_context(services: Services) -> dict[str, Any]:
+async def patterns_context(services: Services) -> dict[str, Any]:
     records, total = await services.flags.list_patterns(limit=1000)
     return {"patterns": records, "pattern_total": total}
 
 
-async def _settings_context(services: Services, settings: SettingsRecord | None = None) -> dict[str, Any]:
+async def settings_context(services: Services, settings: SettingsRecord | None = None) -> dict[str, Any]:
     """The settings strip; ``settings`` when a write just returned them (no need to read them back)."""
     snapshot = services.flags.snapshot
     rules = snapshot.rules
@@ -123,13 +123,13 @@ async def _settings_context(services: Services, settings: SettingsRecord | None 
     }
 
 
-def _base_context(_request: Request, session: Session) -> dict[str, Any]:
+def base_context(_request: Request, session: Session) -> dict[str, Any]:
     return {"session": session, "identity": session.identity, "csrf_token": session.csrf_token}
 
 
-def _read_notice(request: Request) -> dict[str, str] | None:
+def read_notice(request: Request) -> dict[str, str] | None:
     """The notice a plain (script-less) form post left for the page it redirected to."""
-    raw = request.cookies.get(_NOTICE_COOKIE)
+    raw = request.cookies.get(NOTICE_COOKIE)
     if raw is None:
         return None
     try:
@@ -141,7 +141,7 @@ def _read_notice(request: Request) -> dict[str, str] | None:
     return None
 
 
-def _after_write(
+def after_write(
     request: Request,
     form: DashboardForm,
     fragment: HTMLResponse | Response,
@@ -152,8 +152,8 @@ def _after_write(
     refresh: list[str] | None = None,
 ) -> Response:
     """The fragment for htmx, or a redirect back (with the notice in a short-lived cookie) for a form."""
-    if _is_htmx(request):
-        fragment.headers.update(_notice_header(message, level, refresh=refresh))
+    if is_htmx(request):
+        fragment.headers.update(notice_header(message, level, refresh=refresh))
         # The page's revision follows writes and conflicts even when it hears no change events.
         fragment.headers[REVISION_HEADER] = str(state_of(request.app).services.flags.snapshot.revision)
         if revision is not None:
@@ -161,5 +161,5 @@ def _after_write(
         return fragment
     redirect = RedirectResponse(form.return_to, status_code=status.HTTP_303_SEE_OTHER)
     payload = base64.urlsafe_b64encode(json.dumps({"message": message, "level": level}).encode()).decode()
-    set_strict_cookie(redirect, request, _NOTICE_COOKIE, payload, lifetime=_NOTICE_LIFETIME)
+    set_strict_cookie(redirect, request, NOTICE_COOKIE, payload, lifetime=NOTICE_LIFETIME)
     return redirect

@@ -13,7 +13,7 @@ from hatchet_trace_flags_server.core.records import Author, NotFound, Preconditi
 from hatchet_trace_flags_server.http.app_state import Services
 from hatchet_trace_flags_server.http.sessions import Session
 
-from .access import Editor, _services
+from .access import Editor, services_of
 from .inputs import (
     AddPatternForm,
     DefaultModeForm,
@@ -23,9 +23,9 @@ from .inputs import (
     RemovePatternForm,
     TaskModeForm,
 )
-from .rendering import _SECURITY_HEADERS, SOURCE, DashboardError, _is_htmx, _render, _rules_error, ago
+from .rendering import SECURITY_HEADERS, SOURCE, DashboardError, ago, is_htmx, render, rules_error
 from .routing import dashboard_router
-from .views import _after_write, _base_context, _patterns_context, _settings_context, _views
+from .views import after_write, base_context, patterns_context, settings_context, task_views
 
 router = dashboard_router()
 
@@ -35,20 +35,20 @@ router = dashboard_router()
 def _row_response(
     request: Request, session: Session, services: Services, row: TaskRow, **extra: Any
 ) -> HTMLResponse:
-    view = _views([row], services.flags.rules)[0]
-    return _render(request, "_task_row.html", {**_base_context(request, session), "view": view, **extra})
+    view = task_views([row], services.flags.rules)[0]
+    return render(request, "_task_row.html", {**base_context(request, session), "view": view, **extra})
 
 
 @router.post("/ui/tasks/mode")
 async def set_task_mode(request: Request, session: Editor, form: Annotated[TaskModeForm, Form()]) -> Response:
-    services = _services(request)
+    services = services_of(request)
     action_id, mode, if_match, note = form.action_id, form.rule_mode, form.if_match, form.note
     try:
         result = await services.flags.set_task(
             action_id, mode, Author(session.identity.name, SOURCE, note, if_match)
         )
     except RulesError as error:
-        raise _rules_error(error) from None
+        raise rules_error(error) from None
     except PreconditionFailed:
         row = await services.flags.task(action_id)
         now = row.rule.mode or "inherited"
@@ -58,7 +58,7 @@ async def set_task_mode(request: Request, session: Editor, form: Annotated[TaskM
         )
         response = _row_response(request, session, services, row, conflict=True)
         response.status_code = status.HTTP_412_PRECONDITION_FAILED
-        return _after_write(request, form, response, message=message, level="warning")
+        return after_write(request, form, response, message=message, level="warning")
     except NotFound:
         raise DashboardError(
             status.HTTP_409_CONFLICT, f"{action_id} has no mode of its own to clear."
@@ -68,7 +68,7 @@ async def set_task_mode(request: Request, session: Editor, form: Annotated[TaskM
     else:
         effect = "starts a new trace with a span link" if mode == "link" else "stays a child span (parent)"
         message = f"{action_id} now {effect}."
-    return _after_write(
+    return after_write(
         request,
         form,
         _listed_row(request, session, services, result.record),
@@ -81,19 +81,19 @@ def _listed_row(request: Request, session: Session, services: Services, row: Tas
     """The task's row as the list now shows it; nothing when it left the list (no mode of its own
     and no worker reports it)."""
     if row.rule.mode is None and row.last_seen is None:
-        return Response(headers=_SECURITY_HEADERS)
+        return Response(headers=SECURITY_HEADERS)
     return _row_response(request, session, services, row, changed=True)
 
 
 @router.post("/ui/tasks/forget")
 async def forget_task(request: Request, session: Editor, form: Annotated[ForgetTaskForm, Form()]) -> Response:
     """Forget a discovered task: it leaves the list unless it has a mode of its own."""
-    services = _services(request)
+    services = services_of(request)
     action_id = form.action_id
     try:
         forgotten = await services.flags.forget([action_id], session.identity.name)
     except RulesError as error:
-        raise _rules_error(error) from None
+        raise rules_error(error) from None
     message = (
         f"{action_id} is forgotten; a worker that still runs it will report it again."
         if forgotten
@@ -102,15 +102,15 @@ async def forget_task(request: Request, session: Editor, form: Annotated[ForgetT
     try:
         fragment = _listed_row(request, session, services, await services.flags.task(action_id))
     except NotFound:
-        fragment = Response(headers=_SECURITY_HEADERS)
-    return _after_write(request, form, fragment, message=message)
+        fragment = Response(headers=SECURITY_HEADERS)
+    return after_write(request, form, fragment, message=message)
 
 
 # --------------------------------------------------------------------------- pattern writes
 
 
 def _patterns_response(request: Request, session: Session, context: dict[str, Any]) -> HTMLResponse:
-    return _render(request, "_patterns.html", {**_base_context(request, session), **context})
+    return render(request, "_patterns.html", {**base_context(request, session), **context})
 
 
 async def _write_pattern(
@@ -123,26 +123,26 @@ async def _write_pattern(
     *,
     done: str,
 ) -> Response:
-    services = _services(request)
+    services = services_of(request)
     try:
         result = await services.flags.set_pattern(
             pattern, mode, Author(session.identity.name, SOURCE, form.note, if_match)
         )
     except RulesError as error:
-        raise _rules_error(error) from None
+        raise rules_error(error) from None
     except PreconditionFailed:
         current = await services.flags.pattern(pattern)
         message = (
             f"Not saved: pattern {pattern} was changed by {current.updated_by or 'someone'} "
             f"{ago(current.updated_at)}. Check it and try again."
         )
-        response = _patterns_response(request, session, await _patterns_context(services))
+        response = _patterns_response(request, session, await patterns_context(services))
         response.status_code = status.HTTP_412_PRECONDITION_FAILED
-        return _after_write(request, form, response, message=message, level="warning")
+        return after_write(request, form, response, message=message, level="warning")
     except NotFound:
         raise DashboardError(status.HTTP_409_CONFLICT, f"Pattern {pattern} was already removed.") from None
-    response = _patterns_response(request, session, await _patterns_context(services))
-    return _after_write(
+    response = _patterns_response(request, session, await patterns_context(services))
+    return after_write(
         request, form, response, message=done, revision=result.revision, refresh=["tasks", "settings"]
     )
 
@@ -150,11 +150,11 @@ async def _write_pattern(
 @router.post("/ui/patterns")
 async def add_pattern(request: Request, session: Editor, form: Annotated[AddPatternForm, Form()]) -> Response:
     pattern, mode = form.pattern, form.mode
-    services = _services(request)
+    services = services_of(request)
     try:
         current = await services.flags.pattern(pattern)
     except RulesError as error:
-        raise _rules_error(error) from None
+        raise rules_error(error) from None
     if current.mode is not None:
         raise DashboardError(
             status.HTTP_409_CONFLICT,
@@ -199,7 +199,7 @@ async def _write_settings(
     links_enabled: bool | None = None,
     done: str,
 ) -> Response:
-    services = _services(request)
+    services = services_of(request)
     try:
         result = await services.flags.update_settings(
             Author(session.identity.name, SOURCE, form.note, form.if_match),
@@ -212,16 +212,16 @@ async def _write_settings(
             f"Not saved: the settings were changed by {current.updated_by or 'someone'} "
             f"{ago(current.updated_at)}. Check them and try again."
         )
-        response = _render(
+        response = render(
             request,
             "_settings.html",
-            {**_base_context(request, session), **await _settings_context(services)},
+            {**base_context(request, session), **await settings_context(services)},
         )
         response.status_code = status.HTTP_412_PRECONDITION_FAILED
-        return _after_write(request, form, response, message=message, level="warning")
-    context = await _settings_context(services, result.record)
-    response = _render(request, "_settings.html", {**_base_context(request, session), **context})
-    return _after_write(request, form, response, message=done, revision=result.revision, refresh=["tasks"])
+        return after_write(request, form, response, message=message, level="warning")
+    context = await settings_context(services, result.record)
+    response = render(request, "_settings.html", {**base_context(request, session), **context})
+    return after_write(request, form, response, message=done, revision=result.revision, refresh=["tasks"])
 
 
 @router.post("/ui/settings/default")
@@ -242,21 +242,21 @@ async def set_links_enabled(
     enabled = form.enabled
     if form.confirm is None:
         # The kill switch changes every task at once: ask first (a dialog with scripts, a page without).
-        services = _services(request)
+        services = services_of(request)
         context = {
-            **_base_context(request, session),
-            **await _settings_context(services),
+            **base_context(request, session),
+            **await settings_context(services),
             "enable": enabled,
             "version_text": str(form.version),
         }
-        if _is_htmx(request):
-            return _render(
+        if is_htmx(request):
+            return render(
                 request,
                 "_confirm_links.html",
                 context,
                 headers={"HX-Retarget": "#dialog-slot", "HX-Reswap": "innerHTML"},
             )
-        return _render(request, "confirm_links.html", context)
+        return render(request, "confirm_links.html", context)
     return await _write_settings(
         request,
         session,
