@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from tests.support.library.engine_collector import EngineCollector
 from tests.support.library.engine_view_fixtures import EngineInstrumentFactory
 from tests.support.library.family_app import FamilyApp, Flavour, action_id
-from tests.support.library.family_runs import DispatchedRun, dispatch_all
+from tests.support.library.family_runs import DispatchedRun, dispatch_all, view_problems
 from tests.support.library.hatchet_engine import RecordingEngine
 from tests.support.library.traceparents import parse_traceparent
 from tests.support.library.worker import Worker
@@ -65,34 +65,6 @@ async def run_family(
     assert len(runs) == 4
     assert tracer_provider.force_flush()
     return runs
-
-
-def view_problems(
-    collector: EngineCollector, run: DispatchedRun, user_spans: tuple[ReadableSpan, ...], family_trace: int
-) -> list[str]:
-    """Why Hatchet's view of ``run`` is not one tree in the family's trace holding all of its worker spans."""
-    view = collector.view(run.action.step_run_id)
-    problems = []
-    if view.trace_id != family_trace:
-        problems.append("filed apart from its family")
-    if [root.name for root in view.roots()] != ["client.request"]:
-        problems.append(f"roots {[root.name for root in view.roots()]}")
-    if view.orphans():
-        problems.append(f"orphans {[span.name for span in view.orphans()]}")
-    if view.bare_start_spans():
-        problems.append("a bare start span")
-    worker_span_ids = {
-        span.context.span_id
-        for span in user_spans
-        if span.context is not None
-        and (span.attributes or {}).get("hatchet.step_run_id") == run.action.step_run_id
-    }
-    assert len(worker_span_ids) >= 2  # the start span and the user span, at least
-    if not worker_span_ids <= set(view.spans):
-        problems.append("worker spans missing")
-    if {span.trace_id for span in collector.worker_spans(run.action.step_run_id)} != {view.trace_id}:
-        problems.append("worker spans sent in another trace")
-    return problems
 
 
 @FLAVOURS

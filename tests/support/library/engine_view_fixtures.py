@@ -35,7 +35,7 @@ def engine_instrument(
         use_links_instead_of_parent: Callable[[str], bool] | None = None, **kwargs: object
     ) -> HatchetInstrumentor:
         instrumentor = HatchetInstrumentor(
-            tracer_provider=tracer_provider,
+            tracer_provider=kwargs.pop("tracer_provider", tracer_provider),  # type: ignore[arg-type]
             config=client_config,
             use_links_instead_of_parent=use_links_instead_of_parent,
             **kwargs,  # type: ignore[arg-type]

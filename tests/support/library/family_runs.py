@@ -4,11 +4,14 @@ handed to the worker, in order, with the engine collector writing the engine's o
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from hatchet_sdk.runnables.action import Action, ActionPayload, ActionType
+from opentelemetry.sdk.trace import ReadableSpan
 
+from tests.support.library.engine_collector import EngineCollector
 from tests.support.library.hatchet_engine import RecordingEngine
 from tests.support.library.worker import Worker
 
@@ -39,12 +42,14 @@ class DispatchedRun:
 
 
 async def dispatch_all(
-    worker: Worker, engine: RecordingEngine, task_name: str = "work"
+    worker: Worker, engine: RecordingEngine, task_names: Mapping[str, str] | None = None, limit: int = 100
 ) -> list[DispatchedRun]:
-    """Runs every recorded trigger (and those the runs add) on ``worker``; the runs, in dispatch order."""
+    """Runs every recorded trigger (and those the runs add) on ``worker``, up to ``limit`` runs; the runs, in
+    dispatch order. A workflow's task is ``work`` unless ``task_names`` names another."""
     runs: list[DispatchedRun] = []
-    while len(runs) < len(engine.triggers):
+    while len(runs) < min(len(engine.triggers), limit):
         trigger = engine.triggers[len(runs)]
+        task_name = (task_names or {}).get(trigger.workflow_name, "work")
         action = engine_action(f"{trigger.workflow_name}:{task_name}", dict(trigger.additional_metadata))
         engine.collector.dispatch(action.step_run_id, action.workflow_run_id, action.additional_metadata)
         runs.append(DispatchedRun(action, dict(trigger.additional_metadata)))
@@ -52,3 +57,37 @@ async def dispatch_all(
         if error is not None:
             raise error
     return runs
+
+
+def view_problems(
+    collector: EngineCollector,
+    run: DispatchedRun,
+    user_spans: tuple[ReadableSpan, ...],
+    family_trace: int,
+    root: str = "client.request",
+) -> list[str]:
+    """Why Hatchet's view of ``run`` is not one tree in the family's trace holding all of its worker spans
+    (``user_spans``: what the user's exporter got)."""
+    view = collector.view(run.action.step_run_id)
+    problems = []
+    if view.trace_id != family_trace:
+        problems.append("filed apart from its family")
+    if [span.name for span in view.roots()] != [root]:
+        problems.append(f"roots {[span.name for span in view.roots()]}")
+    if view.orphans():
+        problems.append(f"orphans {[span.name for span in view.orphans()]}")
+    if view.bare_start_spans():
+        problems.append("a bare start span")
+    worker_span_ids = {
+        span.context.span_id
+        for span in user_spans
+        if span.context is not None
+        and (span.attributes or {}).get("hatchet.step_run_id") == run.action.step_run_id
+    }
+    if len(worker_span_ids) < 2:
+        problems.append("fewer than two worker spans: the start span and one inside the run")
+    if not worker_span_ids <= set(view.spans):
+        problems.append("worker spans missing")
+    if {span.trace_id for span in collector.worker_spans(run.action.step_run_id)} != {view.trace_id}:
+        problems.append("worker spans sent in another trace")
+    return problems

@@ -47,6 +47,7 @@ class Trigger:
 class RecordingEngine:
     triggers: list[Trigger] = field(default_factory=list)
     events: list[Trigger] = field(default_factory=list)
+    schedules: list[Trigger] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     collector: EngineCollector = field(default_factory=EngineCollector)
 
@@ -77,6 +78,12 @@ class _WorkflowService(workflows_pb2_grpc.WorkflowServiceServicer):
 
     def TriggerWorkflow(self, request: Any, context: Any) -> Any:
         return workflows_pb2.TriggerWorkflowResponse(workflow_run_id=self.engine.record_trigger(request))
+
+    def ScheduleWorkflow(self, request: Any, context: Any) -> Any:
+        metadata = json.loads(request.additional_metadata) if request.additional_metadata else {}
+        with self.engine.lock:
+            self.engine.schedules.append(Trigger(request.name, metadata))
+        return workflows_pb2.WorkflowVersion(id="schedule")
 
     def BulkTriggerWorkflow(self, request: Any, context: Any) -> Any:
         ids = [self.engine.record_trigger(item) for item in request.workflows]
