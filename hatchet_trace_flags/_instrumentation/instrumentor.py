@@ -7,7 +7,7 @@ produces.
 
 In link mode the worker's ``hatchet.start_step_run`` span is the root of a new trace, with one span link to
 the span that spawned the run (when the run carries a valid traceparent), and everything the task does stays
-in that new trace: its own spans, the runs it triggers (they carry the new trace's traceparent), durable
+in that new trace: its own spans, the runs it triggers (they carry the new trace's context), durable
 waits, and children spawned on the durable path, which upstream would all attach to the spawner's trace.
 
 With hatchet-sdk's engine exporter on (its default), Hatchet's own run view stays whole in link mode: the
