@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 from hatchet_sdk import ClientConfig
+from hatchet_sdk.clients.admin import AdminClient
 from hatchet_sdk.opentelemetry.instrumentor import HatchetInstrumentor as StockInstrumentor
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
 
-from hatchet_trace_flags import FollowSpawnerSampler
+from hatchet_trace_flags import FollowSpawnerSampler, trace_relationship
 from hatchet_trace_flags._instrumentation.instrumentor import _TARGETS, _unwrap_once
 from tests.support.library.app import App
 from tests.support.library.engine_collector import EngineCollector
@@ -230,3 +231,73 @@ async def test_without_the_engine_exporter_nothing_changes(
     grandchild = parse_traceparent(runs[2].metadata["traceparent"])
     assert grandchild is not None
     assert grandchild[0] == own_trace_of(runs[1], exporter.get_finished_spans())
+
+
+async def test_a_trigger_hatchet_sdk_changed_still_sends_the_engine_its_shape(
+    monkeypatch: pytest.MonkeyPatch,
+    engine_instrument: EngineInstrumentFactory,
+    family: FamilyApp,
+    family_worker: Worker,
+    engine: RecordingEngine,
+    tracer_provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+) -> None:
+    original = AdminClient.aio_run_workflow
+
+    async def newer(
+        self: AdminClient, workflow_name: str, input: Any, options: Any, lease: Any = None
+    ) -> Any:
+        return await original(self, workflow_name, input, options)
+
+    # A newer hatchet-sdk (compat): aio_run gets hatchet-sdk's own wrapper, which writes the current span's
+    # traceparent; inside a linked run that is the link shape, which must not reach the engine.
+    monkeypatch.setattr(AdminClient, "aio_run_workflow", newer)
+    engine_instrument(lambda action: action == action_id("async", 1))
+    with tracer_provider.get_tracer("tests.client").start_as_current_span("client.request") as client:
+        family.generations["async"][0].run(wait_for_result=False)
+    runs = await dispatch_all(family_worker, engine)
+
+    spans = exporter.get_finished_spans()
+    assert_in_family(runs[2].metadata, client.get_span_context().trace_id, own_trace_of(runs[1], spans))
+
+
+async def test_a_per_run_override_and_a_retry_keep_the_view_whole(
+    engine_instrument: EngineInstrumentFactory,
+    family: FamilyApp,
+    family_worker: Worker,
+    engine: RecordingEngine,
+    collector: EngineCollector,
+    tracer_provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+) -> None:
+    engine_instrument(None)  # no predicate: only the override asks for a link
+    with (
+        tracer_provider.get_tracer("tests.client").start_as_current_span("client.request") as client,
+        trace_relationship("link"),
+    ):
+        family.generations["async"][3].run(wait_for_result=False)
+    [first] = await dispatch_all(family_worker, engine)
+    retried = first.action.model_copy(update={"retry_count": 1})
+    collector.dispatch(retried.step_run_id, retried.workflow_run_id, retried.additional_metadata)
+    assert await family_worker.runner.handle_start_step_run(retried) is None
+    assert tracer_provider.force_flush()
+
+    spans = exporter.get_finished_spans()
+    starts = [span for span in spans if span.name.startswith("hatchet.start_step_run")]
+    assert len(starts) == 2
+    assert all(span.parent is None and span.links for span in starts)  # both attempts linked roots
+    assert len({span.context.trace_id for span in starts if span.context is not None}) == 2
+    assert view_problems(collector, first, spans, client.get_span_context().trace_id) == []
+    engine_starts = [
+        span
+        for span in collector.worker_spans(first.action.step_run_id)
+        if span.name.startswith("hatchet.start")
+    ]
+    assert len(engine_starts) == 2
+    assert {span.parent_span_id for span in engine_starts} == {client_trigger_span_id(spans)}
+
+
+def client_trigger_span_id(spans: tuple[ReadableSpan, ...]) -> int:
+    [trigger] = [span for span in spans if span.name == "hatchet.run_workflow"]
+    assert trigger.context is not None
+    return trigger.context.span_id
