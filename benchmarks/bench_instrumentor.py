@@ -11,8 +11,8 @@ default), its OTLP exporter swapped for an in-memory one; ours then wraps it wit
 Targets (issue 2): per task start, parent mode with a cached predicate <= 0.5x stock and link mode <= 0.6x
 stock. Issue 10: per trigger, ours <= 0.45x stock (measured with fan-out measurement on, as with any
 predicate, and off). Issue 14: fan-out measurement (on in "parent" and "link", off in "unmeasured") adds at
-most ~1 µs per trigger; triggers run inside a task run, where they are counted. Issue 21: the engine copy costs
-at most ~1 µs on the thread that ends a span (a span of a linked run: one lookup and a small record); the
+most ~1 µs per trigger; triggers run inside a task run, where they are counted. Issue 21: the engine copy
+costs at most ~1 µs on the thread that ends a span (a span of a linked run: one lookup and a small record); the
 rewrite on the export thread is reported. Both are timed alone, as deltas in the same run.
 
 Run: `python -m benchmarks instrumentor`.
@@ -290,7 +290,7 @@ def main() -> None:
     checks.append(("trigger, measured / unmeasured", triggers["parent"] / triggers["unmeasured"], 1.05))
     checks.append(("trigger, measurement alone (µs)", alone, 1.0))
     linked_end, other_end, rewrite = _time_engine_copy()
-    print("engine copy (µs per span, timed alone; the engine's processor is installed in every variant above):")
+    print("engine copy (µs per span, timed alone; every variant above has the engine's processor):")
     print(f"  span-ending thread, span of a linked run  {linked_end:6.2f}")
     print(f"  span-ending thread, any other span        {other_end:6.2f}")
     print(f"  export thread, the rewrite of a linked span {rewrite:6.2f}  (reported)")
