@@ -12,8 +12,8 @@ Targets (issue 2): per task start, parent mode with a cached predicate <= 0.5x s
 stock. Issue 10: per trigger, ours <= 0.45x stock (measured with fan-out measurement on, as with any
 predicate, and off). Issue 14: fan-out measurement (on in "parent" and "link", off in "unmeasured") adds at
 most ~1 µs per trigger; triggers run inside a task run, where they are counted. Issue 21: the engine copy
-costs at most ~1 µs on the thread that ends a span (a span of a linked run: one lookup and a small record); the
-rewrite on the export thread is reported. Both are timed alone, as deltas in the same run.
+costs at most ~1 µs on the thread that ends a span (a span of a linked run: one lookup and a small record);
+the rewrite on the export thread is reported. Both are timed alone, as deltas in the same run.
 
 Run: `python -m benchmarks instrumentor`.
 """
