@@ -20,6 +20,7 @@ copy and counted, never sent to the engine as it is.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -65,6 +66,11 @@ class EngineTraces:
         self._released: OrderedDict[int, None] = (
             OrderedDict()
         )  # kept, inactive; least recently released first
+        self._lock = threading.Lock()
+        # A fork while another thread holds the lock would leave the child's copy locked for ever.
+        os.register_at_fork(after_in_child=self._new_lock)
+
+    def _new_lock(self) -> None:
         self._lock = threading.Lock()
 
     def hold(self, own_trace_id: int, engine_trace_id: int, spawner_span_id: int) -> EngineTarget:

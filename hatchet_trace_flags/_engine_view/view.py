@@ -52,13 +52,14 @@ class EngineView:
     def hold(self, span: Span, engine_traceparent: object) -> int | None:
         """Map ``span``'s trace to the engine's trace of ``engine_traceparent`` when they differ; the trace id
         to :meth:`release` afterwards, or ``None`` when nothing was held."""
+        own_trace_id = span.get_span_context().trace_id
+        if not isinstance(engine_traceparent, str) or own_trace_id == 0:
+            return None
+        if engine_traceparent[3:35] == f"{own_trace_id:032x}":
+            return None  # one trace for both (parent mode): the cheap test first, on every task start
         engine_trace_id = trace_id_in(engine_traceparent)
         if engine_trace_id is None:
             return None  # the engine derives a trace of its own: nothing of ours to keep it apart from
-        own_trace_id = span.get_span_context().trace_id
-        if own_trace_id == engine_trace_id or own_trace_id == 0:
-            return None
-        assert isinstance(engine_traceparent, str)
         self.traces.hold(own_trace_id, engine_trace_id, span_id_in(engine_traceparent))
         return own_trace_id
 
