@@ -1,4 +1,4 @@
-"""README, "Hatchet's own run view": it names what the code uses (the key, the metric, the switch, the grace)."""
+"""README, "Hatchet's own run view": it names what the code uses (key, metric, switch, grace)."""
 
 from __future__ import annotations
 
