@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from hatchet_sdk import ClientConfig
 from hatchet_sdk.clients.admin import AdminClient
+from hatchet_sdk.config import OpenTelemetryConfig
 from hatchet_sdk.opentelemetry.instrumentor import HatchetInstrumentor as StockInstrumentor
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -54,7 +55,10 @@ def assert_in_family(metadata: dict[str, Any], family_trace: int, own_trace: int
     assert engine_parent[1:] == own[1:]
 
 
+@pytest.mark.parametrize("individual_spans", [False, True], ids=["one-span", "span-per-item"])
 async def test_hatchet_sdks_own_trigger_wrappers_keep_the_engine_family(
+    individual_spans: bool,
+    client_config: ClientConfig,
     engine_instrument: EngineInstrumentFactory,
     family: FamilyApp,
     family_worker: Worker,
@@ -63,7 +67,12 @@ async def test_hatchet_sdks_own_trigger_wrappers_keep_the_engine_family(
     tracer_provider: TracerProvider,
     exporter: InMemorySpanExporter,
 ) -> None:
-    engine_instrument(lambda action: action == "family-triggers:work")
+    # hatchet-sdk's individual_run_spans_for_bulk_run: each bulk item gets a span and a traceparent of its own.
+    otel = OpenTelemetryConfig(individual_run_spans_for_bulk_run=individual_spans)
+    engine_instrument(
+        lambda action: action == "family-triggers:work",
+        config=client_config.model_copy(update={"otel": otel}),
+    )
     with tracer_provider.get_tracer("tests.client").start_as_current_span("client.request") as client:
         family.triggers.run(wait_for_result=False)
     [run] = await dispatch_all(family_worker, engine, limit=1)
@@ -77,6 +86,8 @@ async def test_hatchet_sdks_own_trigger_wrappers_keep_the_engine_family(
     assert len(made) == 4 + 4 + 1  # run_many x2 (two items each), push, aio_push, bulk pushes, schedule
     for sent in made:
         assert_in_family(sent.additional_metadata, family_trace, own_trace)
+    bulk_items = {sent.additional_metadata["traceparent"] for sent in engine.triggers[1:]}
+    assert len(bulk_items) == (4 if individual_spans else 2)
     assert view_problems(collector, run, spans, family_trace) == []
 
 

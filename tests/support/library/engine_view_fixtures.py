@@ -36,7 +36,7 @@ def engine_instrument(
     ) -> HatchetInstrumentor:
         instrumentor = HatchetInstrumentor(
             tracer_provider=kwargs.pop("tracer_provider", tracer_provider),  # type: ignore[arg-type]
-            config=client_config,
+            config=kwargs.pop("config", client_config),  # type: ignore[arg-type]
             use_links_instead_of_parent=use_links_instead_of_parent,
             **kwargs,  # type: ignore[arg-type]
         )
