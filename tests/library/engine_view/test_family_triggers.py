@@ -67,7 +67,7 @@ async def test_hatchet_sdks_own_trigger_wrappers_keep_the_engine_family(
     tracer_provider: TracerProvider,
     exporter: InMemorySpanExporter,
 ) -> None:
-    # hatchet-sdk's individual_run_spans_for_bulk_run: each bulk item gets a span and a traceparent of its own.
+    # hatchet-sdk's individual_run_spans_for_bulk_run: each bulk item gets a span and traceparent of its own.
     otel = OpenTelemetryConfig(individual_run_spans_for_bulk_run=individual_spans)
     engine_instrument(
         lambda action: action == "family-triggers:work",
