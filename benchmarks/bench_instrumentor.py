@@ -4,13 +4,16 @@ All variants run in this process, on the real hatchet-sdk code paths, in alterna
 the best round. Task starts: `Runner.handle_start_step_run` with a real `Action` carrying a traceparent, for
 an action the runner does not have (so the measurement is the instrumentation around it, as in FIELD-NOTES
 §1). Triggers: `workflow.run(wait_for_result=False)` inside an active span, with the engine's gRPC stub
-replaced by one that answers at once, so network time does not drown the CPU cost being compared. Spans go to
-a TracerProvider with no exporter.
+replaced by one that answers at once, so network time does not drown the CPU cost being compared. Stock and
+ours alike run with hatchet-sdk's engine processor installed (``enable_hatchet_otel_collector=True``, the
+default), its OTLP exporter swapped for an in-memory one; ours then wraps it with the engine copy (issue 21).
 
 Targets (issue 2): per task start, parent mode with a cached predicate <= 0.5x stock and link mode <= 0.6x
 stock. Issue 10: per trigger, ours <= 0.45x stock (measured with fan-out measurement on, as with any
 predicate, and off). Issue 14: fan-out measurement (on in "parent" and "link", off in "unmeasured") adds at
-most ~1 µs per trigger; triggers run inside a task run, where they are counted.
+most ~1 µs per trigger; triggers run inside a task run, where they are counted. Issue 21: the engine copy
+costs at most ~1 µs on the thread that ends a span (a span of a linked run: one lookup and a small record);
+the rewrite on the export thread is reported. Both are timed alone, as deltas in the same run.
 
 Run: `python -m benchmarks instrumentor`.
 """
@@ -29,14 +32,20 @@ from typing import Any
 from hatchet_sdk import ClientConfig, EmptyModel, Hatchet
 from hatchet_sdk.config import ClientTLSConfig
 from hatchet_sdk.contracts import workflows_pb2
+from hatchet_sdk.opentelemetry import instrumentor as stock_module
 from hatchet_sdk.opentelemetry.instrumentor import HatchetInstrumentor as StockInstrumentor
 from hatchet_sdk.runnables.action import Action, ActionPayload, ActionType
 from hatchet_sdk.runnables.contextvars import ctx_action_key
 from hatchet_sdk.worker.runner.runner import Runner
 from hatchet_sdk.worker.runner.utils.capture_logs import AsyncLogSender
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Link, SpanContext, TraceFlags
 
 from hatchet_trace_flags import HatchetInstrumentor
+from hatchet_trace_flags._engine_view.processor import EngineBound, EngineCopyProcessor, engine_copy
+from hatchet_trace_flags._engine_view.traces import EngineTraces
+from hatchet_trace_flags._engine_view.view import EngineView
 from hatchet_trace_flags._instrumentation.instrumentor import _TARGETS, _unwrap_once
 from hatchet_trace_flags._triggers.spawn_stamp import (
     SPAWNED_AT_METADATA_KEY,
@@ -92,34 +101,47 @@ def _unwrap_everything() -> None:
 
 
 @contextmanager
-def _variant(name: str, config: ClientConfig, provider: TracerProvider) -> Iterator[None]:
-    if name == "bare":
-        yield
-        return
-    if name == "stock":
-        stock = StockInstrumentor(
-            tracer_provider=provider, config=config, enable_hatchet_otel_collector=False
-        )
-        stock.instrument()
-        try:
-            yield
-        finally:
-            stock.uninstrument()
-            _unwrap_everything()  # upstream's uninstrument unwraps nothing
-        return
-    decisions = {"fanout-worker:process-item": name == "link"}
-    ours = HatchetInstrumentor(
-        tracer_provider=provider,
-        config=config,
-        enable_hatchet_otel_collector=False,
-        use_links_instead_of_parent=decisions.__getitem__,  # a cached decision: a dict hit
-        measure_fanout=name != "unmeasured",
-    )
-    ours.instrument()
+def _in_memory_engine_exporter() -> Iterator[None]:
+    """hatchet-sdk's engine processor, stock and ours, exports to memory instead of the engine over gRPC."""
+    original = stock_module.OTLPSpanExporter  # type: ignore[attr-defined]
+    stock_module.OTLPSpanExporter = lambda **_: InMemorySpanExporter()  # type: ignore[attr-defined]
     try:
         yield
     finally:
-        ours.uninstrument()
+        stock_module.OTLPSpanExporter = original  # type: ignore[attr-defined]
+
+
+@contextmanager
+def _variant(name: str, config: ClientConfig) -> Iterator[TracerProvider]:
+    # A provider per variant: each gets exactly one engine processor.
+    provider = TracerProvider()
+    try:
+        if name == "bare":
+            yield provider
+        elif name == "stock":
+            stock = StockInstrumentor(tracer_provider=provider, config=config)
+            stock.instrument()
+            try:
+                yield provider
+            finally:
+                stock.uninstrument()
+                _unwrap_everything()  # upstream's uninstrument unwraps nothing
+        else:
+            decisions = {"fanout-worker:process-item": name == "link"}
+            ours = HatchetInstrumentor(
+                tracer_provider=provider,
+                config=config,
+                use_links_instead_of_parent=decisions.__getitem__,  # a cached decision: a dict hit
+                measure_fanout=name != "unmeasured",
+                hatchet_run_view=True,
+            )
+            ours.instrument()
+            try:
+                yield provider
+            finally:
+                ours.uninstrument()
+    finally:
+        provider.shutdown()
 
 
 async def _time_starts(runner: Runner, action: Action) -> float:
@@ -168,6 +190,49 @@ def _time_measurement_alone(rounds: int = ROUNDS, calls: int = 100_000) -> float
     return best
 
 
+def _ended_span(provider: TracerProvider) -> ReadableSpan:
+    """A linked start span as a run ends it: ten attributes and the spawn link."""
+    spawner = SpanContext(0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7, True, TraceFlags(1))
+    span = provider.get_tracer("bench").start_span(
+        "hatchet.start_step_run",
+        attributes={f"hatchet.attribute_{index}": "value" for index in range(10)},
+        links=[Link(spawner, {"hatchet.link": "spawned_by"})],
+    )
+    span.end()
+    return span  # type: ignore[return-value]
+
+
+def _time_engine_copy(rounds: int = ROUNDS, calls: int = 100_000) -> tuple[float, float, float]:
+    """The engine copy alone (µs per span): on the thread that ends a span, for a span of a linked run and for
+    any other span (each minus handing the span straight to the same processor), and the rewrite that the
+    export thread does for a span of a linked run."""
+    provider = TracerProvider()
+    linked, other = _ended_span(provider), _ended_span(provider)
+    assert linked.context is not None
+    view = EngineView(EngineTraces(grace=60.0), None)
+    target = view.traces.hold(linked.context.trace_id, 0xE0E0E0E0E0E0E0E0E0E0E0E0E0E0E0E0, 0x00F067AA0BA902B7)
+    engine = SpanProcessor()  # what the engine's batch processor does with a span is the same either way
+    wrapped = EngineCopyProcessor(engine, view)
+    bound = EngineBound(linked, target)
+    best = [float("inf")] * 3
+    for _ in range(rounds):
+        started = time.perf_counter_ns()
+        for _ in range(calls):
+            engine.on_end(linked)
+        direct = time.perf_counter_ns() - started
+        for index, span in enumerate((linked, other)):
+            started = time.perf_counter_ns()
+            for _ in range(calls):
+                wrapped.on_end(span)
+            best[index] = min(best[index], (time.perf_counter_ns() - started - direct) / calls / 1000)
+        started = time.perf_counter_ns()
+        for _ in range(calls // 10):
+            engine_copy(bound)
+        best[2] = min(best[2], (time.perf_counter_ns() - started) / (calls // 10) / 1000)
+    provider.shutdown()
+    return best[0], best[1], best[2]
+
+
 def measure() -> tuple[dict[str, float], dict[str, float]]:
     config = ClientConfig(token=_token(), tls_config=ClientTLSConfig(strategy="none"))
     hatchet = Hatchet(config=config)
@@ -178,7 +243,6 @@ def measure() -> tuple[dict[str, float], dict[str, float]]:
 
     hatchet._client.admin.v0_client = _InstantEngine()  # type: ignore[assignment]
     runner = Runner(Queue(), config, 1, 1, False, {}, [], None, AsyncLogSender(hatchet.event))
-    provider = TracerProvider()
     action = _action()
     trigger = lambda: child.run(wait_for_result=False)  # noqa: E731
 
@@ -186,12 +250,15 @@ def measure() -> tuple[dict[str, float], dict[str, float]]:
     triggers: dict[str, list[float]] = {}
     loop = asyncio.new_event_loop()
     try:
-        for _ in range(ROUNDS):
-            for name in ("bare", "stock", "parent", "link", "unmeasured"):
-                with _variant(name, config, provider):
-                    starts.setdefault(name, []).append(loop.run_until_complete(_time_starts(runner, action)))
-                    if name != "link":
-                        triggers.setdefault(name, []).append(_time_triggers(trigger, provider))
+        with _in_memory_engine_exporter():
+            for _ in range(ROUNDS):
+                for name in ("bare", "stock", "parent", "link", "unmeasured"):
+                    with _variant(name, config) as provider:
+                        starts.setdefault(name, []).append(
+                            loop.run_until_complete(_time_starts(runner, action))
+                        )
+                        if name != "link":
+                            triggers.setdefault(name, []).append(_time_triggers(trigger, provider))
     finally:
         loop.close()
         runner.thread_pool.shutdown()
@@ -222,6 +289,12 @@ def main() -> None:
     )
     checks.append(("trigger, measured / unmeasured", triggers["parent"] / triggers["unmeasured"], 1.05))
     checks.append(("trigger, measurement alone (µs)", alone, 1.0))
+    linked_end, other_end, rewrite = _time_engine_copy()
+    print("engine copy (µs per span, timed alone; every variant above has the engine's processor):")
+    print(f"  span-ending thread, span of a linked run  {linked_end:6.2f}")
+    print(f"  span-ending thread, any other span        {other_end:6.2f}")
+    print(f"  export thread, the rewrite of a linked span {rewrite:6.2f}  (reported)")
+    checks.append(("engine copy on the ending thread (µs)", linked_end, 1.0))
     print("ratios (same run):")
     for label, ratio, target in checks:
         verdict = "ok" if ratio <= target else "MISSED"

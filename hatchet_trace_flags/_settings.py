@@ -106,6 +106,12 @@ class WorkerSettings(BaseSettings):
     ca_file: str | None = Field(None, description="CA bundle (PEM) to verify the service's certificate")
     report_tasks: Switch = Field(True, description="report the tasks this worker evaluates to the service")
     worker_name: str | None = Field(None, description="the worker name sent with task reports (<host>/<pid>)")
+    # HatchetInstrumentor
+    hatchet_run_view: Switch = Field(
+        True,
+        description="with hatchet-sdk's engine exporter on, send the engine a parent-shaped copy of linked "
+        "runs so Hatchet's run view stays whole (false: the engine gets the link shape)",
+    )
 
     @classmethod
     def settings_customise_sources(

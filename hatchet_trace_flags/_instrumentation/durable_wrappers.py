@@ -27,7 +27,9 @@ from hatchet_trace_flags._triggers.spawn_stamp import counted_durable_spawn
 
 __all__ = ["DurableWrappers", "in_link_mode"]
 
-# Link mode of the step run this code runs in; read by the durable wrappers, which only run in async tasks.
+# Whether the step run this code runs in keeps its own context apart from the incoming traceparent: link
+# mode, or a run started from the link-shaped context next to an engine-shaped traceparent (``_engine_view``).
+# Read by the durable wrappers, which only run in async tasks.
 in_link_mode: ContextVar[bool] = ContextVar("hatchet_trace_flags_in_link_mode", default=False)
 
 

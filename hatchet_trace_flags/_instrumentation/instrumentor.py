@@ -7,8 +7,12 @@ produces.
 
 In link mode the worker's ``hatchet.start_step_run`` span is the root of a new trace, with one span link to
 the span that spawned the run (when the run carries a valid traceparent), and everything the task does stays
-in that new trace: its own spans, the runs it triggers (they carry the new trace's traceparent), durable
+in that new trace: its own spans, the runs it triggers (they carry the new trace's context), durable
 waits, and children spawned on the durable path, which upstream would all attach to the spawner's trace.
+
+With hatchet-sdk's engine exporter on (its default), Hatchet's own run view stays whole in link mode: the
+engine's exporter alone gets a parent-shaped copy of linked runs, and runs triggered from a linked run keep
+the engine's trace in their ``traceparent`` (see ``_engine_view``; ``hatchet_run_view=False`` turns it off).
 
 It also fixes three things about the stock instrumentor: argument binding is cached instead of costing ~90 µs
 per call, constructing it twice never adds a second exporter, and ``uninstrument()`` really unwraps. And it
@@ -43,6 +47,10 @@ from opentelemetry.trace import (
 )
 from wrapt import wrap_function_wrapper
 
+from hatchet_trace_flags._engine_view import view as engine_view
+from hatchet_trace_flags._engine_view.processor import engine_view_of, install_engine_copy
+from hatchet_trace_flags._engine_view.traceparents import own_traceparent
+from hatchet_trace_flags._engine_view.view import EngineView
 from hatchet_trace_flags._fanout.metrics import FanoutMeasurement, measurement_for
 from hatchet_trace_flags._instrumentation import compat
 from hatchet_trace_flags._instrumentation.active_span import active
@@ -51,6 +59,7 @@ from hatchet_trace_flags._instrumentation.durable_wrappers import DurableWrapper
 from hatchet_trace_flags._instrumentation.links import start_context
 from hatchet_trace_flags._instrumentation.prefetch import prefetch_on_runner_init
 from hatchet_trace_flags._instrumentation.sampling import ignores_attributes
+from hatchet_trace_flags._settings import WorkerSettings
 from hatchet_trace_flags._triggers.arguments import bound_arguments
 from hatchet_trace_flags._triggers.attributes import trigger_attributes
 from hatchet_trace_flags._triggers.metadata import (
@@ -59,6 +68,7 @@ from hatchet_trace_flags._triggers.metadata import (
     add_override_to_bulk_run,
     add_override_to_push,
     add_override_to_schedule,
+    fallback_family_wrapper,
     override_wrapper,
     traced_metadata,
 )
@@ -117,6 +127,10 @@ class HatchetInstrumentor(DurableWrappers):
         (and one warning per ``action_id``). Keep it fast: :class:`hatchet_trace_flags.FlagPredicate` is.
     :param measure_fanout: measure fan-out (children per run, child start delays; docs/insight.md). ``None``
         (the default): when a predicate is given; ``False`` leaves every run's metadata as hatchet-sdk's.
+    :param hatchet_run_view: with ``enable_hatchet_otel_collector``, send Hatchet's engine a parent-shaped
+        copy of linked runs so that its run view stays whole (README, "Hatchet's own run view"). ``None`` (the
+        default): ``WorkerSettings.hatchet_run_view`` (``HATCHET_TRACE_FLAGS_HATCHET_RUN_VIEW``, true unless
+        set); ``False``: the engine gets the link shape too. Without the engine exporter nothing happens.
 
     All other parameters are hatchet-sdk's, with the same meaning.
     """
@@ -140,7 +154,12 @@ class HatchetInstrumentor(DurableWrappers):
         *,
         use_links_instead_of_parent: UseLinksPredicate | None = None,
         measure_fanout: bool | None = None,
+        hatchet_run_view: bool | None = None,
     ) -> None:
+        # Read by _add_hatchet_exporter, which hatchet-sdk's __init__ calls.
+        self._hatchet_run_view = hatchet_run_view
+        self._engine_view: EngineView | None = None
+        self._engine_meter_provider = meter_provider
         self.use_links_instead_of_parent = use_links_instead_of_parent
         self.measure_fanout = measure_fanout
         self._fanout: FanoutMeasurement | None = getattr(self, "_fanout", None)  # singleton: may be live
@@ -171,9 +190,15 @@ class HatchetInstrumentor(DurableWrappers):
 
     def _add_hatchet_exporter(self) -> None:
         # The singleton re-runs __init__ on every construction; one exporter per provider, not one per call.
+        run_view = self._hatchet_run_view
+        if run_view is None:
+            run_view = WorkerSettings.from_environ().hatchet_run_view
         if self.tracer_provider in _providers_with_hatchet_exporter:
+            self._engine_view = engine_view_of(self.tracer_provider) if run_view else None
             return
-        super()._add_hatchet_exporter()
+        self._engine_view = install_engine_copy(self, self._engine_meter_provider) if run_view else None
+        if self._engine_view is None:
+            super()._add_hatchet_exporter()
         _providers_with_hatchet_exporter.add(self.tracer_provider)
 
     def _instrument(self, **kwargs: Any) -> None:
@@ -197,6 +222,9 @@ class HatchetInstrumentor(DurableWrappers):
             key = f"{owner.__name__}.{name}"
             if key in fallbacks:
                 wrappers = [fallback] if (fallback := fallbacks[key]) is not None else []
+                if wrappers and owner in (AdminClient, EventClient):
+                    # Inside hatchet-sdk's wrapper: the traceparent it writes goes to the engine in its shape.
+                    wrappers.insert(0, fallback_family_wrapper)
             elif add_override is not None:
                 # Inside hatchet-sdk's wrapper, so the traceparent the override is bound to is already there.
                 wrappers = [override_wrapper(add_override), getattr(self, wrapper_name)]
@@ -210,8 +238,10 @@ class HatchetInstrumentor(DurableWrappers):
             Runner, "__init__", prefetch_on_runner_init(lambda: self.use_links_instead_of_parent)
         )
         wrap_batch_starts(self)  # hatchet-sdk >= 1.37; older versions have no batch tasks to trace
+        engine_view.install(self._engine_view)
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        engine_view.install(None)
         _unwrap_once(Runner, "__init__")
         for owner, name, layers in self._wrapped:
             for _ in range(layers):
@@ -269,7 +299,9 @@ class HatchetInstrumentor(DurableWrappers):
         link_mode = self._wants_link(action.action_id, metadata)
 
         traceparent = metadata.get(TRACEPARENT_METADATA_KEY) if metadata else None
-        context, links = start_context(link_mode, traceparent)
+        # The link-shaped context a trigger in a linked run left next to the engine's traceparent, if any.
+        own = own_traceparent(metadata) if metadata else None
+        context, links = start_context(link_mode, own)
 
         span_name = "hatchet.start_step_run"
         if self.config.otel.include_task_name_in_start_step_run_span_name:
@@ -277,12 +309,17 @@ class HatchetInstrumentor(DurableWrappers):
         hatchet_attributes = action.get_otel_attributes(self.config)
 
         attributes_token = ctx_hatchet_span_attributes.set(hatchet_attributes)
-        mode_token = in_link_mode.set(link_mode)
+        # Durable waits and spawns must follow this run's own context, not the incoming traceparent.
+        mode_token = in_link_mode.set(link_mode or own != traceparent)
         measured = self._fanout.run_started(action, link_mode) if self._fanout is not None else None
+        view = self._engine_view
+        held: int | None = None
         try:
             span = self._tracer.start_span(
                 span_name, context=context, kind=SpanKind.CONSUMER, attributes=hatchet_attributes, links=links
             )
+            if view is not None:
+                held = view.hold(span, traceparent)  # released once the start span has ended
             with active(span):
                 result = await wrapped(*args, **kwargs)
                 if isinstance(result, Exception):
@@ -290,6 +327,8 @@ class HatchetInstrumentor(DurableWrappers):
                     span.set_status(StatusCode.ERROR, str(result))
                 return result
         finally:
+            if held is not None:
+                view.release(held)  # type: ignore[union-attr]  # held implies a view
             if measured is not None:
                 measured.end()
             in_link_mode.reset(mode_token)

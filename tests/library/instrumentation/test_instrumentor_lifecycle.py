@@ -22,7 +22,9 @@ ORIGINALS = {(owner, name): vars(owner)[name] for owner, name, _, _ in _TARGETS}
 
 def hatchet_exporters(provider: TracerProvider) -> int:
     processors = provider._active_span_processor._span_processors
-    return sum(isinstance(processor, _HatchetAttributeSpanProcessor) for processor in processors)
+    # Ours is wrapped in the engine copy (hatchet_trace_flags._engine_view).
+    inner = [getattr(processor, "engine_processor", processor) for processor in processors]
+    return sum(isinstance(processor, _HatchetAttributeSpanProcessor) for processor in inner)
 
 
 @pytest.fixture

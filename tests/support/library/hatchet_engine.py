@@ -2,6 +2,8 @@
 
 No Hatchet engine can run on the test machines, but the SDK's own client code (request building, metadata
 serialisation, gRPC calls) should still run for real, so tests assert on what actually went over the wire.
+It also serves the engine's OTLP collector (``engine_collector``), where hatchet-sdk's engine exporter sends
+the worker's spans.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from typing import Any
 import grpc
 from google.protobuf import timestamp_pb2
 from hatchet_sdk.contracts import events_pb2, events_pb2_grpc, workflows_pb2, workflows_pb2_grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+
+from tests.support.library.engine_collector import EngineCollector
 
 
 def fake_token(grpc_address: str) -> str:
@@ -42,7 +47,9 @@ class Trigger:
 class RecordingEngine:
     triggers: list[Trigger] = field(default_factory=list)
     events: list[Trigger] = field(default_factory=list)
+    schedules: list[Trigger] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    collector: EngineCollector = field(default_factory=EngineCollector)
 
     def record_trigger(self, request: workflows_pb2.TriggerWorkflowRequest) -> str:
         metadata = json.loads(request.additional_metadata) if request.additional_metadata else {}
@@ -72,6 +79,12 @@ class _WorkflowService(workflows_pb2_grpc.WorkflowServiceServicer):
     def TriggerWorkflow(self, request: Any, context: Any) -> Any:
         return workflows_pb2.TriggerWorkflowResponse(workflow_run_id=self.engine.record_trigger(request))
 
+    def ScheduleWorkflow(self, request: Any, context: Any) -> Any:
+        metadata = json.loads(request.additional_metadata) if request.additional_metadata else {}
+        with self.engine.lock:
+            self.engine.schedules.append(Trigger(request.name, metadata))
+        return workflows_pb2.WorkflowVersion(id="schedule")
+
     def BulkTriggerWorkflow(self, request: Any, context: Any) -> Any:
         ids = [self.engine.record_trigger(item) for item in request.workflows]
         return workflows_pb2.BulkTriggerWorkflowResponse(workflow_run_ids=ids)
@@ -93,6 +106,7 @@ def start_engine() -> tuple[grpc.Server, RecordingEngine, str]:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     workflows_pb2_grpc.add_WorkflowServiceServicer_to_server(_WorkflowService(engine), server)
     events_pb2_grpc.add_EventsServiceServicer_to_server(_EventsService(engine), server)
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(engine.collector, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     return server, engine, f"127.0.0.1:{port}"
