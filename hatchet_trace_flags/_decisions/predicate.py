@@ -92,6 +92,7 @@ from opentelemetry.metrics import MeterProvider
 
 from hatchet_trace_flags._checks import check_count, check_seconds, check_seconds_or_zero
 from hatchet_trace_flags._decisions.decision_metrics import DECISIONS_METRIC, Outcome, Tally, count_decisions
+from hatchet_trace_flags._decisions.evaluation_event import Evaluation, evaluation
 from hatchet_trace_flags._decisions.fork_safety import track
 from hatchet_trace_flags._decisions.refresh_threads import RefreshThreads, join_threads
 from hatchet_trace_flags.contract import DEFAULT_FLAG_KEY, Reason
@@ -121,11 +122,12 @@ def evaluates_in_process(provider: object) -> bool:
 
 
 class _Entry(NamedTuple):
-    """A cached decision: served until ``expires`` (the predicate's clock)."""
+    """A cached decision: served until ``expires`` (the predicate's clock), with what its span event says."""
 
     expires: float
     use_links: bool
     outcome: Outcome
+    evaluation: Evaluation
 
 
 class _Answer(NamedTuple):
@@ -134,6 +136,9 @@ class _Answer(NamedTuple):
     use_links: bool
     reason: str | None
     error_code: ErrorCode | None = None
+    provider_name: str | None = None
+    version: str | None = None  # of the rules, as the provider's flag_metadata names it
+    rule: str | None = None  # the task or pattern that matched, when the provider names it
 
 
 class _Refresh:
@@ -200,7 +205,7 @@ class FlagPredicate:
         # provider call. Writes replace whole entries (or the whole dict), so a reader sees old or new.
         self._lock = threading.Lock()
         self._decisions: dict[str, _Entry] = {}
-        self._last_known: LRUCache[str, bool] = LRUCache(maxsize)
+        self._last_known: LRUCache[str, Evaluation] = LRUCache(maxsize)  # the last answer that was no error
         self._refreshing: dict[str, _Refresh] = {}
         self._outstanding_refreshes = 0
         self._generation = 0  # bumped on every invalidation; answers from older generations are not cached
@@ -239,12 +244,25 @@ class FlagPredicate:
         # The hot path: no lock, one dict lookup, one clock reading, one integer increment (exact under
         # the GIL: CPython switches threads only at calls and backward jumps, never inside `+= 1`).
         try:
-            expires, use_links, outcome = self._decisions[action_id]
+            expires, use_links, outcome, _ = self._decisions[action_id]
         except (KeyError, TypeError):  # not cached, or unhashable (the slow path reports that)
-            return self._decide_uncached(action_id)
+            return self._decide_uncached(action_id).use_links
         if expires > self._timer():
             outcome.cache += 1
             return use_links
+        return self._decide_uncached(action_id).use_links
+
+    def evaluate(self, action_id: str) -> Evaluation:
+        """The decision for ``action_id`` and why: what ``predicate(action_id)`` decides, with the attributes
+        of its ``feature_flag.evaluation`` span event (the instrumentor records it). The same cache, the same
+        counting and the same cost as calling the predicate."""
+        try:
+            expires, _, outcome, evaluated = self._decisions[action_id]
+        except (KeyError, TypeError):
+            return self._decide_uncached(action_id)
+        if expires > self._timer():
+            outcome.cache += 1
+            return evaluated
         return self._decide_uncached(action_id)
 
     def prefetch(self, action_ids: Iterable[str], *, timeout: float = 0.0) -> int:
@@ -317,7 +335,7 @@ class FlagPredicate:
 
     # -- slow paths -------------------------------------------------------------------------------
 
-    def _decide_uncached(self, action_id: str) -> bool:
+    def _decide_uncached(self, action_id: str) -> Evaluation:
         try:
             if type(action_id) is not str:
                 raise TypeError(f"action_id must be a str, got {type(action_id).__name__}")
@@ -326,20 +344,22 @@ class FlagPredicate:
             return self._serve_while_refreshing(action_id)
         except Exception as error:
             self._report_problem(f"cannot decide for {action_id!r}: {error!r}")
-            return self._default
+            return evaluation(
+                str(action_id), self._default, "error", flag_key=self._flag_key, error_type="general"
+            )
 
-    def _evaluate_inline(self, action_id: str) -> bool:
+    def _evaluate_inline(self, action_id: str) -> Evaluation:
         generation = self._generation  # an int read needs no lock; a stale one only skips caching
         answer = self._ask_provider(action_id)
         with self._lock:
-            outcome = self._remember(action_id, answer, generation)
+            outcome, evaluated = self._remember(action_id, answer, generation)
             if answer.reason is None:
                 outcome.fallback += 1
             else:
                 outcome.evaluated += 1
-        return outcome.use_links
+        return evaluated
 
-    def _serve_while_refreshing(self, action_id: str) -> bool:
+    def _serve_while_refreshing(self, action_id: str) -> Evaluation:
         now = self._timer()
         with self._lock:
             known = self._last_known.get(action_id)
@@ -358,14 +378,16 @@ class FlagPredicate:
                             entry.outcome.fallback += 1
                         else:
                             entry.outcome.evaluated += 1
-                    return entry.use_links
+                    return entry.evaluation
             else:
                 self._stalled = True  # until the provider answers a refresh, nobody waits again
         reason = "timeout" if timed_out else ("pending" if known is None else "stale")
         with self._lock:
-            outcome = self._tally.outcome(self._default if known is None else known, reason)
+            outcome = self._tally.outcome(self._default if known is None else known.use_links, reason)
             outcome.fallback += 1
-        return outcome.use_links
+        if known is not None:
+            return known.served_as(reason)
+        return evaluation(action_id, self._default, reason, flag_key=self._flag_key)
 
     def _is_current(self, refresh: _Refresh, now: float) -> bool:
         return refresh.generation == self._generation and now - refresh.started < self._refresh_timeout
@@ -409,41 +431,73 @@ class FlagPredicate:
             details = self._client.get_boolean_details(self._flag_key, self._default, context)
         except Exception as error:  # hooks or a broken client; the SDK catches provider exceptions itself
             self._report_problem(f"evaluating {self._flag_key!r} raised {error!r}")
-            return _Answer(self._default, None, ErrorCode.GENERAL)
+            return _Answer(self._default, None, ErrorCode.GENERAL, self._provider_name())
         if details.error_code is not None:
             self._report_problem(
                 f"evaluating {self._flag_key!r} failed: {details.error_code}: {details.error_message}"
             )
-            return _Answer(self._default, None, details.error_code)
+            return _Answer(self._default, None, details.error_code, self._provider_name())
         value: object = details.value
         if type(value) is not bool:  # the async path of some SDK versions lets a wrong type through
             self._report_problem(f"evaluating {self._flag_key!r} returned {value!r}, not a bool")
-            return _Answer(self._default, None, ErrorCode.TYPE_MISMATCH)
+            return _Answer(self._default, None, ErrorCode.TYPE_MISMATCH, self._provider_name())
         self._last_problem = None
-        return _Answer(value, _reason_of(details.flag_metadata, details.reason))
+        metadata = details.flag_metadata or {}
+        return _Answer(
+            value,
+            _reason_of(metadata, details.reason),
+            provider_name=self._provider_name(),
+            version=_text(metadata.get("version")),
+            rule=_text(metadata.get("rule")),
+        )
 
-    def _remember(self, action_id: str, answer: _Answer, generation: int) -> Outcome:
-        """The outcome to serve for an answer; cached unless the rules changed meanwhile. Holds _lock."""
+    def _provider_name(self) -> str | None:
+        try:
+            return _text(self._client.provider.get_metadata().name)
+        except Exception:  # a provider's metadata is its own code; the event just goes without the name
+            return None
+
+    def _remember(self, action_id: str, answer: _Answer, generation: int) -> tuple[Outcome, Evaluation]:
+        """What to serve for an answer; cached unless the rules changed meanwhile. Holds _lock."""
         current = generation == self._generation
         if answer.reason is None:
             known = self._last_known.get(action_id)
-            outcome = self._tally.outcome(self._default if known is None else known, "error")
+            use_links = self._default if known is None else known.use_links
+            outcome = self._tally.outcome(use_links, "error")
+            error_type = answer.error_code.value.lower() if answer.error_code is not None else "general"
+            evaluated = evaluation(
+                action_id,
+                use_links,
+                "error",
+                flag_key=self._flag_key,
+                provider_name=answer.provider_name,
+                error_type=error_type,
+            )
             if current and answer.error_code is not ErrorCode.PROVIDER_NOT_READY:
-                self._cache(action_id, outcome)
-            return outcome
+                self._cache(action_id, outcome, evaluated)
+            return outcome, evaluated
         outcome = self._tally.outcome(answer.use_links, answer.reason)
+        evaluated = evaluation(
+            action_id,
+            answer.use_links,
+            answer.reason,
+            flag_key=self._flag_key,
+            provider_name=answer.provider_name,
+            version=answer.version,
+            rule=answer.rule,
+        )
         if current:
-            self._cache(action_id, outcome)
-            self._last_known[action_id] = answer.use_links
-        return outcome
+            self._cache(action_id, outcome, evaluated)
+            self._last_known[action_id] = evaluated
+        return outcome, evaluated
 
-    def _cache(self, action_id: str, outcome: Outcome) -> None:
+    def _cache(self, action_id: str, outcome: Outcome, evaluated: Evaluation) -> None:
         """Holds _lock. Re-inserting moves an entry to the end, so eviction takes the least recently
         refreshed action_id."""
         decisions = self._decisions
         if decisions.pop(action_id, None) is None and len(decisions) >= self._maxsize:
             del decisions[next(iter(decisions))]
-        decisions[action_id] = _Entry(self._timer() + self._ttl, outcome.use_links, outcome)
+        decisions[action_id] = _Entry(self._timer() + self._ttl, outcome.use_links, outcome, evaluated)
 
     def _report_problem(self, message: str) -> None:
         if message != self._last_problem:
@@ -461,6 +515,13 @@ class FlagPredicate:
         self._refreshing.clear()
         self._outstanding_refreshes = 0
         self._stalled = False
+
+
+def _text(value: object) -> str | None:
+    """A flag_metadata or provider metadata value as an attribute text (providers send numbers too)."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    return str(value) or None
 
 
 def _reason_of(flag_metadata: Mapping[str, object], reason: object) -> str:
