@@ -36,6 +36,7 @@ def engine(engine_server: tuple[grpc.Server, RecordingEngine, str]) -> Recording
     with recording.lock:
         recording.triggers.clear()
         recording.events.clear()
+        recording.schedules.clear()
     return recording
 
 
