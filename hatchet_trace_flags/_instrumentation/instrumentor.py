@@ -260,6 +260,8 @@ class HatchetInstrumentor(DurableWrappers):
                 links=links,
             )
             record_evaluation(span, decided)
+            if measured is not None:
+                measured.note_trace(span)
             with active(span):
                 result = await wrapped(*args, **kwargs)
                 if isinstance(result, Exception):
