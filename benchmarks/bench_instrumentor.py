@@ -125,7 +125,7 @@ def _variant(name: str, config: ClientConfig, provider: TracerProvider) -> Itera
         decision_events=name != "link-noevent",
     )
     if name == "link-nobacklinks":
-        instrumentor_module.with_backlinks = lambda attributes, links, run_id: attributes  # type: ignore[assignment]
+        instrumentor_module.with_backlinks = lambda attributes, links, run_id, traceparent: attributes  # type: ignore[assignment]
     ours.instrument()
     try:
         yield
@@ -200,7 +200,7 @@ def _time_event_and_backlinks_alone(rounds: int = ROUNDS, calls: int = 20_000) -
         best["event"] = min(best["event"], time.perf_counter_ns() - started)
         started = time.perf_counter_ns()
         for _ in range(calls):
-            backlinked = with_backlinks(attributes, links, "workflow-run")
+            backlinked = with_backlinks(attributes, links, "workflow-run", SPAWNER)
             tracer.start_span("start", context, attributes=backlinked, links=links).end()
         best["backlinks"] = min(best["backlinks"], time.perf_counter_ns() - started)
     per_call = {name: nanoseconds / calls / 1000 for name, nanoseconds in best.items()}

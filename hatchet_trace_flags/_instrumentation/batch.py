@@ -97,7 +97,7 @@ def wrap_batch_starts(tracing: BatchTracing) -> bool:
                 span_name,
                 context=context,
                 kind=SpanKind.CONSUMER,
-                attributes=with_backlinks(attributes, links, action.parent_workflow_run_id),
+                attributes=with_backlinks(attributes, links, action.parent_workflow_run_id, traceparent),
                 links=links,
             )
             record_evaluation(span, decided)

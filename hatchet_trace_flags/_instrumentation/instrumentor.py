@@ -256,7 +256,9 @@ class HatchetInstrumentor(DurableWrappers):
                 span_name,
                 context=context,
                 kind=SpanKind.CONSUMER,
-                attributes=with_backlinks(hatchet_attributes, links, action.parent_workflow_run_id),
+                attributes=with_backlinks(
+                    hatchet_attributes, links, action.parent_workflow_run_id, traceparent
+                ),
                 links=links,
             )
             record_evaluation(span, decided)

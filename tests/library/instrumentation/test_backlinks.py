@@ -149,3 +149,15 @@ def test_the_docs_name_every_backlink_attribute() -> None:
     for name in (*BACKLINKS, CHILD_RUN_ID, CHILD_RUN_IDS, SCHEDULE_IDS):
         assert f"| `{name}` |" in text, name
     assert f"the first {MAX_NAMED_RUNS}" in text
+
+
+async def test_a_traceparent_with_leading_blanks_gives_the_same_backlinks(
+    instrument: InstrumentFactory, worker: Worker, exporter: InMemorySpanExporter
+) -> None:
+    instrument(lambda action_id: True)
+
+    await worker.run("child:work", {"traceparent": f" \t{SPAWNER}"})  # W3C allows leading blanks
+
+    attributes = step_span(exporter, "child:work").attributes or {}
+    assert attributes[SPAWNER_TRACE_ID] == f"{TRACE_ID:032x}"
+    assert attributes[SPAWNER_SPAN_ID] == f"{SPAN_ID:016x}"
