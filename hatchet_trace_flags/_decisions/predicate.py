@@ -77,7 +77,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Final, NamedTuple
 
 from cachetools import LRUCache
@@ -86,7 +86,6 @@ from openfeature.client import OpenFeatureClient
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.event import EventDetails, ProviderEvent
 from openfeature.exception import ErrorCode
-from openfeature.flag_evaluation import Reason as OpenFeatureReason
 from opentelemetry import metrics
 from opentelemetry.metrics import MeterProvider
 
@@ -94,8 +93,9 @@ from hatchet_trace_flags._checks import check_count, check_seconds, check_second
 from hatchet_trace_flags._decisions.decision_metrics import DECISIONS_METRIC, Outcome, Tally, count_decisions
 from hatchet_trace_flags._decisions.evaluation_event import Evaluation, evaluation
 from hatchet_trace_flags._decisions.fork_safety import track
+from hatchet_trace_flags._decisions.provider_answer import Answer, answer_from, provider_name_of
 from hatchet_trace_flags._decisions.refresh_threads import RefreshThreads, join_threads
-from hatchet_trace_flags.contract import DEFAULT_FLAG_KEY, Reason
+from hatchet_trace_flags.contract import DEFAULT_FLAG_KEY
 
 __all__ = [
     "DECISIONS_METRIC",
@@ -110,11 +110,6 @@ DEFAULT_FIRST_DECISION_BUDGET: Final = 0.005
 
 logger = logging.getLogger("hatchet_trace_flags")
 
-# Reasons are metric attribute values: keep their set closed so a provider cannot blow up cardinality.
-_KNOWN_REASONS: Final = frozenset(
-    {reason.value for reason in Reason} | {reason.value.lower() for reason in OpenFeatureReason}
-)
-
 
 def evaluates_in_process(provider: object) -> bool:
     """True when ``provider`` declares that evaluating a flag costs microseconds and never does I/O."""
@@ -128,17 +123,6 @@ class _Entry(NamedTuple):
     use_links: bool
     outcome: Outcome
     evaluation: Evaluation
-
-
-class _Answer(NamedTuple):
-    """What the provider said about one action_id (``reason`` is None when it failed)."""
-
-    use_links: bool
-    reason: str | None
-    error_code: ErrorCode | None = None
-    provider_name: str | None = None
-    version: str | None = None  # of the rules, as the provider's flag_metadata names it
-    rule: str | None = None  # the task or pattern that matched, when the provider names it
 
 
 class _Refresh:
@@ -408,7 +392,7 @@ class FlagPredicate:
             return refresh
 
     def _refresh(self, action_id: str, refresh: _Refresh) -> None:
-        answer: _Answer | None = None
+        answer: Answer | None = None
         try:
             answer = self._ask_provider(action_id)
         finally:
@@ -422,70 +406,37 @@ class FlagPredicate:
                         self._remember(action_id, answer, refresh.generation)
             refresh.done.set()
 
-    def _ask_provider(self, action_id: str) -> _Answer:
+    def _ask_provider(self, action_id: str) -> Answer:
         """Evaluate the flag for ``action_id``; never raises. May block: only call it inline for in-process
         providers."""
         workflow, _, task = action_id.rpartition(":")
         context = EvaluationContext(targeting_key=action_id, attributes={"workflow": workflow, "task": task})
+        provider_name = provider_name_of(self._client)
         try:
             details = self._client.get_boolean_details(self._flag_key, self._default, context)
         except Exception as error:  # hooks or a broken client; the SDK catches provider exceptions itself
             self._report_problem(f"evaluating {self._flag_key!r} raised {error!r}")
-            return _Answer(self._default, None, ErrorCode.GENERAL, self._provider_name())
-        if details.error_code is not None:
-            self._report_problem(
-                f"evaluating {self._flag_key!r} failed: {details.error_code}: {details.error_message}"
-            )
-            return _Answer(self._default, None, details.error_code, self._provider_name())
-        value: object = details.value
-        if type(value) is not bool:  # the async path of some SDK versions lets a wrong type through
-            self._report_problem(f"evaluating {self._flag_key!r} returned {value!r}, not a bool")
-            return _Answer(self._default, None, ErrorCode.TYPE_MISMATCH, self._provider_name())
-        self._last_problem = None
-        metadata = details.flag_metadata or {}
-        return _Answer(
-            value,
-            _reason_of(metadata, details.reason),
-            provider_name=self._provider_name(),
-            version=_text(metadata.get("version")),
-            rule=_text(metadata.get("rule")),
-        )
+            return Answer(self._default, None, ErrorCode.GENERAL, provider_name)
+        answer, problem = answer_from(details, self._default, self._flag_key, provider_name)
+        if problem is not None:
+            self._report_problem(problem)
+        else:
+            self._last_problem = None
+        return answer
 
-    def _provider_name(self) -> str | None:
-        try:
-            return _text(self._client.provider.get_metadata().name)
-        except Exception:  # a provider's metadata is its own code; the event just goes without the name
-            return None
-
-    def _remember(self, action_id: str, answer: _Answer, generation: int) -> tuple[Outcome, Evaluation]:
+    def _remember(self, action_id: str, answer: Answer, generation: int) -> tuple[Outcome, Evaluation]:
         """What to serve for an answer; cached unless the rules changed meanwhile. Holds _lock."""
         current = generation == self._generation
         if answer.reason is None:
             known = self._last_known.get(action_id)
             use_links = self._default if known is None else known.use_links
             outcome = self._tally.outcome(use_links, "error")
-            error_type = answer.error_code.value.lower() if answer.error_code is not None else "general"
-            evaluated = evaluation(
-                action_id,
-                use_links,
-                "error",
-                flag_key=self._flag_key,
-                provider_name=answer.provider_name,
-                error_type=error_type,
-            )
+            evaluated = answer.evaluation(action_id, self._flag_key, use_links)
             if current and answer.error_code is not ErrorCode.PROVIDER_NOT_READY:
                 self._cache(action_id, outcome, evaluated)
             return outcome, evaluated
         outcome = self._tally.outcome(answer.use_links, answer.reason)
-        evaluated = evaluation(
-            action_id,
-            answer.use_links,
-            answer.reason,
-            flag_key=self._flag_key,
-            provider_name=answer.provider_name,
-            version=answer.version,
-            rule=answer.rule,
-        )
+        evaluated = answer.evaluation(action_id, self._flag_key, answer.use_links)
         if current:
             self._cache(action_id, outcome, evaluated)
             self._last_known[action_id] = evaluated
@@ -515,21 +466,6 @@ class FlagPredicate:
         self._refreshing.clear()
         self._outstanding_refreshes = 0
         self._stalled = False
-
-
-def _text(value: object) -> str | None:
-    """A flag_metadata or provider metadata value as an attribute text (providers send numbers too)."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        return None
-    return str(value) or None
-
-
-def _reason_of(flag_metadata: Mapping[str, object], reason: object) -> str:
-    ours = flag_metadata.get("reason") if flag_metadata else None  # some providers send None
-    if type(ours) is str and ours in _KNOWN_REASONS:
-        return ours
-    theirs = str(reason).lower() if reason is not None else "unknown"
-    return theirs if theirs in _KNOWN_REASONS else "unknown"
 
 
 # -- provider events -----------------------------------------------------------------------------
