@@ -23,7 +23,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from hatchet_trace_flags._checks import check_seconds, check_seconds_or_zero
 
-__all__ = ["ENV_PREFIX", "WorkerSettings", "env_var"]
+__all__ = ["ENV_PREFIX", "WorkerSettings", "decision_events_switch", "env_var"]
 
 ENV_PREFIX: Final = "HATCHET_TRACE_FLAGS_"
 _LOOKALIKE_PREFIXES: Final = ("HATCHET_TRACE_", "HATCHET_TRACEFLAGS_", "HATCHET_FLAGS_")
@@ -112,6 +112,9 @@ class WorkerSettings(BaseSettings):
         description="with hatchet-sdk's engine exporter on, send the engine a parent-shaped copy of linked "
         "runs so Hatchet's run view stays whole (false: the engine gets the link shape)",
     )
+    decision_events: Switch = Field(
+        True, description="record each task start's decision as a feature_flag.evaluation span event"
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -179,3 +182,12 @@ def _warn_about_lookalikes(environ: Mapping[str, str]) -> None:
                 variable,
                 known[guess[0]],
             )
+
+
+def decision_events_switch(decision_events: bool | None) -> bool:
+    """The instrumentor's ``decision_events``: as given, or from the environment when ``None``."""
+    if decision_events is None:
+        return WorkerSettings.from_environ().decision_events
+    if not isinstance(decision_events, bool):
+        raise TypeError(f"decision_events must be a bool or None, got {decision_events!r}")
+    return decision_events

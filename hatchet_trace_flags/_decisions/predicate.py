@@ -77,7 +77,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Final, NamedTuple
 
 from cachetools import LRUCache
@@ -86,15 +86,16 @@ from openfeature.client import OpenFeatureClient
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.event import EventDetails, ProviderEvent
 from openfeature.exception import ErrorCode
-from openfeature.flag_evaluation import Reason as OpenFeatureReason
 from opentelemetry import metrics
 from opentelemetry.metrics import MeterProvider
 
 from hatchet_trace_flags._checks import check_count, check_seconds, check_seconds_or_zero
 from hatchet_trace_flags._decisions.decision_metrics import DECISIONS_METRIC, Outcome, Tally, count_decisions
+from hatchet_trace_flags._decisions.evaluation_event import Evaluation, evaluation
 from hatchet_trace_flags._decisions.fork_safety import track
+from hatchet_trace_flags._decisions.provider_answer import Answer, answer_from, provider_name_of
 from hatchet_trace_flags._decisions.refresh_threads import RefreshThreads, join_threads
-from hatchet_trace_flags.contract import DEFAULT_FLAG_KEY, Reason
+from hatchet_trace_flags.contract import DEFAULT_FLAG_KEY
 
 __all__ = [
     "DECISIONS_METRIC",
@@ -109,11 +110,6 @@ DEFAULT_FIRST_DECISION_BUDGET: Final = 0.005
 
 logger = logging.getLogger("hatchet_trace_flags")
 
-# Reasons are metric attribute values: keep their set closed so a provider cannot blow up cardinality.
-_KNOWN_REASONS: Final = frozenset(
-    {reason.value for reason in Reason} | {reason.value.lower() for reason in OpenFeatureReason}
-)
-
 
 def evaluates_in_process(provider: object) -> bool:
     """True when ``provider`` declares that evaluating a flag costs microseconds and never does I/O."""
@@ -121,19 +117,12 @@ def evaluates_in_process(provider: object) -> bool:
 
 
 class _Entry(NamedTuple):
-    """A cached decision: served until ``expires`` (the predicate's clock)."""
+    """A cached decision: served until ``expires`` (the predicate's clock), with what its span event says."""
 
     expires: float
     use_links: bool
     outcome: Outcome
-
-
-class _Answer(NamedTuple):
-    """What the provider said about one action_id (``reason`` is None when it failed)."""
-
-    use_links: bool
-    reason: str | None
-    error_code: ErrorCode | None = None
+    evaluation: Evaluation
 
 
 class _Refresh:
@@ -200,7 +189,7 @@ class FlagPredicate:
         # provider call. Writes replace whole entries (or the whole dict), so a reader sees old or new.
         self._lock = threading.Lock()
         self._decisions: dict[str, _Entry] = {}
-        self._last_known: LRUCache[str, bool] = LRUCache(maxsize)
+        self._last_known: LRUCache[str, Evaluation] = LRUCache(maxsize)  # the last answer that was no error
         self._refreshing: dict[str, _Refresh] = {}
         self._outstanding_refreshes = 0
         self._generation = 0  # bumped on every invalidation; answers from older generations are not cached
@@ -239,12 +228,25 @@ class FlagPredicate:
         # The hot path: no lock, one dict lookup, one clock reading, one integer increment (exact under
         # the GIL: CPython switches threads only at calls and backward jumps, never inside `+= 1`).
         try:
-            expires, use_links, outcome = self._decisions[action_id]
+            expires, use_links, outcome, _ = self._decisions[action_id]
         except (KeyError, TypeError):  # not cached, or unhashable (the slow path reports that)
-            return self._decide_uncached(action_id)
+            return self._decide_uncached(action_id).use_links
         if expires > self._timer():
             outcome.cache += 1
             return use_links
+        return self._decide_uncached(action_id).use_links
+
+    def evaluate(self, action_id: str) -> Evaluation:
+        """The decision for ``action_id`` and why: what ``predicate(action_id)`` decides, with the attributes
+        of its ``feature_flag.evaluation`` span event (the instrumentor records it). The same cache, the same
+        counting and the same cost as calling the predicate."""
+        try:
+            expires, _, outcome, evaluated = self._decisions[action_id]
+        except (KeyError, TypeError):
+            return self._decide_uncached(action_id)
+        if expires > self._timer():
+            outcome.cache += 1
+            return evaluated
         return self._decide_uncached(action_id)
 
     def prefetch(self, action_ids: Iterable[str], *, timeout: float = 0.0) -> int:
@@ -317,7 +319,7 @@ class FlagPredicate:
 
     # -- slow paths -------------------------------------------------------------------------------
 
-    def _decide_uncached(self, action_id: str) -> bool:
+    def _decide_uncached(self, action_id: str) -> Evaluation:
         try:
             if type(action_id) is not str:
                 raise TypeError(f"action_id must be a str, got {type(action_id).__name__}")
@@ -326,20 +328,22 @@ class FlagPredicate:
             return self._serve_while_refreshing(action_id)
         except Exception as error:
             self._report_problem(f"cannot decide for {action_id!r}: {error!r}")
-            return self._default
+            return evaluation(
+                str(action_id), self._default, "error", flag_key=self._flag_key, error_type="general"
+            )
 
-    def _evaluate_inline(self, action_id: str) -> bool:
+    def _evaluate_inline(self, action_id: str) -> Evaluation:
         generation = self._generation  # an int read needs no lock; a stale one only skips caching
         answer = self._ask_provider(action_id)
         with self._lock:
-            outcome = self._remember(action_id, answer, generation)
+            outcome, evaluated = self._remember(action_id, answer, generation)
             if answer.reason is None:
                 outcome.fallback += 1
             else:
                 outcome.evaluated += 1
-        return outcome.use_links
+        return evaluated
 
-    def _serve_while_refreshing(self, action_id: str) -> bool:
+    def _serve_while_refreshing(self, action_id: str) -> Evaluation:
         now = self._timer()
         with self._lock:
             known = self._last_known.get(action_id)
@@ -358,14 +362,16 @@ class FlagPredicate:
                             entry.outcome.fallback += 1
                         else:
                             entry.outcome.evaluated += 1
-                    return entry.use_links
+                    return entry.evaluation
             else:
                 self._stalled = True  # until the provider answers a refresh, nobody waits again
         reason = "timeout" if timed_out else ("pending" if known is None else "stale")
         with self._lock:
-            outcome = self._tally.outcome(self._default if known is None else known, reason)
+            outcome = self._tally.outcome(self._default if known is None else known.use_links, reason)
             outcome.fallback += 1
-        return outcome.use_links
+        if known is not None:
+            return known.served_as(reason)
+        return evaluation(action_id, self._default, reason, flag_key=self._flag_key)
 
     def _is_current(self, refresh: _Refresh, now: float) -> bool:
         return refresh.generation == self._generation and now - refresh.started < self._refresh_timeout
@@ -386,7 +392,7 @@ class FlagPredicate:
             return refresh
 
     def _refresh(self, action_id: str, refresh: _Refresh) -> None:
-        answer: _Answer | None = None
+        answer: Answer | None = None
         try:
             answer = self._ask_provider(action_id)
         finally:
@@ -400,50 +406,49 @@ class FlagPredicate:
                         self._remember(action_id, answer, refresh.generation)
             refresh.done.set()
 
-    def _ask_provider(self, action_id: str) -> _Answer:
+    def _ask_provider(self, action_id: str) -> Answer:
         """Evaluate the flag for ``action_id``; never raises. May block: only call it inline for in-process
         providers."""
         workflow, _, task = action_id.rpartition(":")
         context = EvaluationContext(targeting_key=action_id, attributes={"workflow": workflow, "task": task})
+        provider_name = provider_name_of(self._client)
         try:
             details = self._client.get_boolean_details(self._flag_key, self._default, context)
         except Exception as error:  # hooks or a broken client; the SDK catches provider exceptions itself
             self._report_problem(f"evaluating {self._flag_key!r} raised {error!r}")
-            return _Answer(self._default, None, ErrorCode.GENERAL)
-        if details.error_code is not None:
-            self._report_problem(
-                f"evaluating {self._flag_key!r} failed: {details.error_code}: {details.error_message}"
-            )
-            return _Answer(self._default, None, details.error_code)
-        value: object = details.value
-        if type(value) is not bool:  # the async path of some SDK versions lets a wrong type through
-            self._report_problem(f"evaluating {self._flag_key!r} returned {value!r}, not a bool")
-            return _Answer(self._default, None, ErrorCode.TYPE_MISMATCH)
-        self._last_problem = None
-        return _Answer(value, _reason_of(details.flag_metadata, details.reason))
+            return Answer(self._default, None, ErrorCode.GENERAL, provider_name)
+        answer, problem = answer_from(details, self._default, self._flag_key, provider_name)
+        if problem is not None:
+            self._report_problem(problem)
+        else:
+            self._last_problem = None
+        return answer
 
-    def _remember(self, action_id: str, answer: _Answer, generation: int) -> Outcome:
-        """The outcome to serve for an answer; cached unless the rules changed meanwhile. Holds _lock."""
+    def _remember(self, action_id: str, answer: Answer, generation: int) -> tuple[Outcome, Evaluation]:
+        """What to serve for an answer; cached unless the rules changed meanwhile. Holds _lock."""
         current = generation == self._generation
         if answer.reason is None:
             known = self._last_known.get(action_id)
-            outcome = self._tally.outcome(self._default if known is None else known, "error")
+            use_links = self._default if known is None else known.use_links
+            outcome = self._tally.outcome(use_links, "error")
+            evaluated = answer.evaluation(action_id, self._flag_key, use_links)
             if current and answer.error_code is not ErrorCode.PROVIDER_NOT_READY:
-                self._cache(action_id, outcome)
-            return outcome
+                self._cache(action_id, outcome, evaluated)
+            return outcome, evaluated
         outcome = self._tally.outcome(answer.use_links, answer.reason)
+        evaluated = answer.evaluation(action_id, self._flag_key, answer.use_links)
         if current:
-            self._cache(action_id, outcome)
-            self._last_known[action_id] = answer.use_links
-        return outcome
+            self._cache(action_id, outcome, evaluated)
+            self._last_known[action_id] = evaluated
+        return outcome, evaluated
 
-    def _cache(self, action_id: str, outcome: Outcome) -> None:
+    def _cache(self, action_id: str, outcome: Outcome, evaluated: Evaluation) -> None:
         """Holds _lock. Re-inserting moves an entry to the end, so eviction takes the least recently
         refreshed action_id."""
         decisions = self._decisions
         if decisions.pop(action_id, None) is None and len(decisions) >= self._maxsize:
             del decisions[next(iter(decisions))]
-        decisions[action_id] = _Entry(self._timer() + self._ttl, outcome.use_links, outcome)
+        decisions[action_id] = _Entry(self._timer() + self._ttl, outcome.use_links, outcome, evaluated)
 
     def _report_problem(self, message: str) -> None:
         if message != self._last_problem:
@@ -461,14 +466,6 @@ class FlagPredicate:
         self._refreshing.clear()
         self._outstanding_refreshes = 0
         self._stalled = False
-
-
-def _reason_of(flag_metadata: Mapping[str, object], reason: object) -> str:
-    ours = flag_metadata.get("reason") if flag_metadata else None  # some providers send None
-    if type(ours) is str and ours in _KNOWN_REASONS:
-        return ours
-    theirs = str(reason).lower() if reason is not None else "unknown"
-    return theirs if theirs in _KNOWN_REASONS else "unknown"
 
 
 # -- provider events -----------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from typing import Final
 
 from hatchet_sdk.runnables.action import Action
 from opentelemetry.metrics import MeterProvider, get_meter
+from opentelemetry.trace import Span
 
 from hatchet_trace_flags._fanout.stats import FanoutStats, summaries
 from hatchet_trace_flags._triggers.spawn_stamp import RunTally, running, spawned_at
@@ -50,15 +51,23 @@ _MODE: Final = "hatchet.mode"
 class MeasuredRun:
     """One task run being measured; ``end()`` it when the run ends."""
 
-    __slots__ = ("action_id", "key", "measurement", "started", "tally", "was_child")
+    __slots__ = ("action_id", "delay", "key", "measurement", "started", "tally", "trace_id", "was_child")
 
-    def __init__(self, measurement: FanoutMeasurement, action_id: str, key: str, was_child: bool) -> None:
+    def __init__(self, measurement: FanoutMeasurement, action_id: str, key: str, delay: float | None) -> None:
         self.measurement = measurement
         self.action_id = action_id
         self.key = key
-        self.was_child = was_child
+        self.delay = delay  # the start delay of a run that carried a spawn stamp
+        self.was_child = delay is not None
         self.tally = RunTally()
         self.started = time.perf_counter()
+        self.trace_id = 0  # the run's trace, when it is exported: an exemplar candidate
+
+    def note_trace(self, span: Span) -> None:
+        """The run's start span: its trace may become an example, if it is sampled (exported)."""
+        context = span.get_span_context()
+        if context.trace_flags.sampled:
+            self.trace_id = context.trace_id
 
     def end(self) -> None:
         self.measurement.run_ended(self)
@@ -103,6 +112,7 @@ class FanoutMeasurement:
         action_id = action.action_id
         metadata = action.additional_metadata
         stamp = spawned_at(metadata) if metadata else None
+        delay: float | None = None
         if stamp is not None:
             now = (time.time_ns() if now_ns is None else now_ns) // 1000
             clamped = now < stamp
@@ -111,7 +121,7 @@ class FanoutMeasurement:
             self._delay.record(
                 delay, {_ACTION_ID: self._label(action_id), _MODE: "link" if link_mode else "parent"}
             )
-        run = MeasuredRun(self, action_id, action.key, stamp is not None)
+        run = MeasuredRun(self, action_id, action.key, delay)
         running[run.key] = run.tally
         return run
 
@@ -122,7 +132,14 @@ class FanoutMeasurement:
         children = run.tally.children
         if not children and not run.was_child:
             return
-        self.stats.run_ended(run.action_id, duration, was_child=run.was_child, children=children)
+        self.stats.run_ended(
+            run.action_id,
+            duration,
+            was_child=run.was_child,
+            children=children,
+            trace_id=run.trace_id,
+            delay=run.delay,
+        )
         if children:
             attributes = {_ACTION_ID: self._label(run.action_id)}
             self._children.record(sum(children.values()), attributes)

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Mapping
 from typing import Final
 
-from hatchet_trace_flags.contract import ChildSide, SpawnerSide, TaskSummary
+from hatchet_trace_flags.contract import ChildSide, Exemplar, SpawnerSide, TaskSummary
 
 __all__ = ["MAX_TASKS", "FanoutStats", "summaries"]
 
@@ -59,15 +59,31 @@ class FanoutStats:
             child.start_delay.record(delay)
 
     def run_ended(
-        self, action_id: str, duration: float, *, was_child: bool, children: Mapping[str, int]
+        self,
+        action_id: str,
+        duration: float,
+        *,
+        was_child: bool,
+        children: Mapping[str, int],
+        trace_id: int = 0,
+        delay: float | None = None,
     ) -> None:
-        """A run ended: its duration (as a child and/or a spawner) and the children it triggered."""
+        """A run ended: its duration (as a child and/or a spawner) and the children it triggered. With its
+        (exported) ``trace_id``, it becomes its side's exemplar if it started later (``delay``) or held its
+        trace longer than the one kept."""
         with self._lock:
             summary = self._tasks.get(action_id) if not children else self._summary(action_id)
             if summary is None:
                 return
-            if was_child and summary.child is not None:
-                summary.child.duration.record(duration)
+            child = summary.child
+            if was_child and child is not None:
+                child.duration.record(duration)
+                if (
+                    trace_id
+                    and delay is not None
+                    and (child.exemplar is None or delay > child.exemplar.seconds)
+                ):
+                    child.exemplar = Exemplar(format(trace_id, "032x"), delay)
             if children:
                 spawner = summary.spawner
                 if spawner is None:
@@ -77,6 +93,8 @@ class FanoutStats:
                 for workflow, count in children.items():
                     spawner.add_children(workflow, count)
                 spawner.duration.record(duration)
+                if trace_id and (spawner.exemplar is None or duration > spawner.exemplar.seconds):
+                    spawner.exemplar = Exemplar(format(trace_id, "032x"), duration)
 
     def take(self) -> tuple[dict[str, TaskSummary], int]:
         """The summaries since the last take, and how many runs were dropped; starts afresh."""

@@ -12,7 +12,7 @@ batch starts without any metadata: there, the span is a root without links, in e
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine
 from typing import Any, Final, Protocol
 
 from hatchet_sdk import ClientConfig
@@ -23,7 +23,10 @@ from hatchet_sdk.worker.runner.runner import Runner
 from opentelemetry.trace import SpanKind, Tracer
 from wrapt import wrap_function_wrapper
 
+from hatchet_trace_flags._decisions.evaluation_event import record_evaluation
+from hatchet_trace_flags._decisions.task_decision import TaskDecider
 from hatchet_trace_flags._instrumentation.active_span import active
+from hatchet_trace_flags._instrumentation.backlinks import with_backlinks
 from hatchet_trace_flags._instrumentation.links import start_context
 from hatchet_trace_flags._triggers.relationship import TRACEPARENT_METADATA_KEY
 
@@ -41,7 +44,8 @@ class BatchTracing(Protocol):
     @property
     def _tracer(self) -> Tracer: ...
 
-    def _wants_link(self, action_id: str, metadata: Mapping[str, Any]) -> bool: ...
+    @property
+    def _decider(self) -> TaskDecider: ...
 
 
 def batch_attributes(action: Action, config: ClientConfig) -> dict[str, Any]:
@@ -76,7 +80,8 @@ def wrap_batch_starts(tracing: BatchTracing) -> bool:
     ) -> None:
         action: Action = args[0] if args else kwargs["action"]
         metadata = action.additional_metadata
-        link_mode = tracing._wants_link(action.action_id, metadata)
+        decided = tracing._decider.decide(action.action_id, metadata)
+        link_mode = decided.use_links
         traceparent = metadata.get(TRACEPARENT_METADATA_KEY) if metadata else None
         context, links = start_context(link_mode, traceparent)
 
@@ -89,8 +94,13 @@ def wrap_batch_starts(tracing: BatchTracing) -> bool:
         attributes_token = ctx_hatchet_span_attributes.set(attributes)
         try:
             span = tracing._tracer.start_span(
-                span_name, context=context, kind=SpanKind.CONSUMER, attributes=attributes, links=links
+                span_name,
+                context=context,
+                kind=SpanKind.CONSUMER,
+                attributes=with_backlinks(attributes, links, action.parent_workflow_run_id, traceparent),
+                links=links,
             )
+            record_evaluation(span, decided)
             with active(span):
                 await wrapped(*args, **kwargs)
         finally:

@@ -21,11 +21,8 @@ traces batch starts (``hatchet.start_batch``, see ``batch``), which the stock in
 
 from __future__ import annotations
 
-import logging
 import weakref
-from collections.abc import Callable, Coroutine, Mapping
-from inspect import isfunction
-from types import MethodType
+from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
 from hatchet_sdk import ClientConfig
@@ -47,6 +44,8 @@ from opentelemetry.trace import (
 )
 from wrapt import wrap_function_wrapper
 
+from hatchet_trace_flags._decisions.evaluation_event import record_evaluation
+from hatchet_trace_flags._decisions.task_decision import TaskDecider, UseLinksPredicate
 from hatchet_trace_flags._engine_view import view as engine_view
 from hatchet_trace_flags._engine_view.processor import engine_view_of, install_engine_copy
 from hatchet_trace_flags._engine_view.traceparents import own_traceparent
@@ -54,12 +53,13 @@ from hatchet_trace_flags._engine_view.view import EngineView
 from hatchet_trace_flags._fanout.metrics import FanoutMeasurement, measurement_for
 from hatchet_trace_flags._instrumentation import compat
 from hatchet_trace_flags._instrumentation.active_span import active
+from hatchet_trace_flags._instrumentation.backlinks import name_created_run, with_backlinks, wrap_naming
 from hatchet_trace_flags._instrumentation.batch import BATCH_START_METHOD, wrap_batch_starts
 from hatchet_trace_flags._instrumentation.durable_wrappers import DurableWrappers, in_link_mode
 from hatchet_trace_flags._instrumentation.links import start_context
 from hatchet_trace_flags._instrumentation.prefetch import prefetch_on_runner_init
 from hatchet_trace_flags._instrumentation.sampling import ignores_attributes
-from hatchet_trace_flags._settings import WorkerSettings
+from hatchet_trace_flags._settings import WorkerSettings, decision_events_switch
 from hatchet_trace_flags._triggers.arguments import bound_arguments
 from hatchet_trace_flags._triggers.attributes import trigger_attributes
 from hatchet_trace_flags._triggers.metadata import (
@@ -74,18 +74,12 @@ from hatchet_trace_flags._triggers.metadata import (
 )
 from hatchet_trace_flags._triggers.relationship import (
     TRACEPARENT_METADATA_KEY,
-    relationship_for,
     requested_relationship,
 )
 from hatchet_trace_flags._triggers.spawn_stamp import BULK_RUN_METHODS, count_child, wrap_bulk_runs
 
-logger = logging.getLogger("hatchet_trace_flags")
-
-UseLinksPredicate = Callable[[str], bool]
-
 # Same instrumentation scope as hatchet-sdk's spans, so parent mode is indistinguishable from stock.
 _SCOPE_NAME: Final = _stock.__name__
-_MAX_WARNED_ACTION_IDS: Final = 10_000
 
 
 _providers_with_hatchet_exporter: weakref.WeakSet[TracerProvider] = weakref.WeakSet()
@@ -131,6 +125,9 @@ class HatchetInstrumentor(DurableWrappers):
         copy of linked runs so that its run view stays whole (README, "Hatchet's own run view"). ``None`` (the
         default): ``WorkerSettings.hatchet_run_view`` (``HATCHET_TRACE_FLAGS_HATCHET_RUN_VIEW``, true unless
         set); ``False``: the engine gets the link shape too. Without the engine exporter nothing happens.
+    :param decision_events: record each task start's decision as a ``feature_flag.evaluation`` event on its
+        span (docs/decision-event.md). ``None`` (the default): ``HATCHET_TRACE_FLAGS_DECISION_EVENTS``, on
+        unless set to false.
 
     All other parameters are hatchet-sdk's, with the same meaning.
     """
@@ -141,6 +138,7 @@ class HatchetInstrumentor(DurableWrappers):
     _is_instrumented_by_opentelemetry = False
     # (class, method, how many wrapper layers instrument() put on it), for uninstrument().
     _wrapped: list[tuple[type, str, int]]
+    _names_runs = False  # whether trigger spans name the runs they created (set by instrument())
 
     def __init__(
         self,
@@ -155,15 +153,16 @@ class HatchetInstrumentor(DurableWrappers):
         use_links_instead_of_parent: UseLinksPredicate | None = None,
         measure_fanout: bool | None = None,
         hatchet_run_view: bool | None = None,
+        decision_events: bool | None = None,
     ) -> None:
         # Read by _add_hatchet_exporter, which hatchet-sdk's __init__ calls.
         self._hatchet_run_view = hatchet_run_view
         self._engine_view: EngineView | None = None
         self._engine_meter_provider = meter_provider
+        self._decision_events = decision_events_switch(decision_events)
         self.use_links_instead_of_parent = use_links_instead_of_parent
         self.measure_fanout = measure_fanout
         self._fanout: FanoutMeasurement | None = getattr(self, "_fanout", None)  # singleton: may be live
-        self._warned_action_ids: set[str] = set()
         super().__init__(
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
@@ -180,13 +179,8 @@ class HatchetInstrumentor(DurableWrappers):
 
     @use_links_instead_of_parent.setter
     def use_links_instead_of_parent(self, predicate: UseLinksPredicate | None) -> None:
+        self._decider = TaskDecider(predicate, events=self._decision_events)  # TypeError when not callable
         self._use_links_instead_of_parent = predicate
-        # Calling an instance of a Python class goes through a generic slot (~50 ns on every task start);
-        # its bound __call__ is the same code, called directly.
-        call = vars(type(predicate)).get("__call__")
-        self._decide: UseLinksPredicate | None = (
-            MethodType(call, predicate) if isfunction(call) else predicate
-        )
 
     def _add_hatchet_exporter(self) -> None:
         # The singleton re-runs __init__ on every construction; one exporter per provider, not one per call.
@@ -215,7 +209,9 @@ class HatchetInstrumentor(DurableWrappers):
         # A method this hatchet-sdk changed gets hatchet-sdk's own wrapper, never ours (one warning).
         fallbacks = compat.stock_fallbacks(self, _TARGETS)
         self._wrapped = []
-        self._fanout = measurement_for(self.measure_fanout, self._decide, self.meter_provider)
+        # Like measuring: without a predicate every span stays exactly hatchet-sdk's.
+        self._names_runs = self._decider.call is not None
+        self._fanout = measurement_for(self.measure_fanout, self._decider.call, self.meter_provider)
         if self._fanout is not None:
             wrap_bulk_runs()  # innermost: inside hatchet-sdk's wrappers, which write the traceparents
         for owner, name, wrapper_name, add_override in _TARGETS:
@@ -230,9 +226,11 @@ class HatchetInstrumentor(DurableWrappers):
                 wrappers = [override_wrapper(add_override), getattr(self, wrapper_name)]
             else:
                 wrappers = [getattr(self, wrapper_name)]
+            # Innermost: names on the trigger's span the runs the engine answered it created.
+            layers = wrap_naming(owner, name) if self._names_runs and key not in fallbacks else 0
             for wrapper in wrappers:
                 wrap_function_wrapper(owner, name, wrapper)
-            self._wrapped.append((owner, name, len(wrappers)))
+            self._wrapped.append((owner, name, layers + len(wrappers)))
         # Prefetch the worker's decisions when hatchet-sdk builds its runner, before the first task arrives.
         wrap_function_wrapper(
             Runner, "__init__", prefetch_on_runner_init(lambda: self.use_links_instead_of_parent)
@@ -259,34 +257,6 @@ class HatchetInstrumentor(DurableWrappers):
     ) -> list[Any]:
         return bound_arguments(wrapped_func, args, kwargs)
 
-    def _wants_link(self, action_id: str, metadata: Mapping[str, Any]) -> bool:
-        if metadata:
-            requested = relationship_for(metadata)
-            if requested is not None:
-                return requested == "link"
-        predicate = self._decide
-        if predicate is None:
-            return False
-        try:
-            # Typed bool, but it is user code: anything may come back, and a non-bool must not pass as one.
-            decision: object = predicate(action_id)
-        except Exception as error:
-            self._warn_once(action_id, "use_links_instead_of_parent raised %r", error)
-            return False
-        if decision is True:
-            return True
-        if decision is False:
-            return False
-        self._warn_once(action_id, "use_links_instead_of_parent returned %r, not a bool", decision)
-        return False
-
-    def _warn_once(self, action_id: str, message: str, detail: object) -> None:
-        if action_id in self._warned_action_ids:
-            return
-        if len(self._warned_action_ids) < _MAX_WARNED_ACTION_IDS:
-            self._warned_action_ids.add(action_id)
-        logger.warning(f"task %s: {message}; using parent mode", action_id, detail)
-
     async def _wrap_handle_start_step_run(
         self,
         wrapped: Callable[[Action], Coroutine[None, None, Exception | None]],
@@ -296,7 +266,8 @@ class HatchetInstrumentor(DurableWrappers):
     ) -> Exception | None:
         action: Action = args[0] if args else kwargs["action"]
         metadata = action.additional_metadata
-        link_mode = self._wants_link(action.action_id, metadata)
+        decided = self._decider.decide(action.action_id, metadata)
+        link_mode = decided.use_links
 
         traceparent = metadata.get(TRACEPARENT_METADATA_KEY) if metadata else None
         # The link-shaped context a trigger in a linked run left next to the engine's traceparent, if any.
@@ -316,10 +287,17 @@ class HatchetInstrumentor(DurableWrappers):
         held: int | None = None
         try:
             span = self._tracer.start_span(
-                span_name, context=context, kind=SpanKind.CONSUMER, attributes=hatchet_attributes, links=links
+                span_name,
+                context=context,
+                kind=SpanKind.CONSUMER,
+                attributes=with_backlinks(hatchet_attributes, links, action.parent_workflow_run_id, own),
+                links=links,
             )
             if view is not None:
                 held = view.hold(span, traceparent)  # released once the start span has ended
+            record_evaluation(span, decided)
+            if measured is not None:
+                measured.note_trace(span)
             with active(span):
                 result = await wrapped(*args, **kwargs)
                 if isinstance(result, Exception):
@@ -377,7 +355,10 @@ class HatchetInstrumentor(DurableWrappers):
     ) -> Any:
         span, workflow_name, payload, options = self._start_trigger_span(wrapped, args, kwargs)
         with active(span):
-            return wrapped(workflow_name, payload, self._traced_options(options, span))
+            ref = wrapped(workflow_name, payload, self._traced_options(options, span))
+            if self._names_runs:
+                name_created_run(span, ref)
+            return ref
 
     async def _wrap_async_run_workflow(
         self,
@@ -388,4 +369,7 @@ class HatchetInstrumentor(DurableWrappers):
     ) -> Any:
         span, workflow_name, payload, options = self._start_trigger_span(wrapped, args, kwargs)
         with active(span):
-            return await wrapped(workflow_name, payload, self._traced_options(options, span))
+            ref = await wrapped(workflow_name, payload, self._traced_options(options, span))
+            if self._names_runs:
+                name_created_run(span, ref)
+            return ref

@@ -22,9 +22,12 @@ from ._fanout_summary import (
     OTHER,
     SECONDS_BOUNDS,
     ChildSide,
+    Exemplar,
     Histogram,
     SpawnerSide,
     TaskSummary,
+    exemplar_from_json,
+    is_trace_id,
 )
 from ._flagd_export import FLAGD_SCHEMA_URL, to_flagd
 from ._flagd_import import FlagdConversionError, is_flagd_document, rules_from_flagd
@@ -64,6 +67,7 @@ __all__ = [
     "STORE_HEADER",
     "ChildSide",
     "Decision",
+    "Exemplar",
     "FlagdConversionError",
     "Histogram",
     "Mode",
@@ -73,7 +77,9 @@ __all__ = [
     "RulesError",
     "SpawnerSide",
     "TaskSummary",
+    "exemplar_from_json",
     "is_flagd_document",
+    "is_trace_id",
     "reject_constant",
     "rules_from_flagd",
     "rules_json_schema",

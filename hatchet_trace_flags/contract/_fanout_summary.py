@@ -9,11 +9,16 @@ Two sides of every spawn are summarised, per task:
 
 Histograms hold log-spaced bucket counts over fixed bounds (``SECONDS_BOUNDS``, ``CHILDREN_BOUNDS``), no
 samples, and merge by adding buckets, so summaries from many workers and intervals add up exactly.
+
+Each side also keeps one **exemplar**, a trace worth opening: the child that started latest after its spawn,
+the spawning run that held its trace longest (its trace id, 32 lowercase hex digits, and that many seconds).
+Merging keeps the larger, so a summary holds at most one per side however much it adds up.
 ``to_json`` is the report's wire form (docs/insight.md).
 """
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -24,9 +29,12 @@ __all__ = [
     "OTHER",
     "SECONDS_BOUNDS",
     "ChildSide",
+    "Exemplar",
     "Histogram",
     "SpawnerSide",
     "TaskSummary",
+    "exemplar_from_json",
+    "is_trace_id",
 ]
 
 # 100 µs doubling up to ~30 h (31 bounds, 32 buckets): seconds-scale delays land in well-resolved buckets.
@@ -35,6 +43,42 @@ SECONDS_BOUNDS: Final[tuple[float, ...]] = tuple(round(1e-4 * 2.0**k, 10) for k 
 CHILDREN_BOUNDS: Final[tuple[float, ...]] = tuple(float(2**k) for k in range(21))
 MAX_WORKFLOWS_PER_TASK: Final = 32  # child workflows named per spawner; the rest count under OTHER
 OTHER: Final = "_other"
+_TRACE_ID: Final = re.compile(r"[0-9a-f]{32}")
+_INVALID_TRACE_ID: Final = "0" * 32
+
+
+def is_trace_id(value: object) -> bool:
+    """A W3C trace id as backends print it: 32 lowercase hex digits, not all zero."""
+    return isinstance(value, str) and _TRACE_ID.fullmatch(value) is not None and value != _INVALID_TRACE_ID
+
+
+@dataclass(frozen=True, slots=True)
+class Exemplar:
+    """One trace worth opening, and the seconds that made it one (a start delay, a spawner's duration)."""
+
+    trace_id: str
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"trace_id": self.trace_id, "seconds": self.seconds}
+
+
+def exemplar_from_json(document: object) -> Exemplar | None:
+    """The exemplar a report or a stored row carries, or None when it carries none or no valid one."""
+    if not isinstance(document, dict):
+        return None
+    trace_id, seconds = document.get("trace_id"), document.get("seconds")
+    if not is_trace_id(trace_id) or isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return None
+    if not 0 <= seconds <= 1e12:  # also refuses NaN
+        return None
+    return Exemplar(str(trace_id), float(seconds))
+
+
+def _larger(mine: Exemplar | None, theirs: Exemplar | None) -> Exemplar | None:
+    if theirs is None or (mine is not None and mine.seconds >= theirs.seconds):
+        return mine
+    return theirs
 
 
 @dataclass(slots=True)
@@ -96,6 +140,7 @@ class ChildSide:
     clamped: int = 0  # the stamp was later than the start (clock skew): recorded as a 0 s delay
     start_delay: Histogram = field(default_factory=_seconds)
     duration: Histogram = field(default_factory=_seconds)
+    exemplar: Exemplar | None = None  # the child that started latest after its spawn
 
     def merge(self, other: ChildSide) -> None:
         self.runs += other.runs
@@ -104,9 +149,10 @@ class ChildSide:
         self.clamped += other.clamped
         self.start_delay.merge(other.start_delay)
         self.duration.merge(other.duration)
+        self.exemplar = _larger(self.exemplar, other.exemplar)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        document: dict[str, Any] = {
             "runs": self.runs,
             "link": self.link,
             "parent": self.parent,
@@ -114,6 +160,9 @@ class ChildSide:
             "start_delay": self.start_delay.to_json(),
             "duration": self.duration.to_json(),
         }
+        if self.exemplar is not None:
+            document["exemplar"] = self.exemplar.to_json()
+        return document
 
 
 @dataclass(slots=True)
@@ -122,6 +171,7 @@ class SpawnerSide:
     children: Histogram = field(default_factory=lambda: Histogram(CHILDREN_BOUNDS))
     by_workflow: dict[str, int] = field(default_factory=dict)
     duration: Histogram = field(default_factory=_seconds)
+    exemplar: Exemplar | None = None  # the spawning run that held its trace longest
 
     def add_children(self, workflow: str, count: int) -> None:
         if workflow not in self.by_workflow and len(self.by_workflow) >= MAX_WORKFLOWS_PER_TASK:
@@ -134,14 +184,18 @@ class SpawnerSide:
         for workflow, count in other.by_workflow.items():
             self.add_children(workflow, count)
         self.duration.merge(other.duration)
+        self.exemplar = _larger(self.exemplar, other.exemplar)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        document: dict[str, Any] = {
             "runs": self.runs,
             "children": self.children.to_json(),
             "by_workflow": dict(self.by_workflow),
             "duration": self.duration.to_json(),
         }
+        if self.exemplar is not None:
+            document["exemplar"] = self.exemplar.to_json()
+        return document
 
 
 @dataclass(slots=True)

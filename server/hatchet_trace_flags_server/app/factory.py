@@ -87,6 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         report_limiter=seen_limiter,
         window_seconds=settings.insight_window_seconds,
         max_tasks=settings.max_insight_tasks,
+        trace_url_template=settings.trace_url_template,
+        on_refused_exemplars=metrics.exemplars_refused.inc,
     )
     flags = FlagService(
         store,

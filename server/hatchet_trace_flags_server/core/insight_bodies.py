@@ -5,7 +5,7 @@ so the service adds them up with exactly the code that made them."""
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -19,12 +19,15 @@ from hatchet_trace_flags.contract import (
     Mode,
     SpawnerSide,
     TaskSummary,
+    exemplar_from_json,
 )
 
 from .bodies import WorkerName, check_text
 
 __all__ = [
     "MAX_INSIGHT_TASKS_PER_REPORT",
+    "ExamplesOut",
+    "ExemplarOut",
     "HistogramIn",
     "InsightPage",
     "InsightsIn",
@@ -69,7 +72,17 @@ def _workflow_name(value: str) -> str:
     return check_text(value)
 
 
-class ChildIn(_Strict):
+class _WithExemplar(_Strict):
+    # Taken as it comes and checked here: a bad exemplar (not a trace id, a wrong length, no seconds) is
+    # dropped and counted, never a reason to refuse the report's numbers.
+    exemplar: Any = None
+
+    @property
+    def refused_exemplar(self) -> bool:
+        return self.exemplar is not None and exemplar_from_json(self.exemplar) is None
+
+
+class ChildIn(_WithExemplar):
     runs: Count
     link: Count = 0
     parent: Count = 0
@@ -85,10 +98,11 @@ class ChildIn(_Strict):
             self.clamped,
             self.start_delay.to_histogram(SECONDS_BOUNDS),
             self.duration.to_histogram(SECONDS_BOUNDS),
+            exemplar_from_json(self.exemplar),
         )
 
 
-class SpawnerIn(_Strict):
+class SpawnerIn(_WithExemplar):
     runs: Count
     children: HistogramIn
     by_workflow: dict[
@@ -102,6 +116,7 @@ class SpawnerIn(_Strict):
             self.children.to_histogram(CHILDREN_BOUNDS),
             dict(self.by_workflow),
             self.duration.to_histogram(SECONDS_BOUNDS),
+            exemplar_from_json(self.exemplar),
         )
 
 
@@ -114,6 +129,10 @@ class TaskSummaryIn(_Strict):
             self.child.to_side() if self.child is not None else None,
             self.spawner.to_side() if self.spawner is not None else None,
         )
+
+    @property
+    def refused_exemplars(self) -> int:
+        return sum(1 for side in (self.child, self.spawner) if side is not None and side.refused_exemplar)
 
 
 class TaskReportIn(TaskSummaryIn):
@@ -161,6 +180,9 @@ class InsightsIn(_Strict):
 class InsightsOut(BaseModel):
     recorded: int = Field(description="Tasks whose summaries were added up.")
     ignored: int | None = Field(None, description="New tasks dropped: the insight task limit is reached.")
+    exemplars_refused: int | None = Field(
+        None, description="Exemplars dropped: not a trace id (32 lowercase hex digits) or without seconds."
+    )
 
 
 class Quantiles(BaseModel):
@@ -202,6 +224,21 @@ class RecommendationOut(BaseModel):
     dismissed: bool
 
 
+class ExemplarOut(BaseModel):
+    trace_id: str
+    seconds: float
+    url: str | None = Field(None, description="The trace in the operator's tracing backend, when configured.")
+
+
+class ExamplesOut(BaseModel):
+    spawner_trace: ExemplarOut | None = Field(
+        None, description="The spawning run that held its trace open longest (its duration)."
+    )
+    child_trace: ExemplarOut | None = Field(
+        None, description="The run of this task that started latest after its spawn (its start delay)."
+    )
+
+
 class TaskInsightOut(BaseModel):
     action_id: str
     effective_mode: Mode
@@ -211,6 +248,7 @@ class TaskInsightOut(BaseModel):
     spawned_by: list[SpawnedByOut]
     trace_open: TraceOpenOut | None
     recommendation: RecommendationOut | None
+    examples: ExamplesOut | None = None
 
 
 class InsightPage(BaseModel):

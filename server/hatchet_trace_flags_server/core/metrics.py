@@ -61,6 +61,11 @@ class Metrics:
             "Reported action_ids dropped because the discovered-task limit was reached.",
             registry=self.registry,
         )
+        self.exemplars_refused = Counter(
+            "hatchet_trace_flags_insight_exemplars_refused",
+            "Example trace ids in fan-out reports dropped as invalid (not 32 lowercase hex digits).",
+            registry=self.registry,
+        )
         self.seen_expired = Counter(
             "hatchet_trace_flags_seen_expired",
             "Discovered tasks forgotten by the retention sweep.",

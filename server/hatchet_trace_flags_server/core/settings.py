@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -12,7 +13,15 @@ from sqlalchemy.exc import ArgumentError
 
 from hatchet_trace_flags.contract import DEFAULT_FLAG_KEY
 
-__all__ = ["DatabaseURLError", "Settings"]
+__all__ = [
+    "TRACE_ID_PLACEHOLDER",
+    "DatabaseURLError",
+    "Settings",
+    "check_trace_url_template",
+    "trace_url",
+]
+
+TRACE_ID_PLACEHOLDER: Final = "{trace_id}"
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
 
@@ -82,11 +91,20 @@ class Settings(BaseSettings):
     # Open change streams (SSE), in all and per token.
     max_streams: Annotated[int, Field(ge=1)] = 5_000
     max_streams_per_token: Annotated[int, Field(ge=1)] = 2_500
+    # Where the insight page's example traces open (docs/insight.md): an http(s) URL with {trace_id}.
+    trace_url_template: str | None = None
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _lowercase_log_level(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("trace_url_template", mode="before")
+    @classmethod
+    def _trace_url_template(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return check_trace_url_template(value)
 
     @field_validator("database_url", mode="before")
     @classmethod
@@ -120,3 +138,23 @@ def normalise_database_url(raw: str) -> URL:
     raise DatabaseURLError(
         f"DATABASE_URL: unsupported scheme {url.drivername!r}; use sqlite:///PATH or postgresql://..."
     )
+
+
+def check_trace_url_template(value: object) -> str:
+    """An operator's trace URL template: http or https, with ``{trace_id}`` where the id goes."""
+    if not isinstance(value, str):
+        raise ValueError("must be a URL")
+    template = value.strip()
+    if TRACE_ID_PLACEHOLDER not in template:
+        raise ValueError(
+            f"must contain {TRACE_ID_PLACEHOLDER}, e.g. https://jaeger.example.com/trace/{{trace_id}}"
+        )
+    parts = urlsplit(template.replace(TRACE_ID_PLACEHOLDER, "0" * 32))
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    return template
+
+
+def trace_url(template: str | None, trace_id: str) -> str | None:
+    """The URL of ``trace_id`` (32 lowercase hex digits, checked by the caller) under ``template``."""
+    return template.replace(TRACE_ID_PLACEHOLDER, trace_id) if template is not None else None

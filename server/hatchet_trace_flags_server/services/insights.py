@@ -24,9 +24,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from hatchet_trace_flags.contract import Histogram, Mode, RuleSet, TaskSummary, validate_action_id
+from hatchet_trace_flags.contract import Exemplar, Histogram, Mode, RuleSet, TaskSummary, validate_action_id
 from hatchet_trace_flags_server.core.insight_bodies import (
     ChildOut,
+    ExamplesOut,
+    ExemplarOut,
     InsightsIn,
     InsightsOut,
     Quantiles,
@@ -38,6 +40,7 @@ from hatchet_trace_flags_server.core.insight_bodies import (
 )
 from hatchet_trace_flags_server.core.presenters import human_seconds
 from hatchet_trace_flags_server.core.ratelimit import RateLimiter
+from hatchet_trace_flags_server.core.settings import trace_url
 from hatchet_trace_flags_server.store.insights import InsightStore
 
 __all__ = [
@@ -134,11 +137,32 @@ def _recommend(
     return None
 
 
+def _exemplar(exemplar: Exemplar | None, template: str | None) -> ExemplarOut | None:
+    if exemplar is None:
+        return None
+    return ExemplarOut(
+        trace_id=exemplar.trace_id, seconds=exemplar.seconds, url=trace_url(template, exemplar.trace_id)
+    )
+
+
+def _examples(
+    summary: TaskSummary, main_spawner: TaskSummary | None, template: str | None
+) -> ExamplesOut | None:
+    """A child's card links its main spawner's longest-held trace and its own latest-starting one."""
+    spawning = main_spawner.spawner if main_spawner is not None else summary.spawner
+    examples = ExamplesOut(
+        spawner_trace=_exemplar(spawning.exemplar if spawning is not None else None, template),
+        child_trace=_exemplar(summary.child.exemplar if summary.child is not None else None, template),
+    )
+    return examples if examples.spawner_trace or examples.child_trace else None
+
+
 def build_insights(
     summaries: Mapping[str, TaskSummary],
     rules: RuleSet,
     dismissals: Mapping[str, str],
     window_seconds: float,
+    trace_url_template: str | None = None,
 ) -> list[Insight]:
     """One insight per task that has numbers, sorted by action_id."""
     spawners = {
@@ -187,6 +211,9 @@ def build_insights(
             spawned_by=spawned_by,
             trace_open=trace_open,
             recommendation=recommendation,
+            examples=_examples(
+                summary, summaries[spawned_by[0].action_id] if spawned_by else None, trace_url_template
+            ),
         )
         insights.append(Insight(out, summary.child.start_delay if summary.child is not None else None))
     return insights
@@ -207,12 +234,16 @@ class InsightService:
         report_limiter: RateLimiter,
         window_seconds: float,
         max_tasks: int,
+        trace_url_template: str | None = None,
+        on_refused_exemplars: Callable[[int], object] = lambda count: None,
     ) -> None:
         self._store = store
         self._rules = rules
         self._report_limiter = report_limiter
         self.window_seconds = window_seconds
         self._max_tasks = max_tasks
+        self.trace_url_template = trace_url_template
+        self._on_refused_exemplars = on_refused_exemplars
 
     async def report(self, reporter: str, body: InsightsIn) -> InsightsOut:
         """Add a worker's delta to the current minute of each task it names, charged to
@@ -227,7 +258,12 @@ class InsightService:
             else:
                 summaries[task.action_id] = summary
         result = await self._store.record(summaries, minute=current_minute(), cap=self._max_tasks)
-        return InsightsOut(recorded=result.recorded, ignored=result.ignored or None)
+        refused = sum(task.refused_exemplars for task in body.tasks)
+        if refused:
+            self._on_refused_exemplars(refused)
+        return InsightsOut(
+            recorded=result.recorded, ignored=result.ignored or None, exemplars_refused=refused or None
+        )
 
     async def load(self) -> list[Insight]:
         """Every measured task's insight over the window."""
@@ -237,7 +273,7 @@ class InsightService:
         dismissals = await self._store.dismissals()
         # In a thread like the window's merge: at the cap it is a tenth of a second of CPU.
         return await asyncio.to_thread(
-            build_insights, summaries, self._rules(), dismissals, self.window_seconds
+            build_insights, summaries, self._rules(), dismissals, self.window_seconds, self.trace_url_template
         )
 
     async def one(self, action_id: str) -> Insight | None:

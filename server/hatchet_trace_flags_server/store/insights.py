@@ -26,6 +26,7 @@ from hatchet_trace_flags.contract import (
     Histogram,
     SpawnerSide,
     TaskSummary,
+    exemplar_from_json,
 )
 
 from .database import Database, chunks
@@ -57,6 +58,7 @@ def summary_from_json(document: Mapping[str, Any]) -> TaskSummary:
             child["clamped"],
             _histogram(child["start_delay"], SECONDS_BOUNDS),
             _histogram(child["duration"], SECONDS_BOUNDS),
+            exemplar_from_json(child.get("exemplar")),
         )
         if child is not None
         else None,
@@ -65,6 +67,7 @@ def summary_from_json(document: Mapping[str, Any]) -> TaskSummary:
             _histogram(spawner["children"], CHILDREN_BOUNDS),
             dict(spawner["by_workflow"]),
             _histogram(spawner["duration"], SECONDS_BOUNDS),
+            exemplar_from_json(spawner.get("exemplar")),
         )
         if spawner is not None
         else None,

@@ -13,6 +13,9 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 from hatchet_trace_flags._fanout.metrics import (
     CHILD_START_DELAY_METRIC,
@@ -23,9 +26,9 @@ from hatchet_trace_flags._fanout.stats import FanoutStats
 from hatchet_trace_flags._triggers.spawn_stamp import SPAWNED_AT_METADATA_KEY
 from hatchet_trace_flags.contract import TaskSummary
 from tests.support.library.app import App
-from tests.support.library.fixtures import InstrumentFactory
+from tests.support.library.fixtures import InstrumentFactory, ProviderFactory
 from tests.support.library.hatchet_engine import RecordingEngine
-from tests.support.library.traces import SPAWNER
+from tests.support.library.traces import SPAWNER, ids_of
 from tests.support.library.worker import Worker
 
 FAN_OUT = 3
@@ -190,3 +193,70 @@ async def test_without_a_predicate_nothing_is_measured_unless_asked(
     assert sent
     assert all(SPAWNED_AT_METADATA_KEY not in metadata for metadata in sent)
     assert taken(fanout_stats) == {}
+
+
+@pytest.mark.parametrize("mode", ["parent", "link"])
+async def test_exemplars_are_the_latest_child_and_the_spawner_trace(
+    instrument: InstrumentFactory,
+    worker: Worker,
+    app: App,
+    engine: RecordingEngine,
+    exporter: InMemorySpanExporter,
+    fanout_stats: FanoutStats,
+    mode: str,
+) -> None:
+    app.seen.fan_out = FAN_OUT
+    instrument(lambda action_id: mode == "link")
+
+    sent = await spawn(worker, engine, "parent:spawn")
+    await start_children(worker, sent)
+
+    tasks = taken(fanout_stats)
+    spawning, child = tasks["parent:spawn"].spawner, tasks["child:work"].child
+    assert spawning is not None
+    assert child is not None
+    starts = _start_spans(exporter)
+    [spawner_span] = starts["parent:spawn"]
+    assert spawning.exemplar is not None
+    assert spawning.exemplar.trace_id == f"{ids_of(spawner_span)[0]:032x}"
+    assert spawning.exemplar.seconds == spawning.duration.high
+    # The child kept is the one that started latest: its own trace (a new one in link mode).
+    assert child.exemplar is not None
+    assert child.exemplar.seconds == child.start_delay.high
+    child_traces = {f"{ids_of(span)[0]:032x}" for span in starts["child:work"]}
+    assert child.exemplar.trace_id in child_traces
+    assert (child.exemplar.trace_id == spawning.exemplar.trace_id) is (mode == "parent")
+    assert tasks["child:work"].to_json("child:work")["child"]["exemplar"] == {
+        "trace_id": child.exemplar.trace_id,
+        "seconds": child.exemplar.seconds,
+    }
+
+
+async def test_an_unsampled_run_is_no_exemplar(
+    instrument: InstrumentFactory,
+    worker: Worker,
+    app: App,
+    engine: RecordingEngine,
+    provider_with: ProviderFactory,
+    fanout_stats: FanoutStats,
+) -> None:
+    app.seen.fan_out = FAN_OUT
+    instrument(lambda action_id: True, tracer_provider=provider_with(ALWAYS_OFF))
+
+    sent = await spawn(worker, engine, "parent:spawn")
+    await start_children(worker, sent)
+
+    tasks = taken(fanout_stats)
+    spawning, child = tasks["parent:spawn"].spawner, tasks["child:work"].child
+    assert spawning is not None
+    assert child is not None
+    assert (spawning.runs, child.runs) == (1, FAN_OUT)  # measured all the same
+    assert (spawning.exemplar, child.exemplar) == (None, None)  # but nothing to open
+
+
+def _start_spans(exporter: InMemorySpanExporter) -> dict[str, list[ReadableSpan]]:
+    spans: dict[str, list[ReadableSpan]] = {}
+    for span in exporter.get_finished_spans():
+        if span.name == "hatchet.start_step_run" and span.attributes:
+            spans.setdefault(str(span.attributes["hatchet.action_name"]), []).append(span)
+    return spans

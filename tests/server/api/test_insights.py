@@ -6,16 +6,24 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
+from hatchet_trace_flags_server import Settings
 from hatchet_trace_flags_server.services.insights import DELAY_FACTOR, MIN_CHILDREN_PER_RUN, build_insights
 
 from hatchet_trace_flags._admin.insights import insights_payload
 from hatchet_trace_flags._fanout.stats import FanoutStats
 from hatchet_trace_flags.contract import RuleSet
-from tests.support.server.insight_reports import CHILD, SPAWNER, fan_out_report
+from tests.support.server.insight_reports import (
+    CHILD,
+    SPAWNER,
+    SPAWNER_TRACE,
+    fan_out_report,
+    latest_child_trace,
+)
 from tests.support.server.live import ADMIN_TOKEN, READ_TOKEN, LiveServer, SettingsFactory, auth
 
 pytestmark = pytest.mark.timeout(60)
@@ -245,3 +253,56 @@ async def test_two_replicas_on_one_database_add_up_concurrent_reports(
             ).json()
             assert insight["child"]["runs"] == (reports + 2) * 3 * 200
             assert insight["spawned_by"] == [{"action_id": SPAWNER, "children": (reports + 2) * 3 * 200}]
+
+
+async def test_exemplars_are_kept_bounded_linked_and_bad_ones_dropped_and_counted(
+    live_factory: Callable[[Settings], LiveServer], make_settings: SettingsFactory
+) -> None:
+    live = live_factory(
+        make_settings(trace_url_template="https://grafana.example.com/explore?traceId={trace_id}")
+    )
+    report = fan_out_report("host-a/1", traces=True)
+    broken = copy.deepcopy(fan_out_report("host-b/2", traces=True))
+    by_id = {task["action_id"]: task for task in broken["tasks"]}
+    by_id[CHILD]["child"]["exemplar"]["trace_id"] = "F" * 32  # not lowercase
+    by_id[SPAWNER]["spawner"]["exemplar"] = {"trace_id": "abc", "seconds": 9.9}  # wrong length
+    async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
+        answer = await http.post(INSIGHTS, json=report, headers=auth(READ_TOKEN))
+        assert answer.json() == {"recorded": 2}
+        refused = await http.post(INSIGHTS, json=broken, headers=auth(READ_TOKEN))
+        assert refused.status_code == 200, refused.text
+        assert refused.json() == {"recorded": 2, "exemplars_refused": 2}  # the numbers still count
+        insight = (await http.get(f"/api/v1/tasks/{CHILD}/insights", headers=auth(ADMIN_TOKEN))).json()
+        metrics = (await http.get("/metrics")).text
+
+    assert insight["child"]["runs"] == 1200
+    child_trace, spawner_trace = latest_child_trace(), f"{SPAWNER_TRACE:032x}"
+    assert insight["examples"] == {
+        "spawner_trace": {
+            "trace_id": spawner_trace,
+            "seconds": pytest.approx(0.06),
+            "url": f"https://grafana.example.com/explore?traceId={spawner_trace}",
+        },
+        "child_trace": {
+            "trace_id": child_trace,
+            "seconds": pytest.approx(4.2),
+            "url": f"https://grafana.example.com/explore?traceId={child_trace}",
+        },
+    }
+    assert "hatchet_trace_flags_insight_exemplars_refused_total 2.0" in metrics
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "ftp://traces.example.com/{trace_id}",
+        "https://traces.example.com/",
+        "/relative/{trace_id}",
+        "javascript:{trace_id}",
+    ],
+)
+def test_a_trace_url_template_must_be_http_with_the_placeholder(
+    make_settings: SettingsFactory, template: str
+) -> None:
+    with pytest.raises(ValueError, match="trace_url_template"):
+        make_settings(trace_url_template=template)

@@ -57,6 +57,24 @@ class RecordingEngine:
             self.triggers.append(Trigger(request.name, metadata))
             return f"run-{len(self.triggers)}"
 
+    def record_schedule(
+        self, request: workflows_pb2.ScheduleWorkflowRequest
+    ) -> workflows_pb2.WorkflowVersion:
+        """Like the engine: one scheduled run per requested time, answered with the schedules it created."""
+        metadata = json.loads(request.additional_metadata) if request.additional_metadata else {}
+        created = []
+        with self.lock:
+            for trigger_at in request.schedules:
+                self.schedules.append(Trigger(request.name, metadata))
+                created.append(
+                    workflows_pb2.ScheduledWorkflow(
+                        id=f"schedule-{len(self.schedules)}", trigger_at=trigger_at
+                    )
+                )
+        return workflows_pb2.WorkflowVersion(
+            id="version-1", workflow_id="workflow-1", scheduled_workflows=created
+        )
+
     def record_event(self, request: events_pb2.PushEventRequest) -> events_pb2.Event:
         metadata = json.loads(request.additional_metadata) if request.additional_metadata else {}
         with self.lock:
@@ -80,10 +98,7 @@ class _WorkflowService(workflows_pb2_grpc.WorkflowServiceServicer):
         return workflows_pb2.TriggerWorkflowResponse(workflow_run_id=self.engine.record_trigger(request))
 
     def ScheduleWorkflow(self, request: Any, context: Any) -> Any:
-        metadata = json.loads(request.additional_metadata) if request.additional_metadata else {}
-        with self.engine.lock:
-            self.engine.schedules.append(Trigger(request.name, metadata))
-        return workflows_pb2.WorkflowVersion(id="schedule")
+        return self.engine.record_schedule(request)
 
     def BulkTriggerWorkflow(self, request: Any, context: Any) -> Any:
         ids = [self.engine.record_trigger(item) for item in request.workflows]
