@@ -13,6 +13,7 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from hatchet_trace_flags._instrumentation.backlinks import SPAWNER_SPAN_ID, SPAWNER_TRACE_ID
 from tests.support.library.engine_collector import EngineCollector
 from tests.support.library.engine_view_fixtures import EngineInstrumentFactory
 from tests.support.library.family_app import FamilyApp, Flavour, action_id
@@ -143,3 +144,29 @@ async def test_the_users_exporter_gets_exactly_the_link_shape_of_today(
     assert family_trace is not None
     for generation in linked:
         assert view_problems(collector, today[generation], user_spans, family_trace[0]) != [], generation
+
+
+@FLAVOURS
+async def test_a_linked_roots_backlinks_name_the_span_its_link_points_to(
+    flavour: Flavour,
+    engine_instrument: EngineInstrumentFactory,
+    family: FamilyApp,
+    family_worker: Worker,
+    engine: RecordingEngine,
+    tracer_provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+) -> None:
+    # The great-grandchild's traceparent names the family's trace (for the engine) while its link and its
+    # backlinks must name the link-shaped trigger span in the child's own trace.
+    await run_family(flavour, {1, 3}, engine_instrument, family, family_worker, engine, tracer_provider)
+    linked_roots = [
+        span
+        for span in exporter.get_finished_spans()
+        if span.name.startswith("hatchet.start_step_run") and span.links
+    ]
+    assert len(linked_roots) == 2
+    for root in linked_roots:
+        attributes = root.attributes or {}
+        (link,) = root.links
+        assert attributes[SPAWNER_TRACE_ID] == format(link.context.trace_id, "032x")
+        assert attributes[SPAWNER_SPAN_ID] == format(link.context.span_id, "016x")
