@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     # networks, "*" for any): behind a TLS-terminating Ingress the session cookie keeps Secure and
     # throttling sees the real client address only when the Ingress's address is listed.
     forwarded_allow_ips: str = "127.0.0.1"
+    # How many proxies in a row append to X-Forwarded-For (1: one Ingress). The client's address is
+    # counted from the right, past that many entries, so a client cannot choose it by writing the
+    # header itself (http/forwarded.py; docs/server.md, "Behind a proxy").
+    forwarded_hops: Annotated[int, Field(ge=1, le=10)] = 1
     # On SIGTERM, requests in flight get this long to finish before they are cancelled (change
     # streams end at once). Keep it below the pod's terminationGracePeriodSeconds.
     shutdown_grace_seconds: Annotated[float, Field(ge=0, le=120)] = 10.0

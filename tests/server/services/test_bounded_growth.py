@@ -3,6 +3,7 @@ the caps on open change streams."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -87,6 +88,33 @@ async def test_reports_are_rate_limited_per_token_with_retry_after(start: Start)
         assert 1 <= int(again.headers["retry-after"]) <= retry_after
         # Another token has its own budget.
         assert (await _report(admin, _ids("c", 10))).status_code == 200
+
+
+async def test_an_insight_report_from_a_token_told_to_wait_is_refused_before_its_body_is_read(
+    start: Start,
+) -> None:
+    """Issue 27: /tasks/insights read and validated the whole body before its rate limit. The request
+    below announces a megabyte and sends ten bytes: only a refusal that does not read the body answers."""
+    live = start(seen_rate=2.0, seen_burst=1000)
+    async with httpx.AsyncClient(base_url=live.url, headers=auth(READ_TOKEN)) as reader:
+        assert (await _report(reader, _ids("a", 1000))).status_code == 200
+        assert (await _report(reader, _ids("b", 10))).status_code == 429  # told to wait
+    host, port = live.url.removeprefix("http://").split(":")
+    reader_stream, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(
+            (
+                "POST /api/v1/tasks/insights HTTP/1.1\r\n"
+                f"Host: {host}\r\nAuthorization: Bearer {READ_TOKEN}\r\n"
+                "Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n"
+                '{"schema":'
+            ).encode()
+        )
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader_stream.readline(), timeout=20)
+    finally:
+        writer.close()
+    assert status_line.split()[1] == b"429", status_line
 
 
 async def test_tasks_not_seen_for_the_retention_period_are_forgotten(start: Start) -> None:
