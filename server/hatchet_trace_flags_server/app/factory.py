@@ -159,7 +159,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in API_ROUTERS:
         app.include_router(router)
-    sessions = SessionKeys(tokens, SessionStore(database, idle_seconds=settings.session_idle_seconds))
+    sessions = SessionKeys(
+        tokens,
+        SessionStore(database, idle_seconds=settings.session_idle_seconds),
+        max_per_token=settings.max_sessions_per_token,
+    )
     install_dashboard(app, sessions)  # last: its routes ("/", "/ui/...") never shadow the API's
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Both reports spend the same per-token budget; a token told to wait is refused before either

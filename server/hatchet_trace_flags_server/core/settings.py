@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     auth_failures_burst: Annotated[int, Field(ge=1)] = 200
     # A dashboard session unused for this long ends (it ends anyway 12 h after sign-in).
     session_idle_seconds: Annotated[float, Field(ge=60)] = 1800.0
+    # Dashboard sessions one token keeps; signing in past it ends that token's least recently used
+    # one (issue 27: a read token could create sessions without limit).
+    max_sessions_per_token: Annotated[int, Field(ge=1, le=10_000)] = 20
     # Addresses of the proxies whose X-Forwarded-For/-Proto are believed (comma-separated IPs or
     # networks, "*" for any): behind a TLS-terminating Ingress the session cookie keeps Secure and
     # throttling sees the real client address only when the Ingress's address is listed.
