@@ -59,7 +59,9 @@ class SessionStore:
             )
             for doomed in (beyond_bound, ended):
                 await connection.execute(
-                    dashboard_sessions.delete().where(mine, dashboard_sessions.c.id.in_(doomed.scalar_subquery()))
+                    dashboard_sessions.delete().where(
+                        mine, dashboard_sessions.c.id.in_(doomed.scalar_subquery())
+                    )
                 )
 
     async def is_live(self, session_id: str) -> bool:

@@ -422,7 +422,7 @@ def odd_service() -> Iterator[list[bytes]]:
 
         do_GET = do_PUT = do_POST = do_DELETE = _answer
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib's name)
+        def log_message(self, format: str, *args: object) -> None:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)

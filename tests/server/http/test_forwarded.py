@@ -45,7 +45,12 @@ def test_a_forged_left_most_entry_does_not_throttle_the_victim_behind_a_star_pro
     ("settings", "forwarded_for", "client", "forged"),
     [
         # Two proxies in a row under "*": the load balancer's entry is skipped by count.
-        ({"forwarded_allow_ips": "*", "forwarded_hops": 2}, f"{VICTIM}, {ATTACKER}, 10.0.0.5", ATTACKER, VICTIM),
+        (
+            {"forwarded_allow_ips": "*", "forwarded_hops": 2},
+            f"{VICTIM}, {ATTACKER}, 10.0.0.5",
+            ATTACKER,
+            VICTIM,
+        ),
         # Listed proxy networks are skipped by address, the first other entry from the right is the client.
         (
             {"forwarded_allow_ips": "127.0.0.1, 10.0.0.0/8"},
@@ -80,7 +85,9 @@ def test_headers_from_a_peer_that_is_not_a_trusted_proxy_are_ignored(
 ) -> None:
     live = live_factory(
         make_settings(
-            forwarded_allow_ips="10.0.0.1", auth_failures_per_client_burst=1, auth_failures_per_client_rate=0.01
+            forwarded_allow_ips="10.0.0.1",
+            auth_failures_per_client_burst=1,
+            auth_failures_per_client_rate=0.01,
         )
     )
     with httpx.Client(base_url=live.url, timeout=10) as direct:

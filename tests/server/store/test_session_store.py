@@ -55,7 +55,12 @@ async def test_a_sign_in_reads_its_own_tokens_rows_through_an_index(make_setting
             await connection.execute(
                 dashboard_sessions.insert(),
                 [
-                    {"id": f"other-{index}", "identity": f"token-{index}", "last_seen": 0, "expires_at": later}
+                    {
+                        "id": f"other-{index}",
+                        "identity": f"token-{index}",
+                        "last_seen": 0,
+                        "expires_at": later,
+                    }
                     for index in range(OTHER_TOKENS)
                 ],
             )
@@ -95,7 +100,9 @@ async def test_a_sign_in_reads_its_own_tokens_rows_through_an_index(make_setting
         await database.dispose()
 
 
-async def _plan(database: Database, connection: sa.ext.asyncio.AsyncConnection, statement: str, parameters: object) -> str:
+async def _plan(
+    database: Database, connection: sa.ext.asyncio.AsyncConnection, statement: str, parameters: object
+) -> str:
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection
     if database.is_postgres:
