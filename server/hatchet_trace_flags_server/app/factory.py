@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         insights=insights,
         report_limiter=seen_limiter,
         max_discovered_tasks=settings.max_discovered_tasks,
+        max_discovered_characters=settings.max_discovered_characters,
     )
     services = Services(settings, database, feed, tokens, metrics, flags, insights)
     sweep = RetentionSweep(

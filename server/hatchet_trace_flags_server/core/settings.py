@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # Bounded growth (docs/server.md, "Limits"). Discovered tasks: at most this many rows; new
     # action_ids past it are ignored (known ones are still refreshed).
     max_discovered_tasks: Annotated[int, Field(ge=0)] = 100_000
+    # ...and whose action_ids add up to at most this many characters: a row's storage grows with its
+    # name (docs/server.md, "Limits", has the measured bytes per row), so long names fill this first.
+    max_discovered_characters: Annotated[int, Field(ge=0)] = 4_000_000
     # A discovered task no worker reported for this long is forgotten (default 30 days).
     discovered_retention_seconds: Annotated[float, Field(gt=0)] = 30 * 86_400.0
     retention_sweep_seconds: Annotated[float, Field(gt=0)] = 600.0
