@@ -18,11 +18,10 @@ import tempfile
 from pathlib import Path
 
 import asyncpg
-from sqlalchemy.engine import make_url
-
 from hatchet_trace_flags_server.core.settings import normalise_database_url
 from hatchet_trace_flags_server.store.database import Database
 from hatchet_trace_flags_server.store.seen_tasks import SeenStore
+from sqlalchemy.engine import make_url
 
 ROWS = int(os.environ.get("DISCOVERED_STORAGE_ROWS", "2000"))
 # (action_id length, worker name length): workers name themselves "{hostname}/{pid}" unless configured.
