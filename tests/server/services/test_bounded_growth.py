@@ -120,7 +120,7 @@ async def test_an_insight_report_from_a_token_told_to_wait_is_refused_before_its
 ) -> None:
     """Issue 27: /tasks/insights read and validated the whole body before its rate limit. The request
     below announces a megabyte and sends ten bytes: only a refusal that does not read the body answers."""
-    live = start(seen_rate=2.0, seen_burst=1000)
+    live = start(seen_rate=0.1, seen_burst=1000)  # told to wait for 100 s: no race with the clock
     async with httpx.AsyncClient(base_url=live.url, headers=auth(READ_TOKEN)) as reader:
         assert (await _report(reader, _ids("a", 1000))).status_code == 200
         assert (await _report(reader, _ids("b", 10))).status_code == 429  # told to wait
