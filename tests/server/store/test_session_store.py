@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 
 import sqlalchemy as sa
-from hatchet_trace_flags_server.store.database import Database
+from alembic import command
+from hatchet_trace_flags_server.store.database import Database, _alembic_config
 from hatchet_trace_flags_server.store.schema import dashboard_sessions
 from hatchet_trace_flags_server.store.sessions import SessionStore
 from sqlalchemy.engine import Connection, ExecutionContext
@@ -112,3 +113,30 @@ async def _plan(
         return "\n".join(row[0] for row in rows)
     cursor = await driver.execute(f"EXPLAIN QUERY PLAN {statement}", parameters)
     return "\n".join(str(row[-1]) for row in await cursor.fetchall())
+
+
+async def test_the_upgrade_signs_everyone_out_once(make_settings: SettingsFactory) -> None:
+    """Cookies signed before itsdangerous cannot verify any more; migration 0008 removes their rows."""
+    database = Database(make_settings().sqlalchemy_url(), timeout_seconds=30)
+    try:
+        async with database.engine.connect() as connection:
+            await connection.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "0006"))
+            await connection.execute(
+                dashboard_sessions.insert(),
+                [
+                    {
+                        "id": "before",
+                        "identity": "alice",
+                        "last_seen": 0,
+                        "expires_at": int(time.time()) + 3600,
+                    }
+                ],
+            )
+            await connection.commit()
+        await database.migrate()
+        assert await _ids(database, "alice") == set()
+        store = SessionStore(database, idle_seconds=1800)
+        await store.start("after", "alice", int(time.time()) + 3600, keep=3)
+        assert await store.is_live("after")
+    finally:
+        await database.dispose()
