@@ -139,7 +139,7 @@ def recommendation(url: str, admin_token: str) -> str | None:
     """The service's recommendation for the demo's child task, once its numbers make one."""
     try:
         answer = httpx.get(
-            f"{url}/api/v1/tasks/{CHILD_ACTION}/insights",
+            f"{url}/api/v1/insights/{CHILD_ACTION}",
             headers={"Authorization": f"Bearer {admin_token}"},
             timeout=5.0,
         )

@@ -321,3 +321,12 @@ def test_trusted_proxies_follow_the_ingress_unless_set(
 ) -> None:
     config = render_chart(merged(scenario_values("sqlite"), values)).one("ConfigMap")
     assert config["data"]["HATCHET_TRACE_FLAGS_FORWARDED_ALLOW_IPS"] == expected
+    # Issue 27: under "*" the client is the right-most X-Forwarded-For entry (one proxy), never the
+    # left-most one the client wrote itself.
+    assert config["data"]["HATCHET_TRACE_FLAGS_FORWARDED_HOPS"] == "1"
+
+
+def test_proxy_hops_reach_the_service(render_chart: Render) -> None:
+    values = merged(scenario_values("sqlite"), {"ingress": {"enabled": True}, "proxyHops": 2})
+    config = render_chart(values).one("ConfigMap")
+    assert config["data"]["HATCHET_TRACE_FLAGS_FORWARDED_HOPS"] == "2"

@@ -10,7 +10,9 @@ from . import audit, events, health, insights, ofrep, patterns, settings, snapsh
 __all__ = ["API_ROUTERS"]
 
 # In the order the app includes them. Hot routes (polls, evaluations) first: routing tries routes in order.
-# Insights before tasks: "/tasks/{action_id:path}" would take ".../insights" too.
+# A task's name ends every path it is in, and the fixed paths beside "/tasks/{action_id:path}" (seen,
+# forget, insights) are POST only, which no per-task route answers: the order cannot change which route
+# a name reaches (issue 27; tests/server/api/test_names_in_paths.py).
 API_ROUTERS: tuple[APIRouter, ...] = (
     health.router,
     snapshot.router,

@@ -66,8 +66,11 @@ async def _one(services: ServicesDep, action_id: str) -> TaskInsightOut:
     raise HTTPException(status.HTTP_404_NOT_FOUND, f"no fan-out numbers for {action_id!r} in the window")
 
 
+# A task's name is always the last thing in a path, after a prefix that no name can reach into:
+# "/tasks/{name}/insights" read a task named "wf:victim/insights" as wf:victim's insight (issue 27;
+# the path is percent-decoded before routing, so %2F could not tell them apart).
 @router.get(
-    "/tasks/{action_id:path}/insights",
+    "/insights/{action_id:path}",
     summary="One task's fan-out insight",
     responses={404: {"model": ErrorOut, "description": "No numbers for this task in the window"}},
 )
@@ -76,7 +79,7 @@ async def get_insight(action_id: str, _identity: AdminIdentity, services: Servic
 
 
 @router.put(
-    "/tasks/{action_id:path}/insights/dismissal",
+    "/insight-dismissals/{action_id:path}",
     summary="Dismiss the task's recommendation (it stays hidden while it recommends the same mode)",
     responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut, "description": "Nothing to dismiss"}},
 )
@@ -89,7 +92,7 @@ async def dismiss(action_id: str, identity: AdminIdentity, services: ServicesDep
 
 
 @router.delete(
-    "/tasks/{action_id:path}/insights/dismissal",
+    "/insight-dismissals/{action_id:path}",
     summary="Show the task's recommendation again",
     responses={404: {"model": ErrorOut}},
 )

@@ -11,7 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
 
-from hatchet_trace_flags.contract import SEEN_PATH
+from hatchet_trace_flags.contract import INSIGHTS_PATH, SEEN_PATH
 from hatchet_trace_flags_server.api import API_ROUTERS
 from hatchet_trace_flags_server.core.metrics import Metrics, MetricsMiddleware
 from hatchet_trace_flags_server.core.ratelimit import RateLimiter, ReportGate
@@ -22,6 +22,7 @@ from hatchet_trace_flags_server.http.app_state import AppState, Services
 from hatchet_trace_flags_server.http.auth_throttle import AuthThrottle
 from hatchet_trace_flags_server.http.body_limit import BodySizeLimit
 from hatchet_trace_flags_server.http.exception_handlers import install_error_handlers
+from hatchet_trace_flags_server.http.forwarded import ForwardedHeaders
 from hatchet_trace_flags_server.http.sessions import SessionKeys
 from hatchet_trace_flags_server.services.feed import ChangeFeed
 from hatchet_trace_flags_server.services.flags import FlagService
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         insights=insights,
         report_limiter=seen_limiter,
         max_discovered_tasks=settings.max_discovered_tasks,
+        max_discovered_characters=settings.max_discovered_characters,
     )
     services = Services(settings, database, feed, tokens, metrics, flags, insights)
     sweep = RetentionSweep(
@@ -158,9 +160,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in API_ROUTERS:
         app.include_router(router)
-    sessions = SessionKeys(tokens, SessionStore(database, idle_seconds=settings.session_idle_seconds))
+    sessions = SessionKeys(
+        tokens,
+        SessionStore(database, idle_seconds=settings.session_idle_seconds),
+        max_per_token=settings.max_sessions_per_token,
+    )
     install_dashboard(app, sessions)  # last: its routes ("/", "/ui/...") never shadow the API's
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(ReportGate, path=SEEN_PATH, limiter=seen_limiter, tokens=tokens)
+    # Both reports spend the same per-token budget; a token told to wait is refused before either
+    # body is read (issue 27: an insight report was parsed in full before its rate limit).
+    app.add_middleware(ReportGate, paths=(SEEN_PATH, INSIGHTS_PATH), limiter=seen_limiter, tokens=tokens)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    # Outermost: everything inside sees the client address a client cannot choose (issue 27).
+    app.add_middleware(ForwardedHeaders, allow_ips=settings.forwarded_allow_ips, hops=settings.forwarded_hops)
     return app

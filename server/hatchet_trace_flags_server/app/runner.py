@@ -52,8 +52,9 @@ def build_server(settings: Settings, app: FastAPI | None = None, **config: Any) 
         "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
         "timeout_keep_alive": settings.keep_alive_seconds,
         "limit_concurrency": settings.max_concurrency or None,
-        "proxy_headers": True,
-        "forwarded_allow_ips": settings.forwarded_allow_ips,
+        # X-Forwarded-* are read by the app (http/forwarded.py): uvicorn trusts the left-most,
+        # client-written X-Forwarded-For entry under forwarded_allow_ips="*".
+        "proxy_headers": False,
         "server_header": False,
         "lifespan": "on",
         "ws": "none",  # no WebSocket routes; also keeps the websockets package from being imported

@@ -92,12 +92,24 @@ class Client:
             raise CommandError(f"{response.status_code}: {detail}")
         return response
 
+    @property
+    def base_url(self) -> str:
+        return str(self._http.base_url)
+
     def close(self) -> None:
         self._http.close()
 
 
 def key_path(kind: str, key: str) -> str:
-    return f"/api/v1/{kind}/{quote(key, safe=':*@')}"
+    """``/api/v1/{kind}/{key}``, the key as one percent-encoded segment at the end of the path.
+
+    Every route puts a name last (``/insights/{name}``, not ``/tasks/{name}/insights``), so a ``/``
+    in it cannot reach another route. A name of dots only would be a ``.``/``..`` segment that HTTP
+    clients collapse: its dots are encoded too."""
+    segment = quote(key, safe=":*@")
+    if key.strip(".") == "":
+        segment = "%2E" * len(key)
+    return f"/api/v1/{kind}/{segment}"
 
 
 def conditional_headers(arguments: argparse.Namespace) -> dict[str, str]:

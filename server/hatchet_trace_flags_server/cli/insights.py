@@ -50,7 +50,7 @@ _HEADER = (
 
 def _insights(client: Client, arguments: argparse.Namespace) -> None:
     if arguments.action_id:
-        item = client.request("GET", key_path("tasks", arguments.action_id) + "/insights").json()
+        item = client.request("GET", key_path("insights", arguments.action_id)).json()
         if client.as_json:
             print_json(item)
             return

@@ -94,6 +94,12 @@ def _main(argv: Sequence[str] | None) -> int:
         client = Client(arguments)
         try:
             arguments.handler(client, arguments)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as error:
+            # An answer of a shape the command did not expect (another service or version, a
+            # proxy's page): one clear line, never a traceback (issue 27).
+            raise CommandError(
+                f"unexpected answer from {client.base_url}: {type(error).__name__}: {error}"
+            ) from None
         finally:
             client.close()
     except CommandError as error:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Final
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -71,17 +71,19 @@ class RateLimiter:
 
 
 class ReportGate:
-    """Refuses ``POST path`` from a token that was told to wait, before its body is read or
-    parsed: a flood that ignores Retry-After then costs the service next to nothing."""
+    """Refuses ``POST`` to any of ``paths`` from a token that was told to wait, before its body is
+    read or parsed: a flood that ignores Retry-After then costs the service next to nothing."""
 
-    def __init__(self, app: ASGIApp, *, path: str, limiter: RateLimiter, tokens: TokenRegistry) -> None:
+    def __init__(
+        self, app: ASGIApp, *, paths: Collection[str], limiter: RateLimiter, tokens: TokenRegistry
+    ) -> None:
         self.app = app
-        self._path = path
+        self._paths = frozenset(paths)
         self._limiter = limiter
         self._tokens = tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == self._path:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in self._paths:
             presented = _presented_token(scope["headers"])
             identity = self._tokens.identify(presented) if presented else None
             if identity is not None:

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # Bounded growth (docs/server.md, "Limits"). Discovered tasks: at most this many rows; new
     # action_ids past it are ignored (known ones are still refreshed).
     max_discovered_tasks: Annotated[int, Field(ge=0)] = 100_000
+    # ...and whose action_ids add up to at most this many characters: a row's storage grows with its
+    # name (docs/server.md, "Limits", has the measured bytes per row), so long names fill this first.
+    max_discovered_characters: Annotated[int, Field(ge=0)] = 4_000_000
     # A discovered task no worker reported for this long is forgotten (default 30 days).
     discovered_retention_seconds: Annotated[float, Field(gt=0)] = 30 * 86_400.0
     retention_sweep_seconds: Annotated[float, Field(gt=0)] = 600.0
@@ -76,10 +79,17 @@ class Settings(BaseSettings):
     auth_failures_burst: Annotated[int, Field(ge=1)] = 200
     # A dashboard session unused for this long ends (it ends anyway 12 h after sign-in).
     session_idle_seconds: Annotated[float, Field(ge=60)] = 1800.0
+    # Dashboard sessions one token keeps; signing in past it ends that token's least recently used
+    # one (issue 27: a read token could create sessions without limit).
+    max_sessions_per_token: Annotated[int, Field(ge=1, le=10_000)] = 20
     # Addresses of the proxies whose X-Forwarded-For/-Proto are believed (comma-separated IPs or
     # networks, "*" for any): behind a TLS-terminating Ingress the session cookie keeps Secure and
     # throttling sees the real client address only when the Ingress's address is listed.
     forwarded_allow_ips: str = "127.0.0.1"
+    # How many proxies in a row append to X-Forwarded-For (1: one Ingress). The client's address is
+    # counted from the right, past that many entries, so a client cannot choose it by writing the
+    # header itself (http/forwarded.py; docs/server.md, "Behind a proxy").
+    forwarded_hops: Annotated[int, Field(ge=1, le=10)] = 1
     # On SIGTERM, requests in flight get this long to finish before they are cancelled (change
     # streams end at once). Keep it below the pod's terminationGracePeriodSeconds.
     shutdown_grace_seconds: Annotated[float, Field(ge=0, le=120)] = 10.0

@@ -23,8 +23,8 @@ _WHAT: Final = "failed authentication attempts"
 
 
 def client_address(connection: HTTPConnection) -> str:
-    """The client's address as uvicorn reports it (the proxy's ``X-Forwarded-For`` when the proxy
-    is trusted, see ``forwarded_allow_ips``)."""
+    """The client's address: the peer's, or behind trusted proxies the ``X-Forwarded-For`` entry
+    that :mod:`.forwarded` chose (never one the client can write itself)."""
     return connection.client.host if connection.client is not None else "unknown"
 
 

@@ -3,7 +3,8 @@
 Signing in with a token sets one cookie, ``htf_session``: ``HttpOnly``, ``SameSite=Strict``,
 ``Secure`` when the request came over HTTPS, valid for :data:`SESSION_LIFETIME`. It holds
 ``{key id}.{expiry}.{nonce}.{signature}`` and never the token: the signing key is derived from the
-token (HMAC-SHA256 over a fixed label, keyed with the token's SHA-256), and the key id names which
+token (HMAC-SHA256 over a fixed label, keyed with the token's SHA-256), the signature is
+itsdangerous' (HMAC-SHA256, its own key derivation with a salt per use), and the key id names which
 configured token that was. So
 
 - every replica that is configured with the same tokens accepts the session, with no shared state
@@ -14,7 +15,9 @@ configured token that was. So
 
 Each session also has a row on the server (``store.sessions``): signing out deletes it, so a copied
 cookie stops working at once on every replica, and a session unused for ``SESSION_IDLE_SECONDS``
-ends. Rotating a token still ends every session made with it.
+ends. A token keeps at most ``MAX_SESSIONS_PER_TOKEN`` sessions (its least recently used ones end
+first), so signing in again and again cannot grow the table. Rotating a token still ends every
+session made with it.
 
 CSRF: each session has its own CSRF token (an HMAC of the session nonce). Every state-changing
 request authenticated by the cookie must carry it, in the ``X-CSRF-Token`` header (the dashboard's
@@ -35,6 +38,7 @@ from datetime import timedelta
 from typing import Final
 
 from fastapi import Request, Response, status
+from itsdangerous import BadSignature, Signer
 
 from hatchet_trace_flags_server.core.tokens import Identity, TokenRegistry
 from hatchet_trace_flags_server.store.sessions import SessionStore
@@ -61,6 +65,10 @@ SESSION_LIFETIME: Final = timedelta(hours=12)
 SIGN_IN_FORM_LIFETIME: Final = timedelta(hours=1)
 
 _KEY_LABEL: Final = b"hatchet-trace-flags/dashboard-session/v1"
+# itsdangerous salts: the same key signs cookies and derives CSRF tokens, never interchangeably.
+# Cookies signed by hand before (issue 27) do not verify: upgrading signs everyone out once.
+_COOKIE_SALT: Final = "hatchet-trace-flags/dashboard-session-cookie/v2"
+_CSRF_SALT: Final = "hatchet-trace-flags/dashboard-csrf/v2"
 _SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 _MAX_COOKIE_LENGTH: Final = 256
 
@@ -87,11 +95,16 @@ def is_cross_origin(request: Request) -> bool:
     return origin.lower().rstrip("/") != own.lower()
 
 
+def _signer(secret: bytes, salt: str) -> Signer:
+    return Signer(secret, salt=salt, sep=".", key_derivation="hmac", digest_method=hashlib.sha256)
+
+
 @dataclass(frozen=True, slots=True)
 class _SigningKey:
     key_id: str
-    secret: bytes
     identity: Identity
+    cookies: Signer
+    csrf: Signer
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,15 +124,18 @@ class Session:
 def _signing_key(token_digest: bytes, identity: Identity) -> _SigningKey:
     secret = hmac.new(token_digest, _KEY_LABEL, hashlib.sha256).digest()
     key_id = _b64(hmac.new(secret, b"key-id", hashlib.sha256).digest()[:12])
-    return _SigningKey(key_id, secret, identity)
+    return _SigningKey(key_id, identity, _signer(secret, _COOKIE_SALT), _signer(secret, _CSRF_SALT))
 
 
 class SessionKeys:
     """Issues and verifies session cookies for the tokens a :class:`TokenRegistry` accepts."""
 
-    def __init__(self, tokens: TokenRegistry, store: SessionStore | None = None) -> None:
+    def __init__(
+        self, tokens: TokenRegistry, store: SessionStore | None = None, *, max_per_token: int = 20
+    ) -> None:
         self._tokens = tokens
         self.store = store
+        self.max_per_token = max_per_token
         self._by_id: dict[str, _SigningKey] = {}
         for token_digest, identity in tokens.digests():
             key = _signing_key(token_digest, identity)
@@ -138,8 +154,7 @@ class SessionKeys:
         self._by_id.setdefault(key.key_id, key)
         expires_at = int((time.time() if now is None else now) + SESSION_LIFETIME.total_seconds())
         nonce = secrets.token_urlsafe(16)
-        payload = f"{key.key_id}.{expires_at}.{nonce}"
-        cookie = f"{payload}.{self._sign(key, payload)}"
+        cookie = key.cookies.sign(f"{key.key_id}.{expires_at}.{nonce}").decode()
         return self._session(key, expires_at, nonce), cookie
 
     def verify(self, cookie: str | None, *, now: float | None = None) -> Session | None:
@@ -149,13 +164,13 @@ class SessionKeys:
         parts = cookie.split(".")
         if len(parts) != 4:
             return None
-        key_id, expiry, nonce, signature = parts
+        key_id, expiry, nonce, _signature = parts
         key = self._by_id.get(key_id)
         if key is None or not expiry.isdigit():
             return None
-        if not hmac.compare_digest(
-            signature.encode(), self._sign(key, f"{key_id}.{expiry}.{nonce}").encode()
-        ):
+        try:
+            key.cookies.unsign(cookie)  # compares in constant time
+        except BadSignature:
             return None
         expires_at = int(expiry)
         if expires_at <= (time.time() if now is None else now):
@@ -163,7 +178,7 @@ class SessionKeys:
         return self._session(key, expires_at, nonce)
 
     def _session(self, key: _SigningKey, expires_at: int, nonce: str) -> Session:
-        csrf = _b64(hmac.new(key.secret, f"csrf:{nonce}".encode(), hashlib.sha256).digest()[:24])
+        csrf = key.csrf.get_signature(nonce).decode()
         return Session(key.identity, expires_at, csrf, hashlib.sha256(nonce.encode()).hexdigest())
 
     # ----------------------------------------------------------------- server-side sessions
@@ -173,7 +188,9 @@ class SessionKeys:
         issued = self.sign_in(token)
         if issued is not None and self.store is not None:
             session = issued[0]
-            await self.store.start(session.session_id, session.identity.name, session.expires_at)
+            await self.store.start(
+                session.session_id, session.identity.name, session.expires_at, keep=self.max_per_token
+            )
         return issued
 
     async def current(self, cookie: str | None) -> Session | None:
@@ -186,10 +203,6 @@ class SessionKeys:
     async def end(self, session: Session) -> None:
         if self.store is not None:
             await self.store.end(session.session_id)
-
-    @staticmethod
-    def _sign(key: _SigningKey, payload: str) -> str:
-        return _b64(hmac.new(key.secret, payload.encode(), hashlib.sha256).digest())
 
     # ----------------------------------------------------------------- cookies
 

@@ -52,6 +52,7 @@ class FlagService:
         insights: InsightService,
         report_limiter: RateLimiter,
         max_discovered_tasks: int,
+        max_discovered_characters: int | None = None,
     ) -> None:
         self._store = store
         self._insights = insights
@@ -59,6 +60,7 @@ class FlagService:
         self._metrics = metrics
         self._report_limiter = report_limiter
         self._max_discovered = max_discovered_tasks
+        self._max_discovered_characters = max_discovered_characters
 
     # ----------------------------------------------------------------- what is served
 
@@ -146,7 +148,9 @@ class FlagService:
             validate_action_id(action_id, field=f"action_ids[{index}]")
             for index, action_id in enumerate(action_ids)
         ]
-        result = await self._store.seen.record(worker, checked, cap=self._max_discovered)
+        result = await self._store.seen.record(
+            worker, checked, cap=self._max_discovered, character_cap=self._max_discovered_characters
+        )
         if result.ignored:
             self._metrics.seen_ignored.inc(result.ignored)
         return result

@@ -79,7 +79,8 @@ dashboard_sessions = sa.Table(
     sa.Column("identity", sa.String(64), nullable=False),
     sa.Column("last_seen", sa.BigInteger, nullable=False),  # Unix seconds
     sa.Column("expires_at", sa.BigInteger, nullable=False),
-    sa.Index("ix_dashboard_sessions_last_seen", "last_seen"),
+    # A token's sessions by last use (migration 0008): the sign-in bound and clean-up read only these.
+    sa.Index("ix_dashboard_sessions_identity_last_seen", "identity", "last_seen"),
 )
 
 # A row outlives its rule: clearing sets mode to NULL and bumps the version, so an old If-Match

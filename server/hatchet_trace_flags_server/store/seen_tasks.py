@@ -45,40 +45,66 @@ class SeenStore:
         async with self._db.write_transaction(self._write_lock) as connection:
             yield connection
 
-    async def record(self, worker: str, action_ids: Iterable[str], *, cap: int) -> SeenResult:
-        """Remember that ``worker`` runs these tasks; at most ``cap`` rows in all."""
+    async def record(
+        self, worker: str, action_ids: Iterable[str], *, cap: int, character_cap: int | None = None
+    ) -> SeenResult:
+        """Remember that ``worker`` runs these tasks: at most ``cap`` rows in all, whose action_ids and
+        worker names add up to at most ``character_cap`` characters (a row's storage grows with both:
+        docs/server.md, "Limits"). New action_ids past either bound are ignored; known ones are still
+        refreshed, keeping their old worker name when a longer one would not fit."""
         unique = sorted(set(action_ids))
         if not unique:
             return SeenResult(0, 0)
         now = utcnow()
         async with self._write() as connection:
-            known: set[str] = set()
+            known: dict[str, int] = {}  # action_id -> length of its worker name
             for chunk in chunks(unique, _CHUNK):
                 rows = await connection.execute(
-                    sa.select(seen_tasks.c.action_id).where(seen_tasks.c.action_id.in_(chunk))
+                    sa.select(seen_tasks.c.action_id, sa.func.length(seen_tasks.c.last_worker)).where(
+                        seen_tasks.c.action_id.in_(chunk)
+                    )
                 )
-                known.update(rows.scalars())
+                known.update((action_id, int(length)) for action_id, length in rows)
             new = [action_id for action_id in unique if action_id not in known]
+            growth = sum(max(0, len(worker) - length) for length in known.values())
             ignored = 0
+            keep_workers = False
+            if new or (character_cap is not None and growth):
+                # Counted only when something could grow: reports of known tasks stay cheap.
+                count, characters = await _count_and_characters(connection)
+                room = None if character_cap is None else character_cap - characters
+                fitting: list[str] = []
+                for action_id in new:
+                    cost = len(action_id) + len(worker)
+                    if count + len(fitting) >= cap or (room is not None and cost > room):
+                        break
+                    fitting.append(action_id)
+                    room = None if room is None else room - cost
+                ignored = len(new) - len(fitting)
+                new = fitting
+                keep_workers = room is not None and growth > room
+            if known:
+                await self._upsert(connection, worker, sorted(known), now, keep_workers=keep_workers)
             if new:
-                # Counted only when something would be added: reports of known tasks stay cheap.
-                count = await _count(connection)
-                room = max(0, cap - count)
-                if room < len(new):
-                    ignored = len(new) - room
-                    new = new[:room]
-            accepted = sorted(known) + new
-            if accepted:
-                await self._upsert(connection, worker, accepted, now)
-        return SeenResult(len(accepted), ignored)
+                await self._upsert(connection, worker, new, now, keep_workers=False)
+        return SeenResult(len(known) + len(new), ignored)
 
     async def _upsert(
-        self, connection: AsyncConnection, worker: str, action_ids: Sequence[str], now: datetime
+        self,
+        connection: AsyncConnection,
+        worker: str,
+        action_ids: Sequence[str],
+        now: datetime,
+        *,
+        keep_workers: bool,
     ) -> None:
         insert = (postgresql.insert if self._db.is_postgres else sqlite.insert)(seen_tasks)
+        refreshed = {"last_seen": insert.excluded.last_seen}
+        if not keep_workers:
+            refreshed["last_worker"] = insert.excluded.last_worker
         statement = insert.on_conflict_do_update(
             index_elements=["action_id"],
-            set_={"last_seen": insert.excluded.last_seen, "last_worker": insert.excluded.last_worker},
+            set_=refreshed,
             # Frequent re-reports from the same worker would otherwise rewrite the rows each time.
             where=(seen_tasks.c.last_worker != insert.excluded.last_worker)
             | (seen_tasks.c.last_seen < now - timedelta(seconds=SEEN_REFRESH_SECONDS)),
@@ -129,6 +155,15 @@ class SeenStore:
     async def count(self) -> int:
         async with self._db.connect() as connection:
             return await _count(connection)
+
+
+async def _count_and_characters(connection: AsyncConnection) -> tuple[int, int]:
+    """Rows, and the characters of their action_ids and worker names."""
+    characters = sa.func.length(seen_tasks.c.action_id) + sa.func.length(seen_tasks.c.last_worker)
+    row = (
+        await connection.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(characters), 0)))
+    ).one()
+    return int(row[0]), int(row[1])
 
 
 async def _count(connection: AsyncConnection) -> int:

@@ -26,23 +26,43 @@ class SessionStore:
         self._db = database
         self._idle = idle_seconds
 
-    async def start(self, session_id: str, identity: str, expires_at: int) -> None:
+    async def start(self, session_id: str, identity: str, expires_at: int, *, keep: int) -> None:
+        """Add a session of ``identity`` (a token's name); its sessions past the ``keep`` most
+        recently used ones end, and so do its sessions that ended on their own.
+
+        Every statement reads this token's rows through ``(identity, last_seen)`` only (migration
+        0008): a sign-in costs the same at 30 rows or 300,000, and the table holds at most ``keep``
+        rows per token name (issue 27: each sign-in scanned the whole table, which had no bound).
+        """
         now = int(time.time())
+        mine = dashboard_sessions.c.identity == identity
         async with self._db.write_transaction(None) as connection:
-            # Sessions that ended on their own go when a new one starts: the table stays small.
-            await connection.execute(
-                dashboard_sessions.delete().where(
-                    sa.or_(
-                        dashboard_sessions.c.expires_at <= now,
-                        dashboard_sessions.c.last_seen < now - int(self._idle),
-                    )
-                )
-            )
             await connection.execute(
                 dashboard_sessions.insert().values(
                     id=session_id, identity=identity, last_seen=now, expires_at=expires_at
                 )
             )
+            others = dashboard_sessions.c.id != session_id
+            beyond_bound = (
+                sa.select(dashboard_sessions.c.id)
+                .where(mine, others)
+                .order_by(dashboard_sessions.c.last_seen.desc(), dashboard_sessions.c.id.desc())
+                .offset(keep - 1)
+            )
+            ended = sa.select(dashboard_sessions.c.id).where(
+                mine,
+                others,
+                sa.or_(
+                    dashboard_sessions.c.expires_at <= now,
+                    dashboard_sessions.c.last_seen < now - int(self._idle),
+                ),
+            )
+            for doomed in (beyond_bound, ended):
+                await connection.execute(
+                    dashboard_sessions.delete().where(
+                        mine, dashboard_sessions.c.id.in_(doomed.scalar_subquery())
+                    )
+                )
 
     async def is_live(self, session_id: str) -> bool:
         """Whether the session exists and was used within ``idle_seconds``; marks it used."""

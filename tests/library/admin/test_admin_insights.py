@@ -154,14 +154,14 @@ def test_the_service_adds_up_what_the_worker_sends(
 
     def child_runs() -> int:
         with service.admin() as admin:
-            answer = admin.get(f"/api/v1/tasks/{CHILD}/insights")
+            answer = admin.get(f"/api/v1/insights/{CHILD}")
         return int(answer.json()["child"]["runs"]) if answer.status_code == 200 else 0
 
     assert wait_until(lambda: child_runs() == 200)
     record_fan_out(fanout_stats, children=3)  # the next delta adds up
     assert wait_until(lambda: child_runs() == 203)
     with service.admin() as admin:
-        spawner = admin.get(f"/api/v1/tasks/{SPAWNER}/insights").json()["spawner"]
+        spawner = admin.get(f"/api/v1/insights/{SPAWNER}").json()["spawner"]
     assert (spawner["runs"], spawner["by_workflow"]) == (2, {"process-item": 203})
     assert not any("insights" in record.getMessage() for record in caplog_info.records)
     assert provider.state == "live"

@@ -39,7 +39,7 @@ async def test_two_workers_add_up_and_the_fan_out_gets_a_link_recommendation(
         assert answer.status_code == 200, answer.text
         assert answer.json() == {"recorded": 2}
 
-    insight = (await client.get(f"/api/v1/tasks/{CHILD}/insights")).json()
+    insight = (await client.get(f"/api/v1/insights/{CHILD}")).json()
     assert insight["effective_mode"] == "parent"
     assert insight["child"]["runs"] == 1200  # 2 workers x 3 runs x 200
     assert insight["child"]["start_delay_seconds"]["max"] == pytest.approx(4.2)
@@ -47,7 +47,7 @@ async def test_two_workers_add_up_and_the_fan_out_gets_a_link_recommendation(
     assert insight["child"]["start_delay_seconds"]["p50"] == pytest.approx(2.1, rel=0.01)
     assert insight["child"]["start_delay_seconds"]["p95"] == pytest.approx(3.99, rel=0.01)
     assert insight["spawned_by"] == [{"action_id": SPAWNER, "children": 1200}]
-    spawner = (await client.get(f"/api/v1/tasks/{SPAWNER}/insights")).json()["spawner"]
+    spawner = (await client.get(f"/api/v1/insights/{SPAWNER}")).json()["spawner"]
     assert spawner["runs"] == 6
     assert spawner["children_per_run"] == {"p50": 200.0, "p95": 200.0, "max": 200.0}
     assert spawner["duration_seconds"]["p50"] == pytest.approx(0.06)
@@ -80,7 +80,7 @@ async def test_no_recommendation_when_the_numbers_do_not_say_so(
     client: httpx.AsyncClient, reader: httpx.AsyncClient, shape: dict[str, Any], why: str
 ) -> None:
     assert (await reader.post(INSIGHTS, json=fan_out_report("w", **shape))).status_code == 200
-    insight = (await client.get(f"/api/v1/tasks/{CHILD}/insights")).json()
+    insight = (await client.get(f"/api/v1/insights/{CHILD}")).json()
     assert insight["child"]["runs"] > 0
     assert insight["recommendation"] is None, why
 
@@ -90,7 +90,7 @@ async def test_a_task_in_link_mode_gets_no_recommendation(
 ) -> None:
     await reader.post(INSIGHTS, json=fan_out_report("w", runs=3))
     assert (await client.put(f"/api/v1/tasks/{CHILD}", json={"mode": "link"})).status_code == 200
-    insight = (await client.get(f"/api/v1/tasks/{CHILD}/insights")).json()
+    insight = (await client.get(f"/api/v1/insights/{CHILD}")).json()
     assert (insight["effective_mode"], insight["recommendation"]) == ("link", None)
 
 
@@ -98,18 +98,18 @@ async def test_dismissed_stays_dismissed_until_undone(
     client: httpx.AsyncClient, reader: httpx.AsyncClient
 ) -> None:
     await reader.post(INSIGHTS, json=fan_out_report("w"))
-    dismissed = await client.put(f"/api/v1/tasks/{CHILD}/insights/dismissal")
+    dismissed = await client.put(f"/api/v1/insight-dismissals/{CHILD}")
     assert dismissed.status_code == 200, dismissed.text
     assert dismissed.json()["recommendation"]["dismissed"] is True
     # More numbers do not bring it back.
     await reader.post(INSIGHTS, json=fan_out_report("w"))
-    assert (await client.get(f"/api/v1/tasks/{CHILD}/insights")).json()["recommendation"]["dismissed"]
+    assert (await client.get(f"/api/v1/insights/{CHILD}")).json()["recommendation"]["dismissed"]
     listed = (await client.get("/api/v1/insights", params={"recommended": "true"})).json()
     assert listed["items"] == []
 
-    undone = await client.delete(f"/api/v1/tasks/{CHILD}/insights/dismissal")
+    undone = await client.delete(f"/api/v1/insight-dismissals/{CHILD}")
     assert undone.json()["recommendation"]["dismissed"] is False
-    nothing = await client.put(f"/api/v1/tasks/{SPAWNER}/insights/dismissal")
+    nothing = await client.put(f"/api/v1/insight-dismissals/{SPAWNER}")
     assert nothing.status_code == 409
 
 
@@ -119,7 +119,7 @@ async def test_forgetting_a_task_forgets_its_numbers(
     await reader.post(INSIGHTS, json=fan_out_report("w"))
     answer = await client.post("/api/v1/tasks/forget", json={"action_ids": [CHILD]})
     assert answer.status_code == 200
-    missing = await client.get(f"/api/v1/tasks/{CHILD}/insights")
+    missing = await client.get(f"/api/v1/insights/{CHILD}")
     assert missing.status_code == 404
     assert "no fan-out numbers" in missing.json()["detail"]
 
@@ -249,7 +249,7 @@ async def test_two_replicas_on_one_database_add_up_concurrent_reports(
         assert [answer.status_code for answer in answers] == [200] * reports
         for replica in replicas:
             insight = (
-                await http.get(f"{replica.url}/api/v1/tasks/{CHILD}/insights", headers=auth(ADMIN_TOKEN))
+                await http.get(f"{replica.url}/api/v1/insights/{CHILD}", headers=auth(ADMIN_TOKEN))
             ).json()
             assert insight["child"]["runs"] == (reports + 2) * 3 * 200
             assert insight["spawned_by"] == [{"action_id": SPAWNER, "children": (reports + 2) * 3 * 200}]

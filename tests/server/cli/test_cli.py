@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -376,3 +379,87 @@ def test_tasks_insights_lists_and_explains_the_recommendation(cli, live: LiveSer
     code, _, err = cli("tasks", "insights", "never:measured")
     assert code == 1
     assert "404" in err
+
+
+# ---------------------------------------------------------------- issue 27: names and odd answers
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_name_that_looks_like_another_route_is_set_on_its_own_task(cli, live: LiveServer) -> None:  # type: ignore[no-untyped-def]
+    """The reproduction from issue 27: this acted on CHILD's insight dismissal, crashed with
+    KeyError: 'mode' and left the named task unset."""
+    answer = httpx.post(
+        f"{live.url}/api/v1/tasks/insights", json=fan_out_report("w"), headers=auth(READ_TOKEN)
+    )
+    assert answer.status_code == 200, answer.text
+    for name in (f"{CHILD}/insights/dismissal", f"{CHILD}/insights", "wf:a?b#c%2F", "wf:..", ".."):
+        code, out, err = cli("tasks", "set", name, "link")
+        assert (code, err) == (0, ""), (name, err)
+        assert name in out
+        code, out, _ = cli("tasks", "list", "--json", "--configured")
+        assert name in [item["action_id"] for item in json.loads(out)["items"]]
+        code, out, err = cli("tasks", "clear", name)
+        assert (code, err) == (0, ""), (name, err)
+    code, out, _ = cli("tasks", "insights", CHILD, "--json")
+    assert code == 0
+    assert json.loads(out)["recommendation"]["dismissed"] is False
+
+
+@pytest.fixture
+def odd_service() -> Iterator[list[bytes]]:
+    """A real HTTP server that answers every request 200 with the next of the bodies put in the list."""
+    bodies: list[bytes] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            body = bodies.pop(0) if bodies else b"{}"
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_PUT = do_POST = do_DELETE = _answer
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    bodies.append(f"http://127.0.0.1:{server.server_address[1]}".encode())  # read back by the test
+    try:
+        yield bodies
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "answer"),
+    [
+        (("tasks", "set", "wf:a", "link"), b'{"action_id": "wf:a"}'),
+        (("tasks", "list"), b'{"items": [{"action_id": "wf:a"}], "total": 1}'),
+        (("tasks", "insights", "wf:a"), b"[1, 2]"),
+        (("settings", "show"), b"<html>a proxy's page</html>"),
+        (("patterns", "list"), b'{"items": null}'),
+    ],
+    ids=["missing-key", "short-item", "a-list", "not-json", "null"],
+)
+def test_an_unexpected_answer_is_one_clear_error_not_a_traceback(
+    odd_service: list[bytes],
+    arguments: tuple[str, ...],
+    answer: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = odd_service.pop().decode()
+    odd_service.append(answer)
+    monkeypatch.setenv("HATCHET_TRACE_FLAGS_CLI_TOKEN", ADMIN_TOKEN)
+    code = main([*arguments, "--url", url])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith(f"hatchet-trace-flags: unexpected answer from {url}"), err
+    assert "Traceback" not in err

@@ -125,7 +125,7 @@ def test_dismiss_is_persisted_and_can_be_undone(page: Page, measured: httpx.Clie
     expect(card.locator(".recommendation")).to_contain_text(f"Dismissed: {REASON}")
     expect(card.get_by_role("button", name="Apply: switch to link")).to_have_count(0)
     page.screenshot(path=str(SCREENSHOTS / "insight-dismissed.png"), full_page=True)
-    insight = measured.get(f"/api/v1/tasks/{CHILD}/insights").json()
+    insight = measured.get(f"/api/v1/insights/{CHILD}").json()
     assert insight["recommendation"]["dismissed"] is True
     assert measured.get(f"/api/v1/tasks/{CHILD}").json()["mode"] is None  # nothing was changed
 

@@ -94,3 +94,20 @@ def test_an_idle_session_ends(
     assert browser.get("/").status_code == 200  # used within the idle time: still on
     age_sessions(settings, 601)
     assert_signed_out(browser, browser.csrf)
+
+
+def test_signing_in_again_and_again_keeps_a_bounded_number_of_sessions(
+    live_factory: LiveFactory, make_settings: SettingsFactory, browsers: Callable[[str], Browser]
+) -> None:
+    """Issue 27: a token made one row per sign-in without limit. Past the bound, the token's least
+    recently used session ends; the others, and other tokens' sessions, stay."""
+    settings = make_settings(max_sessions_per_token=2)
+    live = live_factory(settings)
+    first = signed_in(browsers(live.url))
+    age_sessions(settings, 20)
+    second = signed_in(browsers(live.url))
+    age_sessions(settings, 20)
+    third = signed_in(browsers(live.url))
+    assert_signed_out(first, first.csrf)
+    assert second.get("/").status_code == 200
+    assert third.get("/").status_code == 200

@@ -3,6 +3,7 @@ the caps on open change streams."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -67,6 +68,31 @@ async def test_discovered_tasks_stop_at_the_cap_and_known_ones_still_refresh(sta
         assert "hatchet_trace_flags_seen_ignored_total 4.0" in metrics
 
 
+async def test_discovered_tasks_are_bounded_by_what_their_names_cost(start: Start) -> None:
+    """Issue 27: a row's storage grows with its names (255-character names cost ~3 KB each), so the
+    table is bounded in characters (action_id + worker name) as well as in rows."""
+    live = start(max_discovered_characters=110)
+    long_names = [f"c:{letter * 38}" for letter in "xyz"]  # 40 characters each, 42 with worker "w1"
+    async with (
+        httpx.AsyncClient(base_url=live.url, headers=auth(READ_TOKEN)) as reader,
+        httpx.AsyncClient(base_url=live.url, headers=auth(ADMIN_TOKEN)) as admin,
+    ):
+        assert (await _report(reader, long_names)).json() == {"recorded": 2, "ignored": 1}
+        assert await _discovered(admin) == long_names[:2]
+        # Short names still fit in what is left (84 of 110 characters used)...
+        assert (await _report(reader, ["d:123456", "e:123456", "f:123456"])).json() == {
+            "recorded": 2,
+            "ignored": 1,
+        }
+        # ...known tasks are still refreshed when nothing more fits...
+        assert (await _report(reader, [long_names[0]], worker="w2")).json() == {"recorded": 1}
+        assert (await admin.get(f"/api/v1/tasks/{long_names[0]}")).json()["last_worker"] == "w2"
+        # ...but a longer worker name that would not fit is not written over them.
+        long_worker = "host-" + "w" * 60
+        assert (await _report(reader, [long_names[0]], worker=long_worker)).json() == {"recorded": 1}
+        assert (await admin.get(f"/api/v1/tasks/{long_names[0]}")).json()["last_worker"] == "w2"
+
+
 async def test_reports_are_rate_limited_per_token_with_retry_after(start: Start) -> None:
     live = start(seen_rate=2.0, seen_burst=1000)
     async with (
@@ -87,6 +113,33 @@ async def test_reports_are_rate_limited_per_token_with_retry_after(start: Start)
         assert 1 <= int(again.headers["retry-after"]) <= retry_after
         # Another token has its own budget.
         assert (await _report(admin, _ids("c", 10))).status_code == 200
+
+
+async def test_an_insight_report_from_a_token_told_to_wait_is_refused_before_its_body_is_read(
+    start: Start,
+) -> None:
+    """Issue 27: /tasks/insights read and validated the whole body before its rate limit. The request
+    below announces a megabyte and sends ten bytes: only a refusal that does not read the body answers."""
+    live = start(seen_rate=0.1, seen_burst=1000)  # told to wait for 100 s: no race with the clock
+    async with httpx.AsyncClient(base_url=live.url, headers=auth(READ_TOKEN)) as reader:
+        assert (await _report(reader, _ids("a", 1000))).status_code == 200
+        assert (await _report(reader, _ids("b", 10))).status_code == 429  # told to wait
+    host, port = live.url.removeprefix("http://").split(":")
+    reader_stream, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(
+            (
+                "POST /api/v1/tasks/insights HTTP/1.1\r\n"
+                f"Host: {host}\r\nAuthorization: Bearer {READ_TOKEN}\r\n"
+                "Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n"
+                '{"schema":'
+            ).encode()
+        )
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader_stream.readline(), timeout=20)
+    finally:
+        writer.close()
+    assert status_line.split()[1] == b"429", status_line
 
 
 async def test_tasks_not_seen_for_the_retention_period_are_forgotten(start: Start) -> None:
