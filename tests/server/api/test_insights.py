@@ -272,7 +272,7 @@ async def test_exemplars_are_kept_bounded_linked_and_bad_ones_dropped_and_counte
         refused = await http.post(INSIGHTS, json=broken, headers=auth(READ_TOKEN))
         assert refused.status_code == 200, refused.text
         assert refused.json() == {"recorded": 2, "exemplars_refused": 2}  # the numbers still count
-        insight = (await http.get(f"/api/v1/tasks/{CHILD}/insights", headers=auth(ADMIN_TOKEN))).json()
+        insight = (await http.get(f"/api/v1/insights/{CHILD}", headers=auth(ADMIN_TOKEN))).json()
         metrics = (await http.get("/metrics")).text
 
     assert insight["child"]["runs"] == 1200
