@@ -62,9 +62,7 @@ def validate_action_id(value: object, *, field: str = "action_id") -> str:
         )
     if not _is_clean_text(value):
         if "*" in value:
-            raise RulesError(
-                field, "an action_id must not contain '*' (patterns go in 'patterns')"
-            )
+            raise RulesError(field, "an action_id must not contain '*' (patterns go in 'patterns')")
         raise RulesError(field, _explain_bad_character(value, offset=0, kind="an action_id"))
     return value
 

@@ -237,8 +237,7 @@ def test_validate_action_id_messages(value: object, message: str) -> None:
         (["a*"], "a pattern must be a string, got array"),
         (
             "fanout-worker:run",
-            "a pattern needs one '*' at its start or end "
-            "(a single task goes in 'tasks')",
+            "a pattern needs one '*' at its start or end (a single task goes in 'tasks')",
         ),
         ("*", "a bare '*' would match every task; set 'default' instead"),
         ("**", "a pattern has exactly one '*', at its start or its end"),
