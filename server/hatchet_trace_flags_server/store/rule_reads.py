@@ -12,6 +12,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hatchet_trace_flags.contract import Mode, RuleSet
+from hatchet_trace_flags_server.core.folding import fold
 from hatchet_trace_flags_server.core.records import (
     AuditQuery,
     ChangeEvent,
@@ -167,7 +168,9 @@ class RuleQueries:
     ) -> tuple[list[RuleRecord], int]:
         condition: sa.ColumnElement[bool] = pattern_rules.c.mode.is_not(None)
         if search:
-            condition &= sa.func.lower(pattern_rules.c.pattern).contains(search.lower(), autoescape=True)
+            # The task search's folding (core/folding.py), through the stored folded pattern.
+            searched = sa.func.coalesce(pattern_rules.c.pattern_folded, pattern_rules.c.pattern)
+            condition &= searched.contains(fold(search), autoescape=True)
         if mode is not None:
             condition &= pattern_rules.c.mode == mode
         async with self._read() as connection:
