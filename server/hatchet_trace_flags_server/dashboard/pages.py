@@ -16,7 +16,7 @@ from hatchet_trace_flags_server.http.app_state import state_of
 from hatchet_trace_flags_server.http.auth_throttle import client_address
 from hatchet_trace_flags_server.http.sessions import SessionKeys, clear_strict_cookie, is_cross_origin
 
-from .access import Viewer, _services, presented_csrf
+from .access import AdminViewer, Viewer, _services, presented_csrf, sees_everything
 from .inputs import HistoryQuery, SignInForm, TaskQuery
 from .rendering import (
     _NOTICE_COOKIE,
@@ -109,11 +109,12 @@ async def sign_out(request: Request, session: Viewer) -> Response:
 @router.get("/")
 async def dashboard(request: Request, session: Viewer, query: Annotated[TaskQuery, Query()]) -> Response:
     services = _services(request)
+    everything = sees_everything(session)
     context = {
         **_base_context(request, session),
-        **await _tasks_context(services, query),
-        **await _patterns_context(services),
-        **await _settings_context(services),
+        **await _tasks_context(services, query, everything=everything),
+        **await _patterns_context(services, everything=everything),
+        **await _settings_context(services, everything=everything),
     }
     notice = _read_notice(request)
     response = _render(request, "dashboard.html", {**context, "notice": notice})
@@ -126,7 +127,8 @@ async def dashboard(request: Request, session: Viewer, query: Annotated[TaskQuer
 async def tasks_fragment(request: Request, session: Viewer, query: Annotated[TaskQuery, Query()]) -> Response:
     if not _is_htmx(request):
         return RedirectResponse(query.url("/"), status_code=status.HTTP_303_SEE_OTHER)
-    context = {**_base_context(request, session), **await _tasks_context(_services(request), query)}
+    tasks = await _tasks_context(_services(request), query, everything=sees_everything(session))
+    context = {**_base_context(request, session), **tasks}
     headers = {} if request.headers.get("X-HTF-Refresh") else {"HX-Push-Url": query.url("/")}
     headers[REVISION_HEADER] = str(_services(request).flags.snapshot.revision)
     return _render(request, "_tasks.html", context, headers=headers)
@@ -136,7 +138,8 @@ async def tasks_fragment(request: Request, session: Viewer, query: Annotated[Tas
 async def patterns_fragment(request: Request, session: Viewer) -> Response:
     if not _is_htmx(request):
         return RedirectResponse("/#patterns", status_code=status.HTTP_303_SEE_OTHER)
-    context = {**_base_context(request, session), **await _patterns_context(_services(request))}
+    patterns = await _patterns_context(_services(request), everything=sees_everything(session))
+    context = {**_base_context(request, session), **patterns}
     return _render(request, "_patterns.html", context)
 
 
@@ -144,13 +147,14 @@ async def patterns_fragment(request: Request, session: Viewer) -> Response:
 async def settings_fragment(request: Request, session: Viewer) -> Response:
     if not _is_htmx(request):
         return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
-    context = {**_base_context(request, session), **await _settings_context(_services(request))}
+    settings = await _settings_context(_services(request), everything=sees_everything(session))
+    context = {**_base_context(request, session), **settings}
     return _render(request, "_settings.html", context)
 
 
 @router.get("/ui/tasks/history")
 async def task_history(
-    request: Request, session: Viewer, query: Annotated[HistoryQuery, Query()]
+    request: Request, session: AdminViewer, query: Annotated[HistoryQuery, Query()]
 ) -> Response:
 
     action_id = query.action_id
