@@ -198,3 +198,16 @@ async def test_patterns_crud_and_validation(client: httpx.AsyncClient) -> None:
     assert (await client.delete("/api/v1/patterns/fanout-*")).json()["mode"] is None
     assert (await client.get("/api/v1/patterns")).json()["total"] == 0
     assert (await client.delete("/api/v1/patterns/fanout-*")).status_code == 404
+
+
+async def test_a_name_that_mixes_scripts_is_marked_in_the_list(
+    client: httpx.AsyncClient, reader: httpx.AsyncClient
+) -> None:
+    real, fake = "fanout-worker:process-item", "fanout-w\u043erker:process-item"  # Cyrillic o
+    assert (
+        await reader.post("/api/v1/tasks/seen", json={"worker": "w", "action_ids": [real, fake]})
+    ).status_code == 200
+    items = {item["action_id"]: item for item in (await client.get("/api/v1/tasks")).json()["items"]}
+    assert items[real]["look_alike"] is None
+    assert "mixes scripts (Cyrillic, Latin)" in items[fake]["look_alike"]
+    assert "Cyrillic" in (await client.get(f"/api/v1/tasks/{fake}")).json()["look_alike"]

@@ -676,3 +676,16 @@ def test_a_read_session_sees_what_the_api_gives_a_read_token_and_nothing_more(
     admin_page = http_browser(ADMIN_TOKEN).get("/").text
     assert "secret-note-7" in admin_page
     assert "prod_discovered:only" in admin_page
+
+
+def test_a_look_alike_name_is_marked_with_what_tells_it_apart(
+    http_browser: BrowserFactory, worker_api: httpx.Client
+) -> None:
+    fake = "prod_fanout-w\u043erker:process-item"  # a Cyrillic o: renders like TASK's worker name
+    report_seen(worker_api, [TASK, fake])
+    page = http_browser(ADMIN_TOKEN).get("/").text
+    rows = dict(re.findall(r'<tr id="task-([^"]+)"(.*?)</tr>', page, flags=re.S))
+    marked = [row for row in rows.values() if "look-alike" in row]
+    assert len(marked) == 1
+    assert "prod_fanout-w\\u043erker:process-item" in marked[0]  # the escape shows the odd letter
+    assert "Cyrillic, Latin" in marked[0]
