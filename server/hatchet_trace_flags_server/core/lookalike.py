@@ -11,11 +11,12 @@ character's script comes from the ``confusable-homoglyphs`` package (Unicode's S
 
 from __future__ import annotations
 
+import functools
 from typing import Final
 
-from confusable_homoglyphs import categories  # type: ignore[import-untyped]
+from confusable_homoglyphs import categories, confusables  # type: ignore[import-untyped]
 
-__all__ = ["look_alike"]
+__all__ = ["ascii_twin", "look_alike"]
 
 _ANY_SCRIPT: Final = frozenset({"COMMON", "INHERITED"})
 _WRITTEN_TOGETHER: Final = (
@@ -25,13 +26,37 @@ _WRITTEN_TOGETHER: Final = (
 )
 
 
-def look_alike(name: str) -> str | None:
-    """Why ``name`` may be mistaken for another name, or None. Pure ASCII names never are."""
+@functools.lru_cache(maxsize=4096)
+def ascii_twin(name: str) -> str | None:
+    """The ASCII name that ``name`` renders like, letter for letter: each non-ASCII character replaced
+    by an ASCII homoglyph from Unicode's confusables data (the first one listed). None for an ASCII name
+    or when some character has no ASCII look-alike. Whether that twin is a known task is the caller's
+    question (``FlagService.list_tasks``): a whole-script look-alike, all Cyrillic say, mixes nothing."""
     if name.isascii():
         return None
-    scripts = {categories.alias(character) for character in name} - _ANY_SCRIPT
-    others = scripts - {"LATIN"}
-    if len(scripts) <= 1 or any(others <= allowed for allowed in _WRITTEN_TOGETHER):
-        return None
-    listed = ", ".join(sorted(script.title() for script in scripts))
-    return f"mixes scripts ({listed}): it may render like another task's name"
+    letters: list[str] = []
+    for character in name:
+        if character.isascii():
+            letters.append(character)
+            continue
+        found = confusables.is_confusable(character, greedy=True, preferred_aliases=["latin", "common"]) or []
+        twin = next(
+            (glyph["c"] for entry in found for glyph in entry["homoglyphs"] if glyph["c"].isascii()), None
+        )
+        if twin is None:
+            return None
+        letters.append(twin)
+    return "".join(letters)
+
+
+def look_alike(name: str, *, imitates: str | None = None) -> str | None:
+    """Why ``name`` may be mistaken for another name, or None. Pure ASCII names never are.
+    ``imitates``: a known task it renders like (:func:`ascii_twin`)."""
+    reasons = [] if imitates is None else [f"renders like {imitates}, another task, letter for letter"]
+    if not name.isascii():
+        scripts = {categories.alias(character) for character in name} - _ANY_SCRIPT
+        others = scripts - {"LATIN"}
+        if len(scripts) > 1 and not any(others <= allowed for allowed in _WRITTEN_TOGETHER):
+            listed = ", ".join(sorted(script.title() for script in scripts))
+            reasons.append(f"mixes scripts ({listed}): it may render like another task's name")
+    return "; ".join(reasons) or None

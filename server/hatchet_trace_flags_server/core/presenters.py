@@ -27,7 +27,7 @@ def task_out(row: TaskRow, rules: RuleSet) -> TaskOut:
         first_seen=row.first_seen,
         last_seen=row.last_seen,
         last_worker=row.last_worker,
-        look_alike=look_alike(row.rule.key),
+        look_alike=look_alike(row.rule.key, imitates=row.imitates),
     )
 
 

@@ -154,6 +154,16 @@ class RuleQueries:
             postgres = self._db.is_postgres
             return await fetch_tasks(connection, self._statements, query, rules, postgres=postgres)
 
+    async def known_tasks(self, action_ids: set[str]) -> set[str]:
+        """Which of ``action_ids`` are tasks (configured or discovered): primary-key lookups."""
+        names = sorted(action_ids)
+        seen = sa.select(seen_tasks.c.action_id).where(seen_tasks.c.action_id.in_(names))
+        configured = sa.select(task_rules.c.action_id).where(
+            task_rules.c.action_id.in_(names), task_rules.c.mode.is_not(None)
+        )
+        async with self._read() as connection:
+            return set((await connection.execute(sa.union(seen, configured))).scalars())
+
     async def get_pattern(self, pattern: str) -> RuleRecord:
         async with self._read() as connection:
             row = (

@@ -39,3 +39,12 @@ def test_mixed_scripts_are_marked(name: str, scripts: str) -> None:
 )
 def test_names_in_one_script_are_not(name: str) -> None:
     assert look_alike(name) is None
+
+
+def test_the_ascii_twin_replaces_each_letter_by_its_look_alike() -> None:
+    from hatchet_trace_flags_server.core.lookalike import ascii_twin
+
+    assert ascii_twin(CYRILLIC_O) == REAL
+    assert ascii_twin("\u0440\u0430\u0443:\u0441\u043e\u0441\u043e") == "pay:coco"  # all Cyrillic
+    assert ascii_twin(REAL) is None
+    assert ascii_twin("\u65e5\u672c:job") is None  # no ASCII look-alike for these letters
