@@ -3,6 +3,10 @@ request goes through, with one wording for each refusal.
 
 An action_id is 1 to 255 characters, printable (:meth:`str.isprintable`), without whitespace and without
 ``*``. A pattern is such a text with one ``*`` added at its start or its end.
+
+A refusal names the field and what is wrong, never the refused value: the service returns these words to
+whoever sent the value (it can be large, and it can be someone else's), and the field path already says
+which entry of a rules file is meant.
 """
 
 from __future__ import annotations
@@ -58,9 +62,7 @@ def validate_action_id(value: object, *, field: str = "action_id") -> str:
         )
     if not _is_clean_text(value):
         if "*" in value:
-            raise RulesError(
-                field, f"an action_id must not contain '*', got {value!r} (patterns go in 'patterns')"
-            )
+            raise RulesError(field, "an action_id must not contain '*' (patterns go in 'patterns')")
         raise RulesError(field, _explain_bad_character(value, offset=0, kind="an action_id"))
     return value
 
@@ -84,12 +86,12 @@ def validate_pattern(value: object, *, field: str = "pattern") -> str:
     if stars == 0:
         raise RulesError(
             field,
-            f"a pattern needs one '*' at its start or end, got {value!r} (a single task goes in 'tasks')",
+            "a pattern needs one '*' at its start or end (a single task goes in 'tasks')",
         )
     if value == "*":
         raise RulesError(field, "a bare '*' would match every task; set 'default' instead")
     if stars > 1 or not (value.startswith("*") or value.endswith("*")):
-        raise RulesError(field, f"a pattern has exactly one '*', at its start or its end, got {value!r}")
+        raise RulesError(field, "a pattern has exactly one '*', at its start or its end")
     literal, is_prefix = pattern_literal(value)
     if len(literal) > MAX_ACTION_ID_LENGTH:
         raise RulesError(
@@ -107,7 +109,7 @@ def validate_mode(value: object, *, field: str = "mode") -> Mode:
     """Return ``value`` if it is ``"link"`` or ``"parent"``, else raise :class:`RulesError`."""
     if is_mode(value):
         return value
-    raise RulesError(field, f"mode must be 'link' or 'parent', got {value!r}")
+    raise RulesError(field, "mode must be 'link' or 'parent'")
 
 
 def is_mode(value: object) -> TypeGuard[Mode]:
@@ -118,5 +120,5 @@ def validate_bool(value: object, *, field: str) -> bool:
     # Not isinstance: bool is an int subclass the other way round, but JSON 1 and 0 parse to int and
     # must not quietly mean true and false.
     if type(value) is not bool:
-        raise RulesError(field, f"must be true or false, got {value!r}")
+        raise RulesError(field, f"must be true or false, got {json_type_name(value)}")
     return value

@@ -220,7 +220,7 @@ class RuleSet:
         if version != DOCUMENT_VERSION:
             raise RulesError(
                 "version",
-                f"unsupported version {version!r}; this release reads version {DOCUMENT_VERSION}",
+                f"unsupported version; this release reads version {DOCUMENT_VERSION}",
             )
         tasks = document.get("tasks", {})
         patterns = document.get("patterns", {})
@@ -290,7 +290,7 @@ def _reject_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]
     result: dict[str, object] = {}
     for key, value in pairs:
         if key in result:
-            raise RulesError("(document)", f"duplicate key {key!r} in a JSON object")
+            raise RulesError("(document)", "duplicate key in a JSON object")
         result[key] = value
     return result
 

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.support.paths import EXAMPLES
+from tests.support.waiting import wait_until
 
 sys.path.insert(0, str(EXAMPLES))  # live.py imports its sibling fanout.py, as when run as a script
 import live
@@ -94,17 +95,12 @@ def start_demo(tmp_path: Path) -> Iterator[Callable[..., Demo]]:
         process.stdout.close()
 
 
-def wait_gone(pid: int, within: float = 15.0) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except FileNotFoundError:
-            return True
-        if state == "Z":  # exited; only its reaper (init) has not collected it yet
-            return True
-        time.sleep(0.05)
-    return False
+def gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state == "Z"  # exited; only its reaper (init) has not collected it yet
 
 
 def refuses_connections(url: str) -> bool:
@@ -130,15 +126,12 @@ def test_a_flip_in_the_service_changes_the_next_round(start_demo: Callable[..., 
     demo.read_until(r"in link mode: 6 trace\(s\).*5 child traces with \[1\] link")
 
     # The worker reports the tasks it runs, so the dashboard lists the spawner too, with nothing configured.
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    def listed() -> dict[str, dict[str, object]]:
         listing = httpx.get(f"{url}/api/v1/tasks", headers={"Authorization": f"Bearer {token}"})
-        seen = {item["action_id"]: item for item in listing.json()["items"]}
-        if "fanout-parent:spawn" in seen:
-            assert seen["fanout-parent:spawn"]["last_worker"] == "examples/live.py"
-            return
-        time.sleep(0.2)
-    pytest.fail("the worker's task report never reached the service")
+        return {item["action_id"]: item for item in listing.json()["items"]}
+
+    wait_until(lambda: "fanout-parent:spawn" in listed(), what="the worker's task report reaches the service")
+    assert listed()["fanout-parent:spawn"]["last_worker"] == "examples/live.py"
 
 
 def test_the_fan_out_gets_its_link_recommendation_within_a_few_rounds(
@@ -207,7 +200,9 @@ def test_any_stop_stops_the_service_too(start_demo: Callable[..., Demo], stop: s
 
     demo.process.send_signal(stop)
     demo.process.wait(timeout=30)
-    assert wait_gone(service), f"the service (pid {service}) outlived the demo after {stop.name}"
+    wait_until(
+        lambda: gone(service), what=f"the service (pid {service}) ends with the demo after {stop.name}"
+    )
     assert refuses_connections(url)
     if stop != signal.SIGKILL:
         assert demo.process.returncode == 0

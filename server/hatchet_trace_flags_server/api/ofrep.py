@@ -2,8 +2,10 @@
 
 ``POST /ofrep/v1/evaluate/flags/{key}`` with ``{"context": {"targetingKey": "<action_id>"}}`` returns
 ``{"key", "value": true|false, "variant": "link"|"parent", "reason", "metadata"}``. Reasons are
-OpenFeature names: an exact or pattern rule is ``TARGETING_MATCH``, the default ``DEFAULT``, the kill
-switch ``DISABLED``; ``metadata`` says which (``decisionReason``), the ``rule`` that matched and the
+OFREP 0.3.0's reasons (``service/openapi.yaml`` in open-feature/protocol, which has no ``DEFAULT``): an
+exact or pattern rule is ``TARGETING_MATCH``, the configured default ``STATIC`` (a value the service holds
+for every context; OFREP's value-less "code default" form would hand the choice back to the worker), the
+kill switch ``DISABLED``; ``metadata`` says which (``decisionReason``), the ``rule`` that matched and the
 rule-set ``revision``. The bulk endpoint returns the same entry in ``{"flags": [...]}`` with an ETag
 that covers both the rule set and the request context, so ``If-None-Match`` polling is safe.
 """
@@ -32,7 +34,7 @@ router = APIRouter(route_class=StrictJSONRoute, prefix="/ofrep/v1", tags=["ofrep
 _OPENFEATURE_REASON: Final = {
     Reason.EXACT: "TARGETING_MATCH",
     Reason.PATTERN: "TARGETING_MATCH",
-    Reason.DEFAULT: "DEFAULT",
+    Reason.DEFAULT: "STATIC",
     Reason.DISABLED: "DISABLED",
 }
 
@@ -59,7 +61,7 @@ _EVALUATION_SUCCESS: Final = {
     "properties": {
         "key": {"type": "string"},
         "value": {"type": "boolean"},
-        "reason": {"type": "string", "enum": ["TARGETING_MATCH", "DEFAULT", "DISABLED"]},
+        "reason": {"type": "string", "enum": sorted(set(_OPENFEATURE_REASON.values()))},
         "variant": {"type": "string", "enum": ["link", "parent"]},
         "metadata": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}},
     },

@@ -81,7 +81,7 @@ def _tasks_list(client: Client, arguments: argparse.Namespace) -> None:
     table(
         [
             (
-                item["action_id"],
+                item["action_id"] + (_LOOK_ALIKE if item.get("look_alike") else ""),
                 item["effective_mode"],
                 item["reason"],
                 item["rule"],
@@ -93,6 +93,14 @@ def _tasks_list(client: Client, arguments: argparse.Namespace) -> None:
         ("ACTION_ID", "EFFECTIVE", "REASON", "RULE", "CONFIGURED", "LAST_SEEN"),
     )
     page_footer(page)
+    for item in page["items"]:
+        if item.get("look_alike"):
+            # !a (ascii): the escapes show the letter that renders like another (\u043e for a Cyrillic o).
+            print(f"{_LOOK_ALIKE.strip()} {item['action_id']!a} {item['look_alike']}")
+
+
+# Marks a name that mixes scripts (the service says why, Unicode TS #39): it may render like another.
+_LOOK_ALIKE = "  [look-alike]"
 
 
 def _show_rule(client: Client, item: dict[str, Any], key_field: str) -> None:

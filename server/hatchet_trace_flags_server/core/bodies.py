@@ -109,6 +109,11 @@ class TaskOut(BaseModel):
     first_seen: datetime | None
     last_seen: datetime | None
     last_worker: str | None
+    look_alike: str | None = Field(
+        None,
+        description="Set when the name mixes scripts (Unicode TS #39), e.g. a Cyrillic letter among Latin "
+        "ones: it may render like another task's name. Says why.",
+    )
 
 
 class TaskPage(BaseModel):

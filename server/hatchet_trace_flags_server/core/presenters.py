@@ -6,6 +6,7 @@ from __future__ import annotations
 from hatchet_trace_flags.contract import RuleSet
 
 from .bodies import PatternOut, SettingsOut, TaskOut
+from .lookalike import look_alike
 from .records import RuleRecord, SettingsRecord, TaskRow
 
 __all__ = ["human_seconds", "pattern_out", "settings_out", "task_out"]
@@ -26,6 +27,7 @@ def task_out(row: TaskRow, rules: RuleSet) -> TaskOut:
         first_seen=row.first_seen,
         last_seen=row.last_seen,
         last_worker=row.last_worker,
+        look_alike=look_alike(row.rule.key, imitates=row.imitates),
     )
 
 

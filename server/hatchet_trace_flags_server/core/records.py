@@ -135,6 +135,8 @@ class TaskRow:
     first_seen: datetime | None
     last_seen: datetime | None
     last_worker: str | None
+    # Another known task this one renders like, letter for letter (core/lookalike.py), if any.
+    imitates: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

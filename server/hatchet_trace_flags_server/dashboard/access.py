@@ -70,5 +70,27 @@ async def _editor(request: Request, session: Annotated[Session, Depends(_viewer)
     return session
 
 
+# ---- the one scope model: a session sees what the API gives its token, and nothing more. A read
+# token reads the rule set (GET /api/v1/snapshot: configured tasks and patterns with their modes,
+# the default, the kill switch) and the change stream; task history, notes, authors, discovered tasks,
+# settings' changes and insights are admin-only in the API, so in the dashboard too.
+
+
+def sees_everything(session: Session) -> bool:
+    """Whether the session's token reads what admin-only API routes serve (else: the rule set)."""
+    return session.identity.is_admin
+
+
+async def _admin_viewer(session: Annotated[Session, Depends(_viewer)]) -> Session:
+    if not sees_everything(session):
+        raise DashboardError(
+            status.HTTP_403_FORBIDDEN,
+            f"{session.identity.name} signed in with a read token, which reads the rule set only "
+            "(as in the API); this page needs an admin token.",
+        )
+    return session
+
+
 Viewer = Annotated[Session, Depends(_viewer)]
+AdminViewer = Annotated[Session, Depends(_admin_viewer)]
 Editor = Annotated[Session, Depends(_editor)]

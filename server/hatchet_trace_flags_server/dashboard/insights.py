@@ -19,7 +19,7 @@ from hatchet_trace_flags_server.core.records import Author, NotFound, Preconditi
 from hatchet_trace_flags_server.http.sessions import clear_strict_cookie
 from hatchet_trace_flags_server.services.insights import Insight
 
-from .access import Editor, Viewer, services_of
+from .access import AdminViewer, Editor, services_of
 from .inputs import ApplyInsightForm, InsightForm
 from .rendering import NOTICE_COOKIE, SECURITY_HEADERS, SOURCE, DashboardError, render
 from .routing import dashboard_router
@@ -138,7 +138,7 @@ async def _view(request: Request, insight: Insight, children_per_run: int) -> In
 
 
 @router.get("/insights")
-async def insights_page(request: Request, session: Viewer) -> Response:
+async def insights_page(request: Request, session: AdminViewer) -> Response:
     cards, others = await _views(request)
     services = services_of(request)
     context = {

@@ -16,7 +16,7 @@ from hatchet_trace_flags_server.http.app_state import state_of
 from hatchet_trace_flags_server.http.auth_throttle import client_address
 from hatchet_trace_flags_server.http.sessions import SessionKeys, clear_strict_cookie, is_cross_origin
 
-from .access import Viewer, presented_csrf, services_of
+from .access import AdminViewer, Viewer, presented_csrf, sees_everything, services_of
 from .inputs import HistoryQuery, SignInForm, TaskQuery
 from .rendering import (
     HISTORY_LIMIT,
@@ -109,11 +109,12 @@ async def sign_out(request: Request, session: Viewer) -> Response:
 @router.get("/")
 async def dashboard(request: Request, session: Viewer, query: Annotated[TaskQuery, Query()]) -> Response:
     services = services_of(request)
+    everything = sees_everything(session)
     context = {
         **base_context(request, session),
-        **await tasks_context(services, query),
-        **await patterns_context(services),
-        **await settings_context(services),
+        **await tasks_context(services, query, everything=everything),
+        **await patterns_context(services, everything=everything),
+        **await settings_context(services, everything=everything),
     }
     notice = read_notice(request)
     response = render(request, "dashboard.html", {**context, "notice": notice})
@@ -126,7 +127,8 @@ async def dashboard(request: Request, session: Viewer, query: Annotated[TaskQuer
 async def tasks_fragment(request: Request, session: Viewer, query: Annotated[TaskQuery, Query()]) -> Response:
     if not is_htmx(request):
         return RedirectResponse(query.url("/"), status_code=status.HTTP_303_SEE_OTHER)
-    context = {**base_context(request, session), **await tasks_context(services_of(request), query)}
+    tasks = await tasks_context(services_of(request), query, everything=sees_everything(session))
+    context = {**base_context(request, session), **tasks}
     headers = {} if request.headers.get("X-HTF-Refresh") else {"HX-Push-Url": query.url("/")}
     headers[REVISION_HEADER] = str(services_of(request).flags.snapshot.revision)
     return render(request, "_tasks.html", context, headers=headers)
@@ -136,7 +138,8 @@ async def tasks_fragment(request: Request, session: Viewer, query: Annotated[Tas
 async def patterns_fragment(request: Request, session: Viewer) -> Response:
     if not is_htmx(request):
         return RedirectResponse("/#patterns", status_code=status.HTTP_303_SEE_OTHER)
-    context = {**base_context(request, session), **await patterns_context(services_of(request))}
+    patterns = await patterns_context(services_of(request), everything=sees_everything(session))
+    context = {**base_context(request, session), **patterns}
     return render(request, "_patterns.html", context)
 
 
@@ -144,13 +147,14 @@ async def patterns_fragment(request: Request, session: Viewer) -> Response:
 async def settings_fragment(request: Request, session: Viewer) -> Response:
     if not is_htmx(request):
         return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
-    context = {**base_context(request, session), **await settings_context(services_of(request))}
+    settings = await settings_context(services_of(request), everything=sees_everything(session))
+    context = {**base_context(request, session), **settings}
     return render(request, "_settings.html", context)
 
 
 @router.get("/ui/tasks/history")
 async def task_history(
-    request: Request, session: Viewer, query: Annotated[HistoryQuery, Query()]
+    request: Request, session: AdminViewer, query: Annotated[HistoryQuery, Query()]
 ) -> Response:
 
     action_id = query.action_id

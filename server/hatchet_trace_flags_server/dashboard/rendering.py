@@ -149,6 +149,8 @@ templates.env.globals["CSRF_FIELD"] = CSRF_FIELD
 templates.env.filters["row_id"] = row_id
 templates.env.filters["ago"] = ago
 templates.env.filters["utc"] = utc
+# A look-alike name with its non-ASCII letters as escapes (\u043e): what tells it from the real one.
+templates.env.filters["ascii_escapes"] = lambda text: ascii(text)[1:-1]
 
 
 def render(

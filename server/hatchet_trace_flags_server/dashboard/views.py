@@ -42,6 +42,12 @@ class TaskView:
         return self.task.mode is not None
 
 
+def _rule_set_row(row: TaskRow) -> TaskRow:
+    """A task as a read token may see it (:func:`.access.sees_everything`): its rule as the snapshot
+    carries it, without who changed it, the note, or which worker reported it when."""
+    return TaskRow(replace(row.rule, note=None, updated_at=None, updated_by=None), None, None, None)
+
+
 def task_views(rows: list[TaskRow], rules: RuleSet) -> list[TaskView]:
     unkilled = rules if rules.links_enabled else rules.with_settings(links_enabled=True)
     return [
@@ -50,8 +56,12 @@ def task_views(rows: list[TaskRow], rules: RuleSet) -> list[TaskView]:
     ]
 
 
-async def tasks_context(services: Services, query: TaskQuery) -> dict[str, Any]:
+async def tasks_context(services: Services, query: TaskQuery, *, everything: bool = True) -> dict[str, Any]:
+    """The task list; without ``everything`` (a read token) the configured tasks alone, by name, with
+    what the rule set says of them and nothing else."""
     rules = services.flags.rules
+    if not everything:
+        query = query.model_copy(update={"source": "own", "sort": "name", "order": "asc"})
     configured = {"own": True, "inherited": False}.get(query.source)
     listing = TaskListQuery(
         search=query.q or None,
@@ -63,6 +73,8 @@ async def tasks_context(services: Services, query: TaskQuery) -> dict[str, Any]:
         offset=(query.page - 1) * PAGE_SIZE,
     )
     found = await services.flags.list_tasks(listing, rules)
+    if not everything:
+        found = replace(found, rows=[_rule_set_row(row) for row in found.rows])
     pages = max(1, math.ceil(found.total / PAGE_SIZE))
     if not found.total_exact:
         # Counting stopped: one page more while this one is full.
@@ -71,6 +83,8 @@ async def tasks_context(services: Services, query: TaskQuery) -> dict[str, Any]:
         # Past the last page (the list shrank): show the last one.
         listing = replace(listing, offset=(pages - 1) * PAGE_SIZE)
         found = await services.flags.list_tasks(listing, rules)
+        if not everything:
+            found = replace(found, rows=[_rule_set_row(row) for row in found.rows])
     page = listing.offset // PAGE_SIZE + 1
     start = listing.offset
     search_total: int | None = None
@@ -106,17 +120,25 @@ async def tasks_context(services: Services, query: TaskQuery) -> dict[str, Any]:
     }
 
 
-async def patterns_context(services: Services) -> dict[str, Any]:
+async def patterns_context(services: Services, *, everything: bool = True) -> dict[str, Any]:
     records, total = await services.flags.list_patterns(limit=1000)
+    if not everything:  # a read token: the patterns and their modes, as the snapshot has them
+        records = [replace(record, note=None, updated_at=None, updated_by=None) for record in records]
     return {"patterns": records, "pattern_total": total}
 
 
-async def settings_context(services: Services, settings: SettingsRecord | None = None) -> dict[str, Any]:
-    """The settings strip; ``settings`` when a write just returned them (no need to read them back)."""
+async def settings_context(
+    services: Services, settings: SettingsRecord | None = None, *, everything: bool = True
+) -> dict[str, Any]:
+    """The settings strip; ``settings`` when a write just returned them (no need to read them back).
+    Without ``everything`` (a read token): the default and the kill switch, not who changed them."""
     snapshot = services.flags.snapshot
     rules = snapshot.rules
+    settings = settings if settings is not None else await services.flags.settings()
+    if not everything:
+        settings = replace(settings, note=None, updated_at=None, updated_by=None)
     return {
-        "settings": settings if settings is not None else await services.flags.settings(),
+        "settings": settings,
         "revision": snapshot.revision,
         "link_rules": sum(1 for mode in rules.tasks.values() if mode == "link")
         + sum(1 for mode in rules.patterns.values() if mode == "link"),

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TypeVar
 
 from hatchet_trace_flags.contract import Mode, RuleSet, validate_action_id, validate_pattern
+from hatchet_trace_flags_server.core.lookalike import ascii_twin
 from hatchet_trace_flags_server.core.metrics import Metrics
 from hatchet_trace_flags_server.core.ratelimit import RateLimiter
 from hatchet_trace_flags_server.core.records import (
@@ -82,8 +84,22 @@ class FlagService:
 
     async def list_tasks(self, query: TaskListQuery, rules: RuleSet) -> TaskList:
         """A page of tasks, their effective modes computed from ``rules`` (pass :attr:`rules`, read
-        once, and present the page with the same rule set)."""
-        return await self._store.queries.list_tasks(query, rules)
+        once, and present the page with the same rule set). A row whose name renders like another
+        known task's, letter for letter, says which (``imitates``): one lookup by name for the page."""
+        found = await self._store.queries.list_tasks(query, rules)
+        twins = {
+            row.rule.key: twin
+            for row in found.rows
+            if (twin := ascii_twin(row.rule.key)) is not None and twin != row.rule.key
+        }
+        if not twins:
+            return found
+        known = await self._store.queries.known_tasks(set(twins.values()))
+        rows = [
+            replace(row, imitates=twins[row.rule.key]) if twins.get(row.rule.key) in known else row
+            for row in found.rows
+        ]
+        return replace(found, rows=rows)
 
     async def pattern(self, pattern: str) -> RuleRecord:
         """A pattern's rule (``mode`` ``None`` when not configured)."""

@@ -12,6 +12,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hatchet_trace_flags.contract import Mode, RuleSet
+from hatchet_trace_flags_server.core.folding import fold
 from hatchet_trace_flags_server.core.records import (
     AuditQuery,
     ChangeEvent,
@@ -153,6 +154,16 @@ class RuleQueries:
             postgres = self._db.is_postgres
             return await fetch_tasks(connection, self._statements, query, rules, postgres=postgres)
 
+    async def known_tasks(self, action_ids: set[str]) -> set[str]:
+        """Which of ``action_ids`` are tasks (configured or discovered): primary-key lookups."""
+        names = sorted(action_ids)
+        seen = sa.select(seen_tasks.c.action_id).where(seen_tasks.c.action_id.in_(names))
+        configured = sa.select(task_rules.c.action_id).where(
+            task_rules.c.action_id.in_(names), task_rules.c.mode.is_not(None)
+        )
+        async with self._read() as connection:
+            return set((await connection.execute(sa.union(seen, configured))).scalars())
+
     async def get_pattern(self, pattern: str) -> RuleRecord:
         async with self._read() as connection:
             row = (
@@ -167,7 +178,9 @@ class RuleQueries:
     ) -> tuple[list[RuleRecord], int]:
         condition: sa.ColumnElement[bool] = pattern_rules.c.mode.is_not(None)
         if search:
-            condition &= sa.func.lower(pattern_rules.c.pattern).contains(search.lower(), autoescape=True)
+            # The task search's folding (core/folding.py), through the stored folded pattern.
+            searched = sa.func.coalesce(pattern_rules.c.pattern_folded, pattern_rules.c.pattern)
+            condition &= searched.contains(fold(search), autoescape=True)
         if mode is not None:
             condition &= pattern_rules.c.mode == mode
         async with self._read() as connection:

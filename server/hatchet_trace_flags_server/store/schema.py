@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
+from hatchet_trace_flags_server.core.folding import folded_column_default
+
 __all__ = [
     "DIALECT_OBJECTS",
     "SEARCH_TABLE",
@@ -94,6 +96,9 @@ task_rules = sa.Table(
     sa.Column("version", sa.BigInteger, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("updated_by", sa.String(64), nullable=False),
+    # The case-folded name when it differs from action_id (migration 0009, core/folding.py): search
+    # compares coalesce(action_id_folded, action_id). Text: folding can lengthen a name (ß -> ss).
+    sa.Column("action_id_folded", sa.Text, nullable=True, default=folded_column_default("action_id")),
     sa.Index("ix_task_rules_updated_at", "updated_at", "action_id"),
 )
 
@@ -106,6 +111,7 @@ pattern_rules = sa.Table(
     sa.Column("version", sa.BigInteger, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("updated_by", sa.String(64), nullable=False),
+    sa.Column("pattern_folded", sa.Text, nullable=True, default=folded_column_default("pattern")),
 )
 
 seen_tasks = sa.Table(
@@ -118,6 +124,7 @@ seen_tasks = sa.Table(
     # action_id backwards (migration 0006), written with the row: a suffix pattern ("*:send") is
     # then a prefix of this column, which an index serves like a prefix of action_id.
     sa.Column("action_id_reversed", sa.String(255), nullable=False),
+    sa.Column("action_id_folded", sa.Text, nullable=True, default=folded_column_default("action_id")),
     sa.Index("ix_seen_tasks_last_seen", "last_seen", "action_id"),
     # text_pattern_ops: PostgreSQL serves LIKE 'prefix%' from it whatever the collation.
     sa.Index(
@@ -127,10 +134,11 @@ seen_tasks = sa.Table(
     ),
 )
 
-# Objects migration 0006 creates on one backend only, outside this metadata: on PostgreSQL a
-# text_pattern_ops index on action_id (prefix patterns) and a pg_trgm index on lower(action_id)
-# (substring search; absent when the role may not create the extension); on SQLite an FTS5
-# trigram table kept in step with seen_tasks by triggers (substring search).
+# Objects migrations 0006 and 0009 create on one backend only, outside this metadata: on PostgreSQL a
+# text_pattern_ops index on action_id (prefix patterns) and a pg_trgm index on
+# coalesce(action_id_folded, action_id) (substring search; absent when the role may not create the
+# extension); on SQLite a contentless FTS5 trigram table of the same text, kept in step with
+# seen_tasks by triggers (substring search).
 SEARCH_TABLE = "seen_tasks_search"
 DIALECT_OBJECTS = {
     "postgresql": ("ix_seen_tasks_action_id_pattern", "ix_seen_tasks_search"),

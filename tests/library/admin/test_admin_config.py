@@ -22,7 +22,7 @@ from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
 from hatchet_trace_flags._wiring import install_provider
 from tests.support.library.admin_service import READ_TOKEN, ProviderFactory, Service
 from tests.support.library.admin_stub import StubServer, rules_reply
-from tests.support.library.flags import wait_until
+from tests.support.waiting import wait_until
 
 TASK = "prod_fanout-worker:process-item"
 NOWHERE = "http://127.0.0.1:9"  # discard port: nothing listens
@@ -189,7 +189,7 @@ def test_url_and_token_are_all_a_worker_needs(service: Service, tmp_path: Path) 
         assert provider.state == "live"
         assert predicate(TASK) is True
         service.set_task(TASK, "parent")
-        assert wait_until(lambda: predicate(TASK) is False)
+        wait_until(lambda: predicate(TASK) is False)
     finally:
         predicate.close()
 
@@ -283,9 +283,9 @@ def test_a_failing_snapshot_write_never_stops_following(
     install_provider(provider, timeout=5)
 
     service.set_task(TASK, "link")
-    assert wait_until(lambda: provider.rules.evaluate(TASK).use_links)
+    wait_until(lambda: provider.rules.evaluate(TASK).use_links)
     service.set_task(TASK, "parent")
-    assert wait_until(lambda: not provider.rules.evaluate(TASK).use_links)
+    wait_until(lambda: not provider.rules.evaluate(TASK).use_links)
     assert provider.state == "live"
     warnings = [
         record for record in caplog.records if "cannot write the snapshot file" in record.getMessage()

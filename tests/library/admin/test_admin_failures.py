@@ -3,6 +3,7 @@ truncated answers, stalled connections and streams, proxies that do not pass Ser
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import time
@@ -15,14 +16,17 @@ from openfeature.event import ProviderEvent
 from openfeature.provider import ProviderStatus
 
 from hatchet_trace_flags import RuleSet
+from hatchet_trace_flags._admin import follow
+from hatchet_trace_flags._admin.protocol import etag_of
 from hatchet_trace_flags._admin.snapshot_store import save_snapshot
 from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
 from hatchet_trace_flags._wiring import install_provider
 from tests.support.library.admin_service import EventLog, ProviderFactory, admin_threads
 from tests.support.library.admin_stub import Reply, Request, StubServer, event_stream, json_reply, rules_reply
-from tests.support.library.flags import wait_until
+from tests.support.waiting import wait_until
 
 TASK = "prod_fanout-worker:process-item"
+OTHER_TASK = "prod_fanout-worker:collect"
 FLAG = "hatchet.use-links-instead-of-parent"
 SNAPSHOT = "/api/v1/snapshot"
 EVENTS = "/api/v1/events"
@@ -62,7 +66,7 @@ def test_429_waits_as_long_as_retry_after_asks(stub: StubServer, make_provider: 
 
     assert install_provider(provider, timeout=5) is False
     assert "HTTP 429" in (provider.last_error or "")
-    assert wait_until(lambda: provider.state == "live", timeout=10)
+    wait_until(lambda: provider.state == "live")
 
     first, second, third = (request.at for request in stub.requests_to(SNAPSHOT)[:3])
     assert second - first >= 0.99
@@ -115,7 +119,7 @@ def test_a_bad_snapshot_keeps_the_last_good_rules(
     changes = len(provider_events.of(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED))
 
     snapshot.reply = bad
-    assert wait_until(lambda: provider.state == state)
+    wait_until(lambda: provider.state == state)
     assert message in (provider.last_error or "")
     assert status() is (ProviderStatus.ERROR if state == "error" else ProviderStatus.STALE)
     assert flag_for(TASK) is True
@@ -123,8 +127,8 @@ def test_a_bad_snapshot_keeps_the_last_good_rules(
     assert len(provider_events.of(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED)) == changes
 
     snapshot.reply = rules_reply({TASK: "parent"}, 2)
-    assert wait_until(lambda: provider.state == "live" and provider.revision == 2)
-    assert wait_until(lambda: status() is ProviderStatus.READY)
+    wait_until(lambda: provider.state == "live" and provider.revision == 2)
+    wait_until(lambda: status() is ProviderStatus.READY)
     assert flag_for(TASK) is False
 
 
@@ -143,7 +147,7 @@ def test_a_stalled_service_never_holds_up_start_or_shutdown(
     assert flag_for(TASK) is False  # the defaults meanwhile
 
     # Each stalled request is abandoned after `timeout` and tried again.
-    assert wait_until(lambda: len(stub.requests_to(SNAPSHOT)) >= 3)
+    wait_until(lambda: len(stub.requests_to(SNAPSHOT)) >= 3)
     stopping = time.monotonic()
     provider.shutdown()
     assert time.monotonic() - stopping < 2.0
@@ -159,32 +163,45 @@ def test_a_silent_stream_is_taken_for_dead_and_reconnected(
     provider = make_provider(stub.url, stream_idle_timeout=0.2, resync_interval=3600, poll_interval=3600)
     install_provider(provider, timeout=5)
 
-    assert wait_until(lambda: len(stub.requests_to(EVENTS)) >= 3)
+    wait_until(lambda: len(stub.requests_to(EVENTS)) >= 3)
     assert "the event stream from the admin service at" in caplog.text
     assert "was silent for 0.2 s" in caplog.text
     assert provider.state == "live"  # the snapshot is fine: losing a stream is not losing the service
     assert status() is ProviderStatus.READY
 
 
-def test_change_events_refetch_only_what_is_new(stub: StubServer, make_provider: ProviderFactory) -> None:
+def test_change_events_refetch_only_what_is_new(
+    stub: StubServer, make_provider: ProviderFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     snapshot = Switchable(rules_reply({TASK: "parent"}, 1))
     stub.route(SNAPSHOT, snapshot)
     stub.route(EVENTS, lambda request: event_stream(CONNECTED, hold=True))
     provider = make_provider(stub.url, resync_interval=3600, poll_interval=3600)
     install_provider(provider, timeout=5)
-    assert wait_until(lambda: provider.streaming)
-    assert wait_until(lambda: len(stub.requests_to(SNAPSHOT)) == 2)  # the start, the catch-up on connect
+    wait_until(lambda: provider.streaming)
+    wait_until(lambda: len(stub.requests_to(SNAPSHOT)) == 2)  # the start, the catch-up on connect
     snapshot.reply = rules_reply({TASK: "link"}, 2)
+    # The stream reads each change event's ETag once, where it decides whether to fetch. A fetch that
+    # one event wakes begins (and is counted) before the stream reads the next event, so the fetches
+    # counted when an event is read tell what the events before it cost: no waiting for nothing.
+    fetches_when_read: list[int] = []
+
+    def read_etag(data: str) -> str | None:
+        fetches_when_read.append(provider.requests["snapshot"])
+        return etag_of(data)
+
+    monkeypatch.setattr(follow, "etag_of", read_etag)
 
     # An event about the rules already served (a replay) costs nothing...
     assert stub.push('event: change\nid: 1\ndata: {"revision": 1, "etag": "\\"1-stub\\""}\n\n') == 1
-    assert not wait_until(lambda: len(stub.requests_to(SNAPSHOT)) > 2, timeout=0.3)
+    wait_until(lambda: len(fetches_when_read) == 1, what="the stream reads the replayed event")
     # ...an event about new ones refetches at once: nothing else would within the hour.
     stub.push('event: change\nid: 2\ndata: {"revision": 2, "etag": "\\"2-stub\\""}\n\n')
-    assert wait_until(lambda: provider.revision == 2)
+    wait_until(lambda: provider.revision == 2)
+    assert fetches_when_read == [2, 2]  # the replay began no fetch
     assert flag_for(TASK) is True
     stub.push('event: refetch\nid: 3\ndata: {"revision": 3, "etag": "\\"3-stub\\""}\n\n')
-    assert wait_until(lambda: len(stub.requests_to(SNAPSHOT)) == 4)
+    wait_until(lambda: len(stub.requests_to(SNAPSHOT)) == 4)
 
 
 def test_a_stream_that_ends_is_reconnected(stub: StubServer, make_provider: ProviderFactory) -> None:
@@ -192,11 +209,11 @@ def test_a_stream_that_ends_is_reconnected(stub: StubServer, make_provider: Prov
     stub.route(EVENTS, lambda request: event_stream(CONNECTED, hold=True))
     provider = make_provider(stub.url)
     install_provider(provider, timeout=5)
-    assert wait_until(lambda: provider.streaming)
+    wait_until(lambda: provider.streaming)
 
     stub.close_held()  # as a restarting service would
 
-    assert wait_until(lambda: len(stub.requests_to(EVENTS)) == 2 and provider.streaming)
+    wait_until(lambda: len(stub.requests_to(EVENTS)) == 2 and provider.streaming)
     assert provider.state == "live"
 
 
@@ -218,11 +235,11 @@ def test_a_blocked_stream_falls_back_to_polling(
     install_provider(provider, timeout=5)
 
     snapshot.reply = rules_reply({TASK: "link"}, 2)
-    assert wait_until(lambda: flag_for(TASK) is True)
+    wait_until(lambda: flag_for(TASK) is True)
     assert provider.state == "live"
     assert not provider.streaming
     assert status() is ProviderStatus.READY
-    assert wait_until(lambda: len(stub.requests_to(EVENTS)) >= 2)  # it keeps trying, with backoff
+    wait_until(lambda: len(stub.requests_to(EVENTS)) >= 2)  # it keeps trying, with backoff
 
 
 def test_403_on_the_stream_alone_backs_the_stream_off_while_polling_carries_on(
@@ -235,17 +252,20 @@ def test_403_on_the_stream_alone_backs_the_stream_off_while_polling_carries_on(
     )
     provider = make_provider(stub.url, refused_retry_initial=0.3, refused_retry_max=0.3)
     install_provider(provider, timeout=5)
-    assert wait_until(lambda: len(stub.requests_to(EVENTS)) >= 2)
+    wait_until(lambda: len(stub.requests_to(EVENTS)) >= 2)
 
     # The snapshot still answers: the token is good for it, so the provider stays live and keeps polling.
     assert provider.state == "live"
     assert not provider.streaming
     assert flag_for(TASK) is True
     snapshot.reply = rules_reply({TASK: "parent"}, 2)
-    assert wait_until(lambda: flag_for(TASK) is False)
-    # The stream is asked again only after the refusal pause (0.15-0.3 s here), never in a tight loop.
+    wait_until(lambda: flag_for(TASK) is False)
+    # The stream is asked again only after the refusal pause (0.15-0.3 s here), never in a tight loop:
+    # the recorded arrivals show each pause, and a busy machine can only make them longer.
     started = len(stub.requests_to(EVENTS))
-    assert not wait_until(lambda: len(stub.requests_to(EVENTS)) > started + 3, timeout=0.4)
+    wait_until(lambda: len(stub.requests_to(EVENTS)) >= started + 3)
+    arrivals = [request.at for request in stub.requests_to(EVENTS)]
+    assert min(later - earlier for earlier, later in itertools.pairwise(arrivals)) >= 0.149
 
 
 def test_failed_reports_are_retried_and_never_touch_evaluations(
@@ -264,11 +284,16 @@ def test_failed_reports_are_retried_and_never_touch_evaluations(
     install_provider(provider, timeout=5)
 
     assert flag_for(TASK) is True
-    assert wait_until(lambda: len(stub.requests_to(SEEN)) >= 3)
+    wait_until(lambda: len(stub.requests_to(SEEN)) >= 3)
     bodies = [request.json() for request in stub.requests_to(SEEN)]
     assert bodies[0] == bodies[2] == {"worker": "test-worker", "action_ids": [TASK]}
     assert provider.state == "live"
-    assert not wait_until(lambda: len(stub.requests_to(SEEN)) > 3, timeout=0.3)  # done once accepted
+    # Done once accepted: the next report (a sentinel, another task) is the next request, alone.
+    flag_for(OTHER_TASK)
+    wait_until(
+        lambda: any(request.json()["action_ids"] == [OTHER_TASK] for request in stub.requests_to(SEEN))
+    )
+    assert [request.json()["action_ids"] for request in stub.requests_to(SEEN)[3:]] == [[OTHER_TASK]]
 
 
 def test_a_rate_limited_report_honours_retry_after(stub: StubServer, make_provider: ProviderFactory) -> None:
@@ -284,9 +309,9 @@ def test_a_rate_limited_report_honours_retry_after(stub: StubServer, make_provid
     install_provider(provider, timeout=5)
 
     assert flag_for(TASK) is True
-    assert wait_until(lambda: len(stub.requests_to(SEEN)) == 1)
-    assert not wait_until(lambda: len(stub.requests_to(SEEN)) > 1, timeout=0.8)  # not before Retry-After
-    assert wait_until(lambda: len(stub.requests_to(SEEN)) == 2)
+    wait_until(lambda: len(stub.requests_to(SEEN)) == 2)
+    first, second = (request.at for request in stub.requests_to(SEEN))
+    assert second - first >= 0.99  # not before Retry-After (backoff alone: at most 0.2 s)
     assert stub.requests_to(SEEN)[1].json()["action_ids"] == [TASK]
     assert flag_for(TASK) is True  # a task never waits for, nor fails on, a report
 
@@ -298,8 +323,11 @@ def test_a_report_the_service_rejects_is_dropped(stub: StubServer, make_provider
     install_provider(provider, timeout=5)
 
     flag_for(TASK)
-    assert wait_until(lambda: len(stub.requests_to(SEEN)) == 1)
-    assert not wait_until(lambda: len(stub.requests_to(SEEN)) > 1, timeout=0.3)
+    wait_until(lambda: len(stub.requests_to(SEEN)) == 1)
+    # Dropped: the next report (a sentinel, another task) carries only the new task.
+    flag_for(OTHER_TASK)
+    wait_until(lambda: len(stub.requests_to(SEEN)) == 2)
+    assert [request.json()["action_ids"] for request in stub.requests_to(SEEN)] == [[TASK], [OTHER_TASK]]
     assert provider.state == "live"
 
 
@@ -317,7 +345,7 @@ def test_a_service_answering_from_another_store_is_reported_and_the_old_snapshot
 
     # The service restarted on a new, empty database: another store, revision 1, no rules.
     snapshot.reply = rules_reply({}, 1, store="storeB")
-    assert wait_until(lambda: flag_for(TASK) is False)
+    wait_until(lambda: flag_for(TASK) is False)
 
     [warning] = [r.getMessage() for r in caplog.records if "rules store" in r.getMessage()]
     assert "storeB (revision 1)" in warning
@@ -326,7 +354,7 @@ def test_a_service_answering_from_another_store_is_reported_and_the_old_snapshot
     assert str(kept) in warning
     assert json.loads(kept.read_text())["rules"]["tasks"] == {TASK: "link"}
     # Saved right after the new rules are served: wait for the write.
-    assert wait_until(lambda: json.loads(snapshot_file.read_text())["store"] == "storeB")
+    wait_until(lambda: json.loads(snapshot_file.read_text())["store"] == "storeB")
     saved = json.loads(snapshot_file.read_text())
     assert (saved["revision"], saved["rules"]["tasks"]) == (1, {})
 
@@ -343,5 +371,5 @@ def test_a_restart_on_another_store_is_noticed_from_the_saved_snapshot(
     provider = make_provider(stub.url, stream=False, snapshot_file=snapshot_file)
     install_provider(provider, timeout=5)
 
-    assert wait_until(lambda: "rules store new (revision 1), not from store old (revision 9)" in caplog.text)
+    wait_until(lambda: "rules store new (revision 1), not from store old (revision 9)" in caplog.text)
     assert snapshot_file.with_name("flags.store-old.json").exists()

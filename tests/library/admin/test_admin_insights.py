@@ -20,7 +20,7 @@ from hatchet_trace_flags._wiring import install_provider
 from hatchet_trace_flags.contract import CHILDREN_BOUNDS, SECONDS_BOUNDS
 from tests.support.library.admin_service import ProviderFactory, Service
 from tests.support.library.admin_stub import Reply, Request, StubServer, json_reply, rules_reply
-from tests.support.library.flags import wait_until
+from tests.support.waiting import wait_until
 
 FLAG = "hatchet.use-links-instead-of-parent"
 SEEN = "/api/v1/tasks/seen"
@@ -57,7 +57,7 @@ def test_summaries_are_sent_after_the_task_report(
     record_fan_out(fanout_stats)
     install_provider(make_provider(stub.url, stream=False, worker_name="worker-7"), timeout=5)
 
-    assert wait_until(lambda: stub.requests_to(INSIGHTS_PATH))
+    wait_until(lambda: stub.requests_to(INSIGHTS_PATH))
     [request] = stub.requests_to(INSIGHTS_PATH)
     body = request.json()
     assert isinstance(body, dict)
@@ -95,15 +95,13 @@ def test_a_service_that_does_not_know_insights_is_left_alone_for_a_while(
     serve(stub, lambda request: Reply(404, body=b'{"detail": "Not Found"}'))
     record_fan_out(fanout_stats)
     install_provider(make_provider(stub.url, stream=False), timeout=5)
-    assert wait_until(lambda: stub.requests_to(INSIGHTS_PATH))
+    wait_until(lambda: stub.requests_to(INSIGHTS_PATH))
 
     # Task reports go on (each would be followed by insights, were they not paused).
     record_fan_out(fanout_stats, children=3)
     for number in range(3):
         evaluate(f"prod_fanout-worker:task-{number}")
-        assert wait_until(
-            lambda number=number: seen_reports_naming(stub, f"prod_fanout-worker:task-{number}")
-        )
+        wait_until(lambda number=number: seen_reports_naming(stub, f"prod_fanout-worker:task-{number}"))
 
     assert len(stub.requests_to(INSIGHTS_PATH)) == 1
     told = [record.getMessage() for record in caplog_info.records if "insights" in record.getMessage()]
@@ -129,10 +127,10 @@ def test_summaries_a_busy_service_could_not_take_go_with_the_next_report(
     serve(stub, insights)
     record_fan_out(fanout_stats, children=5)
     install_provider(make_provider(stub.url, stream=False), timeout=5)
-    assert wait_until(lambda: len(stub.requests_to(INSIGHTS_PATH)) == 1)
+    wait_until(lambda: len(stub.requests_to(INSIGHTS_PATH)) == 1)
     record_fan_out(fanout_stats, children=7)  # recorded while the first attempt was refused
 
-    assert wait_until(lambda: len(stub.requests_to(INSIGHTS_PATH)) >= 2)
+    wait_until(lambda: len(stub.requests_to(INSIGHTS_PATH)) >= 2)
     delivered = stub.requests_to(INSIGHTS_PATH)[1].json()
     assert isinstance(delivered, dict)
     tasks = {task["action_id"]: task for task in delivered["tasks"]}
@@ -157,9 +155,9 @@ def test_the_service_adds_up_what_the_worker_sends(
             answer = admin.get(f"/api/v1/insights/{CHILD}")
         return int(answer.json()["child"]["runs"]) if answer.status_code == 200 else 0
 
-    assert wait_until(lambda: child_runs() == 200)
+    wait_until(lambda: child_runs() == 200)
     record_fan_out(fanout_stats, children=3)  # the next delta adds up
-    assert wait_until(lambda: child_runs() == 203)
+    wait_until(lambda: child_runs() == 203)
     with service.admin() as admin:
         spawner = admin.get(f"/api/v1/insights/{SPAWNER}").json()["spawner"]
     assert (spawner["runs"], spawner["by_workflow"]) == (2, {"process-item": 203})
@@ -176,7 +174,7 @@ def test_many_tasks_are_split_into_requests_of_at_most_100(
         fanout_stats.child_started(name, 1.0, link=True, clamped=False)
     install_provider(make_provider(stub.url, stream=False), timeout=5)
 
-    assert wait_until(lambda: len(stub.requests_to(INSIGHTS_PATH)) == 2)
+    wait_until(lambda: len(stub.requests_to(INSIGHTS_PATH)) == 2)
     bodies = [request.json() for request in stub.requests_to(INSIGHTS_PATH)]
     sizes = [len(body["tasks"]) for body in bodies]  # type: ignore[call-overload, index]
     assert sizes == [MAX_TASKS_PER_REQUEST, 50]

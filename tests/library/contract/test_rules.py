@@ -168,10 +168,10 @@ def test_with_task_and_with_pattern_return_new_rule_sets(fanout_rules: RuleSet) 
     ("edit", "field", "fragment"),
     [
         (lambda rules: rules.with_task("a b", "link"), "tasks['a b']", "whitespace"),
-        (lambda rules: rules.with_task("a:b", "lnk"), "tasks['a:b']", "got 'lnk'"),
+        (lambda rules: rules.with_task("a:b", "lnk"), "tasks['a:b']", "'link' or 'parent'"),
         (lambda rules: rules.with_pattern("x*y", "link"), "patterns['x*y']", "exactly one '*'"),
         (lambda rules: rules.with_pattern("a*", "sometimes"), "patterns['a*']", "'link' or 'parent'"),
-        (lambda rules: rules.with_settings(default="both"), "default", "got 'both'"),
+        (lambda rules: rules.with_settings(default="both"), "default", "'link' or 'parent'"),
         (lambda rules: rules.with_settings(links_enabled=0), "links_enabled", "true or false"),
     ],
 )
@@ -209,7 +209,7 @@ def test_validators_return_valid_values_unchanged() -> None:
         (7, "action_id: an action_id must be a string, got number"),
         ("", "action_id: an action_id must not be empty"),
         ("a" * 256, "action_id: an action_id must be at most 255 characters, got 256"),
-        ("a:*", "action_id: an action_id must not contain '*', got 'a:*' (patterns go in 'patterns')"),
+        ("a:*", "action_id: an action_id must not contain '*' (patterns go in 'patterns')"),
         ("a:\tb", "action_id: an action_id must not contain whitespace (found U+0009 at position 2)"),
         ("a:\u00a0b", "action_id: an action_id must not contain whitespace (found U+00A0 at position 2)"),
         (
@@ -237,13 +237,12 @@ def test_validate_action_id_messages(value: object, message: str) -> None:
         (["a*"], "a pattern must be a string, got array"),
         (
             "fanout-worker:run",
-            "a pattern needs one '*' at its start or end, got 'fanout-worker:run' "
-            "(a single task goes in 'tasks')",
+            "a pattern needs one '*' at its start or end (a single task goes in 'tasks')",
         ),
         ("*", "a bare '*' would match every task; set 'default' instead"),
-        ("**", "a pattern has exactly one '*', at its start or its end, got '**'"),
-        ("*a*", "a pattern has exactly one '*', at its start or its end, got '*a*'"),
-        ("a*b", "a pattern has exactly one '*', at its start or its end, got 'a*b'"),
+        ("**", "a pattern has exactly one '*', at its start or its end"),
+        ("*a*", "a pattern has exactly one '*', at its start or its end"),
+        ("a*b", "a pattern has exactly one '*', at its start or its end"),
         ("*a b", "a pattern must not contain whitespace (found U+0020 at position 2)"),
         (
             "a\u200b*",
@@ -261,8 +260,9 @@ def test_validate_pattern_messages(value: object, message: str) -> None:
 
 @pytest.mark.parametrize("value", ["lnk", "LINK", "", None, True, 1, ["link"]])
 def test_validate_mode_rejects_everything_but_the_two_modes(value: object) -> None:
-    with pytest.raises(RulesError, match=r"^mode: mode must be 'link' or 'parent', got "):
+    with pytest.raises(RulesError) as raised:
         validate_mode(value)
+    assert str(raised.value) == "mode: mode must be 'link' or 'parent'"  # never the refused value
 
 
 def test_rules_error_pickles_with_field_and_message() -> None:
@@ -349,26 +349,26 @@ BAD_DOCUMENTS: list[tuple[object, str, str]] = [
     ([], "(document)", "must be a JSON object, got array"),
     ("rules", "(document)", "must be a JSON object, got string"),
     ({}, "version", 'missing; add "version": 1'),
-    ({"version": 2}, "version", "unsupported version 2; this release reads version 1"),
+    ({"version": 2}, "version", "unsupported version; this release reads version 1"),
     ({"version": "1"}, "version", "must be a number, got string"),
     ({"version": True}, "version", "must be a number, got boolean"),
     ({"version": 1, "rules": {}}, "rules", "unknown key; expected $schema, default, links_enabled"),
     ({"version": 1, "$schema": 5}, "$schema", "must be a string, got number"),
-    ({"version": 1, "default": "link "}, "default", "mode must be 'link' or 'parent', got 'link '"),
-    ({"version": 1, "default": None}, "default", "got None"),
-    ({"version": 1, "links_enabled": 1}, "links_enabled", "must be true or false, got 1"),
-    ({"version": 1, "links_enabled": "false"}, "links_enabled", "must be true or false, got 'false'"),
+    ({"version": 1, "default": "link "}, "default", "mode must be 'link' or 'parent'"),
+    ({"version": 1, "default": None}, "default", "mode must be 'link' or 'parent'"),
+    ({"version": 1, "links_enabled": 1}, "links_enabled", "must be true or false, got number"),
+    ({"version": 1, "links_enabled": "false"}, "links_enabled", "must be true or false, got string"),
     ({"version": 1, "tasks": ["a:b"]}, "tasks", "must be an object mapping to 'link' or 'parent', got array"),
     ({"version": 1, "patterns": None}, "patterns", "got null"),
-    ({"version": 1, "tasks": {"a:b": "lnk"}}, "tasks['a:b']", "mode must be 'link' or 'parent', got 'lnk'"),
-    ({"version": 1, "tasks": {"a:b": True}}, "tasks['a:b']", "got True"),
+    ({"version": 1, "tasks": {"a:b": "lnk"}}, "tasks['a:b']", "mode must be 'link' or 'parent'"),
+    ({"version": 1, "tasks": {"a:b": True}}, "tasks['a:b']", "'link' or 'parent'"),
     ({"version": 1, "tasks": {"": "link"}}, "tasks['']", "must not be empty"),
     ({"version": 1, "tasks": {"fanout:*": "link"}}, "tasks['fanout:*']", "patterns go in 'patterns'"),
     ({"version": 1, "tasks": {"a\nb": "link"}}, "tasks['a\\nb']", "whitespace"),
     ({"version": 1, "patterns": {"x*y": "link"}}, "patterns['x*y']", "exactly one '*'"),
     ({"version": 1, "patterns": {"*": "link"}}, "patterns['*']", "set 'default' instead"),
     ({"version": 1, "patterns": {"fanout": "link"}}, "patterns['fanout']", "needs one '*'"),
-    ({"version": 1, "patterns": {"a*": "lnk"}}, "patterns['a*']", "got 'lnk'"),
+    ({"version": 1, "patterns": {"a*": "lnk"}}, "patterns['a*']", "'link' or 'parent'"),
     ({"version": 1, "patterns": {"\u2028a*": "link"}}, "patterns['\\u2028a*']", "whitespace"),
 ]
 
@@ -389,7 +389,7 @@ def test_from_document_names_the_offending_field(document: object, field: str, f
         ('{"version": 1,}', "not valid JSON"),
         (b"\xff\xfe\xfd", "not valid JSON"),
         ("[" * 100_000 + "]" * 100_000, "not valid JSON"),
-        ('{"version": 1, "tasks": {"a:b": "link", "a:b": "parent"}}', "duplicate key 'a:b'"),
+        ('{"version": 1, "tasks": {"a:b": "link", "a:b": "parent"}}', "duplicate key in a JSON object"),
         ('{"version": NaN}', "NaN is not JSON"),
         ('{"version": 1, "tasks": {"a:b": Infinity}}', "Infinity is not JSON"),
     ],

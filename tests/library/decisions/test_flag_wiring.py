@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from openfeature import api
+from openfeature.event import EventDetails, ProviderEvent
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from hatchet_trace_flags import FlagPredicate, predicate_from_env
+from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
 from tests.support.library.fixtures import InstrumentFactory
 from tests.support.library.traces import SPAWNER, SPAWNER_SPAN_ID, step_span
 from tests.support.library.worker import Worker
+from tests.support.waiting import until
 
 
 def write_rules(path: Path, tasks: dict[str, str]) -> None:
@@ -24,11 +26,8 @@ def write_rules(path: Path, tasks: dict[str, str]) -> None:
     staged.replace(path)
 
 
-async def wait_until(predicate: FlagPredicate, action_id: str, expected: bool, within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while predicate(action_id) is not expected:
-        assert time.monotonic() < deadline, f"{action_id} did not become {expected} within {within} s"
-        await asyncio.sleep(0.02)
+async def wait_until(predicate: FlagPredicate, action_id: str, expected: bool) -> None:
+    await until(lambda: predicate(action_id) is expected, what=f"{action_id} becomes {expected}")
 
 
 @pytest.fixture
@@ -75,9 +74,17 @@ async def test_a_broken_file_keeps_the_last_good_rules(
     instrument(predicate)
     write_rules(rules, {"child:work": "link"})
     await wait_until(predicate, "child:work", True)
+    # The provider's own word that it read the broken file and refused it (reported after two polls
+    # that saw it), rather than a guess at how long that takes.
+    refused = threading.Event()
+
+    def on_error(details: EventDetails) -> None:
+        refused.set()
+
+    api.get_client(OPENFEATURE_DOMAIN).add_handler(ProviderEvent.PROVIDER_ERROR, on_error)
 
     rules.write_text('{"version": 1, "tasks": {"child:work": "lnk"')  # truncated and invalid
-    await asyncio.sleep(0.6)  # a couple of poll intervals
+    await until(refused.is_set, what="the provider reports the broken file")
     await worker.run("child:work", {"traceparent": SPAWNER})
 
     assert step_span(exporter, "child:work").parent is None

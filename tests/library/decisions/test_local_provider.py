@@ -19,7 +19,8 @@ from openfeature.provider import FeatureProvider, ProviderStatus
 from hatchet_trace_flags import LocalProvider, RulesProvider
 from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
 from hatchet_trace_flags.contract import DEFAULT_FLAG_KEY, RulesError, RuleSet
-from tests.support.library.flags import our_threads, run_in_child, wait_until
+from tests.support.library.flags import our_threads, run_in_child
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("clean_openfeature")
 
@@ -401,7 +402,7 @@ def test_a_file_missing_at_start_serves_parent_then_picks_the_file_up(tmp_path: 
 
     write_atomically(path, FANOUT.dumps())
 
-    assert wait_until(lambda: client.get_provider_status() is ProviderStatus.READY)
+    wait_until(lambda: client.get_provider_status() is ProviderStatus.READY)
     assert client.get_boolean_value(DEFAULT_FLAG_KEY, False, EvaluationContext("fanout-worker:a")) is True
 
 
@@ -465,6 +466,7 @@ def test_the_watcher_runs_again_in_a_forked_child(
     def child() -> bool:
         # Only the child's own watcher thread can notice this edit.
         write_atomically(path, RuleSet().dumps())
-        return wait_until(lambda: decide(provider, "fanout-worker:a") is False)
+        wait_until(lambda: decide(provider, "fanout-worker:a") is False, within=20, what="the child's reload")
+        return True
 
     assert run_in_child(child) is True

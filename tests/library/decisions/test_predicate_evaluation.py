@@ -9,7 +9,8 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from hatchet_trace_flags import FlagPredicate, RulesProvider
 from hatchet_trace_flags.contract import RuleSet
-from tests.support.library.flags import decision_counts, install, wait_until
+from tests.support.library.flags import decision_counts, install
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("clean_openfeature")
 
@@ -44,7 +45,7 @@ def test_a_change_of_rules_changes_the_version_the_event_names(
 
     provider._replace_rules(FANOUT.with_settings(links_enabled=False), version="r8")
 
-    assert wait_until(lambda: predicate.evaluate("fanout-worker:a").use_links is False)
+    wait_until(lambda: predicate.evaluate("fanout-worker:a").use_links is False)
     decided = predicate.evaluate("fanout-worker:a")
     assert decided.attributes["feature_flag.version"] == "r8"
     assert decided.attributes["feature_flag.result.reason"] == "disabled"

@@ -9,7 +9,8 @@ import pytest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from hatchet_trace_flags import FlagPredicate
-from tests.support.library.flags import ScriptedProvider, decision_counts, install, wait_until
+from tests.support.library.flags import ScriptedProvider, decision_counts, install
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("clean_openfeature")
 
@@ -48,7 +49,7 @@ def test_a_stalled_provider_costs_one_task_start_the_budget_once(
     assert decision_counts(reader)[("parent", "pending", "fallback")] == 12
 
     scripted.gate.set()  # the provider answers again: first decisions are waited for again
-    assert wait_until(lambda: predicate("a:b") is True)
+    wait_until(lambda: predicate("a:b") is True)
     assert predicate("e:f") is True
 
 
@@ -60,7 +61,7 @@ def test_budget_zero_never_waits(
     predicate = make_predicate(first_decision_budget=0)
 
     assert predicate("a:b") is False  # pending: asked in the background only
-    assert wait_until(lambda: predicate("a:b") is True)
+    wait_until(lambda: predicate("a:b") is True)
 
 
 def test_a_change_event_keeps_stale_while_refresh(
@@ -78,7 +79,7 @@ def test_a_change_event_keeps_stale_while_refresh(
     assert predicate("a:b") is True  # the last known decision, at once: no budget spent on known tasks
     assert time.monotonic() - started < 2.5
     scripted.gate.set()
-    assert wait_until(lambda: predicate("a:b") is False)
+    wait_until(lambda: predicate("a:b") is False)
 
 
 def test_prefetch_makes_first_starts_cache_hits_with_a_remote_provider(
@@ -129,7 +130,7 @@ def test_prefetch_does_not_wait_for_a_stalled_provider_without_a_timeout(
     assert predicate.prefetch([f"w:task-{index}" for index in range(50)]) == 0
     assert time.monotonic() - started < 2.5
     scripted.gate.set()
-    assert wait_until(lambda: predicate.prefetch([f"w:task-{index}" for index in range(50)]) == 50)
+    wait_until(lambda: predicate.prefetch([f"w:task-{index}" for index in range(50)]) == 50)
 
 
 @pytest.mark.parametrize("budget", [-1, float("nan"), float("inf"), True, "5"])

@@ -28,8 +28,9 @@ from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
 from hatchet_trace_flags.contract import DEFAULT_FLAG_KEY
 from tests.support.library.app import App
 from tests.support.library.fixtures import InstrumentFactory, spans_named
-from tests.support.library.flags import decision_counts, wait_until
+from tests.support.library.flags import decision_counts
 from tests.support.library.worker import Worker
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("clean_openfeature")
 
@@ -104,7 +105,7 @@ def test_a_flagd_file_edit_flips_a_task_through_flagds_own_change_event(
     edited = RuleSet(patterns={"fanout-worker:*": "link"}, tasks={"fanout-worker:process-item": "parent"})
     flagd_file.write_text(json.dumps(to_flagd(edited)))
 
-    assert wait_until(lambda: predicate("fanout-worker:process-item") is False, timeout=10)
+    wait_until(lambda: predicate("fanout-worker:process-item") is False)
     assert predicate("fanout-worker:resize") is True
 
 
@@ -127,7 +128,7 @@ async def test_the_worker_prefetches_so_the_first_start_is_linked_without_waitin
     assert predicate.cached("child:work") is None
     worker = Worker(hatchet, client_config, app)  # hatchet-sdk builds its Runner: the prefetch happens here
     try:
-        assert wait_until(lambda: predicate.cached("child:work") is True)
+        wait_until(lambda: predicate.cached("child:work") is True)
         await worker.run("child:work", {"traceparent": SPAWNER})
     finally:
         await worker.close()

@@ -19,7 +19,8 @@ from hatchet_trace_flags._admin.provider import AdminServiceProvider
 from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
 from hatchet_trace_flags._wiring import install_provider, provider_from_env
 from hatchet_trace_flags.contract import RulesError, RuleSet
-from tests.support.library.flags import our_threads, wait_until
+from tests.support.library.flags import our_threads
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("clean_openfeature")
 
@@ -88,7 +89,7 @@ def test_rules_file_variable_follows_edits(
     assert predicate is not None
     assert predicate("fanout-worker:a") is True
     write_atomically(path, json.dumps({"version": 1, "links_enabled": False}))
-    assert wait_until(lambda: predicate("fanout-worker:a") is False)
+    wait_until(lambda: predicate("fanout-worker:a") is False)
 
 
 def test_rules_file_wins_over_links(
@@ -119,7 +120,7 @@ def test_missing_rules_file_starts_in_parent_mode_and_picks_it_up(
     assert predicate("fanout-worker:a") is False
     assert str(path) in caplog.text
     write_atomically(path, json.dumps({"version": 1, "patterns": {"fanout-worker:*": "link"}}))
-    assert wait_until(lambda: predicate("fanout-worker:a") is True)
+    wait_until(lambda: predicate("fanout-worker:a") is True)
 
 
 def test_cache_ttl_variable(from_env: Callable[[Mapping[str, str]], FlagPredicate | None]) -> None:
@@ -197,9 +198,7 @@ def test_start_up_wait_is_bounded(caplog: pytest.LogCaptureFixture) -> None:
     assert ready is False
     assert status_while_starting is ProviderStatus.NOT_READY
     assert "not ready after 0.05s" in caplog.text
-    assert wait_until(
-        lambda: api.get_client(OPENFEATURE_DOMAIN).get_provider_status() is ProviderStatus.READY
-    )
+    wait_until(lambda: api.get_client(OPENFEATURE_DOMAIN).get_provider_status() is ProviderStatus.READY)
 
 
 def test_ready_provider_reports_ready(caplog: pytest.LogCaptureFixture) -> None:

@@ -198,3 +198,30 @@ async def test_patterns_crud_and_validation(client: httpx.AsyncClient) -> None:
     assert (await client.delete("/api/v1/patterns/fanout-*")).json()["mode"] is None
     assert (await client.get("/api/v1/patterns")).json()["total"] == 0
     assert (await client.delete("/api/v1/patterns/fanout-*")).status_code == 404
+
+
+async def test_a_name_that_mixes_scripts_is_marked_in_the_list(
+    client: httpx.AsyncClient, reader: httpx.AsyncClient
+) -> None:
+    real, fake = "fanout-worker:process-item", "fanout-w\u043erker:process-item"  # Cyrillic o
+    assert (
+        await reader.post("/api/v1/tasks/seen", json={"worker": "w", "action_ids": [real, fake]})
+    ).status_code == 200
+    items = {item["action_id"]: item for item in (await client.get("/api/v1/tasks")).json()["items"]}
+    assert items[real]["look_alike"] is None
+    assert "mixes scripts (Cyrillic, Latin)" in items[fake]["look_alike"]
+    assert "Cyrillic" in (await client.get(f"/api/v1/tasks/{fake}")).json()["look_alike"]
+
+
+async def test_a_whole_script_look_alike_of_a_known_task_is_marked(
+    client: httpx.AsyncClient, reader: httpx.AsyncClient
+) -> None:
+    """All Cyrillic, so it mixes nothing, yet it renders exactly like pay:coco once that task exists."""
+    fake = "\u0440\u0430\u0443:\u0441\u043e\u0441\u043e"
+    await reader.post("/api/v1/tasks/seen", json={"worker": "w", "action_ids": [fake]})
+    alone = {item["action_id"]: item for item in (await client.get("/api/v1/tasks")).json()["items"]}
+    assert alone[fake]["look_alike"] is None  # a Russian name of its own
+    assert (await client.put("/api/v1/tasks/pay:coco", json={"mode": "link"})).status_code == 200
+    items = {item["action_id"]: item for item in (await client.get("/api/v1/tasks")).json()["items"]}
+    assert items[fake]["look_alike"].startswith("renders like pay:coco, another task")
+    assert items["pay:coco"]["look_alike"] is None

@@ -74,7 +74,7 @@ def test_official_provider_sees_exact_pattern_default_and_kill_switch(
     assert (default.value, default.variant, default.reason, default.error_code) == (
         False,
         "parent",
-        Reason.DEFAULT,
+        Reason.STATIC,  # OFREP 0.3.0 has no DEFAULT: the configured default is a static value
         None,
     )
 

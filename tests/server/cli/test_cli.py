@@ -463,3 +463,20 @@ def test_an_unexpected_answer_is_one_clear_error_not_a_traceback(
     assert code == 1
     assert err.startswith(f"hatchet-trace-flags: unexpected answer from {url}"), err
     assert "Traceback" not in err
+
+
+def test_tasks_list_marks_a_look_alike_name(cli, live: LiveServer) -> None:  # type: ignore[no-untyped-def]
+    real, fake = "fanout-worker:process-item", "fanout-w\u043erker:process-item"  # Cyrillic o
+    with httpx.Client(base_url=live.url, headers=auth(READ_TOKEN)) as worker:
+        assert (
+            worker.post("/api/v1/tasks/seen", json={"worker": "w", "action_ids": [real, fake]}).status_code
+            == 200
+        )
+    code, out, _ = cli("tasks", "list")
+    assert code == 0
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("fanout-")}
+    assert "[look-alike]" in rows[fake]
+    assert "[look-alike]" not in rows[real]
+    explained = "[look-alike] 'fanout-w\\u043erker:process-item' renders like fanout-worker:process-item"
+    assert explained in out
+    assert "mixes scripts (Cyrillic, Latin)" in out

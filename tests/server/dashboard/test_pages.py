@@ -330,7 +330,7 @@ def test_history_lists_who_when_before_after_and_note(
         ).status_code
         == 200
     )
-    browser = http_browser(READ_TOKEN)  # reading history needs no admin
+    browser = http_browser(ADMIN_TOKEN)  # history is admin-only, as GET /api/v1/audit is
     fragment = browser.htmx("GET", "/ui/tasks/history", params={"action_id": TASK})
     assert fragment.status_code == 200
     text = re.sub(r"\s+", " ", fragment.text)
@@ -355,11 +355,12 @@ def test_read_tokens_get_a_read_only_page(
 ) -> None:
     report_seen(worker_api, [TASK])
     assert api.put("/api/v1/patterns/prod_*", json={"mode": "link"}).status_code == 200
+    assert api.put(f"/api/v1/tasks/{TASK}", json={"mode": "parent"}).status_code == 200
     reader = http_browser(READ_TOKEN)
     page = reader.get("/")
     assert page.status_code == 200
     assert "Read-only." in page.text
-    assert TASK in page.text
+    assert TASK in page.text  # a configured task: in the rule set a read token reads
     for write_route in ("/ui/tasks/mode", "/ui/patterns", "/ui/settings/links", "/ui/settings/default"):
         assert f'action="{write_route}"' not in page.text
     assert 'aria-disabled="true"' in page.text
@@ -367,7 +368,7 @@ def test_read_tokens_get_a_read_only_page(
     refused = reader.htmx(
         "POST",
         "/ui/tasks/mode",
-        data={"action_id": TASK, "mode": "link", "version": "0", "csrf_token": reader.csrf},
+        data={"action_id": TASK, "mode": "link", "version": "1", "csrf_token": reader.csrf},
     )
     assert refused.status_code == 403
     assert "Read-only" in refused.headers["HX-Trigger"]
@@ -609,3 +610,82 @@ def test_forget_drops_a_discovered_task_and_keeps_a_configured_one(
         ).status_code
         == 403
     )
+
+
+# ------------------------------------------------------------------ one scope model
+
+
+def test_a_read_session_sees_what_the_api_gives_a_read_token_and_nothing_more(
+    http_browser: BrowserFactory, api: httpx.Client, worker_api: httpx.Client, dashboard: LiveServer
+) -> None:
+    """The API gives a read token the rule set (GET /api/v1/snapshot); the task list, history,
+    notes, authors, settings' changes and insights are admin-only. A read-token session sees the
+    configured tasks and patterns with their modes, the default and the kill switch, nothing else."""
+    report_seen(worker_api, ["prod_discovered:only"], worker="worker-secret-host")
+    note = {"mode": "link", "note": "secret-note-7"}
+    assert api.put(f"/api/v1/tasks/{TASK}", json=note, headers=auth(SECOND_ADMIN_TOKEN)).status_code == 200
+    assert (
+        api.put("/api/v1/patterns/prod_*", json={"mode": "link", "note": "pattern-note-7"}).status_code == 200
+    )
+    assert (
+        api.patch("/api/v1/settings", json={"default": "parent", "note": "settings-note-7"}).status_code
+        == 200
+    )
+    secrets = (
+        "secret-note-7",
+        "pattern-note-7",
+        "settings-note-7",
+        "prod_discovered:only",
+        "worker-secret-host",
+        ">bob<",
+    )
+    with httpx.Client(base_url=dashboard.url, headers=auth(READ_TOKEN)) as read_token:
+        snapshot = read_token.get("/api/v1/snapshot").json()
+        for admin_only in (
+            "/api/v1/tasks",
+            f"/api/v1/tasks/{TASK}",
+            "/api/v1/audit",
+            "/api/v1/settings",
+            "/api/v1/insights",
+        ):
+            assert read_token.get(admin_only).status_code == 403, admin_only
+    assert snapshot["tasks"] == {TASK: "link"}
+
+    reader = http_browser(READ_TOKEN)
+    readable = {
+        "/": reader.get("/"),
+        "/ui/tasks": reader.htmx("GET", "/ui/tasks"),
+        "/ui/tasks?sort=seen": reader.htmx("GET", "/ui/tasks", params={"sort": "seen"}),
+        "/ui/tasks?source=inherited": reader.htmx("GET", "/ui/tasks", params={"source": "inherited"}),
+        "/ui/patterns": reader.htmx("GET", "/ui/patterns"),
+        "/ui/settings": reader.htmx("GET", "/ui/settings"),
+    }
+    for path, response in readable.items():
+        assert response.status_code == 200, path
+        for secret in secrets:
+            assert secret not in response.text, (path, secret)
+    assert TASK in readable["/"].text
+    assert "prod_*" in readable["/"].text
+    for path in ("/ui/tasks/history?action_id=" + TASK, "/insights"):
+        refused = reader.get(path)
+        assert refused.status_code == 403, path
+        assert "read token" in refused.text
+        for secret in secrets:
+            assert secret not in refused.text, (path, secret)
+    # The admin's view of the same pages still has all of it.
+    admin_page = http_browser(ADMIN_TOKEN).get("/").text
+    assert "secret-note-7" in admin_page
+    assert "prod_discovered:only" in admin_page
+
+
+def test_a_look_alike_name_is_marked_with_what_tells_it_apart(
+    http_browser: BrowserFactory, worker_api: httpx.Client
+) -> None:
+    fake = "prod_fanout-w\u043erker:process-item"  # a Cyrillic o: renders like TASK's worker name
+    report_seen(worker_api, [TASK, fake])
+    page = http_browser(ADMIN_TOKEN).get("/").text
+    rows = dict(re.findall(r'<tr id="task-([^"]+)"(.*?)</tr>', page, flags=re.S))
+    marked = [row for row in rows.values() if "look-alike" in row]
+    assert len(marked) == 1
+    assert "prod_fanout-w\\u043erker:process-item" in marked[0]  # the escape shows the odd letter
+    assert "Cyrillic, Latin" in marked[0]

@@ -104,6 +104,33 @@ async def test_validation_errors_name_the_field_without_echoing_the_input(client
     assert assert_problem(bad_query, 422)["field"] == "query.limit"
 
 
+# Each refused value carries this marker: it must come back in no answer, whichever check refused it.
+LEAK = "leak7marker"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        pytest.param("PUT", f"/api/v1/tasks/{LEAK}*me", {"mode": "link"}, id="star-in-action-id"),
+        pytest.param("PUT", f"/api/v1/patterns/{LEAK}", {"mode": "link"}, id="pattern-without-star"),
+        pytest.param("PUT", f"/api/v1/patterns/*{LEAK}*", {"mode": "link"}, id="pattern-two-stars"),
+        pytest.param("PUT", f"/api/v1/tasks/{TASK}", {"mode": LEAK}, id="mode"),
+        pytest.param("PATCH", "/api/v1/settings", {"default": LEAK}, id="default"),
+        pytest.param("PATCH", "/api/v1/settings", {"links_enabled": LEAK}, id="links-enabled"),
+        pytest.param("POST", "/api/v1/import", {"version": 1, "default": LEAK}, id="import-default"),
+        pytest.param("POST", "/api/v1/import", {"version": 1, "tasks": {"a:b": LEAK}}, id="import-mode"),
+        pytest.param("POST", "/api/v1/import", {"version": 1, "links_enabled": LEAK}, id="import-switch"),
+    ],
+)
+async def test_a_422_never_echoes_the_refused_value(
+    client: httpx.AsyncClient, method: str, path: str, body: object
+) -> None:
+    response = await client.request(method, path, json=body)
+    problem = assert_problem(response, 422)
+    assert LEAK not in str(problem["detail"])
+    assert LEAK not in str(problem.get("errors", ""))
+
+
 async def test_every_error_status_uses_the_same_format(client: httpx.AsyncClient, live: LiveServer) -> None:
     assert_problem(await client.get("/api/v1/tasks/prod_none:task"), 404)
     assert_problem(await client.get("/api/v1/no-such-route"), 404)

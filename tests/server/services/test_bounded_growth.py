@@ -17,7 +17,7 @@ from hatchet_trace_flags_server.services.retention import RetentionSweep
 
 from tests.support.server.live import ADMIN_TOKEN, READ_TOKEN, LiveServer, SettingsFactory, auth
 from tests.support.server.sse import SSEReader
-from tests.support.server.waiting import until
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.timeout(60)
 

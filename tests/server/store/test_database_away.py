@@ -20,7 +20,7 @@ from hatchet_trace_flags_server.http.app_state import state_of
 
 from tests.support.server.live import ADMIN_TOKEN, ADMIN_TOKENS, READ_TOKENS, LiveFactory, auth
 from tests.support.server.pg_cluster import PrivateCluster
-from tests.support.server.waiting import wait_until
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.timeout(120)]
 
@@ -83,7 +83,7 @@ def wait_for_recovery(http: httpx.Client) -> None:
     def writes() -> bool:
         return http.put(f"/api/v1/tasks/{TASK}", json={"mode": "parent"}).status_code == 200
 
-    wait_until(writes, timeout=30, what="writes succeed again")
+    wait_until(writes, what="writes succeed again")
     assert http.get("/readyz").status_code == 200
 
 
@@ -117,24 +117,24 @@ def test_the_other_replica_listens_again_within_a_second_of_a_restart(
     first = live_factory(settings_for(tmp_path / "a", cluster.url))
     second = live_factory(settings_for(tmp_path / "b", cluster.url))
     feed = state_of(second.app).services.feed
-    wait_until(feed.listening.is_set, timeout=10, what="the second replica listens")
+    wait_until(feed.listening.is_set, what="the second replica listens")
     cluster.stop()
-    wait_until(lambda: not feed.listening.is_set(), timeout=10, what="the LISTEN connection is lost")
+    wait_until(lambda: not feed.listening.is_set(), what="the LISTEN connection is lost")
 
     def failed_attempts() -> int:
         return sum("cannot LISTEN" in record.getMessage() for record in caplog.records)
 
     # A longer outage: the retries have backed off as far as they go.
-    wait_until(lambda: failed_attempts() >= 5, timeout=15, what="five failed LISTEN attempts")
+    wait_until(lambda: failed_attempts() >= 5, what="five failed LISTEN attempts")
     cluster.start()
     back = time.monotonic()
-    wait_until(feed.listening.is_set, timeout=10, what="the second replica listens again")
+    wait_until(feed.listening.is_set, what="the second replica listens again")
     took = time.monotonic() - back
     assert took < 1.5, f"LISTEN came back {took:.2f} s after the database"
     with httpx.Client(base_url=first.url, headers=auth(ADMIN_TOKEN), timeout=30) as http:
         wait_for_recovery(http)
         revision = int(http.get("/api/v1/snapshot").headers["x-rules-revision"])
-    wait_until(lambda: feed.snapshot.revision == revision, timeout=3, what="the change reaches replica two")
+    wait_until(lambda: feed.snapshot.revision == revision, what="the change reaches replica two")
 
 
 def test_sqlite_locked_by_another_writer_answers_503_fast(live_factory: LiveFactory, tmp_path: Path) -> None:

@@ -191,3 +191,72 @@ async def test_search_keeps_its_meaning(
     expected = sorted(name for name in everything if text.lower() in name.lower())
     assert [item["action_id"] for item in page["items"]] == expected
     assert (page["total"], page["total_exact"]) == (len(expected), True)
+
+
+# One case folding (Python's, migration 0009) on both databases: non-ASCII letters, final and medial
+# sigma, sharp s; through the index (3+ characters) and without it (shorter).
+UNICODE_NAMES = ["Uni:ÄBCDEF", "greek:ΟΔΟΣ-up", "greek:οδος-low", "de:Straße", "plain:abc"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("ÄBC", ["Uni:ÄBCDEF"], id="upper-umlaut"),
+        pytest.param("äbcd", ["Uni:ÄBCDEF"], id="lower-umlaut"),
+        pytest.param("Ä", ["Uni:ÄBCDEF"], id="one-letter"),
+        pytest.param("ΟΔΟΣ", ["greek:οδος-low", "greek:ΟΔΟΣ-up"], id="capital-sigma"),
+        pytest.param("οδος", ["greek:οδος-low", "greek:ΟΔΟΣ-up"], id="final-sigma"),
+        pytest.param("ς-", ["greek:οδος-low", "greek:ΟΔΟΣ-up"], id="final-sigma-short"),
+        pytest.param("STRASSE", ["de:Straße"], id="sharp-s"),
+        pytest.param("aße", ["de:Straße"], id="sharp-s-in-query"),
+        pytest.param("ABC", ["plain:abc"], id="ascii-is-not-umlaut"),
+    ],
+)
+async def test_search_folds_case_beyond_ascii(
+    client: httpx.AsyncClient, reader: httpx.AsyncClient, text: str, expected: list[str]
+) -> None:
+    await reader.post("/api/v1/tasks/seen", json={"worker": "w", "action_ids": UNICODE_NAMES[:3]})
+    for name in UNICODE_NAMES[3:]:  # configured, never seen: the rules' branch of the list
+        assert (await client.put(f"/api/v1/tasks/{name}", json={"mode": "link"})).status_code == 200
+    page = (await client.get("/api/v1/tasks", params={"q": text, "limit": 100})).json()
+    assert [item["action_id"] for item in page["items"]] == sorted(expected)
+    assert page["total"] == len(expected)
+
+
+async def test_pattern_search_folds_the_same_way(client: httpx.AsyncClient) -> None:
+    for pattern in ("Uni:ÄB*", "*:ΟΔΟΣ", "de:Straße*"):
+        assert (await client.put(f"/api/v1/patterns/{pattern}", json={"mode": "link"})).status_code == 200
+    for text, expected in [("äb", ["Uni:ÄB*"]), ("οδος", ["*:ΟΔΟΣ"]), ("strasse", ["de:Straße*"])]:
+        page = (await client.get("/api/v1/patterns", params={"q": text})).json()
+        assert [item["pattern"] for item in page["items"]] == expected, text
+
+
+async def test_the_migration_folds_existing_rows(make_settings: SettingsFactory) -> None:
+    database = Database(make_settings().sqlalchemy_url(), timeout_seconds=30)
+    try:
+        async with database.engine.connect() as connection:
+            await connection.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "0006"))
+            await connection.execute(
+                sa.text(
+                    "INSERT INTO seen_tasks (action_id, action_id_reversed, first_seen, last_seen, "
+                    "last_worker) VALUES (:name, :reversed, :now, :now, 'w')"
+                ),
+                [{"name": name, "reversed": name[::-1], "now": utcnow()} for name in UNICODE_NAMES],
+            )
+            await connection.commit()
+        await database.migrate()
+        async with database.connect() as connection:
+            rows = await connection.execute(sa.text("SELECT action_id, action_id_folded FROM seen_tasks"))
+            folded = dict(rows.all())
+            if not database.is_postgres:
+                assert await _search_table(connection, "äbc") == {"Uni:ÄBCDEF"}
+                assert await _search_table(connection, "οδοσ") == {"greek:ΟΔΟΣ-up", "greek:οδος-low"}
+        assert folded == {
+            "Uni:ÄBCDEF": "uni:äbcdef",
+            "greek:ΟΔΟΣ-up": "greek:οδοσ-up",
+            "greek:οδος-low": "greek:οδοσ-low",
+            "de:Straße": "de:strasse",
+            "plain:abc": None,  # nothing to fold: nothing stored
+        }
+    finally:
+        await database.dispose()

@@ -21,7 +21,7 @@ from openfeature.event import EventDetails, ProviderEvent
 from hatchet_trace_flags import AdminServiceProvider
 from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
 from tests.support.library.admin_stub import StubServer
-from tests.support.library.flags import wait_until
+from tests.support.waiting import wait_until
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -77,8 +77,9 @@ class Service:
 
         self.thread = threading.Thread(target=run, name=f"admin-service-{self.port}", daemon=True)
         self.thread.start()
-        if not wait_until(lambda: server.started or failure or not self.thread.is_alive(), 30):
-            raise RuntimeError("the admin service did not start within 30 s")
+        wait_until(
+            lambda: server.started or failure or not self.thread.is_alive(), what="the admin service started"
+        )
         if failure or not server.started:
             raise RuntimeError(f"the admin service failed to start: {failure!r}")
         return self
@@ -146,7 +147,7 @@ def clean_openfeature() -> Iterator[None]:
     api.clear_providers()
     yield
     api.clear_providers()
-    assert wait_until(lambda: not admin_threads()), admin_threads()
+    wait_until(lambda: not admin_threads(), what=lambda: admin_threads())
 
 
 @pytest.fixture

@@ -18,9 +18,10 @@ from opentelemetry.sdk.trace.sampling import Sampler
 from hatchet_trace_flags import FlagPredicate, HatchetInstrumentor
 from hatchet_trace_flags._fanout.stats import FanoutStats, summaries
 from tests.support.library.app import App, build_app
-from tests.support.library.flags import Clock, ScriptedProvider, our_threads, wait_until
+from tests.support.library.flags import Clock, ScriptedProvider, our_threads
 from tests.support.library.hatchet_engine import RecordingEngine, fake_token, start_engine
 from tests.support.library.worker import Worker
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture(scope="session")
@@ -146,7 +147,7 @@ def clean_openfeature() -> Iterator[None]:
     before = set(our_threads())
     yield
     api.clear_providers()
-    assert wait_until(lambda: not (set(our_threads()) - before)), our_threads()
+    wait_until(lambda: not (set(our_threads()) - before), what=lambda: our_threads())
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import os
 import select
 import signal
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -83,17 +82,6 @@ class ScriptedProvider(AbstractProvider):
 
     def calls_for(self, action_id: str) -> int:
         return sum(1 for context in self.contexts if context and context.targeting_key == action_id)
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 5.0) -> bool:
-    """Poll ``condition`` until it holds (True) or ``timeout`` passes (False). Not a timing assertion:
-    the timeout only bounds a failing test."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
 
 
 def our_threads() -> list[threading.Thread]:

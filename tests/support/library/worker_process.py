@@ -19,6 +19,7 @@ Run: ``python -m tests.support.library.worker_process``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -40,6 +41,7 @@ from hatchet_trace_flags import AdminServiceProvider, HatchetInstrumentor, predi
 from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
 from tests.support.library.hatchet_engine import fake_token
 from tests.support.library.worker import start_action
+from tests.support.waiting import until
 
 ACTION_ID = "fanout-worker:process-item"
 SPAWNER_TRACE_ID = 0x0AF7651916CD43DD8448EB211C80319C
@@ -47,11 +49,12 @@ SPAWNER_SPAN_ID = 0xB7AD6B7169203331
 SPAWNER = f"00-{SPAWNER_TRACE_ID:032x}-{SPAWNER_SPAN_ID:016x}-01"
 
 
-async def until(condition: Callable[[], bool], within: float) -> float:
-    """Poll ``condition`` (state of another thread: nothing to await) for at most ``within`` seconds."""
+async def holds(condition: Callable[[], bool], within: float) -> float:
+    """Wait (:func:`tests.support.waiting.until`) for ``condition``, the state of another thread; returns
+    the seconds waited. The test reads whether it holds from the answer."""
     started = time.monotonic()
-    while not condition() and time.monotonic() - started < within:  # noqa: ASYNC110
-        await asyncio.sleep(0.005)
+    with contextlib.suppress(AssertionError):
+        await until(condition, within=within)
     return time.monotonic() - started
 
 
@@ -124,11 +127,11 @@ async def serve(out: TextIO) -> None:
                 )
             elif kind == "wait":
                 wanted = command["use_links"]
-                waited = await until(lambda: predicate(ACTION_ID) is wanted, command["within"])  # noqa: B023
+                waited = await holds(lambda: predicate(ACTION_ID) is wanted, command["within"])  # noqa: B023
                 answer({"ok": predicate(ACTION_ID) is wanted, "waited": waited})
             elif kind == "wait_state":
                 target = command["state"]
-                await until(lambda: provider.state == target, command["within"])  # noqa: B023
+                await holds(lambda: provider.state == target, command["within"])  # noqa: B023
                 answer(state())
             elif kind == "state":
                 answer(state())

@@ -27,6 +27,8 @@ from fastapi import FastAPI
 from hatchet_trace_flags_server import Settings, create_app
 from hatchet_trace_flags_server.app.runner import FlagServer, build_server
 
+from tests.support.waiting import wait_until
+
 ADMIN_TOKEN = "alice-admin-secret-0123456789"
 SECOND_ADMIN_TOKEN = "bob-admin-secret-0123456789"
 READ_TOKEN = "worker-read-secret-0123456789"
@@ -145,13 +147,9 @@ def start_live_server(settings: Settings, app: FastAPI | None = None, **options:
 
     thread = threading.Thread(target=run, name=f"live-server-{port}", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if failure or not thread.is_alive():
-            raise RuntimeError(f"server failed to start: {failure!r}")
-        if time.monotonic() > deadline:
-            raise RuntimeError("server did not start within 30 s")
-        time.sleep(0.005)
+    wait_until(lambda: server.started or failure or not thread.is_alive(), what="the live server starts")
+    if failure or not server.started:
+        raise RuntimeError(f"server failed to start: {failure!r}")
     return LiveServer(f"http://127.0.0.1:{port}", app, server, thread)
 
 

@@ -7,11 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from tests.support.waiting import wait_until
 
 
 def free_port() -> int:
@@ -57,16 +58,18 @@ def start_server_process(env: dict[str, str], log: Path, *, port: int | None = N
             stderr=subprocess.STDOUT,
         )
     server = ServerProcess(process, f"http://127.0.0.1:{port}", log)
-    deadline = time.monotonic() + 30
-    while True:
+
+    def ready() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}:\n{server.output()}")
         try:
-            if httpx.get(f"{server.url}/readyz", timeout=1).status_code == 200:
-                return server
+            return httpx.get(f"{server.url}/readyz", timeout=5).status_code == 200
         except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            server.kill()
-            raise RuntimeError(f"server not ready within 30 s:\n{server.output()}")
-        time.sleep(0.05)
+            return False
+
+    try:
+        wait_until(ready, what=lambda: f"the server is ready:\n{server.output()}")
+    except AssertionError:
+        server.kill()
+        raise
+    return server

@@ -1,13 +1,15 @@
 """Substring search of the task list ("q="): a case-insensitive substring of action_id.
 
-The condition that decides is always ``lower(action_id) LIKE '%text%'``. Indexes only find the
-candidates faster (migration 0006):
+Case folding is Python's (``core/folding.py``), the same for both databases: each row stores its folded
+name where folding changes it (``action_id_folded``, migration 0009), and the search text is folded the
+same way. The condition that decides is always ``coalesce(action_id_folded, action_id) LIKE '%text%'``
+(text folded). Indexes only find the candidates faster:
 
-- PostgreSQL: a pg_trgm GIN index on ``lower(action_id)`` serves that very LIKE; nothing to do here.
-- SQLite: an FTS5 ``trigram`` table over ``seen_tasks`` (its rowids are seen_tasks' rowids) finds
-  the rows holding the text, for texts of :data:`SEARCH_INDEX_MIN` characters or more. It folds
-  case at least as widely as the LIKE (ASCII; FTS5 also folds other letters), so it never drops
-  a row the LIKE would keep, and the LIKE still removes any extra.
+- PostgreSQL: a pg_trgm GIN index on that expression serves that very LIKE; nothing to do here.
+- SQLite: a contentless FTS5 ``trigram`` table of that expression (its rowids are seen_tasks' rowids)
+  finds the rows holding the text, for texts of :data:`SEARCH_INDEX_MIN` characters or more. Both sides
+  are folded already (FTS5 folding again changes both alike), so it never drops a row the LIKE would
+  keep, and the LIKE still removes any extra.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hatchet_trace_flags_server.store.schema import SEARCH_TABLE, seen_tasks
+from hatchet_trace_flags_server.core.folding import fold
+from hatchet_trace_flags_server.store.schema import SEARCH_TABLE, seen_tasks, task_rules
 
 __all__ = [
     "SEARCH_INDEX_MIN",
@@ -38,7 +41,10 @@ _MATCH: Final = sa.literal_column(SEARCH_TABLE).op("MATCH")(sa.bindparam("phrase
 
 
 def like_condition(action_id: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
-    return sa.func.lower(action_id).like(sa.bindparam("search", type_=sa.String), escape="/")
+    """The search on ``action_id`` of seen_tasks or task_rules, through that table's folded name."""
+    table = seen_tasks if action_id is seen_tasks.c.action_id else task_rules
+    searched = sa.func.coalesce(table.c.action_id_folded, action_id)
+    return searched.like(sa.bindparam("search", type_=sa.String), escape="/")
 
 
 def listed_rows(*, postgres: bool) -> sa.ColumnElement[bool]:
@@ -70,14 +76,14 @@ def count_matches(counted: sa.Select[Any], limit: int, *, postgres: bool) -> sa.
 
 
 def search_values(search: str) -> dict[str, str]:
-    text = search.lower()
+    text = fold(search)
     escaped = text.replace("/", "//").replace("%", "/%").replace("_", "/_")
     # An FTS5 phrase: the text as it is, quotes doubled.
     return {"search": f"%{escaped}%", "phrase": '"' + text.replace('"', '""') + '"'}
 
 
 async def has_search_index(connection: AsyncConnection, *, postgres: bool) -> bool:
-    """Whether migration 0006 could create the search index (SQLite: the FTS5 table, which needs
+    """Whether migrations 0006 and 0009 could create the search index (SQLite: the FTS5 table, which needs
     FTS5's trigram tokenizer; PostgreSQL: the pg_trgm index, which needs the extension)."""
     found = await connection.execute(
         sa.text("SELECT to_regclass(:name) IS NOT NULL")
