@@ -8,7 +8,7 @@
     hatchet-trace-flags patterns list | set PATTERN MODE | clear PATTERN
     hatchet-trace-flags settings show | set [--default MODE] [--links-enabled true|false]
     hatchet-trace-flags export [--format native|flagd] [--output FILE]
-    hatchet-trace-flags import FILE|- [--dry-run] [--if-match ETAG]   (rules or to_flagd() document)
+    hatchet-trace-flags import FILE|- [--dry-run] [--yes] [--if-match ETAG]   (rules or to_flagd() document)
     hatchet-trace-flags audit [--kind K] [--key KEY] [--actor NAME] [--limit N]
 
 Client commands talk to ``--url`` (``HATCHET_TRACE_FLAGS_URL``, default http://127.0.0.1:8080) with
@@ -25,11 +25,12 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import ValidationError
 
 from hatchet_trace_flags.contract import REVISION_HEADER
+from hatchet_trace_flags_server.core.records import ChangeKind
 
 from .client import DEFAULT_URL, DEPRECATED_TOKEN_VARIABLE, MAX_PAGE, TOKEN_VARIABLE, URL_VARIABLE
 from .client import Client as _Client
@@ -69,10 +70,25 @@ def _boolean(text: str) -> bool:
 # ------------------------------------------------------------------------ serve
 
 
+_OURS = ("hatchet_trace_flags", "hatchet_trace_flags_server")
+# What Ctrl-C ends with: the shell's convention for "stopped by SIGINT" (128 + 2).
+_INTERRUPTED = 130
+
+
 def _serve(arguments: argparse.Namespace) -> int:
-    from hatchet_trace_flags_server.app.runner import serve
-    from hatchet_trace_flags_server.core.settings import DatabaseURLError, Settings
-    from hatchet_trace_flags_server.core.tokens import TokenConfigError
+    try:
+        from hatchet_trace_flags_server.app.runner import serve
+        from hatchet_trace_flags_server.core.settings import DatabaseURLError, Settings
+        from hatchet_trace_flags_server.core.tokens import TokenConfigError
+    except ModuleNotFoundError as missing:
+        # The console script comes with the library; the service's dependencies are the `server` extra.
+        if missing.name is None or missing.name.split(".")[0] in _OURS:
+            raise
+        raise _CommandError(
+            f"`serve` runs the admin service, which needs the `server` extra (missing: {missing.name}). "
+            "Install it with: pip install 'hatchet-trace-flags[server]'",
+            exit_code=2,
+        ) from None
 
     overrides: dict[str, Any] = {
         name: value
@@ -83,6 +99,9 @@ def _serve(arguments: argparse.Namespace) -> int:
         settings = Settings(**overrides)
         settings.sqlalchemy_url()
         serve(settings)
+    except KeyboardInterrupt:
+        # uvicorn shuts down cleanly on Ctrl-C, then raises the signal again for the exit status.
+        return _INTERRUPTED
     except ValidationError as error:
         raise _CommandError(f"invalid settings:\n{error}", exit_code=2) from None
     except (DatabaseURLError, TokenConfigError) as error:
@@ -238,7 +257,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run the admin service")
+    serve = commands.add_parser(
+        "serve",
+        help="run the admin service",
+        description="Run the admin service (REST API, OFREP, change stream and dashboard) until Ctrl-C "
+        "or SIGTERM. Needs the `server` extra: pip install 'hatchet-trace-flags[server]'. Every setting "
+        "can also come from a HATCHET_TRACE_FLAGS_* variable (docs/server.md).",
+    )
     serve.add_argument("--host", help="bind address (HATCHET_TRACE_FLAGS_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (HATCHET_TRACE_FLAGS_PORT, default 8080)")
     serve.add_argument(
@@ -256,7 +281,7 @@ def _parser() -> argparse.ArgumentParser:
     conditional.add_argument("--note", help="why (shown in the audit log)")
     paging = argparse.ArgumentParser(add_help=False)
     paging.add_argument("--search", help="substring of the name")
-    paging.add_argument("--mode", choices=_MODES)
+    paging.add_argument("--mode", choices=_MODES, help="only this mode (tasks: the effective mode)")
     paging.add_argument("--limit", type=int, default=100, help=f"page size (up to {MAX_PAGE})")
     paging.add_argument("--offset", type=int, default=0, help="skip this many")
     paging.add_argument("--all", action="store_true", help="every page, not just one")
@@ -272,13 +297,26 @@ def _parser() -> argparse.ArgumentParser:
         listing = actions.add_parser("list", parents=[client, paging], help=f"list {kind}")
         if kind == "tasks":
             listing.set_defaults(handler=_tasks_list, configured=None)
-            listing.add_argument("--configured", dest="configured", action="store_true", default=None)
-            listing.add_argument("--unconfigured", dest="configured", action="store_false")
+            listing.add_argument(
+                "--configured",
+                dest="configured",
+                action="store_true",
+                default=None,
+                help="only tasks with a mode of their own",
+            )
+            listing.add_argument(
+                "--unconfigured",
+                dest="configured",
+                action="store_false",
+                help="only tasks without one (they follow patterns and the default)",
+            )
         else:
             listing.set_defaults(handler=_patterns_list)
         setter = actions.add_parser("set", parents=[client, conditional], help="set the mode")
         setter.add_argument("key", metavar=key_field.upper(), help=key_help)
-        setter.add_argument("mode", choices=_MODES)
+        setter.add_argument(
+            "mode", choices=_MODES, help="link: a new trace with a span link; parent: a child span"
+        )
         setter.set_defaults(handler=_rule_set(kind, key_field))
         clearer = actions.add_parser("clear", parents=[client, conditional], help="remove the mode")
         clearer.add_argument("key", metavar=key_field.upper(), help=key_help)
@@ -303,8 +341,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     setter.set_defaults(handler=_settings_set)
 
-    export = commands.add_parser("export", parents=[client], help="download the rule set")
-    export.add_argument("--format", choices=("native", "flagd"), default="native")
+    export = commands.add_parser(
+        "export",
+        parents=[client],
+        help="download the rule set",
+        description="Print (or write to --output) the whole rule set: tasks, patterns, the default mode "
+        "and the kill switch. `import` takes either format back.",
+    )
+    export.add_argument(
+        "--format",
+        choices=("native", "flagd"),
+        default="native",
+        help="native: a rules document (docs/rules.md); flagd: a flagd flag definition (default native)",
+    )
     export.add_argument("--output", "-o", help="file to write (default: stdout)")
     export.set_defaults(handler=_export)
 
@@ -318,19 +367,32 @@ def _parser() -> argparse.ArgumentParser:
     )
     importer.add_argument("file", help="rules or flagd document (JSON), or - for stdin")
     importer.add_argument("--dry-run", action="store_true", help="show what would change; change nothing")
+    importer.add_argument(
+        "--yes",
+        "-y",
+        action="store_true",
+        help="apply a change of the default mode or the kill switch without asking (needed without a "
+        "terminal, e.g. in scripts)",
+    )
     importer.set_defaults(handler=_import)
 
-    audit = commands.add_parser("audit", parents=[client], help="show the audit log")
-    audit.add_argument("--kind", choices=("task", "pattern", "settings", "import"))
-    audit.add_argument("--key")
-    audit.add_argument("--actor")
-    audit.add_argument("--limit", type=int, default=50)
+    audit = commands.add_parser(
+        "audit",
+        parents=[client],
+        help="show the audit log",
+        description="Who changed what, newest first: every change to a task, pattern or the settings, and "
+        "every import, with its revision, time, actor and source (dashboard, cli, api).",
+    )
+    audit.add_argument("--kind", choices=get_args(ChangeKind), help="only changes of this kind")
+    audit.add_argument("--key", help="only changes of this action_id or pattern")
+    audit.add_argument("--actor", help="only changes by this token name")
+    audit.add_argument("--limit", type=int, default=50, help="how many changes (default 50, up to 500)")
     audit.set_defaults(handler=_audit)
 
     forget = tasks_actions.add_parser(
         "forget", parents=[client], help="forget discovered tasks (configured modes stay)"
     )
-    forget.add_argument("action_ids", nargs="+", metavar="ACTION_ID")
+    forget.add_argument("action_ids", nargs="+", metavar="ACTION_ID", help="discovered tasks to forget")
     forget.set_defaults(handler=_tasks_forget)
     add_insights_command(tasks_actions, client)
     return parser
