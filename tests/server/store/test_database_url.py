@@ -23,7 +23,9 @@ async def _encrypted(query: str) -> bool:
     database = Database(Settings(database_url=f"{POSTGRES_ADMIN_URL}?{query}").sqlalchemy_url())
     try:
         async with database.engine.connect() as connection:
-            found = await connection.execute(sa.text("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"))
+            found = await connection.execute(
+                sa.text("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            )
             return bool(found.scalar_one())
     finally:
         await database.dispose()
