@@ -49,6 +49,16 @@ def assert_fits(page: Page, name: str, tmp_path: Path) -> None:
     assert outside_window(page, TOP_BAR) == [], name
 
 
+def assert_margins(page: Page, width: int) -> None:
+    """The page has its margins: no card touches the window's edges."""
+    cards = page.locator("main .card")
+    for index in range(cards.count()):
+        box = cards.nth(index).bounding_box()
+        assert box is not None
+        assert box["x"] >= 8, (width, index, box)
+        assert box["x"] + box["width"] <= width - 8, (width, index, box)
+
+
 @pytest.mark.parametrize("width", WIDTHS)
 def test_every_page_fits_the_window(
     people: PersonFactory, busy: httpx.Client, width: int, tmp_path: Path
@@ -67,12 +77,11 @@ def test_every_page_fits_the_window(
     alice.page.get_by_role("link", name="insight").click()
     expect(alice.page.locator(f'section.insight[data-action-id="{CHILD}"]')).to_be_visible()
     assert_fits(alice.page, f"insights-{width}", tmp_path)
-    # The page has its margins: no card touches the window's edges.
-    cards = alice.page.locator("main .card")
-    for index in range(cards.count()):
-        box = cards.nth(index).bounding_box()
-        assert box is not None
-        assert box["x"] >= 8, (width, index, box)
-        assert box["x"] + box["width"] <= width - 8, (width, index, box)
+    assert_margins(alice.page, width)
+    alice.page.get_by_role("link", name="Audit").click()
+    expect(alice.page.locator(".audit-item").first).to_contain_text(LONG_NOTE)
+    assert_fits(alice.page, f"audit-{width}", tmp_path)
+    assert_margins(alice.page, width)
+    assert outside_window(alice.page, [".audit-item", ".audit-filters > *"]) == []
     assert csp_violations(alice.page) == []
     assert alice.page_errors == []
