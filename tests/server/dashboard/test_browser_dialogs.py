@@ -4,6 +4,7 @@ live update of the open dialog is on its way closes it for good."""
 from __future__ import annotations
 
 import httpx
+import pytest
 from playwright.sync_api import Route, expect
 
 from tests.support.server.dashboard import PersonFactory
@@ -61,3 +62,38 @@ def test_escape_during_a_live_update_of_the_history_closes_it(
     alice.page.keyboard.press("Escape")
     expect(alice.page.locator("dialog")).to_have_count(0)
     assert csp_violations(alice.page) == []
+
+
+@pytest.mark.parametrize("width", [390, 1366])
+def test_no_csp_violation_after_refused_pattern_changes_and_a_good_one(
+    people: PersonFactory, seeded: httpx.Client, width: int
+) -> None:
+    alice = people(viewport={"width": width, "height": 900})
+    record_csp_violations(alice.context)
+    alice.sign_in(ADMIN_TOKEN)
+    panel = alice.page.locator("#patterns-panel")
+    field = alice.page.locator("#new-pattern")
+    # Refused three ways: not a pattern (422), already there (409), changed by someone else (412).
+    field.fill("no-star")
+    alice.page.get_by_role("button", name="Add", exact=True).click()
+    expect(alice.page.locator(".notice-error")).to_contain_text("Not saved")
+    field.fill("prod_fanout-worker:*")
+    alice.page.get_by_role("button", name="Add", exact=True).click()
+    expect(alice.page.locator(".notice-error").last).to_contain_text("already exists")
+    alice.context.route("**/api/v1/events", lambda route: route.abort())  # this page misses bob's change
+    alice.page.reload()
+    assert seeded.put(
+        "/api/v1/patterns/prod_fanout-worker:*", json={"mode": "parent"}, headers=auth(SECOND_ADMIN_TOKEN)
+    ).is_success
+    switch = panel.get_by_role("switch", name="Span links for pattern prod_fanout-worker:*")
+    switch.click()
+    expect(alice.notices()).to_contain_text("Not saved: pattern prod_fanout-worker:* was changed by bob")
+    # Then a good one, on the panel the refusal redrew.
+    panel.get_by_role("switch", name="Span links for pattern prod_fanout-worker:*").click()
+    expect(alice.notices()).to_contain_text("Pattern prod_fanout-worker:* → link.")
+    field.fill("prod_billing:*")
+    field.press("Enter")  # on a phone the notices cover the Add button
+    expect(panel).to_contain_text("prod_billing:*")
+    assert csp_violations(alice.page) == []
+    assert alice.page_errors == []
+    assert not [line for line in alice.console if "Content Security Policy" in line], alice.console
