@@ -73,11 +73,19 @@ def test_every_page_fits_the_window(
     assert alice.page.locator(buttons).count() >= len(SEEN)
     assert outside_window(alice.page, [buttons]) == []
     assert clipped_by_scroller(alice.page, buttons) == []
-    assert overlapping(alice.page, [f'tr[data-action-id="{SEEN[3]}"] .icon-action']) == []
+    row = f'tr[data-action-id="{SEEN[3]}"]'
+    assert overlapping(alice.page, [f"{row} > *"]) == []  # the cells, as a table or as a card
+    assert overlapping(alice.page, [f"{row} .icon-action", f"{row} .switch", f"{row} .why"]) == []
     alice.page.get_by_role("link", name="insight").click()
     expect(alice.page.locator(f'section.insight[data-action-id="{CHILD}"]')).to_be_visible()
     assert_fits(alice.page, f"insights-{width}", tmp_path)
     assert_margins(alice.page, width)
+    assert (
+        overlapping(
+            alice.page, [".recommendation-actions .btn", ".insight-numbers > div", ".insight-pictures figure"]
+        )
+        == []
+    )
     alice.page.get_by_role("link", name="Audit").click()
     expect(alice.page.locator(".audit-item").first).to_contain_text(LONG_NOTE)
     assert_fits(alice.page, f"audit-{width}", tmp_path)
