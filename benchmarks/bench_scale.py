@@ -1,7 +1,8 @@
 """The admin service with 1,000,000 discovered and 10,000 configured tasks, on SQLite and (when
 reachable) PostgreSQL: API task list p95 per query (target <= 50 ms), dashboard first page p95
 (<= 150 ms), the dashboard's pattern preview p95 (<= 50 ms), ``/healthz`` and snapshot-304 p99 while
-10 lists run at once (<= 50 ms), and the service's RSS (<= ~250 MB). The tables are filled straight in SQL (``benchmarks.scale_data``).
+10 lists run at once (<= 50 ms), and the service's RSS (<= ~250 MB). The tables are filled straight in
+SQL (``benchmarks.scale_data``).
 
 Run: ``python -m benchmarks scale`` (SCALE_DISCOVERED=100000 for a quicker, smaller run;
 SCALE_BACKENDS=postgresql for one backend).
