@@ -122,3 +122,17 @@ def test_the_readme_token_line_needs_only_python3(tmp_path: Path) -> None:
     token = result.stdout.strip()
     assert len(token) >= 24, token
     assert re.fullmatch(r"[A-Za-z0-9_-]+", token), token
+
+
+def test_make_image_builds_the_services_dockerfile_tagged_with_the_version() -> None:
+    # No container engine runs here: what `make image` would run, and its refusal without an engine.
+    planned = subprocess.run(
+        ["make", "-n", "image", "CONTAINER=podman"], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    version = re.search(r'^version = "([^"]+)"', (REPO / "pyproject.toml").read_text(), re.MULTILINE)
+    assert version is not None
+    assert f"podman build -f server/Dockerfile -t hatchet-trace-flags:{version.group(1)} ." in planned.stdout
+    assert (REPO / "server" / "Dockerfile").is_file()
+    refused = subprocess.run(["make", "image", "CONTAINER="], cwd=REPO, capture_output=True, text=True)
+    assert refused.returncode != 0
+    assert "make image needs docker or podman" in refused.stderr
