@@ -6,7 +6,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-run
 
-.PHONY: run test test-lowest lint bench install clean
+.PHONY: run test test-lowest lint bench install clean dist image
+
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE ?= hatchet-trace-flags:$(VERSION)
+# The container engine for `make image`: docker, else podman (CONTAINER=... picks another).
+CONTAINER ?= $(shell command -v docker || command -v podman)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +47,7 @@ test: $(STAMP)
 	bash scripts/test-services
 	bash scripts/browser-deps
 	$(MAKE) lint
+	$(MAKE) dist
 	$(BIN)/python -m pytest
 	$(MAKE) test-lowest
 
@@ -57,3 +63,17 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .venv-lowest .venv-lowest-server .pytest_cache .mypy_cache .ruff_cache build dist
+
+# The wheel and the sdist in dist/, checked by `twine check`. Built with the hatchling already in .venv (no
+# isolated build environment to download), so it works offline; tests/library/test_install.py installs the
+# wheel into a fresh virtual environment, offline, and imports it.
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --no-isolation --outdir dist .
+	$(BIN)/twine check --strict dist/*
+
+# The admin service's container image (server/Dockerfile), tagged hatchet-trace-flags:$(VERSION). Not part of
+# `make test`: it needs a container engine (none runs on the test machines).
+image:
+	@test -n "$(CONTAINER)" || { echo "make image needs docker or podman (or CONTAINER=...)" >&2; exit 2; }
+	$(CONTAINER) build -f server/Dockerfile -t $(IMAGE) .

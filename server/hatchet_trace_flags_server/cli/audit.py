@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, get_args
+
+from hatchet_trace_flags_server.core.records import ChangeKind
 
 from .client import Client, print_json, table
 
@@ -13,11 +15,17 @@ __all__ = ["add_audit_command"]
 def add_audit_command(
     commands: argparse._SubParsersAction[argparse.ArgumentParser], client: argparse.ArgumentParser
 ) -> None:
-    audit = commands.add_parser("audit", parents=[client], help="show the audit log")
-    audit.add_argument("--kind", choices=("task", "pattern", "settings", "import"))
-    audit.add_argument("--key")
-    audit.add_argument("--actor")
-    audit.add_argument("--limit", type=int, default=50)
+    audit = commands.add_parser(
+        "audit",
+        parents=[client],
+        help="show the audit log",
+        description="Who changed what, newest first: every change to a task, pattern or the settings, and "
+        "every import, with its revision, time, actor and source (dashboard, cli, api).",
+    )
+    audit.add_argument("--kind", choices=get_args(ChangeKind), help="only changes of this kind")
+    audit.add_argument("--key", help="only changes of this action_id or pattern")
+    audit.add_argument("--actor", help="only changes by this token name")
+    audit.add_argument("--limit", type=int, default=50, help="how many changes (default 50, up to 500)")
     audit.set_defaults(handler=_audit)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hatchet_trace_flags.contract import REVISION_HEADER, RuleSet
+from hatchet_trace_flags_server.core.conditions import ConditionError, parse_entity_tags
 
 from .client import Client, CommandError, print_json
 from .import_plan import ImportPlan, parse_import
@@ -28,6 +29,7 @@ def run_import(client: Client, arguments: argparse.Namespace) -> None:
     # The current rule set, to show what the import replaces; its ETag makes the import refuse
     # (412) if someone changes the rules between this summary and the import.
     current = client.request("GET", "/api/v1/export", params={"format": "native"})
+    _check_if_match(arguments.if_match, current.headers["ETag"], current.headers.get(REVISION_HEADER))
     plan = ImportPlan(RuleSet.loads(current.content), incoming)
     if client.as_json:
         report: dict[str, Any] = {"dry_run": arguments.dry_run, "plan": plan.to_json()}
@@ -41,6 +43,8 @@ def run_import(client: Client, arguments: argparse.Namespace) -> None:
         else:
             print("dry run: nothing was changed")
         return
+    if plan.changes_switches and not arguments.yes:
+        _confirm(arguments.file == "-")
     params = {"note": arguments.note} if arguments.note is not None else {}
     try:
         result = client.request(
@@ -66,3 +70,40 @@ def run_import(client: Client, arguments: argparse.Namespace) -> None:
         print(f"imported: revision {result['revision']}, ETag {result['etag']}")
     else:
         print(f"unchanged: the rule set already is that document (revision {result['revision']})")
+
+
+def _check_if_match(if_match: str | None, etag: str, revision: str | None) -> None:
+    """A stale ``--if-match`` is refused before anything is shown: the summary would describe a
+    change against rules the import is not allowed to replace."""
+    if if_match is None:
+        return
+    try:
+        wanted = parse_entity_tags(if_match, name="--if-match")
+    except ConditionError as error:
+        raise CommandError(str(error), exit_code=2) from None
+    served = parse_entity_tags(etag, name="ETag")
+    current = next(iter(served.strong), None) if served is not None else None
+    if wanted is not None and not wanted.strong_match(current):
+        raise CommandError(
+            f"412: the rule set is at ETag {etag} (revision {revision or '?'}), not --if-match {if_match}; "
+            "nothing was changed. Run the import without --if-match to see what it changes now"
+        )
+
+
+def _confirm(document_on_stdin: bool) -> None:
+    """Ask before an import changes the default mode or the kill switch (every task at once); without
+    a terminal to ask on, only ``--yes`` lets it through."""
+    if document_on_stdin or not sys.stdin.isatty():
+        raise CommandError(
+            "this import changes the default mode or the kill switch (see the warnings above), and there "
+            "is no terminal to ask on: pass --yes to apply it. Nothing was changed",
+            exit_code=2,
+        )
+    sys.stderr.write("Apply this import? [y/N] ")
+    sys.stderr.flush()
+    try:
+        answer = sys.stdin.readline()
+    except KeyboardInterrupt:
+        answer = ""
+    if answer.strip().lower() not in ("y", "yes"):
+        raise CommandError("not imported: nothing was changed")

@@ -105,6 +105,12 @@ class ImportPlan:
     def changes_anything(self) -> bool:
         return self.current != self.incoming.rules
 
+    @property
+    def changes_switches(self) -> bool:
+        """Whether the import changes the default mode or the kill switch: every task at once."""
+        before, after = self.current, self.incoming.rules
+        return before.default != after.default or before.links_enabled != after.links_enabled
+
     def warnings(self) -> list[str]:
         before, after = self.current, self.incoming.rules
         found: list[str] = []

@@ -8,7 +8,7 @@
     hatchet-trace-flags patterns list | set PATTERN MODE | clear PATTERN
     hatchet-trace-flags settings show | set [--default MODE] [--links-enabled true|false]
     hatchet-trace-flags export [--format native|flagd] [--output FILE]
-    hatchet-trace-flags import FILE|- [--dry-run] [--if-match ETAG]   (rules or to_flagd() document)
+    hatchet-trace-flags import FILE|- [--dry-run] [--yes] [--if-match ETAG]   (rules or to_flagd() document)
     hatchet-trace-flags audit [--kind K] [--key KEY] [--actor NAME] [--limit N]
 
 Client commands talk to ``--url`` (``HATCHET_TRACE_FLAGS_URL``, default http://127.0.0.1:8080) with

@@ -30,7 +30,7 @@ def add_rule_commands(
     """Add ``tasks`` and ``patterns``; return the ``tasks`` group's actions (``insights`` joins them)."""
     paging = argparse.ArgumentParser(add_help=False)
     paging.add_argument("--search", help="substring of the name")
-    paging.add_argument("--mode", choices=MODES)
+    paging.add_argument("--mode", choices=MODES, help="only this mode (tasks: the effective mode)")
     paging.add_argument("--limit", type=int, default=100, help=f"page size (up to {MAX_PAGE})")
     paging.add_argument("--offset", type=int, default=0, help="skip this many")
     paging.add_argument("--all", action="store_true", help="every page, not just one")
@@ -45,13 +45,26 @@ def add_rule_commands(
         listing = actions.add_parser("list", parents=[client, paging], help=f"list {kind}")
         if kind == "tasks":
             listing.set_defaults(handler=_tasks_list, configured=None)
-            listing.add_argument("--configured", dest="configured", action="store_true", default=None)
-            listing.add_argument("--unconfigured", dest="configured", action="store_false")
+            listing.add_argument(
+                "--configured",
+                dest="configured",
+                action="store_true",
+                default=None,
+                help="only tasks with a mode of their own",
+            )
+            listing.add_argument(
+                "--unconfigured",
+                dest="configured",
+                action="store_false",
+                help="only tasks without one (they follow patterns and the default)",
+            )
         else:
             listing.set_defaults(handler=_patterns_list)
         setter = actions.add_parser("set", parents=[client, conditional], help="set the mode")
         setter.add_argument("key", metavar=key_field.upper(), help=key_help)
-        setter.add_argument("mode", choices=MODES)
+        setter.add_argument(
+            "mode", choices=MODES, help="link: a new trace with a span link; parent: a child span"
+        )
         setter.set_defaults(handler=_rule_set(kind, key_field))
         clearer = actions.add_parser("clear", parents=[client, conditional], help="remove the mode")
         clearer.add_argument("key", metavar=key_field.upper(), help=key_help)
@@ -61,7 +74,7 @@ def add_rule_commands(
     forget = tasks_actions.add_parser(
         "forget", parents=[client], help="forget discovered tasks (configured modes stay)"
     )
-    forget.add_argument("action_ids", nargs="+", metavar="ACTION_ID")
+    forget.add_argument("action_ids", nargs="+", metavar="ACTION_ID", help="discovered tasks to forget")
     forget.set_defaults(handler=_tasks_forget)
     return tasks_actions
 

@@ -12,9 +12,19 @@ from .client import CommandError
 
 __all__ = ["add_serve_command", "serve_command"]
 
+_OURS = ("hatchet_trace_flags", "hatchet_trace_flags_server")
+# What Ctrl-C ends with: the shell's convention for "stopped by SIGINT" (128 + 2).
+_INTERRUPTED = 130
+
 
 def add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    serve = commands.add_parser("serve", help="run the admin service")
+    serve = commands.add_parser(
+        "serve",
+        help="run the admin service",
+        description="Run the admin service (REST API, OFREP, change stream and dashboard) until Ctrl-C "
+        "or SIGTERM. Needs the `server` extra: pip install 'hatchet-trace-flags[server]'. Every setting "
+        "can also come from a HATCHET_TRACE_FLAGS_* variable (docs/server.md).",
+    )
     serve.add_argument("--host", help="bind address (HATCHET_TRACE_FLAGS_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (HATCHET_TRACE_FLAGS_PORT, default 8080)")
     serve.add_argument(
@@ -25,9 +35,19 @@ def add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
 
 
 def serve_command(arguments: argparse.Namespace) -> int:
-    from hatchet_trace_flags_server.app.runner import serve
-    from hatchet_trace_flags_server.core.settings import DatabaseURLError, Settings
-    from hatchet_trace_flags_server.core.tokens import TokenConfigError
+    try:
+        from hatchet_trace_flags_server.app.runner import serve
+        from hatchet_trace_flags_server.core.settings import DatabaseURLError, Settings
+        from hatchet_trace_flags_server.core.tokens import TokenConfigError
+    except ModuleNotFoundError as missing:
+        # The console script comes with the library; the service's dependencies are the `server` extra.
+        if missing.name is None or missing.name.split(".")[0] in _OURS:
+            raise
+        raise CommandError(
+            f"`serve` runs the admin service, which needs the `server` extra (missing: {missing.name}). "
+            "Install it with: pip install 'hatchet-trace-flags[server]'",
+            exit_code=2,
+        ) from None
 
     overrides: dict[str, Any] = {
         name: value
@@ -38,6 +58,9 @@ def serve_command(arguments: argparse.Namespace) -> int:
         settings = Settings(**overrides)
         settings.sqlalchemy_url()
         serve(settings)
+    except KeyboardInterrupt:
+        # uvicorn shuts down cleanly on Ctrl-C, then raises the signal again for the exit status.
+        return _INTERRUPTED
     except ValidationError as error:
         raise CommandError(f"invalid settings:\n{error}", exit_code=2) from None
     except (DatabaseURLError, TokenConfigError) as error:

@@ -19,8 +19,19 @@ def add_transfer_commands(
     client: argparse.ArgumentParser,
     conditional: argparse.ArgumentParser,
 ) -> None:
-    export = commands.add_parser("export", parents=[client], help="download the rule set")
-    export.add_argument("--format", choices=("native", "flagd"), default="native")
+    export = commands.add_parser(
+        "export",
+        parents=[client],
+        help="download the rule set",
+        description="Print (or write to --output) the whole rule set: tasks, patterns, the default mode "
+        "and the kill switch. `import` takes either format back.",
+    )
+    export.add_argument(
+        "--format",
+        choices=("native", "flagd"),
+        default="native",
+        help="native: a rules document (docs/rules.md); flagd: a flagd flag definition (default native)",
+    )
     export.add_argument("--output", "-o", help="file to write (default: stdout)")
     export.set_defaults(handler=_export)
 
@@ -34,6 +45,13 @@ def add_transfer_commands(
     )
     importer.add_argument("file", help="rules or flagd document (JSON), or - for stdin")
     importer.add_argument("--dry-run", action="store_true", help="show what would change; change nothing")
+    importer.add_argument(
+        "--yes",
+        "-y",
+        action="store_true",
+        help="apply a change of the default mode or the kill switch without asking (needed without a "
+        "terminal, e.g. in scripts)",
+    )
     importer.set_defaults(handler=run_import)
 
 

@@ -9,7 +9,8 @@ Open pages follow ``/api/v1/events`` and refresh what a change touched.
 A package: ``rendering`` (templates, errors), ``access`` (who is signed in, the CSRF check),
 ``inputs`` (form and query models), ``routing`` (the route class: refused input as dashboard errors),
 ``views`` (what pages show), ``pages`` and ``writes`` (routers that read and write), ``insights`` (the fan-out
-insight page and its actions).
+insight page and its actions), ``audit`` (the audit page, admin only), ``pattern_preview`` (how many
+tasks a pattern being typed names).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from hatchet_trace_flags_server.http.app_state import state_of
 from hatchet_trace_flags_server.http.auth import add_identity_resolver
 from hatchet_trace_flags_server.http.sessions import SessionKeys
 
-from . import insights, pages, writes
+from . import audit, insights, pages, pattern_preview, writes
 from .rendering import STATIC_DIR, DashboardError, SignInRequired, dashboard_error, sign_in_required
 
 __all__ = ["install_dashboard"]
@@ -35,6 +36,6 @@ def install_dashboard(app: FastAPI, keys: SessionKeys) -> None:
     add_identity_resolver(app, keys.resolve)
     app.add_exception_handler(DashboardError, dashboard_error)
     app.add_exception_handler(SignInRequired, sign_in_required)
-    for routes in (pages, writes, insights):
+    for routes in (pages, writes, insights, audit, pattern_preview):
         app.include_router(routes.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -20,6 +20,7 @@ from hatchet_trace_flags_server.core.lookalike import ascii_twin
 from hatchet_trace_flags_server.core.metrics import Metrics
 from hatchet_trace_flags_server.core.ratelimit import RateLimiter
 from hatchet_trace_flags_server.core.records import (
+    COUNT_LIMIT,
     AuditQuery,
     Author,
     ChangeEvent,
@@ -33,6 +34,7 @@ from hatchet_trace_flags_server.core.records import (
     WriteResult,
 )
 from hatchet_trace_flags_server.store.store import Store
+from hatchet_trace_flags_server.store.task_list.pattern_matches import PatternMatches
 
 from .feed import ChangeFeed
 from .insights import InsightService
@@ -105,6 +107,12 @@ class FlagService:
         """A pattern's rule (``mode`` ``None`` when not configured)."""
         validate_pattern(pattern)
         return await self._store.queries.get_pattern(pattern)
+
+    async def pattern_matches(self, pattern: str) -> PatternMatches:
+        """How many known tasks ``pattern`` would name (the dashboard's preview), counted up to the
+        task list's count limit."""
+        validate_pattern(pattern)
+        return await self._store.queries.pattern_matches(pattern, limit=COUNT_LIMIT)
 
     async def list_patterns(
         self, *, search: str | None = None, mode: Mode | None = None, limit: int, offset: int = 0

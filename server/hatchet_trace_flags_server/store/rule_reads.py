@@ -27,6 +27,7 @@ from hatchet_trace_flags_server.core.records import (
 
 from .database import Database
 from .schema import audit_events, pattern_rules, rule_state, seen_tasks, task_rules
+from .task_list.pattern_matches import PatternMatches, count_pattern_matches
 from .task_list.reader import StatementCache, fetch_tasks
 
 __all__ = ["RuleQueries", "rule_record", "settings_record", "task_row"]
@@ -163,6 +164,11 @@ class RuleQueries:
         )
         async with self._read() as connection:
             return set((await connection.execute(sa.union(seen, configured))).scalars())
+
+    async def pattern_matches(self, pattern: str, *, limit: int) -> PatternMatches:
+        """How many known tasks ``pattern`` names (counted up to ``limit``)."""
+        async with self._read() as connection:
+            return await count_pattern_matches(connection, pattern, limit, postgres=self._db.is_postgres)
 
     async def get_pattern(self, pattern: str) -> RuleRecord:
         async with self._read() as connection:

@@ -68,7 +68,7 @@ def test_settings_export_import(cli, tmp_path: Path) -> None:  # type: ignore[no
     assert cli("settings", "set")[0] == 2
     document = tmp_path / "rules.json"
     document.write_text(json.dumps({"version": 1, "tasks": {"x:y": "link"}}))
-    code, out, _ = cli("import", str(document), "--note", "restore")
+    code, out, _ = cli("import", str(document), "--note", "restore", "--yes")
     assert code == 0
     assert "imported" in out
     code, out, _ = cli("export")
@@ -280,7 +280,7 @@ def test_import_shows_the_difference_and_dry_run_changes_nothing(cli, tmp_path: 
     assert plan["tasks"]["changed"] == {"shop:checkout": {"from": "parent", "to": "link"}}
     assert len(plan["warnings"]) == 2
 
-    code, out, err = cli("import", incoming)
+    code, out, err = cli("import", incoming, "--yes")
     assert code == 0
     assert "imported: revision 4" in out
     assert "kill switch ON" in err
@@ -300,12 +300,12 @@ def test_a_flagd_export_imports_back_to_the_same_rules(cli, tmp_path: Path) -> N
         "tasks": {"shop:checkout": "parent", "fanout-worker:process-item": "link", "a:b": "link"},
         "patterns": {"fanout-worker:*": "link", "*:send-email": "parent", "fan*": "parent"},
     }
-    assert cli("import", _write(tmp_path / "original.json", original))[0] == 0
+    assert cli("import", _write(tmp_path / "original.json", original), "--yes")[0] == 0
     flagd = tmp_path / "flags.flagd.json"
     assert cli("export", "--format", "flagd", "--output", str(flagd))[0] == 0
-    assert cli("import", _write(tmp_path / "empty.json", {"version": 1}))[0] == 0
+    assert cli("import", _write(tmp_path / "empty.json", {"version": 1}), "--yes")[0] == 0
 
-    code, out, err = cli("import", str(flagd))
+    code, out, err = cli("import", str(flagd), "--yes")
     assert code == 0, err
     assert "flagd document (flag hatchet.use-links-instead-of-parent), read back as rules" in out
     assert "tasks: 3 added" in out
@@ -351,7 +351,8 @@ def test_an_import_against_a_stale_etag_changes_nothing(cli, live: LiveServer, t
     document = _write(tmp_path / "rules.json", {"version": 1, "tasks": {"mine:only": "link"}})
     code, _, err = cli("import", document, "--if-match", stale)
     assert code == 1
-    assert "412: the rule set changed while importing; nothing was changed" in err
+    assert "412: the rule set is at ETag" in err
+    assert "nothing was changed" in err
     assert _export(cli)["tasks"] == {"someone:else": "link"}
 
 

@@ -204,14 +204,33 @@
       if (change.kind !== "settings") scheduleRefresh("patterns");
       if (change.kind !== "pattern") scheduleRefresh("settings");
     }
-    const history = document.querySelector("dialog[data-history-key]");
-    if (history && history.dataset.historyKey === change.key) {
-      htmx.ajax("GET", "/ui/tasks/history?action_id=" + encodeURIComponent(change.key), {
-        target: "#dialog-slot",
-        swap: "innerHTML",
-      });
-    }
+    refreshHistory(change.key);
   }
+
+  // An open history dialog follows its task's changes. Only its body is replaced, never the dialog:
+  // a new dialog would open again after Escape closed the old one while the update was on its way.
+  // The events go to the page (source), since a closed dialog is removed from it.
+  function refreshHistory(actionId) {
+    const history = document.querySelector("dialog[open][data-history-key]");
+    const historyBody = history && history.querySelector("#history-body");
+    if (!historyBody || history.dataset.historyKey !== actionId) return;
+    htmx
+      .ajax("GET", "/ui/tasks/history?action_id=" + encodeURIComponent(actionId), {
+        source: body,
+        target: historyBody,
+        select: "#history-body",
+        swap: "outerHTML",
+        headers: { "X-HTF-Refresh": "1" },
+      })
+      .catch(() => {});
+  }
+
+  // Whatever arrives for a dialog closed in the meantime is dropped.
+  body.addEventListener("htmx:beforeSwap", (event) => {
+    const target = event.detail.target;
+    const dialog = target && target.closest ? target.closest("dialog") : null;
+    if (target && (!target.isConnected || (dialog && !dialog.open))) event.detail.shouldSwap = false;
+  });
 
   function setLive(state, label) {
     if (!liveStatus) return;

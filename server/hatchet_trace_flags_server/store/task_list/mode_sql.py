@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from hatchet_trace_flags.contract import Mode, RuleSet
 from hatchet_trace_flags_server.store.schema import seen_tasks
 
-__all__ = ["effective_mode", "pattern_hint"]
+__all__ = ["effective_mode", "name_matches", "pattern_hint", "seen_task_matches"]
 
 _MAX_CHARACTER: Final = "\U0010ffff"  # sorts after every character an action_id can hold
 
@@ -75,13 +75,29 @@ def pattern_hint(rules: RuleSet, mode: Mode, *, postgres: bool) -> sa.ColumnElem
     most tasks qualify anyway)."""
     if rules.default == mode:
         return None
-    terms: list[sa.ColumnElement[bool]] = []
-    for pattern, pattern_mode in rules.patterns.items():
-        if pattern_mode != mode:
-            continue
-        literal, is_prefix = _literal(pattern)
-        if is_prefix:
-            terms.append(_starts_with(seen_tasks.c.action_id, literal, postgres=postgres))
-        else:
-            terms.append(_starts_with(seen_tasks.c.action_id_reversed, literal[::-1], postgres=postgres))
+    terms = [
+        seen_task_matches(pattern, postgres=postgres)
+        for pattern, pattern_mode in rules.patterns.items()
+        if pattern_mode == mode
+    ]
     return sa.or_(*terms) if terms else sa.false()
+
+
+def seen_task_matches(pattern: str, *, postgres: bool) -> sa.ColumnElement[bool]:
+    """The discovered tasks ``pattern`` names, as one range of an index of ``seen_tasks``: a prefix
+    pattern a range of ``action_id``, a suffix pattern a range of ``action_id_reversed``."""
+    literal, is_prefix = _literal(pattern)
+    if is_prefix:
+        return _starts_with(seen_tasks.c.action_id, literal, postgres=postgres)
+    return _starts_with(seen_tasks.c.action_id_reversed, literal[::-1], postgres=postgres)
+
+
+def name_matches(action_id: sa.ColumnElement[str], pattern: str, *, postgres: bool) -> sa.ColumnElement[bool]:
+    """Whether ``action_id`` (a column without a reversed twin) matches ``pattern``, exactly as
+    :func:`effective_mode` compares."""
+    literal, is_prefix = _literal(pattern)
+    if is_prefix:
+        return _starts_with(action_id, literal, postgres=postgres)
+    if postgres:
+        return action_id.endswith(literal, autoescape=True)
+    return sa.func.substr(action_id, -len(literal)) == literal
