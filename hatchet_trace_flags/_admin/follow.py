@@ -14,7 +14,9 @@ Three tasks run on that loop once the first snapshot attempt is over:
   (STALE) from "only the stream is blocked" (keep polling).
 - **report**: ``POST /api/v1/tasks/seen`` with the action_ids evaluated since the last report, in
   batches, every ``report_interval`` seconds; once they are through, the fan-out summaries
-  (``POST /api/v1/tasks/insights``, see ``_admin.insights``).
+  (``POST /api/v1/tasks/insights``, see ``_admin.insights``) and, when due, this worker's report of
+  itself (``POST /api/v1/workers/report``, see ``_admin.heartbeat``). A newly applied revision wakes
+  this task at once.
 
 401 or 403 to the snapshot marks the token refused: the stream and the reports pause, and the fetch keeps
 asking with a long backoff (``refused_retry_initial`` 5 s doubling up to ``refused_retry_max`` 300 s, with
@@ -42,6 +44,7 @@ import time
 import httpx
 from httpx_sse import EventSource, SSEError
 
+from hatchet_trace_flags._admin.heartbeat import WorkerHeartbeat
 from hatchet_trace_flags._admin.insights import InsightReporter
 from hatchet_trace_flags._admin.protocol import (
     CONNECTION_DROPPED,
@@ -90,6 +93,8 @@ class Follower:
         self._events_url = f"{base}{EVENTS_PATH}"
         self._seen_url = f"{base}{SEEN_PATH}"
         self.insights = InsightReporter(f"{base}{INSIGHTS_PATH}", summaries, timeout=settings.timeout)
+        self.heartbeat = WorkerHeartbeat(base, sink, seen, timeout=settings.timeout)
+        self._report_wake: asyncio.Event | None = None  # set when the applied revision changed
         self._wake: asyncio.Event | None = None
         self._accepted: asyncio.Event | None = None  # cleared while the service refuses the token
         self._streaming = False
@@ -112,6 +117,7 @@ class Follower:
         OpenFeature has recorded the outcome of ``initialize``.
         """
         self._wake = asyncio.Event()
+        self._report_wake = asyncio.Event()
         self._accepted = asyncio.Event()
         self._accepted.set()
         try:
@@ -164,6 +170,7 @@ class Follower:
                     self._refused(first_outcome)
                 else:
                     self._sink.snapshot_outcome(first_outcome, first=True)
+                    self._report_if_outdated()
             finally:
                 first_attempt.set()
         await init_returned.wait()
@@ -221,6 +228,7 @@ class Follower:
                     self._refused(outcome)
                 else:
                     self._sink.snapshot_outcome(outcome, first=False)
+                    self._report_if_outdated()
                     if not isinstance(outcome, Failed):
                         assert self._accepted is not None
                         self._accepted.set()  # stream and reports resume
@@ -375,15 +383,25 @@ class Follower:
 
     # -- task reports ----------------------------------------------------------------------------------
 
+    def _report_if_outdated(self) -> None:
+        """A newly applied revision is reported at once (with whatever else waits to be reported)."""
+        if self._report_wake is not None and self._settings.report_tasks and self.heartbeat.outdated():
+            self._report_wake.set()
+
     async def _report_loop(self, client: httpx.AsyncClient) -> None:
         settings = self._settings
+        assert self._report_wake is not None
+        wake = self._report_wake
         failures = 0
         while True:
             if failures:
-                delay = self._backoff(failures, self._report_retry_after)
+                await asyncio.sleep(self._backoff(failures, self._report_retry_after))
             else:
                 delay = settings.report_interval * random.uniform(1 - settings.jitter, 1 + settings.jitter)
-            await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await wake.wait()
+            wake.clear()
             await self._until_accepted()
             try:
                 failures = await self._report_all(client, failures)
@@ -418,6 +436,7 @@ class Follower:
         self._report_problem = None
         self._report_retry_after = None
         await self.insights.send(client, self._worker_name())
+        await self.heartbeat.send_if_due(client, self._worker_name())
         return 0
 
     async def _report(self, client: httpx.AsyncClient, action_ids: list[str]) -> Failed | Unauthorized | None:

@@ -30,6 +30,7 @@ __all__ = [
     "MAX_RETRY_AFTER",
     "MAX_SEEN_PER_REPORT",
     "MAX_SNAPSHOT_BYTES",
+    "Applied",
     "Changed",
     "Failed",
     "FollowSettings",
@@ -111,6 +112,17 @@ class Unauthorized:
 Outcome = Changed | Unchanged | Failed | Unauthorized
 
 
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What the provider applies right now (read on the follower's thread)."""
+
+    revision: int | None
+    store: str | None
+    source: str
+    since: float | None  # time.time() when it started applying this revision
+    streaming: bool
+
+
 class Sink(Protocol):
     """What the follower tells the provider (called on the follower's thread)."""
 
@@ -119,6 +131,7 @@ class Sink(Protocol):
     def refused(self, message: str) -> None: ...
     def stream_state(self, connected: bool, problem: str | None) -> None: ...
     def count_request(self, kind: str) -> None: ...
+    def applied(self) -> Applied: ...
 
 
 class TooLarge(Exception):

@@ -36,7 +36,9 @@ router = APIRouter(route_class=StrictJSONRoute, tags=["workers"])
         429: {"model": ErrorOut, "description": "Too many reports from this token; see Retry-After"},
     },
 )
-async def report_worker(identity: ReadIdentity, services: ServicesDep, body: WorkerReportIn) -> WorkerReportOut:
+async def report_worker(
+    identity: ReadIdentity, services: ServicesDep, body: WorkerReportIn
+) -> WorkerReportOut:
     return WorkerReportOut(recorded=await services.workers.report(identity.name, body))
 
 

@@ -15,7 +15,16 @@ from typing import Final, Literal
 
 from hatchet_trace_flags.contract import WORKER_HEARTBEAT_SECONDS
 
-__all__ = ["QUIET_AFTER", "Fleet", "Reach", "WorkerRow", "WorkerState", "fleet_text", "reach_text", "worker_state"]
+__all__ = [
+    "QUIET_AFTER",
+    "Fleet",
+    "Reach",
+    "WorkerRow",
+    "WorkerState",
+    "fleet_text",
+    "reach_text",
+    "worker_state",
+]
 
 QUIET_AFTER: Final = timedelta(seconds=3 * WORKER_HEARTBEAT_SECONDS)
 
@@ -86,7 +95,7 @@ class Reach:
 
 
 def fleet_text(fleet: Fleet, now: datetime) -> str:
-    """"38 of 40 workers on rev 112; 2 behind, last contact 4 min ago"."""
+    """ "38 of 40 workers on rev 112; 2 behind, last contact 4 min ago"."""
     if not fleet.active:
         quiet = f" ({fleet.quiet} quiet)" if fleet.quiet else ""
         return f"No worker reported in the last {_duration(QUIET_AFTER.total_seconds())}{quiet}."
@@ -101,7 +110,7 @@ def fleet_text(fleet: Fleet, now: datetime) -> str:
 
 
 def reach_text(reach: Reach, now: datetime) -> str:
-    """"reached 40/40 workers in 1.3 s", or "37/40 workers after 10 s"."""
+    """ "reached 40/40 workers in 1.3 s", or "37/40 workers after 10 s"."""
     reporting = reach.workers - reach.unknown
     unknown = f" ({reach.unknown} more do not report their revision)" if reach.unknown else ""
     if not reporting:

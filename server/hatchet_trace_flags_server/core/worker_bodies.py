@@ -46,9 +46,9 @@ class WorkerReportIn(BaseModel):
     sdk_version: Label | None
     provider: Label
     source: Source
-    revision: Annotated[int, Field(ge=0, lt=2**63)] | None
+    revision: Annotated[int | None, Field(ge=0, lt=2**63)]
     store: Label | None
-    applied_at: Annotated[float, Field(ge=0, le=1e11, allow_inf_nan=False)] | None
+    applied_at: Annotated[float | None, Field(ge=0, le=1e11, allow_inf_nan=False)]
     streaming: bool
     running: list[str] = Field(default_factory=list, max_length=MAX_RUNNING_PER_REPORT)
 
@@ -74,7 +74,9 @@ class WorkerOut(BaseModel):
     )
     last_seen: datetime = Field(description="Its last report (of itself or of its tasks).")
     reported: bool = Field(description="false: known only from its task reports (an older library).")
-    applied_since: datetime | None = Field(None, description="Since when it applies this revision (its clock).")
+    applied_since: datetime | None = Field(
+        None, description="Since when it applies this revision (its clock)."
+    )
     store: str | None = None
     host: str | None = None
     library_version: str | None = None
@@ -111,7 +113,6 @@ class ReachOut(BaseModel):
     seconds: float | None = Field(description="From the write to the last worker's report, once complete.")
     pending: list[str] = Field(description="Some of the workers not there yet.")
     text: str = Field(description='E.g. "reached 40/40 workers in 1.3 s".')
-
 
 
 def worker_out(row: WorkerRow, state: WorkerState) -> WorkerOut:

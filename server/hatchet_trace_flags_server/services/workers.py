@@ -79,7 +79,7 @@ class WorkerService:
         return recorded
 
     async def fleet(self, *, limit: int = MAX_LISTED) -> Fleet:
-        """Every worker heard from lately (the quiet ones of the last day too), against the served revision."""
+        """Every worker heard from in the last day (quiet ones too), against the served revision."""
         now = self._clock()
         rows = await self._store.list(since=now - timedelta(days=1), limit=min(limit, MAX_LISTED))
         revision, store = self._feed.snapshot.revision, self._store_id()
@@ -116,7 +116,9 @@ class WorkerService:
         if not pending and reached and changed_at is not None:
             arrivals = [row.revision_seen_at for row in reached if row.revision_seen_at is not None]
             # A worker that was already on a later revision got there after the write, or at once.
-            seconds = max(0.0, max((at - changed_at).total_seconds() for at in arrivals)) if arrivals else None
+            seconds = (
+                max(0.0, max((at - changed_at).total_seconds() for at in arrivals)) if arrivals else None
+            )
         return Reach(
             revision=revision,
             changed_at=changed_at,
@@ -129,4 +131,3 @@ class WorkerService:
 
     async def expire(self, older_than: datetime) -> int:
         return await self._store.expire(older_than)
-

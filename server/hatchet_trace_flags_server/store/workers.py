@@ -34,7 +34,9 @@ class WorkerStore:
         self._db = database
         self._write_lock = write_lock
 
-    async def record(self, values: dict[str, Any], *, reporter: str, running: Sequence[str], cap: int) -> bool:
+    async def record(
+        self, values: dict[str, Any], *, reporter: str, running: Sequence[str], cap: int
+    ) -> bool:
         """Keep this report as the worker's latest; refresh the sightings of the tasks it ran again.
         Returns False (and writes nothing) for a new worker past ``cap``."""
         now = utcnow()
@@ -59,7 +61,9 @@ class WorkerStore:
                 await connection.execute(sa.select(workers.c.worker).where(workers.c.worker == row["worker"]))
             ).first()
             if known is None:
-                count = (await connection.execute(sa.select(sa.func.count()).select_from(workers))).scalar_one()
+                count = (
+                    await connection.execute(sa.select(sa.func.count()).select_from(workers))
+                ).scalar_one()
                 if count >= cap:
                     return False
             await connection.execute(statement, row)
@@ -120,14 +124,18 @@ class WorkerStore:
                     .limit(room)
                 )
                 # max() keeps the column's type: timezone-aware UTC on both backends.
-                rows.extend(WorkerRow(worker=worker, last_seen=seen, reported=False) for worker, seen in legacy)
+                rows.extend(
+                    WorkerRow(worker=worker, last_seen=seen, reported=False) for worker, seen in legacy
+                )
         return rows
 
     async def changed_at(self, revision: int) -> datetime | None:
         """When ``revision`` was written (its audit event), None when it has none."""
         async with self._db.connect() as connection:
             at: datetime | None = (
-                await connection.execute(sa.select(audit_events.c.at).where(audit_events.c.revision == revision))
+                await connection.execute(
+                    sa.select(audit_events.c.at).where(audit_events.c.revision == revision)
+                )
             ).scalar_one_or_none()
         return at
 
@@ -146,4 +154,3 @@ class WorkerStore:
             deleted += result.rowcount
             if result.rowcount < _SWEEP_BATCH:
                 return deleted
-

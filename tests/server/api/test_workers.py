@@ -81,7 +81,9 @@ async def test_the_fleet_lists_each_worker_with_the_revision_it_applies(live: Li
         assert (await reader.post(WORKER_REPORT_PATH, json=report("w-current", revision))).json() == {
             "recorded": True
         }
-        assert (await reader.post(WORKER_REPORT_PATH, json=report("w-behind", revision - 1))).status_code == 200
+        assert (
+            await reader.post(WORKER_REPORT_PATH, json=report("w-behind", revision - 1))
+        ).status_code == 200
         # A worker whose library sends no report of itself is known from its task report.
         seen = await reader.post("/api/v1/tasks/seen", json={"worker": "w-old", "action_ids": ["a:task"]})
         assert seen.status_code == 200
@@ -211,7 +213,9 @@ async def test_reports_are_rate_limited_per_token_before_the_body_is_read(start:
         retry_after = int(refused.headers["retry-after"])
         assert 1 <= retry_after <= 2
         # Told to wait, the token is refused before its body is read: even a malformed one gets 429.
-        malformed = await reader.post(WORKER_REPORT_PATH, content=b"{not json", headers={"content-type": "application/json"})
+        malformed = await reader.post(
+            WORKER_REPORT_PATH, content=b"{not json", headers={"content-type": "application/json"}
+        )
         assert malformed.status_code == 429
         assert "w2" not in by_name(await workers(admin))
         # Another token has its own budget.
