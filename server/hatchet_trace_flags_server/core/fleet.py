@@ -112,7 +112,7 @@ def fleet_text(fleet: Fleet, now: datetime) -> str:
 def reach_text(reach: Reach, now: datetime) -> str:
     """ "reached 40/40 workers in 1.3 s", or "37/40 workers after 10 s"."""
     reporting = reach.workers - reach.unknown
-    unknown = f" ({reach.unknown} more do not report their revision)" if reach.unknown else ""
+    unknown = f" ({reach.unknown} more on an unknown revision)" if reach.unknown else ""
     if not reporting:
         return f"Rev {reach.revision}: no worker reports its revision yet{unknown}."
     if reach.complete:

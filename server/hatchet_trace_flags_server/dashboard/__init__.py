@@ -21,7 +21,7 @@ from hatchet_trace_flags_server.http.app_state import state_of
 from hatchet_trace_flags_server.http.auth import add_identity_resolver
 from hatchet_trace_flags_server.http.sessions import SessionKeys
 
-from . import insights, pages, writes
+from . import insights, pages, workers, writes
 from .rendering import STATIC_DIR, DashboardError, SignInRequired, dashboard_error, sign_in_required
 
 __all__ = ["install_dashboard"]
@@ -35,6 +35,6 @@ def install_dashboard(app: FastAPI, keys: SessionKeys) -> None:
     add_identity_resolver(app, keys.resolve)
     app.add_exception_handler(DashboardError, dashboard_error)
     app.add_exception_handler(SignInRequired, sign_in_required)
-    for routes in (pages, writes, insights):
+    for routes in (pages, writes, insights, workers):
         app.include_router(routes.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
