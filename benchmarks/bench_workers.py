@@ -132,10 +132,11 @@ def main() -> None:
             stop_server(process)
     reports = sum(statuses.values())
     p99 = percentile(latencies, 0.99) * 1000
+    rate = reports / SECONDS
     print(
-        f"fleet: {WORKERS:,} workers, one report each every {WORKER_HEARTBEAT_SECONDS:g} s, for {SECONDS:g} s "
-        f"({reports / SECONDS:.1f} reports/s over {CONNECTIONS} connections, 3 running tasks each)"
+        f"fleet: {WORKERS:,} workers, one report each every {WORKER_HEARTBEAT_SECONDS:g} s, for {SECONDS:g} s"
     )
+    print(f"reports: {rate:.1f}/s over {CONNECTIONS} connections, 3 running tasks each")
     print(f"answers: {', '.join(f'{count:,} x HTTP {status}' for status, count in sorted(statuses.items()))}")
     print(f"service CPU: {cpu_share * 100:.1f} % of one core; peak RSS {peak:.0f} MB")
     print(
