@@ -5,7 +5,7 @@ a change's reach."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -13,6 +13,7 @@ from hatchet_trace_flags.contract import (
     MAX_RUNNING_PER_REPORT,
     MAX_WORKER_LABEL_LENGTH,
     MAX_WORKER_NAME_LENGTH,
+    WORKER_SOURCES,
 )
 
 from .bodies import WorkerName, check_text
@@ -32,7 +33,15 @@ __all__ = [
 
 Name = Annotated[str, Field(min_length=1, max_length=MAX_WORKER_NAME_LENGTH), AfterValidator(check_text)]
 Label = Annotated[str, Field(min_length=1, max_length=MAX_WORKER_LABEL_LENGTH), AfterValidator(check_text)]
-Source = Literal["service", "snapshot file", "fallback", "defaults"]
+
+
+def _check_source(value: str) -> str:
+    if value not in WORKER_SOURCES:
+        raise ValueError(f"must be one of {', '.join(WORKER_SOURCES)}")
+    return value
+
+
+Source = Annotated[str, AfterValidator(_check_source)]
 
 
 class WorkerReportIn(BaseModel):

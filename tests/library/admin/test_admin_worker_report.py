@@ -6,14 +6,22 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import get_args
 
 import pytest
 from openfeature import api
 from openfeature.evaluation_context import EvaluationContext
 
+from hatchet_trace_flags._admin.options import Source
 from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
 from hatchet_trace_flags._wiring import install_provider
-from hatchet_trace_flags.contract import SEEN_PATH, SNAPSHOT_PATH, WORKER_REPORT_PATH, WorkerReport
+from hatchet_trace_flags.contract import (
+    SEEN_PATH,
+    SNAPSHOT_PATH,
+    WORKER_REPORT_PATH,
+    WORKER_SOURCES,
+    WorkerReport,
+)
 from tests.support.library.admin_service import ProviderFactory
 from tests.support.library.admin_stub import Reply, Request, StubServer, json_reply, rules_reply
 from tests.support.library.flags import wait_until
@@ -108,3 +116,7 @@ def test_a_service_without_worker_reports_is_left_alone_for_a_while(
     assert len(told) == 1, told
     assert told[0].levelno == logging.INFO
     assert "HTTP 404" in told[0].getMessage()
+
+
+def test_the_sources_a_worker_reports_are_the_contracts() -> None:
+    assert set(get_args(Source)) == set(WORKER_SOURCES)
