@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import random
 import ssl
 import time
 from collections.abc import Callable, Mapping
@@ -39,6 +40,7 @@ __all__ = [
     "TooLarge",
     "Unauthorized",
     "Unchanged",
+    "backoff_delay",
     "describe",
     "etag_of",
     "is_action_id",
@@ -213,3 +215,11 @@ def retry_after_seconds(value: str | None, *, now: Callable[[], float] = time.ti
     if not math.isfinite(seconds):
         return None
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def backoff_delay(attempts: int, initial: float, maximum: float, retry_after: float | None) -> float:
+    """Exponential backoff from ``initial`` doubling up to ``maximum``, with "equal jitter" (never near zero,
+    never in lockstep), and never sooner than a ``Retry-After`` the service asked for."""
+    ceiling = min(maximum, initial * 2.0 ** min(attempts - 1, 32))
+    delay = ceiling * random.uniform(0.5, 1.0)
+    return max(delay, retry_after) if retry_after is not None else delay
