@@ -76,7 +76,15 @@ class WorkerStore:
                         (seen_tasks.c.last_seen < now - TOUCH_REFRESH)
                         | (seen_tasks.c.last_worker != row["worker"]),
                     )
-                    .values(last_seen=now, last_worker=row["worker"])
+                    .values(
+                        last_seen=now,
+                        # Never a longer name than the row had: the task table is bounded by its
+                        # characters too (MAX_DISCOVERED_CHARACTERS), and a heartbeat must not grow it.
+                        last_worker=sa.case(
+                            (sa.func.length(seen_tasks.c.last_worker) >= len(row["worker"]), row["worker"]),
+                            else_=seen_tasks.c.last_worker,
+                        ),
+                    )
                 )
         return True
 

@@ -198,6 +198,15 @@ async def test_a_heartbeat_refreshes_the_last_sighting_of_the_tasks_it_ran_again
         # A heartbeat refreshes known tasks only: new ones come through the task report and its cap.
         assert (await admin.get("/api/v1/tasks/a:never-reported")).status_code == 404
 
+        # Nor does it make the table's names longer (it is bounded by their characters): a longer worker
+        # name refreshes the sighting and leaves the shorter name in place.
+        await _age_sightings(live, database_url)
+        longer = report("w2-with-a-longer-name", 0, running=["a:often"])
+        assert (await reader.post(WORKER_REPORT_PATH, json=longer)).status_code == 200
+        often = (await admin.get("/api/v1/tasks/a:often")).json()
+        assert datetime.now(UTC) - datetime.fromisoformat(often["last_seen"]) < timedelta(seconds=30)
+        assert often["last_worker"] == "w2"
+
 
 async def test_reports_are_rate_limited_per_token_before_the_body_is_read(start: Start) -> None:
     live = start(worker_report_rate=1.0, worker_report_burst=11)
