@@ -104,7 +104,10 @@ class WorkerSettings(BaseSettings):
         None, description="where to keep the last snapshot (default under ~/.cache); off: nowhere"
     )
     ca_file: str | None = Field(None, description="CA bundle (PEM) to verify the service's certificate")
-    report_tasks: Switch = Field(True, description="report the tasks this worker evaluates to the service")
+    report_tasks: Switch = Field(
+        True,
+        description="report the tasks this worker evaluates, and the revision it applies, to the service",
+    )
     worker_name: str | None = Field(None, description="the worker name sent with task reports (<host>/<pid>)")
     # HatchetInstrumentor
     hatchet_run_view: Switch = Field(

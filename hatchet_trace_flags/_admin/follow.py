@@ -14,7 +14,9 @@ Three tasks run on that loop once the first snapshot attempt is over:
   (STALE) from "only the stream is blocked" (keep polling).
 - **report**: ``POST /api/v1/tasks/seen`` with the action_ids evaluated since the last report, in
   batches, every ``report_interval`` seconds; once they are through, the fan-out summaries
-  (``POST /api/v1/tasks/insights``, see ``_admin.insights``).
+  (``POST /api/v1/tasks/insights``, see ``_admin.insights``) and, when due, this worker's report of
+  itself (``POST /api/v1/workers/report``, see ``_admin.heartbeat``). A newly applied revision wakes
+  this task at once. It lives in ``_admin.reports``.
 
 401 or 403 to the snapshot marks the token refused: the stream and the reports pause, and the fetch keeps
 asking with a long backoff (``refused_retry_initial`` 5 s doubling up to ``refused_retry_max`` 300 s, with
@@ -33,16 +35,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import random
-import socket
 import threading
 import time
 
 import httpx
 from httpx_sse import EventSource, SSEError
 
-from hatchet_trace_flags._admin.insights import InsightReporter
 from hatchet_trace_flags._admin.protocol import (
     CONNECTION_DROPPED,
     MAX_SNAPSHOT_BYTES,
@@ -54,22 +53,19 @@ from hatchet_trace_flags._admin.protocol import (
     TooLarge,
     Unauthorized,
     Unchanged,
+    backoff_delay,
     describe,
     etag_of,
-    is_action_id,
     read_bounded,
     refusal,
     retry_after_seconds,
     revision_of,
     store_of,
 )
+from hatchet_trace_flags._admin.reports import Reports
 from hatchet_trace_flags._admin.seen import SeenTasks
-from hatchet_trace_flags._fanout.stats import summaries
 from hatchet_trace_flags.contract import (
     EVENTS_PATH,
-    INSIGHTS_PATH,
-    MAX_SEEN_PER_REPORT,
-    SEEN_PATH,
     SNAPSHOT_PATH,
     RulesError,
     RuleSet,
@@ -88,14 +84,10 @@ class Follower:
         base = settings.base_url.rstrip("/")
         self._snapshot_url = f"{base}{SNAPSHOT_PATH}"
         self._events_url = f"{base}{EVENTS_PATH}"
-        self._seen_url = f"{base}{SEEN_PATH}"
-        self.insights = InsightReporter(f"{base}{INSIGHTS_PATH}", summaries, timeout=settings.timeout)
+        self._reports = Reports(settings, sink, seen, wake_fetch=self._wake_fetch)
         self._wake: asyncio.Event | None = None
         self._accepted: asyncio.Event | None = None  # cleared while the service refuses the token
         self._streaming = False
-        self._hostname = socket.gethostname()
-        self._report_problem: str | None = None
-        self._report_retry_after: float | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -112,6 +104,7 @@ class Follower:
         OpenFeature has recorded the outcome of ``initialize``.
         """
         self._wake = asyncio.Event()
+        self._reports.start()
         self._accepted = asyncio.Event()
         self._accepted.set()
         try:
@@ -164,6 +157,7 @@ class Follower:
                     self._refused(first_outcome)
                 else:
                     self._sink.snapshot_outcome(first_outcome, first=True)
+                    self._reports.report_if_outdated()
             finally:
                 first_attempt.set()
         await init_returned.wait()
@@ -172,7 +166,7 @@ class Follower:
             if self._settings.stream:
                 group.create_task(self._stream_loop(client))
             if self._settings.report_tasks:
-                group.create_task(self._report_loop(client))
+                group.create_task(self._reports.run(client, self._until_accepted))
 
     def _refused(self, outcome: Unauthorized) -> None:
         assert self._accepted is not None
@@ -221,6 +215,7 @@ class Follower:
                     self._refused(outcome)
                 else:
                     self._sink.snapshot_outcome(outcome, first=False)
+                    self._reports.report_if_outdated()
                     if not isinstance(outcome, Failed):
                         assert self._accepted is not None
                         self._accepted.set()  # stream and reports resume
@@ -294,13 +289,13 @@ class Follower:
 
     def _refused_backoff(self, refusals: int, retry_after: float | None) -> float:
         settings = self._settings
-        return _backoff_delay(
+        return backoff_delay(
             refusals, settings.refused_retry_initial, settings.refused_retry_max, retry_after
         )
 
     def _backoff(self, failures: int, retry_after: float | None = None) -> float:
         settings = self._settings
-        return _backoff_delay(failures, settings.backoff_initial, settings.backoff_max, retry_after)
+        return backoff_delay(failures, settings.backoff_initial, settings.backoff_max, retry_after)
 
     # -- stream ----------------------------------------------------------------------------------------
 
@@ -372,93 +367,3 @@ class Follower:
     def _wake_fetch(self) -> None:
         if self._wake is not None:
             self._wake.set()
-
-    # -- task reports ----------------------------------------------------------------------------------
-
-    async def _report_loop(self, client: httpx.AsyncClient) -> None:
-        settings = self._settings
-        failures = 0
-        while True:
-            if failures:
-                delay = self._backoff(failures, self._report_retry_after)
-            else:
-                delay = settings.report_interval * random.uniform(1 - settings.jitter, 1 + settings.jitter)
-            await asyncio.sleep(delay)
-            await self._until_accepted()
-            try:
-                failures = await self._report_all(client, failures)
-            except Exception:
-                logger.exception("hatchet-trace-flags: reporting tasks failed")
-                failures += 1
-
-    async def _report_all(self, client: httpx.AsyncClient, failures: int) -> int:
-        """Send every pending action_id; returns the new failure count."""
-        size = min(self._settings.report_batch_size, MAX_SEEN_PER_REPORT)
-        while batch := self._seen.take(size):
-            action_ids = [action_id for action_id in batch if is_action_id(action_id)]
-            if not action_ids:
-                continue
-            outcome = await self._report(client, action_ids)
-            if outcome is None:
-                self._seen.confirm(action_ids)
-                continue
-            if isinstance(outcome, Unauthorized):
-                self._seen.requeue(action_ids)
-                self._wake_fetch()  # the snapshot tells whether the token is refused everywhere
-                self._note_report_problem(outcome.message)
-                self._report_retry_after = self._refused_backoff(failures + 1, outcome.retry_after)
-                return failures + 1
-            if outcome.invalid:
-                self._seen.confirm(action_ids)  # the service will not take these: do not insist
-            else:
-                self._seen.requeue(action_ids)
-            self._note_report_problem(outcome.message)
-            self._report_retry_after = outcome.retry_after  # a 429's Retry-After: never sooner
-            return failures + 1
-        self._report_problem = None
-        self._report_retry_after = None
-        await self.insights.send(client, self._worker_name())
-        return 0
-
-    async def _report(self, client: httpx.AsyncClient, action_ids: list[str]) -> Failed | Unauthorized | None:
-        settings = self._settings
-        where = f"the admin service at {settings.base_url}"
-        worker = self._worker_name()
-        self._sink.count_request("seen")
-        try:
-            async with asyncio.timeout(settings.timeout):
-                response = await client.post(
-                    self._seen_url, json={"worker": worker, "action_ids": action_ids}
-                )
-        except TimeoutError:
-            return Failed(f"{where} did not acknowledge the task report within {settings.timeout:g} s")
-        except httpx.HTTPError as error:
-            return Failed(f"reporting tasks to {where} failed: {describe(error)}")
-        status = response.status_code
-        if 200 <= status < 300:
-            return None
-        if status in (401, 403):
-            return Unauthorized(await refusal(response, where))
-        # 4xx other than a rate limit: this report will never be accepted as it is.
-        invalid = 400 <= status < 500 and status != 429
-        return Failed(
-            f"{where} answered HTTP {status} to POST /api/v1/tasks/seen",
-            invalid=invalid,
-            retry_after=retry_after_seconds(response.headers.get("retry-after")),
-        )
-
-    def _worker_name(self) -> str:
-        return self._settings.worker_name or f"{self._hostname}/{os.getpid()}"
-
-    def _note_report_problem(self, message: str) -> None:
-        if message != self._report_problem:
-            self._report_problem = message
-            logger.info("hatchet-trace-flags: %s; tasks run as usual, the report is retried", message)
-
-
-def _backoff_delay(attempts: int, initial: float, maximum: float, retry_after: float | None) -> float:
-    """Exponential backoff from ``initial`` doubling up to ``maximum``, with "equal jitter" (never near zero,
-    never in lockstep), and never sooner than a ``Retry-After`` the service asked for."""
-    ceiling = min(maximum, initial * 2.0 ** min(attempts - 1, 32))
-    delay = ceiling * random.uniform(0.5, 1.0)
-    return max(delay, retry_after) if retry_after is not None else delay

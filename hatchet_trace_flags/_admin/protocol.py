@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import random
 import ssl
 import time
 from collections.abc import Callable, Mapping
@@ -30,6 +31,7 @@ __all__ = [
     "MAX_RETRY_AFTER",
     "MAX_SEEN_PER_REPORT",
     "MAX_SNAPSHOT_BYTES",
+    "Applied",
     "Changed",
     "Failed",
     "FollowSettings",
@@ -38,6 +40,7 @@ __all__ = [
     "TooLarge",
     "Unauthorized",
     "Unchanged",
+    "backoff_delay",
     "describe",
     "etag_of",
     "is_action_id",
@@ -111,6 +114,17 @@ class Unauthorized:
 Outcome = Changed | Unchanged | Failed | Unauthorized
 
 
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What the provider applies right now (read on the follower's thread)."""
+
+    revision: int | None
+    store: str | None
+    source: str
+    since: float | None  # time.time() when it started applying this revision
+    streaming: bool
+
+
 class Sink(Protocol):
     """What the follower tells the provider (called on the follower's thread)."""
 
@@ -119,6 +133,7 @@ class Sink(Protocol):
     def refused(self, message: str) -> None: ...
     def stream_state(self, connected: bool, problem: str | None) -> None: ...
     def count_request(self, kind: str) -> None: ...
+    def applied(self) -> Applied: ...
 
 
 class TooLarge(Exception):
@@ -200,3 +215,11 @@ def retry_after_seconds(value: str | None, *, now: Callable[[], float] = time.ti
     if not math.isfinite(seconds):
         return None
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def backoff_delay(attempts: int, initial: float, maximum: float, retry_after: float | None) -> float:
+    """Exponential backoff from ``initial`` doubling up to ``maximum``, with "equal jitter" (never near zero,
+    never in lockstep), and never sooner than a ``Retry-After`` the service asked for."""
+    ceiling = min(maximum, initial * 2.0 ** min(attempts - 1, 32))
+    delay = ceiling * random.uniform(0.5, 1.0)
+    return max(delay, retry_after) if retry_after is not None else delay

@@ -72,7 +72,14 @@ comes back with it) follows it again by itself, with a WARNING, without a restar
 seconds (5), each one again at most every 10 minutes, so operators see every task in the service's list
 with its last worker (``worker_name``, by default ``<hostname>/<pid>``). Queueing one costs a dictionary
 lookup on a decision-cache miss; a failing report is retried later and never touches a task.
-``report_tasks=False`` turns this off.
+
+**Worker reports.** With the task reports, the worker reports itself (``POST /api/v1/workers/report``):
+its name, host, library and hatchet-sdk versions, the rules revision it applies (and its store, its
+source) and since when, stream or polling, and the tasks it evaluated again since its last report (so the
+service's "last seen" of a busy task stays within about a minute). At once when it applies a new revision,
+otherwise every 30 s; operators see the fleet and how far each change got (``hatchet-trace-flags workers
+list``, the dashboard's Workers page). A service without worker reports is asked again every 10 minutes.
+``report_tasks=False`` turns off both reports.
 
 **Threads, fork, shutdown.** The thread starts lazily in ``initialize`` and is restarted in the child
 after ``os.fork()`` (prefork workers), with a fresh connection. ``shutdown`` stops and joins it
@@ -81,7 +88,7 @@ after ``os.fork()`` (prefork workers), with a fresh connection. ``shutdown`` sto
 **For operators.** ``state`` (``idle``, ``starting``, ``live``, ``stale``, ``error``, ``unauthorized``,
 ``stopped``), ``last_error``, ``source`` (where the served rules come from: ``service``,
 ``snapshot file``, ``fallback``, ``defaults``), ``revision``, ``streaming`` and ``requests`` (requests
-sent, per kind: ``snapshot``, ``events``, ``seen``).
+sent, per kind: ``snapshot``, ``events``, ``seen``, ``worker``).
 
 **Environment.** :meth:`AdminServiceProvider.from_env` (used by ``predicate_from_env``) reads the
 ``HATCHET_TRACE_FLAGS_*`` variables of :class:`~hatchet_trace_flags.WorkerSettings`, listed in
@@ -112,7 +119,7 @@ from hatchet_trace_flags._admin.options import (
     starting_rules,
     version_label,
 )
-from hatchet_trace_flags._admin.protocol import Changed, Failed, FollowSettings, Unchanged
+from hatchet_trace_flags._admin.protocol import Applied, Changed, Failed, FollowSettings, Unchanged
 from hatchet_trace_flags._admin.runtime import FollowerThread
 from hatchet_trace_flags._admin.seen import SeenTasks
 from hatchet_trace_flags._admin.snapshot_store import (
@@ -293,7 +300,8 @@ class AdminServiceProvider(RulesProvider):
         self._last_contact: float | None = None
         self._stream_problem: str | None = None
         self._persist_problem: str | None = None
-        self._requests = {"snapshot": 0, "events": 0, "seen": 0}
+        self._requests = {"snapshot": 0, "events": 0, "seen": 0, "worker": 0}
+        self._applied_since = time.time()  # the starting rules apply from now
         self._seen = SeenTasks(refresh=_REPORT_REFRESH) if report_tasks else None
         self._life_lock = threading.Lock()
         self._runtime: FollowerThread | None = None
@@ -397,7 +405,8 @@ class AdminServiceProvider(RulesProvider):
 
     @property
     def requests(self) -> dict[str, int]:
-        """HTTP requests sent so far, per kind: ``snapshot``, ``events`` (stream connections), ``seen``."""
+        """HTTP requests sent so far, per kind: ``snapshot``, ``events`` (stream connections), ``seen``,
+        ``worker`` (its reports of itself)."""
         return dict(self._requests)
 
     def __repr__(self) -> str:
@@ -490,6 +499,7 @@ class AdminServiceProvider(RulesProvider):
         if self._token_refused:
             self._token_refused = False
             logger.warning("hatchet-trace-flags: %s accepts the token again; following it", self._url)
+        before = (self._revision, self._store, self._source)
         self._note_store(outcome.store, outcome.revision)
         self._last_contact = time.time()
         self._ever_live = True
@@ -499,11 +509,21 @@ class AdminServiceProvider(RulesProvider):
             if outcome.revision is not None:
                 self._revision = outcome.revision
             self._source = "service"
+            self._note_applied(before)
             self._recover()
             return
         self._etag, self._revision, self._source = outcome.etag, outcome.revision, "service"
+        self._note_applied(before)
         self._replace_rules(outcome.rules, version=version_label(outcome.etag, outcome.rules))
         self._persist(outcome)
+
+    def _note_applied(self, before: tuple[int | None, str | None, Source]) -> None:
+        """Since when this worker applies what it applies (its report of itself says so)."""
+        if (self._revision, self._store, self._source) != before:
+            self._applied_since = time.time()
+
+    def _applied(self) -> Applied:
+        return Applied(self._revision, self._store, self._source, self._applied_since, self._streaming)
 
     def _note_store(self, store: str | None, revision: int | None) -> None:
         """Say it loudly when the service answers from another database than the rules served came from:
@@ -622,3 +642,6 @@ class _FollowerSink:
 
     def count_request(self, kind: str) -> None:
         self._provider._count_request(kind)
+
+    def applied(self) -> Applied:
+        return self._provider._applied()

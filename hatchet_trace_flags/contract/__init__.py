@@ -44,6 +44,16 @@ from ._wire import (
     SEEN_PATH,
     SNAPSHOT_PATH,
     STORE_HEADER,
+    WORKER_HEARTBEAT_SECONDS,
+    WORKER_REPORT_PATH,
+    WORKERS_PATH,
+)
+from ._worker_report import (
+    MAX_RUNNING_PER_REPORT,
+    MAX_WORKER_LABEL_LENGTH,
+    MAX_WORKER_NAME_LENGTH,
+    WORKER_SOURCES,
+    WorkerReport,
 )
 
 __all__ = [
@@ -57,7 +67,10 @@ __all__ = [
     "MAX_ACTION_ID_LENGTH",
     "MAX_ENTRIES",
     "MAX_INSIGHT_TASKS_PER_REPORT",
+    "MAX_RUNNING_PER_REPORT",
     "MAX_SEEN_PER_REPORT",
+    "MAX_WORKER_LABEL_LENGTH",
+    "MAX_WORKER_NAME_LENGTH",
     "MAX_WORKFLOWS_PER_TASK",
     "OTHER",
     "REVISION_HEADER",
@@ -65,6 +78,10 @@ __all__ = [
     "SEEN_PATH",
     "SNAPSHOT_PATH",
     "STORE_HEADER",
+    "WORKERS_PATH",
+    "WORKER_HEARTBEAT_SECONDS",
+    "WORKER_REPORT_PATH",
+    "WORKER_SOURCES",
     "ChildSide",
     "Decision",
     "Exemplar",
@@ -77,6 +94,7 @@ __all__ = [
     "RulesError",
     "SpawnerSide",
     "TaskSummary",
+    "WorkerReport",
     "exemplar_from_json",
     "is_flagd_document",
     "is_trace_id",

@@ -19,6 +19,9 @@ __all__ = [
     "SEEN_PATH",
     "SNAPSHOT_PATH",
     "STORE_HEADER",
+    "WORKERS_PATH",
+    "WORKER_HEARTBEAT_SECONDS",
+    "WORKER_REPORT_PATH",
 ]
 
 # The rule document of the current revision, with a strong ETag (If-None-Match answers 304).
@@ -28,6 +31,10 @@ EVENTS_PATH: Final = "/api/v1/events"
 # Reports of the action_ids a worker evaluated, and of its fan-out summaries.
 SEEN_PATH: Final = "/api/v1/tasks/seen"
 INSIGHTS_PATH: Final = "/api/v1/tasks/insights"
+# A worker's report of itself: what it applies (``WorkerReport.to_json``), and its heartbeat.
+WORKER_REPORT_PATH: Final = "/api/v1/workers/report"
+# The fleet as operators see it (admin scope).
+WORKERS_PATH: Final = "/api/v1/workers"
 
 # The revision of the rules in an answer (snapshot, OFREP bulk, writes).
 REVISION_HEADER: Final = "X-Rules-Revision"
@@ -39,3 +46,6 @@ MAX_SEEN_PER_REPORT: Final = 1000
 # Tasks in one fan-out report, and the version of its schema.
 MAX_INSIGHT_TASKS_PER_REPORT: Final = 100
 INSIGHTS_SCHEMA: Final = 1
+# A worker reports itself at least this often (and at once when it applies a new revision); the service
+# counts a worker that has not reported for three of these as gone quiet.
+WORKER_HEARTBEAT_SECONDS: Final = 30.0

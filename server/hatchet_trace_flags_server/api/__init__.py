@@ -1,11 +1,11 @@
 """The JSON API, one router per resource: tasks, patterns, settings, the snapshot, export and import
-(transfer), the audit log, insights, the change stream, OFREP, health. Routes call the service layer,
+(transfer), the audit log, insights, workers, the change stream, OFREP, health. Routes call the service layer,
 never the store; no router imports another.
 """
 
 from fastapi import APIRouter
 
-from . import audit, events, health, insights, ofrep, patterns, settings, snapshot, tasks, transfer
+from . import audit, events, health, insights, ofrep, patterns, settings, snapshot, tasks, transfer, workers
 
 __all__ = ["API_ROUTERS"]
 
@@ -24,4 +24,5 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     insights.router,
     tasks.router,
     patterns.router,
+    workers.router,
 )

@@ -11,7 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
 
-from hatchet_trace_flags.contract import INSIGHTS_PATH, SEEN_PATH
+from hatchet_trace_flags.contract import INSIGHTS_PATH, SEEN_PATH, WORKER_REPORT_PATH
 from hatchet_trace_flags_server.api import API_ROUTERS
 from hatchet_trace_flags_server.core.metrics import Metrics, MetricsMiddleware
 from hatchet_trace_flags_server.core.ratelimit import RateLimiter, ReportGate
@@ -28,6 +28,7 @@ from hatchet_trace_flags_server.services.feed import ChangeFeed
 from hatchet_trace_flags_server.services.flags import FlagService
 from hatchet_trace_flags_server.services.insights import InsightService
 from hatchet_trace_flags_server.services.retention import RetentionSweep
+from hatchet_trace_flags_server.services.workers import WorkerService
 from hatchet_trace_flags_server.store.database import Database
 from hatchet_trace_flags_server.store.sessions import SessionStore
 from hatchet_trace_flags_server.store.store import Store
@@ -100,7 +101,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_discovered_tasks=settings.max_discovered_tasks,
         max_discovered_characters=settings.max_discovered_characters,
     )
-    services = Services(settings, database, feed, tokens, metrics, flags, insights)
+    worker_limiter = RateLimiter(
+        rate=settings.worker_report_rate, burst=settings.worker_report_burst, what="worker reports"
+    )
+    workers = WorkerService(
+        store.workers,
+        feed,
+        metrics,
+        report_limiter=worker_limiter,
+        max_workers=settings.max_workers,
+        store_id=lambda: database.store_id,
+    )
+    services = Services(settings, database, feed, tokens, metrics, flags, insights, workers)
     sweep = RetentionSweep(
         store.seen,
         retention_seconds=settings.discovered_retention_seconds,
@@ -108,6 +120,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         on_expired=metrics.seen_expired.inc,
         insights=store.insights,
         insight_window_seconds=settings.insight_window_seconds,
+        workers=store.workers,
+        worker_retention_seconds=settings.worker_retention_seconds,
     )
 
     @asynccontextmanager
@@ -170,6 +184,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Both reports spend the same per-token budget; a token told to wait is refused before either
     # body is read (issue 27: an insight report was parsed in full before its rate limit).
     app.add_middleware(ReportGate, paths=(SEEN_PATH, INSIGHTS_PATH), limiter=seen_limiter, tokens=tokens)
+    app.add_middleware(ReportGate, paths=(WORKER_REPORT_PATH,), limiter=worker_limiter, tokens=tokens)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     # Outermost: everything inside sees the client address a client cannot choose (issue 27).
     app.add_middleware(ForwardedHeaders, allow_ips=settings.forwarded_allow_ips, hops=settings.forwarded_hops)

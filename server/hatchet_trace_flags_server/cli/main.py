@@ -10,6 +10,7 @@
     hatchet-trace-flags export [--format native|flagd] [--output FILE]
     hatchet-trace-flags import FILE|- [--dry-run] [--yes] [--if-match ETAG]   (rules or to_flagd() document)
     hatchet-trace-flags audit [--kind K] [--key KEY] [--actor NAME] [--limit N]
+    hatchet-trace-flags workers list [--limit N]
 
 Client commands talk to ``--url`` (``HATCHET_TRACE_FLAGS_URL``, default http://127.0.0.1:8080) with
 an admin token: ``--token`` or ``HATCHET_TRACE_FLAGS_CLI_TOKEN``. ``HATCHET_TRACE_FLAGS_TOKEN`` still
@@ -32,6 +33,7 @@ from .rules import add_rule_commands
 from .serve import add_serve_command, serve_command
 from .settings import add_settings_command
 from .transfer import add_transfer_commands
+from .workers import add_workers_command
 
 __all__ = ["main"]
 
@@ -71,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     add_transfer_commands(commands, client, conditional)
     add_audit_command(commands, client)
     add_insights_command(tasks_actions, client)
+    add_workers_command(commands, client)
     return parser
 
 

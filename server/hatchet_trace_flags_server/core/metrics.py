@@ -71,6 +71,11 @@ class Metrics:
             "Discovered tasks forgotten by the retention sweep.",
             registry=self.registry,
         )
+        self.workers_ignored = Counter(
+            "hatchet_trace_flags_workers_ignored",
+            "Reports of new workers not kept because the worker limit was reached.",
+            registry=self.registry,
+        )
         self._children: dict[tuple[str, str], Any] = {}
 
     def observe_snapshot(self, snapshot: RulesSnapshot) -> None:

@@ -72,6 +72,13 @@ class Settings(BaseSettings):
     # Reports per token: action_ids per second, with a burst that must fit one full report (1,000).
     seen_rate: Annotated[float, Field(gt=0)] = 1_000.0
     seen_burst: Annotated[int, Field(ge=1_000)] = 10_000
+    # Workers' reports of themselves (docs/server.md, "Workers"): at most this many workers are kept; one
+    # that did not report for the retention period is forgotten. Per token: reports per second, with a
+    # burst (a fleet sharing one token heartbeats every 30 s: 2,000 workers make about 67 a second).
+    max_workers: Annotated[int, Field(ge=0)] = 10_000
+    worker_retention_seconds: Annotated[float, Field(gt=0)] = 7 * 86_400.0
+    worker_report_rate: Annotated[float, Field(gt=0)] = 200.0
+    worker_report_burst: Annotated[int, Field(ge=11)] = 2_000
     # Failed authentication (wrong tokens, failed sign-ins): per client address, and in all.
     auth_failures_per_client_rate: Annotated[float, Field(gt=0)] = 0.5
     auth_failures_per_client_burst: Annotated[int, Field(ge=1)] = 20

@@ -22,7 +22,7 @@ from hatchet_trace_flags_server.http.app_state import state_of
 from hatchet_trace_flags_server.http.auth import add_identity_resolver
 from hatchet_trace_flags_server.http.sessions import SessionKeys
 
-from . import audit, insights, pages, pattern_preview, writes
+from . import audit, insights, pages, pattern_preview, workers, writes
 from .rendering import STATIC_DIR, DashboardError, SignInRequired, dashboard_error, sign_in_required
 
 __all__ = ["install_dashboard"]
@@ -36,6 +36,6 @@ def install_dashboard(app: FastAPI, keys: SessionKeys) -> None:
     add_identity_resolver(app, keys.resolve)
     app.add_exception_handler(DashboardError, dashboard_error)
     app.add_exception_handler(SignInRequired, sign_in_required)
-    for routes in (pages, writes, insights, audit, pattern_preview):
+    for routes in (pages, writes, insights, audit, pattern_preview, workers):
         app.include_router(routes.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

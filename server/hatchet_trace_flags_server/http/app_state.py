@@ -22,6 +22,7 @@ from hatchet_trace_flags_server.services.feed import ChangeFeed
 from hatchet_trace_flags_server.services.flags import FlagService
 from hatchet_trace_flags_server.services.insights import InsightService
 from hatchet_trace_flags_server.services.retention import RetentionSweep
+from hatchet_trace_flags_server.services.workers import WorkerService
 from hatchet_trace_flags_server.store.database import Database
 
 from .auth_throttle import AuthThrottle
@@ -43,6 +44,7 @@ class Services:
     metrics: Metrics
     flags: FlagService
     insights: InsightService
+    workers: WorkerService
 
     @property
     def store_headers(self) -> dict[str, str]:

@@ -1,5 +1,5 @@
 """The retention sweep: forgets discovered tasks that no worker reported for the retention period,
-and fan-out summaries older than the insight window.
+fan-out summaries older than the insight window, and workers that did not report for theirs.
 
 A background task per process. A failing sweep (database away, lock timeout) is logged and tried
 again on the next tick, so the loop recovers by itself; several replicas sweeping at once only
@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from hatchet_trace_flags_server.store.insights import InsightStore
 from hatchet_trace_flags_server.store.schema import utcnow
 from hatchet_trace_flags_server.store.seen_tasks import SeenStore
+from hatchet_trace_flags_server.store.workers import WorkerStore
 
 __all__ = ["RetentionSweep"]
 
@@ -34,7 +35,11 @@ class RetentionSweep:
         clock: Callable[[], datetime] = utcnow,
         insights: InsightStore | None = None,
         insight_window_seconds: float = 900.0,
+        workers: WorkerStore | None = None,
+        worker_retention_seconds: float = 7 * 86_400.0,
     ) -> None:
+        self._workers = workers
+        self._worker_retention = timedelta(seconds=worker_retention_seconds)
         self._seen = seen
         self._insights = insights
         self._insight_window = insight_window_seconds
@@ -67,6 +72,8 @@ class RetentionSweep:
             # One minute of slack: the oldest minute still read is only partly inside the window.
             oldest = (self._clock().timestamp() - self._insight_window) // 60 - 1
             await self._insights.expire(int(oldest))
+        if self._workers is not None:
+            await self._workers.expire(self._clock() - self._worker_retention)
         self.sweeps += 1
         return expired
 

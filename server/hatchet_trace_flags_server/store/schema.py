@@ -23,6 +23,7 @@ __all__ = [
     "task_insights",
     "task_rules",
     "utcnow",
+    "workers",
 ]
 
 
@@ -169,6 +170,30 @@ insight_dismissals = sa.Table(
     sa.Column("mode", sa.String(16), nullable=False),
     sa.Column("dismissed_at", UTCDateTime, nullable=False),
     sa.Column("dismissed_by", sa.String(64), nullable=False),
+)
+
+# Workers' reports of themselves (migration 0007): the latest per worker name, bounded by a cap and a
+# retention period like seen_tasks. ``applied_at`` is the worker's clock (since when it applies the
+# revision); ``revision_seen_at`` is the service's: when a report first carried this revision, which is
+# what "how far did a change get, how fast" is measured with.
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("worker", sa.String(255), primary_key=True),
+    sa.Column("reporter", sa.String(64), nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("library_version", sa.String(64), nullable=False),
+    sa.Column("sdk_version", sa.String(64), nullable=True),
+    sa.Column("provider", sa.String(64), nullable=False),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("revision", sa.BigInteger, nullable=True),
+    sa.Column("store", sa.String(64), nullable=True),
+    sa.Column("applied_at", UTCDateTime, nullable=True),
+    sa.Column("revision_seen_at", UTCDateTime, nullable=False),
+    sa.Column("streaming", sa.Boolean, nullable=False),
+    sa.Column("first_seen", UTCDateTime, nullable=False),
+    sa.Column("last_seen", UTCDateTime, nullable=False),
+    sa.Index("ix_workers_last_seen", "last_seen"),
 )
 
 # One row per rule-set revision: the audit log and the source of the change stream.

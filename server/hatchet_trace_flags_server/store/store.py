@@ -1,10 +1,11 @@
-"""The service's database access, in four parts over one database:
+"""The service's database access, in five parts over one database:
 
 * ``queries`` (:class:`~._rule_queries.RuleQueries`): reads of the rule set, settings, tasks,
   patterns and the audit log;
 * ``writes`` (:class:`~._rule_writes.RuleWrites`): the transactions that change the rule set;
 * ``seen`` (:class:`~._seen_store.SeenStore`): the tasks workers report;
-* ``insights`` (:class:`~._insight_store.InsightStore`): workers' fan-out summaries.
+* ``insights`` (:class:`~._insight_store.InsightStore`): workers' fan-out summaries;
+* ``workers`` (:class:`~.workers.WorkerStore`): workers' reports of themselves.
 
 Only the service layer (:mod:`._flag_service`, :mod:`._insight_service`) and the background work beside it
 (the change feed, the retention sweep) use a store; routes never do. Record types and the errors a
@@ -23,6 +24,7 @@ from .insights import InsightStore
 from .rule_reads import RuleQueries
 from .rule_writes import RuleWrites
 from .seen_tasks import SeenStore
+from .workers import WorkerStore
 
 __all__ = ["Store"]
 
@@ -42,3 +44,4 @@ class Store:
         self.writes = RuleWrites(database, write_lock, known=known)
         self.seen = SeenStore(database, write_lock)
         self.insights = InsightStore(database, write_lock)
+        self.workers = WorkerStore(database, write_lock)

@@ -395,4 +395,4 @@ def test_construction_alone_starts_nothing(make_provider: ProviderFactory) -> No
     assert provider.source == "fallback"
     assert provider.rules.evaluate(TASK).use_links is True
     assert admin_threads() == []
-    assert provider.requests == {"snapshot": 0, "events": 0, "seen": 0}
+    assert provider.requests == {"snapshot": 0, "events": 0, "seen": 0, "worker": 0}

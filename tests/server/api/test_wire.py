@@ -13,6 +13,8 @@ from hatchet_trace_flags.contract import (
     SEEN_PATH,
     SNAPSHOT_PATH,
     STORE_HEADER,
+    WORKER_REPORT_PATH,
+    WORKERS_PATH,
 )
 from tests.support.server.live import ADMIN_TOKEN, LiveServer, SettingsFactory, auth
 
@@ -25,6 +27,8 @@ def test_every_path_a_worker_calls_is_a_route_of_the_service(make_settings: Sett
         (EVENTS_PATH, "get"),
         (SEEN_PATH, "post"),
         (INSIGHTS_PATH, "post"),
+        (WORKER_REPORT_PATH, "post"),
+        (WORKERS_PATH, "get"),
     ]:
         assert method in operations[path]
 

@@ -74,11 +74,31 @@
     regions.forEach((region) => scheduleRefresh(region));
   });
 
+  // After a write of ours, a notice says how far it got: the service answers from the workers' reports
+  // once a second until every worker applies it or 10 s passed (status 286 stops htmx's polling).
+  function followReach(revision) {
+    if (!notices || !window.htmx) return;
+    for (const old of Array.from(notices.querySelectorAll(".notice-reach"))) old.remove();
+    const notice = document.createElement("div");
+    notice.className = "notice notice-info notice-reach";
+    notice.dataset.level = "reach";
+    notice.setAttribute("hx-get", "/ui/reach?revision=" + encodeURIComponent(revision));
+    notice.setAttribute("hx-trigger", "load delay:300ms, every 1s");
+    notice.setAttribute("hx-swap", "innerHTML");
+    notice.textContent = "Rev " + revision + ": waiting for workers…";
+    notice.addEventListener("htmx:afterRequest", (event) => {
+      if (event.detail.xhr && event.detail.xhr.status === 286) setTimeout(() => notice.remove(), 20000);
+    });
+    notices.append(notice);
+    window.htmx.process(notice);
+  }
+
   body.addEventListener("htmx:afterRequest", (event) => {
     const xhr = event.detail.xhr;
     if (!xhr) return;
     const revision = xhr.getResponseHeader("X-Change-Revision");
     if (revision) ownRevisions.add(Number(revision));
+    if (revision && event.detail.successful) followReach(revision);
     showRevision(xhr.getResponseHeader("X-Rules-Revision"));
     const verb = (event.detail.requestConfig && event.detail.requestConfig.verb) || "";
     // A row answers for itself only: the counts above the list follow it (after a conflict too).

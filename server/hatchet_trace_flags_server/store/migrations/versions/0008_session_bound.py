@@ -8,7 +8,7 @@ Cookies are signed with itsdangerous from this release on, so no earlier cookie 
 of those sessions are deleted here (a one-time sign-out, noted in CHANGELOG.md).
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-07
 """
 
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
