@@ -1,5 +1,5 @@
 """Fixtures for the library's tests: a stand-in Hatchet engine, the real OTel SDK with in-memory exporters,
-the instrumentor, the real worker path, predicates and providers (in ``tests.support.library.fixtures``).
+the instrumentor, the real worker path, predicates and providers (in ``tests.support.worker.fixtures``).
 """
 
 import pytest
@@ -7,7 +7,7 @@ import pytest
 # Assertions in shared helpers report like the tests' own.
 pytest.register_assert_rewrite("tests.support")
 
-from tests.support.library.fixtures import (  # noqa: E402
+from tests.support.worker.fixtures import (  # noqa: E402
     app,
     clean_openfeature,
     client_config,

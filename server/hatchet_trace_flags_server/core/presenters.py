@@ -6,7 +6,7 @@ from __future__ import annotations
 from hatchet_trace_flags.contract import RuleSet
 
 from .bodies import PatternOut, SettingsOut, TaskOut
-from .lookalike import look_alike
+from .names.lookalike import look_alike
 from .records import RuleRecord, SettingsRecord, TaskRow
 
 __all__ = ["human_seconds", "pattern_out", "settings_out", "task_out"]

@@ -16,8 +16,8 @@ from dataclasses import replace
 from typing import TypeVar
 
 from hatchet_trace_flags.contract import Mode, RuleSet, validate_action_id, validate_pattern
-from hatchet_trace_flags_server.core.lookalike import ascii_twin
 from hatchet_trace_flags_server.core.metrics import Metrics
+from hatchet_trace_flags_server.core.names.lookalike import ascii_twin
 from hatchet_trace_flags_server.core.ratelimit import RateLimiter
 from hatchet_trace_flags_server.core.records import (
     COUNT_LIMIT,

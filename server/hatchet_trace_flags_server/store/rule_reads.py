@@ -12,7 +12,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hatchet_trace_flags.contract import Mode, RuleSet
-from hatchet_trace_flags_server.core.folding import fold
+from hatchet_trace_flags_server.core.names.folding import fold
 from hatchet_trace_flags_server.core.records import (
     AuditQuery,
     ChangeEvent,

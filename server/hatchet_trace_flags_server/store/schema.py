@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
-from hatchet_trace_flags_server.core.folding import folded_column_default
+from hatchet_trace_flags_server.core.names.folding import folded_column_default
 
 __all__ = [
     "DIALECT_OBJECTS",

@@ -1,8 +1,8 @@
 """Fixtures for AdminServiceProvider: the real admin service in process, a misbehaving stub, providers
-(defined in ``tests.support.library.admin_service``).
+(defined in ``tests.support.flags.admin_service``).
 """
 
-from tests.support.library.admin_service import (
+from tests.support.flags.admin_service import (
     caplog_info,
     clean_openfeature,
     make_provider,

@@ -20,8 +20,8 @@ from hatchet_trace_flags._admin.seen import SeenTasks
 from hatchet_trace_flags._admin.snapshot_store import SnapshotFileError, load_snapshot, save_snapshot
 from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
 from hatchet_trace_flags._wiring import install_provider
-from tests.support.library.admin_service import READ_TOKEN, ProviderFactory, Service
-from tests.support.library.admin_stub import StubServer, rules_reply
+from tests.support.flags.admin_service import READ_TOKEN, ProviderFactory, Service
+from tests.support.flags.admin_stub import StubServer, rules_reply
 from tests.support.waiting import wait_until
 
 TASK = "prod_fanout-worker:process-item"

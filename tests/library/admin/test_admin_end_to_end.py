@@ -1,6 +1,6 @@
 """End to end with real processes: the admin service (``hatchet-trace-flags serve``, SQLite) and a Hatchet
 worker process wired by ``predicate_from_env()`` on hatchet-sdk's real worker path
-(``tests/provider/worker_process.py``). Flips go through the service's API; what counts is the span of
+(``tests/support/worker/worker_process.py``). Flips go through the service's API; what counts is the span of
 the worker's next task run."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class WorkerProcess:
         self.log = log
         with log.open("wb") as output:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "tests.support.library.worker_process"],
+                [sys.executable, "-m", "tests.support.worker.worker_process"],
                 cwd=REPO,
                 env=environment,
                 stdin=subprocess.PIPE,

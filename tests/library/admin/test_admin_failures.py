@@ -21,8 +21,8 @@ from hatchet_trace_flags._admin.protocol import etag_of
 from hatchet_trace_flags._admin.snapshot_store import save_snapshot
 from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
 from hatchet_trace_flags._wiring import install_provider
-from tests.support.library.admin_service import EventLog, ProviderFactory, admin_threads
-from tests.support.library.admin_stub import Reply, Request, StubServer, event_stream, json_reply, rules_reply
+from tests.support.flags.admin_service import EventLog, ProviderFactory, admin_threads
+from tests.support.flags.admin_stub import Reply, Request, StubServer, event_stream, json_reply, rules_reply
 from tests.support.waiting import wait_until
 
 TASK = "prod_fanout-worker:process-item"

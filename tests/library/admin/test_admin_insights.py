@@ -18,8 +18,8 @@ from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
 from hatchet_trace_flags._fanout.stats import FanoutStats
 from hatchet_trace_flags._wiring import install_provider
 from hatchet_trace_flags.contract import CHILDREN_BOUNDS, SECONDS_BOUNDS
-from tests.support.library.admin_service import ProviderFactory, Service
-from tests.support.library.admin_stub import Reply, Request, StubServer, json_reply, rules_reply
+from tests.support.flags.admin_service import ProviderFactory, Service
+from tests.support.flags.admin_stub import Reply, Request, StubServer, json_reply, rules_reply
 from tests.support.waiting import wait_until
 
 FLAG = "hatchet.use-links-instead-of-parent"

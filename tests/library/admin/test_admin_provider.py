@@ -18,7 +18,7 @@ from openfeature.provider import ProviderStatus
 from hatchet_trace_flags import FlagPredicate, RuleSet
 from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
 from hatchet_trace_flags._wiring import install_provider
-from tests.support.library.admin_service import (
+from tests.support.flags.admin_service import (
     OTHER_READ_TOKEN,
     READ_TOKEN,
     EventLog,

@@ -22,8 +22,8 @@ from hatchet_trace_flags.contract import (
     WORKER_SOURCES,
     WorkerReport,
 )
-from tests.support.library.admin_service import ProviderFactory
-from tests.support.library.admin_stub import Reply, Request, StubServer, json_reply, rules_reply
+from tests.support.flags.admin_service import ProviderFactory
+from tests.support.flags.admin_stub import Reply, Request, StubServer, json_reply, rules_reply
 from tests.support.waiting import wait_until
 
 FLAG = "hatchet.use-links-instead-of-parent"

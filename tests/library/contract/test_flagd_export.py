@@ -12,7 +12,7 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.flag_evaluation import Reason as FlagdReason
 
 from hatchet_trace_flags.contract import DEFAULT_FLAG_KEY, FLAGD_SCHEMA_URL, RulesError, RuleSet, to_flagd
-from tests.support.library.rule_strategies import action_ids_for, rule_sets
+from tests.support.flags.rule_strategies import action_ids_for, rule_sets
 
 
 def flagd_serving(rules: RuleSet, *, flag_key: str = DEFAULT_FLAG_KEY) -> FlagdCore:

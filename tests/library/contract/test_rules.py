@@ -28,7 +28,7 @@ from hatchet_trace_flags.contract import (
     validate_mode,
     validate_pattern,
 )
-from tests.support.library.rule_strategies import as_pattern, modes, rule_sets
+from tests.support.flags.rule_strategies import as_pattern, modes, rule_sets
 
 # ---------------------------------------------------------------------------------------------------
 # Evaluation

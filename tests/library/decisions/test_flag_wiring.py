@@ -14,10 +14,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from hatchet_trace_flags import FlagPredicate, predicate_from_env
 from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
-from tests.support.library.fixtures import InstrumentFactory
-from tests.support.library.traces import SPAWNER, SPAWNER_SPAN_ID, step_span
-from tests.support.library.worker import Worker
 from tests.support.waiting import until
+from tests.support.worker.fixtures import InstrumentFactory
+from tests.support.worker.traces import SPAWNER, SPAWNER_SPAN_ID, step_span
+from tests.support.worker.worker import Worker
 
 
 def write_rules(path: Path, tasks: dict[str, str]) -> None:

@@ -19,7 +19,7 @@ from openfeature.provider import FeatureProvider, ProviderStatus
 from hatchet_trace_flags import LocalProvider, RulesProvider
 from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
 from hatchet_trace_flags.contract import DEFAULT_FLAG_KEY, RulesError, RuleSet
-from tests.support.library.flags import our_threads, run_in_child
+from tests.support.flags.flags import our_threads, run_in_child
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("clean_openfeature")

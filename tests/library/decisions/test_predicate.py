@@ -18,7 +18,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from hatchet_trace_flags import FlagPredicate, RulesProvider
 from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
 from hatchet_trace_flags.contract import DEFAULT_FLAG_KEY, RuleSet
-from tests.support.library.flags import (
+from tests.support.flags.flags import (
     Clock,
     ScriptedProvider,
     decision_counts,

@@ -9,7 +9,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from hatchet_trace_flags import FlagPredicate, RulesProvider
 from hatchet_trace_flags.contract import RuleSet
-from tests.support.library.flags import decision_counts, install
+from tests.support.flags.flags import decision_counts, install
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("clean_openfeature")

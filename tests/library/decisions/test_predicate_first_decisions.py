@@ -9,7 +9,7 @@ import pytest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from hatchet_trace_flags import FlagPredicate
-from tests.support.library.flags import ScriptedProvider, decision_counts, install
+from tests.support.flags.flags import ScriptedProvider, decision_counts, install
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("clean_openfeature")

@@ -26,11 +26,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from hatchet_trace_flags import FlagPredicate, RuleSet, to_flagd
 from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
 from hatchet_trace_flags.contract import DEFAULT_FLAG_KEY
-from tests.support.library.app import App
-from tests.support.library.fixtures import InstrumentFactory, spans_named
-from tests.support.library.flags import decision_counts
-from tests.support.library.worker import Worker
+from tests.support.flags.flags import decision_counts
 from tests.support.waiting import wait_until
+from tests.support.worker.app import App
+from tests.support.worker.fixtures import InstrumentFactory, spans_named
+from tests.support.worker.worker import Worker
 
 pytestmark = pytest.mark.usefixtures("clean_openfeature")
 

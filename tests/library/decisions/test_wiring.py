@@ -19,7 +19,7 @@ from hatchet_trace_flags._admin.provider import AdminServiceProvider
 from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
 from hatchet_trace_flags._wiring import install_provider, provider_from_env
 from hatchet_trace_flags.contract import RulesError, RuleSet
-from tests.support.library.flags import our_threads
+from tests.support.flags.flags import our_threads
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("clean_openfeature")

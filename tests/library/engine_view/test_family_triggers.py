@@ -19,15 +19,15 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_s
 
 from hatchet_trace_flags import FollowSpawnerSampler, trace_relationship
 from hatchet_trace_flags._instrumentation.instrumentor import _TARGETS, _unwrap_once
-from tests.support.library.app import App
-from tests.support.library.engine_collector import EngineCollector
-from tests.support.library.engine_view_fixtures import EngineInstrumentFactory
-from tests.support.library.family_app import FamilyApp, action_id
-from tests.support.library.family_runs import DispatchedRun, dispatch_all, view_problems
-from tests.support.library.fixtures import InstrumentFactory, ProviderFactory
-from tests.support.library.hatchet_engine import RecordingEngine
-from tests.support.library.traceparents import parse_traceparent
-from tests.support.library.worker import Worker
+from tests.support.engine.engine_collector import EngineCollector
+from tests.support.engine.engine_view_fixtures import EngineInstrumentFactory
+from tests.support.engine.family_app import FamilyApp, action_id
+from tests.support.engine.family_runs import DispatchedRun, dispatch_all, view_problems
+from tests.support.engine.hatchet_engine import RecordingEngine
+from tests.support.worker.app import App
+from tests.support.worker.fixtures import InstrumentFactory, ProviderFactory
+from tests.support.worker.traceparents import parse_traceparent
+from tests.support.worker.worker import Worker
 
 FAMILY_KEY = "hatchet_trace_flags.traceparent"
 ORIGINALS = {(owner, name): vars(owner)[name] for owner, name, _, _ in _TARGETS}

@@ -2,7 +2,7 @@
 shape.
 
 A real OTLP gRPC collector applying the engine's filing, lookup and re-parenting rules stands in for the
-engine (tests/support/library/engine_collector.py); hatchet-sdk's real worker path runs a family four
+engine (tests/support/worker/engine_collector.py); hatchet-sdk's real worker path runs a family four
 generations deep: spawner -> child -> grandchild -> great-grandchild, each generation a task that triggers the
 next, with link mode at generations 1 and 3 (and the mirror image: 2), in async and sync tasks.
 """
@@ -14,13 +14,13 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from hatchet_trace_flags._instrumentation.backlinks import SPAWNER_SPAN_ID, SPAWNER_TRACE_ID
-from tests.support.library.engine_collector import EngineCollector
-from tests.support.library.engine_view_fixtures import EngineInstrumentFactory
-from tests.support.library.family_app import FamilyApp, Flavour, action_id
-from tests.support.library.family_runs import DispatchedRun, dispatch_all, view_problems
-from tests.support.library.hatchet_engine import RecordingEngine
-from tests.support.library.traceparents import parse_traceparent
-from tests.support.library.worker import Worker
+from tests.support.engine.engine_collector import EngineCollector
+from tests.support.engine.engine_view_fixtures import EngineInstrumentFactory
+from tests.support.engine.family_app import FamilyApp, Flavour, action_id
+from tests.support.engine.family_runs import DispatchedRun, dispatch_all, view_problems
+from tests.support.engine.hatchet_engine import RecordingEngine
+from tests.support.worker.traceparents import parse_traceparent
+from tests.support.worker.worker import Worker
 
 FAMILY_KEY = "hatchet_trace_flags.traceparent"
 FLAVOURS = pytest.mark.parametrize("flavour", ["async", "sync"])

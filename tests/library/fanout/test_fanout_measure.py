@@ -25,11 +25,11 @@ from hatchet_trace_flags._fanout.metrics import (
 from hatchet_trace_flags._fanout.stats import FanoutStats
 from hatchet_trace_flags._triggers.spawn_stamp import SPAWNED_AT_METADATA_KEY
 from hatchet_trace_flags.contract import TaskSummary
-from tests.support.library.app import App
-from tests.support.library.fixtures import InstrumentFactory, ProviderFactory
-from tests.support.library.hatchet_engine import RecordingEngine
-from tests.support.library.traces import SPAWNER, ids_of
-from tests.support.library.worker import Worker
+from tests.support.engine.hatchet_engine import RecordingEngine
+from tests.support.worker.app import App
+from tests.support.worker.fixtures import InstrumentFactory, ProviderFactory
+from tests.support.worker.traces import SPAWNER, ids_of
+from tests.support.worker.worker import Worker
 
 FAN_OUT = 3
 SPAWNERS = ["parent:spawn", "sync-parent:spawn", "durable:spawn-many"]

@@ -8,7 +8,7 @@ from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricR
 
 from hatchet_trace_flags._fanout.stats import FanoutStats, summaries
 from hatchet_trace_flags.contract import MAX_WORKFLOWS_PER_TASK, OTHER, SECONDS_BOUNDS, Histogram, SpawnerSide
-from tests.support.library.flags import run_in_child
+from tests.support.flags.flags import run_in_child
 
 
 def test_buckets_follow_opentelemetry_explicit_bucket_convention(

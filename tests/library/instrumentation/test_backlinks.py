@@ -22,14 +22,14 @@ from hatchet_trace_flags._instrumentation.backlinks import (
     SPAWNER_SPAN_ID,
     SPAWNER_TRACE_ID,
 )
-from tests.support.library.app import App
-from tests.support.library.fixtures import InstrumentFactory, spans_named
-from tests.support.library.hatchet_engine import RecordingEngine
-from tests.support.library.traces import SPAWNER, ids_of, only, step_span
-from tests.support.library.traces import SPAWNER_SPAN_ID as SPAN_ID
-from tests.support.library.traces import SPAWNER_TRACE_ID as TRACE_ID
-from tests.support.library.worker import Worker, start_action
+from tests.support.engine.hatchet_engine import RecordingEngine
 from tests.support.paths import DOCS
+from tests.support.worker.app import App
+from tests.support.worker.fixtures import InstrumentFactory, spans_named
+from tests.support.worker.traces import SPAWNER, ids_of, only, step_span
+from tests.support.worker.traces import SPAWNER_SPAN_ID as SPAN_ID
+from tests.support.worker.traces import SPAWNER_TRACE_ID as TRACE_ID
+from tests.support.worker.worker import Worker, start_action
 
 BACKLINKS = (SPAWNER_TRACE_ID, SPAWNER_SPAN_ID, SPAWNER_RUN_ID)
 

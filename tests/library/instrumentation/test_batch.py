@@ -21,14 +21,14 @@ from opentelemetry.trace import SpanKind
 
 from hatchet_trace_flags import SPAWN_LINK_ATTRIBUTE, FollowSpawnerSampler, Relationship, trace_relationship
 from hatchet_trace_flags._instrumentation.batch import has_batch_tasks
-from tests.support.library.app import App
-from tests.support.library.fixtures import InstrumentFactory, spans_named
-from tests.support.library.hatchet_engine import RecordingEngine, Trigger
-from tests.support.library.traces import SPAWNER_SPAN_ID, SPAWNER_TRACE_ID, ids_in, ids_of, only, traceparent
-from tests.support.library.worker import Worker
+from tests.support.engine.hatchet_engine import RecordingEngine, Trigger
+from tests.support.worker.app import App
+from tests.support.worker.fixtures import InstrumentFactory, spans_named
+from tests.support.worker.traces import SPAWNER_SPAN_ID, SPAWNER_TRACE_ID, ids_in, ids_of, only, traceparent
+from tests.support.worker.worker import Worker
 
 if has_batch_tasks():
-    from tests.support.library.batch_worker import batch_action, run_batch
+    from tests.support.worker.batch_worker import batch_action, run_batch
 
 needs_batch_tasks = pytest.mark.skipif(not has_batch_tasks(), reason="hatchet-sdk < 1.37 has no batch tasks")
 

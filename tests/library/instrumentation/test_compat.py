@@ -18,8 +18,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from hatchet_trace_flags._instrumentation.compat import difference
 from hatchet_trace_flags._instrumentation.instrumentor import _TARGETS
-from tests.support.library.fixtures import InstrumentFactory, spans_named
-from tests.support.library.worker import Worker
+from tests.support.worker.fixtures import InstrumentFactory, spans_named
+from tests.support.worker.worker import Worker
 
 SPAWNER_TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
 SPAWNER_SPAN_ID = 0x00F067AA0BA902B7

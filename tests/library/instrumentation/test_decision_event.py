@@ -20,13 +20,13 @@ from hatchet_trace_flags._decisions.evaluation_event import EVALUATION_EVENT
 from hatchet_trace_flags._instrumentation.batch import has_batch_tasks
 from hatchet_trace_flags._triggers.relationship import with_relationship
 from hatchet_trace_flags.contract import DEFAULT_FLAG_KEY, RuleSet
-from tests.support.library.fixtures import InstrumentFactory, spans_named
-from tests.support.library.flags import Clock, ScriptedProvider, install
-from tests.support.library.traces import SPAWNER, only, step_span
-from tests.support.library.worker import Worker
+from tests.support.flags.flags import Clock, ScriptedProvider, install
+from tests.support.worker.fixtures import InstrumentFactory, spans_named
+from tests.support.worker.traces import SPAWNER, only, step_span
+from tests.support.worker.worker import Worker
 
 if has_batch_tasks():
-    from tests.support.library.batch_worker import batch_action, run_batch
+    from tests.support.worker.batch_worker import batch_action, run_batch
 
 pytestmark = pytest.mark.usefixtures("clean_openfeature")
 

@@ -10,9 +10,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from hatchet_trace_flags import SPAWN_LINK_ATTRIBUTE
-from tests.support.library.fixtures import InstrumentFactory, spans_named
-from tests.support.library.hatchet_engine import RecordingEngine
-from tests.support.library.traces import (
+from tests.support.engine.hatchet_engine import RecordingEngine
+from tests.support.worker.fixtures import InstrumentFactory, spans_named
+from tests.support.worker.traces import (
     SPAWNER,
     SPAWNER_SPAN_ID,
     SPAWNER_TRACE_ID,
@@ -20,7 +20,7 @@ from tests.support.library.traces import (
     ids_in,
     step_span,
 )
-from tests.support.library.worker import Worker
+from tests.support.worker.worker import Worker
 
 
 def only_link_for(*action_ids: str):  # type: ignore[no-untyped-def]

@@ -14,8 +14,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from hatchet_trace_flags import HatchetInstrumentor
 from hatchet_trace_flags._instrumentation.instrumentor import _TARGETS, _unwrap_once
-from tests.support.library.fixtures import InstrumentFactory, spans_named
-from tests.support.library.worker import Worker
+from tests.support.worker.fixtures import InstrumentFactory, spans_named
+from tests.support.worker.worker import Worker
 
 ORIGINALS = {(owner, name): vars(owner)[name] for owner, name, _, _ in _TARGETS}
 

@@ -7,9 +7,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased, Sampler
 
 from hatchet_trace_flags import FollowSpawnerSampler
-from tests.support.library.fixtures import InstrumentFactory, ProviderFactory, spans_named
-from tests.support.library.traces import SPAWNER, UNSAMPLED_SPAWNER
-from tests.support.library.worker import Worker
+from tests.support.worker.fixtures import InstrumentFactory, ProviderFactory, spans_named
+from tests.support.worker.traces import SPAWNER, UNSAMPLED_SPAWNER
+from tests.support.worker.worker import Worker
 
 
 @pytest.mark.parametrize(

@@ -12,13 +12,13 @@ from hatchet_sdk.opentelemetry.instrumentor import HatchetInstrumentor as StockI
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-import tests.support.library.worker
+import tests.support.worker.worker
 from hatchet_trace_flags._instrumentation.instrumentor import _TARGETS, _unwrap_once
-from tests.support.library.app import App
-from tests.support.library.fixtures import InstrumentFactory
-from tests.support.library.hatchet_engine import RecordingEngine
-from tests.support.library.traces import SPAWNER
-from tests.support.library.worker import Worker
+from tests.support.engine.hatchet_engine import RecordingEngine
+from tests.support.worker.app import App
+from tests.support.worker.fixtures import InstrumentFactory
+from tests.support.worker.traces import SPAWNER
+from tests.support.worker.worker import Worker
 
 
 async def scenario(
@@ -65,7 +65,7 @@ def shape(spans: list[ReadableSpan]) -> list[Any]:
 
 @pytest.fixture
 def fresh_ids(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(tests.support.library.worker, "_ids", itertools.count(1))
+    monkeypatch.setattr(tests.support.worker.worker, "_ids", itertools.count(1))
     return
 
 
@@ -76,7 +76,7 @@ async def run_scenario(
     tracer_provider: TracerProvider,
     exporter: InMemorySpanExporter,
 ) -> list[Any]:
-    tests.support.library.worker._ids = itertools.count(1)
+    tests.support.worker.worker._ids = itertools.count(1)
     exporter.clear()
     with engine.lock:
         engine.triggers.clear()

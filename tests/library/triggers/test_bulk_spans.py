@@ -17,11 +17,11 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from hatchet_trace_flags import RELATIONSHIP_METADATA_KEY, trace_relationship
-from tests.support.library.app import App
-from tests.support.library.fixtures import InstrumentFactory, spans_named
-from tests.support.library.hatchet_engine import RecordingEngine
-from tests.support.library.traces import ids_in, ids_of, only
-from tests.support.library.worker import Worker
+from tests.support.engine.hatchet_engine import RecordingEngine
+from tests.support.worker.app import App
+from tests.support.worker.fixtures import InstrumentFactory, spans_named
+from tests.support.worker.traces import ids_in, ids_of, only
+from tests.support.worker.worker import Worker
 
 FAN_OUT = 3
 

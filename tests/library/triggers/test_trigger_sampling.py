@@ -16,8 +16,8 @@ from opentelemetry.util.types import Attributes
 
 from hatchet_trace_flags import FollowSpawnerSampler, HatchetInstrumentor
 from hatchet_trace_flags._instrumentation.sampling import ignores_attributes
-from tests.support.library.app import App
-from tests.support.library.fixtures import InstrumentFactory, ProviderFactory, spans_named
+from tests.support.worker.app import App
+from tests.support.worker.fixtures import InstrumentFactory, ProviderFactory, spans_named
 
 
 class AttributeReadingSampler(Sampler):

@@ -4,7 +4,7 @@ written together, left alone when one script (any one) or Latin with a CJK set s
 from __future__ import annotations
 
 import pytest
-from hatchet_trace_flags_server.core.lookalike import look_alike
+from hatchet_trace_flags_server.core.names.lookalike import look_alike
 
 REAL = "fanout-worker:process-item"
 CYRILLIC_O = "fanout-w\u043erker:process-item"  # a Cyrillic o among Latin letters
@@ -42,7 +42,7 @@ def test_names_in_one_script_are_not(name: str) -> None:
 
 
 def test_the_ascii_twin_replaces_each_letter_by_its_look_alike() -> None:
-    from hatchet_trace_flags_server.core.lookalike import ascii_twin
+    from hatchet_trace_flags_server.core.names.lookalike import ascii_twin
 
     assert ascii_twin(CYRILLIC_O) == REAL
     assert ascii_twin("\u0440\u0430\u0443:\u0441\u043e\u0441\u043e") == "pay:coco"  # all Cyrillic

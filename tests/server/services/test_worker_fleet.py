@@ -19,7 +19,7 @@ from openfeature.evaluation_context import EvaluationContext
 from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
 from hatchet_trace_flags._wiring import install_provider
 from hatchet_trace_flags.contract import REVISION_HEADER, SNAPSHOT_PATH, WORKERS_PATH
-from tests.support.library.admin_service import ProviderFactory
+from tests.support.flags.admin_service import ProviderFactory
 from tests.support.server.live import ADMIN_TOKEN, READ_TOKEN, LiveServer, SettingsFactory, auth
 from tests.support.waiting import wait_until
 

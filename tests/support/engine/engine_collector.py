@@ -26,7 +26,7 @@ from typing import Any
 
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from tests.support.library.traceparents import parse_traceparent
+from tests.support.worker.traceparents import parse_traceparent
 
 STEP_RUN_ID = "hatchet.step_run_id"
 START_SPAN_PREFIX = "hatchet.start_step_run"

@@ -10,10 +10,10 @@ from hatchet_sdk import ClientConfig, Hatchet
 from opentelemetry.sdk.trace import TracerProvider
 
 from hatchet_trace_flags import HatchetInstrumentor
-from tests.support.library.engine_collector import EngineCollector
-from tests.support.library.family_app import FamilyApp, build_family_app
-from tests.support.library.hatchet_engine import RecordingEngine
-from tests.support.library.worker import Worker
+from tests.support.engine.engine_collector import EngineCollector
+from tests.support.engine.family_app import FamilyApp, build_family_app
+from tests.support.engine.hatchet_engine import RecordingEngine
+from tests.support.worker.worker import Worker
 
 EngineInstrumentFactory = Callable[..., HatchetInstrumentor]
 

@@ -11,9 +11,9 @@ from typing import Any
 from hatchet_sdk.runnables.action import Action, ActionPayload, ActionType
 from opentelemetry.sdk.trace import ReadableSpan
 
-from tests.support.library.engine_collector import EngineCollector
-from tests.support.library.hatchet_engine import RecordingEngine
-from tests.support.library.worker import Worker
+from tests.support.engine.engine_collector import EngineCollector
+from tests.support.engine.hatchet_engine import RecordingEngine
+from tests.support.worker.worker import Worker
 
 
 def engine_action(action_id: str, metadata: dict[str, Any]) -> Action:

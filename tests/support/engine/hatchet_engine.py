@@ -20,7 +20,7 @@ from google.protobuf import timestamp_pb2
 from hatchet_sdk.contracts import events_pb2, events_pb2_grpc, workflows_pb2, workflows_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
-from tests.support.library.engine_collector import EngineCollector
+from tests.support.engine.engine_collector import EngineCollector
 
 
 def fake_token(grpc_address: str) -> str:

@@ -20,7 +20,7 @@ from openfeature.event import EventDetails, ProviderEvent
 
 from hatchet_trace_flags import AdminServiceProvider
 from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
-from tests.support.library.admin_stub import StubServer
+from tests.support.flags.admin_stub import StubServer
 from tests.support.waiting import wait_until
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from hatchet_sdk import Context, DurableContext, EmptyModel, Hatchet, SleepCondi
 from hatchet_sdk.runnables.workflow import Workflow
 from opentelemetry.trace import Tracer, TracerProvider
 
-from tests.support.library.durable import EngineUnavailableError
+from tests.support.worker.durable import EngineUnavailableError
 
 try:  # hatchet-sdk 1.37 and later; it resolves the batch task's annotations when the task is declared
     from hatchet_sdk.runnables.types import BatchMemberId

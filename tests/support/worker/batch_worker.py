@@ -19,7 +19,7 @@ from hatchet_sdk.runnables.action import (
 from hatchet_sdk.runnables.types import BatchMemberId
 from hatchet_sdk.worker.action_listener_process import QueuedBatchActionEvent
 
-from tests.support.library.worker import Worker
+from tests.support.worker.worker import Worker
 
 _ids = itertools.count(1)
 

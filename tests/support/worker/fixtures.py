@@ -17,11 +17,11 @@ from opentelemetry.sdk.trace.sampling import Sampler
 
 from hatchet_trace_flags import FlagPredicate, HatchetInstrumentor
 from hatchet_trace_flags._fanout.stats import FanoutStats, summaries
-from tests.support.library.app import App, build_app
-from tests.support.library.flags import Clock, ScriptedProvider, our_threads
-from tests.support.library.hatchet_engine import RecordingEngine, fake_token, start_engine
-from tests.support.library.worker import Worker
+from tests.support.engine.hatchet_engine import RecordingEngine, fake_token, start_engine
+from tests.support.flags.flags import Clock, ScriptedProvider, our_threads
 from tests.support.waiting import wait_until
+from tests.support.worker.app import App, build_app
+from tests.support.worker.worker import Worker
 
 
 @pytest.fixture(scope="session")

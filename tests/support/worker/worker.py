@@ -17,8 +17,8 @@ from hatchet_sdk.runnables.action import Action, ActionPayload, ActionType
 from hatchet_sdk.worker.runner.runner import Runner
 from hatchet_sdk.worker.runner.utils.capture_logs import AsyncLogSender
 
-from tests.support.library.app import App
-from tests.support.library.durable import RecordingDurableListener
+from tests.support.worker.app import App
+from tests.support.worker.durable import RecordingDurableListener
 
 _ids = itertools.count(1)
 DURABLE_ENGINE_VERSION = "v0.80.0"

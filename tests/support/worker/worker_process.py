@@ -13,7 +13,7 @@ Protocol: one JSON command per line on stdin, one JSON answer per line on stdout
 - ``{"cmd": "state"}``: the provider's state, source, revision, last_error, requests.
 - ``{"cmd": "exit"}``.
 
-Run: ``python -m tests.support.library.worker_process``.
+Run: ``python -m tests.support.worker.worker_process``.
 """
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from hatchet_trace_flags import AdminServiceProvider, HatchetInstrumentor, predicate_from_env
 from hatchet_trace_flags._decisions.predicate import OPENFEATURE_DOMAIN
-from tests.support.library.hatchet_engine import fake_token
-from tests.support.library.worker import start_action
+from tests.support.engine.hatchet_engine import fake_token
 from tests.support.waiting import until
+from tests.support.worker.worker import start_action
 
 ACTION_ID = "fanout-worker:process-item"
 SPAWNER_TRACE_ID = 0x0AF7651916CD43DD8448EB211C80319C

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hatchet_trace_flags_server.core.folding import fold
+from hatchet_trace_flags_server.core.names.folding import fold
 from hatchet_trace_flags_server.store.schema import SEARCH_TABLE, seen_tasks, task_rules
 
 __all__ = [

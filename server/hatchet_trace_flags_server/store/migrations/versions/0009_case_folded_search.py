@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from hatchet_trace_flags_server.core.folding import folded_or_none
+from hatchet_trace_flags_server.core.names.folding import folded_or_none
 
 revision: str = "0009"
 down_revision: str | None = "0008"
