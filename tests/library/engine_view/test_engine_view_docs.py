@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from hatchet_trace_flags._engine_view.processor import grace_for
 from hatchet_trace_flags._engine_view.traceparents import FAMILY_METADATA_KEY
 from hatchet_trace_flags._engine_view.view import LEFT_OUT_METRIC
 from hatchet_trace_flags._settings import env_var
+from tests.support.paths import REPO
 
-README = Path(__file__).resolve().parents[3] / "README.md"
+README = REPO / "README.md"
 
 
 def section() -> str:
