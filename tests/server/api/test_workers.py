@@ -19,9 +19,9 @@ from hatchet_trace_flags.contract import (
     SNAPSHOT_PATH,
     WORKER_REPORT_PATH,
     WORKERS_PATH,
-    WorkerReport,
 )
 from tests.support.server.live import ADMIN_TOKEN, READ_TOKEN, LiveServer, SettingsFactory, auth
+from tests.support.server.worker_reports import worker_report as report
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.timeout(60)
@@ -35,22 +35,6 @@ def start(live_factory: Callable[[Settings], LiveServer], make_settings: Setting
         return live_factory(make_settings(**overrides))
 
     return run
-
-
-def report(worker: str, revision: int | None, **changes: Any) -> dict[str, Any]:
-    body = WorkerReport(
-        worker=worker,
-        host="host-1",
-        library_version="0.9.0",
-        sdk_version="1.43.1",
-        provider="admin-service",
-        source="service",
-        revision=revision,
-        store=None,
-        applied_at=1_700_000_000.5,
-        streaming=True,
-    ).to_json()
-    return {**body, **changes}
 
 
 async def workers(admin: httpx.AsyncClient) -> dict[str, Any]:

@@ -13,26 +13,12 @@ from openfeature.evaluation_context import EvaluationContext
 from playwright.sync_api import expect
 
 from hatchet_trace_flags import AdminServiceProvider
-from hatchet_trace_flags.contract import REVISION_HEADER, SNAPSHOT_PATH, WORKER_REPORT_PATH, WorkerReport
+from hatchet_trace_flags.contract import REVISION_HEADER, SNAPSHOT_PATH, WORKER_REPORT_PATH
 from tests.support.server.dashboard import PersonFactory
 from tests.support.server.live import ADMIN_TOKEN, READ_TOKEN, LiveServer
+from tests.support.server.worker_reports import worker_report as report
 
 pytestmark = pytest.mark.timeout(90)
-
-
-def _report(worker: str, revision: int | None) -> dict[str, object]:
-    return WorkerReport(
-        worker=worker,
-        host="node-1",
-        library_version="0.9.0",
-        sdk_version="1.43.1",
-        provider="admin-service",
-        source="service",
-        revision=revision,
-        store=None,
-        applied_at=1_765_000_000.0,
-        streaming=True,
-    ).to_json()
 
 
 def _revision(api: httpx.Client) -> int:
@@ -67,9 +53,9 @@ def test_the_workers_page_shows_who_applies_which_revision(
 ) -> None:
     assert api.put("/api/v1/tasks/prod_billing:charge-card", json={"mode": "link"}).status_code == 200
     revision = _revision(api)
-    assert worker_api.post(WORKER_REPORT_PATH, json=_report("billing-worker-1", revision)).status_code == 200
+    assert worker_api.post(WORKER_REPORT_PATH, json=report("billing-worker-1", revision)).status_code == 200
     assert (
-        worker_api.post(WORKER_REPORT_PATH, json=_report("billing-worker-2", revision - 1)).status_code == 200
+        worker_api.post(WORKER_REPORT_PATH, json=report("billing-worker-2", revision - 1)).status_code == 200
     )
     seen = worker_api.post("/api/v1/tasks/seen", json={"worker": "legacy-worker", "action_ids": ["a:b"]})
     assert seen.status_code == 200
@@ -92,7 +78,7 @@ def test_the_workers_page_shows_who_applies_which_revision(
     assert (tmp_path / "workers-page.png").stat().st_size > 0
 
     # The page follows the fleet by itself: the worker behind catches up.
-    assert worker_api.post(WORKER_REPORT_PATH, json=_report("billing-worker-2", revision)).status_code == 200
+    assert worker_api.post(WORKER_REPORT_PATH, json=report("billing-worker-2", revision)).status_code == 200
     expect(summary).to_have_text(
         f"2 of 3 workers on rev {revision}; 1 on an unknown revision", timeout=15_000
     )
@@ -126,7 +112,7 @@ def test_a_dashboard_write_says_how_far_it_reached(
     assert [provider.revision for provider in workers] == [revision, revision]
 
     # A worker that stays on an old revision: the notice gives up after 10 s and says how far it got.
-    stuck = _report("stuck-worker", revision)
+    stuck = report("stuck-worker", revision)
     assert worker_api.post(WORKER_REPORT_PATH, json=stuck).status_code == 200
     alice.switch(task).click()
     expect(alice.switch(task)).to_have_attribute("aria-checked", "false")
