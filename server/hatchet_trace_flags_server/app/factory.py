@@ -24,6 +24,7 @@ from hatchet_trace_flags_server.http.body_limit import BodySizeLimit
 from hatchet_trace_flags_server.http.exception_handlers import install_error_handlers
 from hatchet_trace_flags_server.http.forwarded import ForwardedHeaders
 from hatchet_trace_flags_server.http.sessions import SessionKeys
+from hatchet_trace_flags_server.services.before_after import BeforeAfter
 from hatchet_trace_flags_server.services.feed import ChangeFeed
 from hatchet_trace_flags_server.services.flags import FlagService
 from hatchet_trace_flags_server.services.insights import InsightService
@@ -112,7 +113,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_workers=settings.max_workers,
         store_id=lambda: database.store_id,
     )
-    services = Services(settings, database, feed, tokens, metrics, flags, insights, workers)
+    before_after = BeforeAfter(
+        store.comparisons, store.insights, window_seconds=settings.insight_window_seconds
+    )
+    services = Services(settings, database, feed, tokens, metrics, flags, insights, workers, before_after)
     sweep = RetentionSweep(
         store.seen,
         retention_seconds=settings.discovered_retention_seconds,
@@ -120,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         on_expired=metrics.seen_expired.inc,
         insights=store.insights,
         insight_window_seconds=settings.insight_window_seconds,
+        before_after=before_after,
         workers=store.workers,
         worker_retention_seconds=settings.worker_retention_seconds,
     )

@@ -14,6 +14,7 @@ __all__ = [
     "SEARCH_TABLE",
     "audit_events",
     "dashboard_sessions",
+    "insight_comparisons",
     "insight_dismissals",
     "metadata",
     "pattern_rules",
@@ -170,6 +171,24 @@ insight_dismissals = sa.Table(
     sa.Column("mode", sa.String(16), nullable=False),
     sa.Column("dismissed_at", UTCDateTime, nullable=False),
     sa.Column("dismissed_by", sa.String(64), nullable=False),
+)
+
+# Before and after a task's latest mode change (migration 0013, services/before_after.py): the insight
+# numbers of the window before it and the window after it, each merged into one document, so they
+# outlive the per-minute rows. One row per task, replaced by its next change, gone a day after.
+insight_comparisons = sa.Table(
+    "insight_comparisons",
+    metadata,
+    sa.Column("action_id", sa.String(255), primary_key=True),
+    sa.Column("revision", sa.BigInteger, nullable=False),  # the audit event of the change
+    sa.Column("changed_at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("note", sa.Text, nullable=True),
+    sa.Column("from_mode", sa.String(16), nullable=True),
+    sa.Column("to_mode", sa.String(16), nullable=True),
+    sa.Column("before", sa.JSON, nullable=True),
+    sa.Column("after", sa.JSON, nullable=True),
+    sa.Column("after_complete", sa.Boolean, nullable=False),
 )
 
 # Workers' reports of themselves (migration 0007): the latest per worker name, bounded by a cap and a
