@@ -73,16 +73,25 @@ async def test_both_sides_outlive_the_window_once_the_sweep_kept_them(store: Sto
 
     shown = (await before_after.comparisons())[CHILD]  # computed from the live rows, nothing stored yet
     assert await store.comparisons.all() == []
-    assert shown.change.from_mode is None and shown.change.to_mode == "link"
-    assert shown.change.actor == "alice" and shown.change.note == "looking at it"
-    assert shown.before is not None and shown.after is not None
-    assert (shown.before.runs, shown.before.mode, shown.before.from_minute) == (10 * 600, "parent", minute - 15)
+    assert shown.change.from_mode is None
+    assert shown.change.to_mode == "link"
+    assert shown.change.actor == "alice"
+    assert shown.change.note == "looking at it"
+    assert shown.before is not None
+    assert shown.after is not None
+    assert (shown.before.runs, shown.before.mode, shown.before.from_minute) == (
+        10 * 600,
+        "parent",
+        minute - 15,
+    )
     assert (shown.after.runs, shown.after.mode, shown.after.to_minute) == (5 * 600, "link", minute + 7)
     assert not shown.after_complete
-    assert shown.before.spawner_id == SPAWNER and shown.before.spawner_seconds is not None
+    assert shown.before.spawner_id == SPAWNER
+    assert shown.before.spawner_seconds is not None
     assert shown.before.start_delay.high == pytest.approx(4.2)
     assert shown.after.start_delay.high == pytest.approx(0.5)
-    assert shown.before.trace_open_seconds is not None and shown.after.trace_open_seconds is not None
+    assert shown.before.trace_open_seconds is not None
+    assert shown.after.trace_open_seconds is not None
     assert shown.before.trace_open_seconds > 3.5  # spawner + late children, in parent mode
     assert shown.after.trace_open_seconds == pytest.approx(shown.after.spawner_seconds)  # link: the spawner
 
@@ -93,7 +102,8 @@ async def test_both_sides_outlive_the_window_once_the_sweep_kept_them(store: Sto
     assert await store.insights.window(0) == {}
     kept = (await before_after.comparisons())[CHILD]
     assert kept.after_complete
-    assert kept.before is not None and kept.after is not None
+    assert kept.before is not None
+    assert kept.after is not None
     assert (kept.before.runs, kept.after.runs) == (10 * 600, 5 * 600)
     assert kept.before.trace_open_seconds == pytest.approx(shown.before.trace_open_seconds)
     assert len(await store.comparisons.all()) == 1
@@ -125,7 +135,8 @@ async def test_the_next_change_replaces_it_and_its_before_side_starts_after_the_
     # The before side starts after the first change's minute: the parent-mode rows before the first
     # change are not in it (with both changes a minute or less apart, nothing lies between them).
     if second > first + 1:
-        assert latest.before is not None and latest.before.from_minute == first + 1
+        assert latest.before is not None
+        assert latest.before.from_minute == first + 1
         assert latest.before.mode == "link"
     else:
         assert latest.before is None
