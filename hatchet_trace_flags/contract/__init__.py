@@ -16,6 +16,7 @@ docs/server.md.
 """
 
 from ._decision import Decision, Mode, Reason, RulesError
+from ._expiry import TIMED_DOCUMENT_VERSION, Expiries, Expiry, format_until, parse_until
 from ._fanout_summary import (
     CHILDREN_BOUNDS,
     MAX_WORKFLOWS_PER_TASK,
@@ -35,6 +36,7 @@ from ._names import MAX_ACTION_ID_LENGTH, validate_action_id, validate_mode, val
 from ._rule_set import DEFAULT_FLAG_KEY, DOCUMENT_VERSION, MAX_ENTRIES, RuleSet, rules_json_schema
 from ._strict_json import NotJSON, reject_constant
 from ._wire import (
+    DOCUMENT_VERSION_HEADER,
     EVENTS_PATH,
     INSIGHTS_PATH,
     INSIGHTS_SCHEMA,
@@ -60,6 +62,7 @@ __all__ = [
     "CHILDREN_BOUNDS",
     "DEFAULT_FLAG_KEY",
     "DOCUMENT_VERSION",
+    "DOCUMENT_VERSION_HEADER",
     "EVENTS_PATH",
     "FLAGD_SCHEMA_URL",
     "INSIGHTS_PATH",
@@ -78,6 +81,7 @@ __all__ = [
     "SEEN_PATH",
     "SNAPSHOT_PATH",
     "STORE_HEADER",
+    "TIMED_DOCUMENT_VERSION",
     "WORKERS_PATH",
     "WORKER_HEARTBEAT_SECONDS",
     "WORKER_REPORT_PATH",
@@ -85,6 +89,8 @@ __all__ = [
     "ChildSide",
     "Decision",
     "Exemplar",
+    "Expiries",
+    "Expiry",
     "FlagdConversionError",
     "Histogram",
     "Mode",
@@ -96,8 +102,10 @@ __all__ = [
     "TaskSummary",
     "WorkerReport",
     "exemplar_from_json",
+    "format_until",
     "is_flagd_document",
     "is_trace_id",
+    "parse_until",
     "reject_constant",
     "rules_from_flagd",
     "rules_json_schema",

@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         report_limiter=seen_limiter,
         max_discovered_tasks=settings.max_discovered_tasks,
         max_discovered_characters=settings.max_discovered_characters,
+        max_until_seconds=settings.max_until_seconds,
     )
     worker_limiter = RateLimiter(
         rate=settings.worker_report_rate, burst=settings.worker_report_burst, what="worker reports"

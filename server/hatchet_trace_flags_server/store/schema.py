@@ -62,6 +62,10 @@ rule_state = sa.Table(
     sa.Column("settings_note", sa.Text, nullable=True),
     sa.Column("settings_updated_at", UTCDateTime, nullable=True),
     sa.Column("settings_updated_by", sa.String(64), nullable=True),
+    # The kill switch's pending expiry (migration 0011): when, back to what, set by whom.
+    sa.Column("links_until", UTCDateTime, nullable=True),
+    sa.Column("links_reverts_to", sa.Boolean, nullable=True),
+    sa.Column("links_until_by", sa.String(64), nullable=True),
     sa.CheckConstraint("id = 1", name="ck_rule_state_single_row"),
 )
 
@@ -101,7 +105,12 @@ task_rules = sa.Table(
     # The case-folded name when it differs from action_id (migration 0009, core/folding.py): search
     # compares coalesce(action_id_folded, action_id). Text: folding can lengthen a name (ß -> ss).
     sa.Column("action_id_folded", sa.Text, nullable=True, default=folded_column_default("action_id")),
+    # A pending expiry (migration 0011): at ``until`` the mode returns to ``reverts_to`` (NULL: no mode
+    # of its own). updated_by is who set it: any later write clears both.
+    sa.Column("until", UTCDateTime, nullable=True),
+    sa.Column("reverts_to", sa.String(16), nullable=True),
     sa.Index("ix_task_rules_updated_at", "updated_at", "action_id"),
+    sa.Index("ix_task_rules_until", "until"),
 )
 
 pattern_rules = sa.Table(
@@ -114,6 +123,9 @@ pattern_rules = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("updated_by", sa.String(64), nullable=False),
     sa.Column("pattern_folded", sa.Text, nullable=True, default=folded_column_default("pattern")),
+    sa.Column("until", UTCDateTime, nullable=True),
+    sa.Column("reverts_to", sa.String(16), nullable=True),
+    sa.Index("ix_pattern_rules_until", "until"),
 )
 
 seen_tasks = sa.Table(
