@@ -17,7 +17,9 @@ from typing import Annotated, Final, Literal
 from pydantic import BaseModel, BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-__all__ = ["KEEP_CHOICES", "TimedFields", "Until", "until_view"]
+from hatchet_trace_flags_server.core.records import RuleRecord, SettingsRecord
+
+__all__ = ["KEEP_CHOICES", "TimedFields", "Until", "links_until", "pattern_until", "task_until", "until_view"]
 
 # What the "Keep" menu offers besides "until changed" and "until ...": the durations people ask for.
 KEEP_CHOICES: Final[dict[str, tuple[str, timedelta]]] = {
@@ -113,3 +115,22 @@ def _in(seconds: float) -> str:
         return f"in {minutes} min"
     hours, rest = divmod(minutes, 60)
     return f"in {hours} h {rest} min" if rest else f"in {hours} h"
+
+
+def task_until(until: datetime | None, reverts_to: str | None) -> Until | None:
+    """A task's pending revert; to ``None``: it follows patterns and the default again."""
+    return until_view(until, reverts_to or "inherited")
+
+
+def pattern_until(record: RuleRecord) -> Until | None:
+    """A pattern's pending revert; to ``None``: the pattern goes."""
+    return until_view(record.until, record.reverts_to or "removed")
+
+
+def links_until(settings: SettingsRecord) -> Until | None:
+    """The kill switch's pending revert."""
+    if settings.links_until is None:
+        return None
+    return until_view(
+        settings.links_until, "span links on" if settings.links_reverts_to else "span links off"
+    )

@@ -108,8 +108,10 @@
     if (verb === "post" && event.detail.successful) {
       const note = document.getElementById("change-note");
       if (note) note.value = "";
-      resetKeep(); // like the note, a "Keep" choice goes with one change only
     }
+    // A "Keep" choice goes with one change only: cleared once a write went through (not when the
+    // kill switch only asked for confirmation).
+    if (revision && event.detail.successful) resetKeep();
     const dialog = event.detail.elt && event.detail.elt.closest && event.detail.elt.closest("dialog");
     if (dialog && verb === "post" && (event.detail.successful || xhr.status === 412)) closeDialog(dialog);
   });
