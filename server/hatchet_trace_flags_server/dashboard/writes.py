@@ -240,8 +240,9 @@ async def _write_settings(
         return after_write(request, form, response, message=message, level="warning")
     context = await settings_context(services, result.record)
     if links_enabled is not None and result.record.links_until is not None:
-        back = "on" if result.record.links_reverts_to else "off"
-        done = done.rstrip(".") + _for_how_long(result.record.links_until, f"span links {back}") + "."
+        now, back = ("on", "off") if links_enabled else ("off", "on")
+        timed = _for_how_long(result.record.links_until, f"span links {back}")
+        done = f"Span links {now} for every task{timed}."
     response = render(request, "_settings.html", {**base_context(request, session), **context})
     return after_write(request, form, response, message=done, revision=result.revision, refresh=["tasks"])
 

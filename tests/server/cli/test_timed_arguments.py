@@ -4,12 +4,17 @@ and every malformed value refused with a clear message and exit status 2 before 
 from __future__ import annotations
 
 import argparse
+import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
+import httpx
 import pytest
 from hatchet_trace_flags_server.cli.client import CommandError
 from hatchet_trace_flags_server.cli.main import main
 from hatchet_trace_flags_server.cli.timed import describe_until, parse_duration, parse_until, until_of
+
+from tests.support.server.live import ADMIN_TOKEN, LiveServer, auth
 
 NOW = datetime(2026, 12, 7, 14, 18, 0, tzinfo=UTC)
 
@@ -158,3 +163,57 @@ def test_the_kill_switch_alone_is_timed(capsys: pytest.CaptureFixture[str]) -> N
     )
     assert code == 2
     assert "--for/--until time the kill switch only" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ against a real service
+
+
+@pytest.fixture
+def run(live: LiveServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Runner:
+    monkeypatch.setenv("HATCHET_TRACE_FLAGS_URL", live.url)
+    monkeypatch.setenv("HATCHET_TRACE_FLAGS_CLI_TOKEN", ADMIN_TOKEN)
+
+    def command(*arguments: str) -> tuple[int, str, str]:
+        code = main(list(arguments))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return command
+
+
+Runner = Callable[..., tuple[int, str, str]]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_timed_writes_round_trip_and_show_in_lists(run: Runner, live: LiveServer) -> None:
+    code, out, err = run("tasks", "set", "prod_fanout-worker:process-item", "link", "--for", "30m")
+    assert (code, err) == (0, "")
+    assert re.fullmatch(
+        r"prod_fanout-worker:process-item: link until \d\d:\d\d UTC \(in (29|30) min\), then not configured, "
+        r"effective link \(exact\), version 1\n",
+        out,
+    )
+    code, out, _ = run("tasks", "list")
+    header, row = out.splitlines()[:2]
+    assert "TIMED" in header.split()
+    assert re.search(r"until \d\d:\d\d UTC \(in (29|30) min\), then not configured", row)
+
+    later = (datetime.now(UTC) + timedelta(hours=2)).replace(microsecond=0)
+    code, out, _ = run("patterns", "set", "prod_ingest:*", "parent", "--until", later.isoformat())
+    assert code == 0
+    assert "until" in out
+    code, out, _ = run("patterns", "list")
+    assert re.search(r"prod_ingest:\*\s+parent\s+until .* \(in (1 h 59 min|2 h)\), then not configured", out)
+
+    code, out, _ = run("settings", "set", "--links-enabled", "false", "--for", "1h")
+    assert code == 0
+    assert re.search(
+        r"links_enabled: false until \d\d:\d\d UTC \(in (59|60) min\), then links_enabled true", out
+    )
+
+    # Too far ahead is the service's rule: a 4xx that says so, and nothing changes.
+    code, out, err = run("tasks", "set", "prod_billing:charge-card", "link", "--for", "400d")
+    assert code == 1
+    assert "until" in err
+    with httpx.Client(base_url=live.url, headers=auth(ADMIN_TOKEN)) as api:
+        assert api.get("/api/v1/tasks/prod_billing:charge-card").status_code == 404  # never written

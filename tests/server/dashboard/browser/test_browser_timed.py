@@ -1,5 +1,5 @@
 """Timed changes on the dashboard in real headless Chromium: "Keep: for 1 h / until…" goes with the next
-task, pattern or span-links write, the row says "until 15:00 (in 60 min), then inherited", and the
+task, pattern or span-links write, the row says "until 15:00 (in 60 min) then inherited", and the
 countdown runs in the page (CSP-safe static script: any violation shows up in the console)."""
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def test_keep_for_one_hour_times_the_switch_and_the_row_counts_down(alice: Perso
     alice.switch(TASK).click()
     expect(alice.switch(TASK)).to_have_attribute("aria-checked", "true")
     timed = alice.row(TASK).locator(".timed")
-    expect(timed).to_contain_text(re.compile(r"until \d\d:\d\d( [AP]M)? \(in (59|60) min\), then inherited"))
+    expect(timed).to_contain_text(re.compile(r"until \d\d:\d\d( [AP]M)? \(in (59|60) min\) then inherited"))
     expect(alice.notices()).to_contain_text(", then inherited")
     until = _until(api, f"/api/v1/tasks/{TASK}")
     assert before + timedelta(minutes=59) < until <= datetime.now(UTC) + timedelta(hours=1)
@@ -76,7 +76,7 @@ def test_keep_until_a_time_on_a_pattern(alice: Person, api: httpx.Client) -> Non
     page.get_by_label("Keep until (your time)").fill(local.strftime("%Y-%m-%dT%H:%M"))
     panel = page.locator("#patterns-panel")
     panel.get_by_role("switch", name=f"Span links for pattern {PATTERN}").click()
-    expect(panel.locator(".timed")).to_contain_text(re.compile(r"\(in (1 h 59 min|2 h)\), then parent"))
+    expect(panel.locator(".timed")).to_contain_text(re.compile(r"\(in (1 h 59 min|2 h)\) then parent"))
     assert _until(api, f"/api/v1/patterns/{PATTERN}") == local.astimezone(UTC)
     alice.screenshot("timed-pattern", full_page=True)
 
@@ -89,8 +89,9 @@ def test_keep_for_one_hour_on_the_kill_switch_goes_through_its_confirmation(
     page.get_by_role("switch", name="Span links", exact=True).click()
     page.get_by_role("dialog").get_by_role("button", name="Turn links off").click()
     expect(page.get_by_role("dialog")).to_have_count(0)
+    expect(alice.notices()).to_contain_text("Span links off for every task, until")
     settings = page.locator("#settings-panel")
-    expect(settings.locator(".timed")).to_contain_text(re.compile(r"\(in (59|60) min\), then span links on"))
+    expect(settings.locator(".timed")).to_contain_text(re.compile(r"\(in (59|60) min\) then span links on"))
     body = api.get("/api/v1/settings").json()
     assert (body["links_enabled"], body["reverts_to"]) == (False, True)
     alice.screenshot("timed-kill-switch", full_page=True)
