@@ -24,6 +24,7 @@ live rows the same way, so a change shows at once.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -76,12 +77,16 @@ def _minute(at: datetime) -> int:
 
 
 def _side_document(
-    action_id: str, summaries: Mapping[str, TaskSummary], lo: int, hi: int
+    action_id: str,
+    summaries: Mapping[str, TaskSummary],
+    index: Mapping[str, list[tuple[str, int]]],
+    lo: int,
+    hi: int,
 ) -> dict[str, Any] | None:
     summary = summaries.get(action_id)
     if summary is None or summary.child is None:
         return None
-    found = spawned_by_index(action_id, children_by_workflow(summaries))
+    found = spawned_by_index(action_id, index)
     spawner_id = found[0].action_id if found else None
     spawner = summaries[spawner_id].spawner if spawner_id is not None else None
     task = TaskSummary(child=summary.child).to_json("")
@@ -125,6 +130,33 @@ def side_of(document: Mapping[str, Any] | None) -> Side | None:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A change whose sides are (re)computed: from the rows of ``before`` (unless kept) and ``after``."""
+
+    change: ModeChange
+    row: ComparisonRow | None  # as stored
+    kept_before: Mapping[str, Any] | None
+    before: tuple[int, int]
+    after: tuple[int, int]
+
+
+def _compute(
+    plans: list[_Plan], reads: Mapping[tuple[int, int], dict[str, TaskSummary]], now_minute: int
+) -> list[ComparisonRow]:
+    indexes = {span: children_by_workflow(summaries) for span, summaries in reads.items()}
+    rows = []
+    for plan in plans:
+        action_id = plan.change.action_id
+        before = plan.kept_before
+        if before is None:
+            before = _side_document(action_id, reads[plan.before], indexes[plan.before], *plan.before)
+        lo, hi = plan.after
+        after = _side_document(action_id, reads[plan.after], indexes[plan.after], lo, min(hi, now_minute + 1))
+        rows.append(ComparisonRow(plan.change, before, after, now_minute >= hi))
+    return rows
+
+
 class BeforeAfter:
     """Keeps and compares the numbers around each task's latest mode change."""
 
@@ -152,49 +184,46 @@ class BeforeAfter:
                 previous[change.action_id] = latest[change.action_id]
             latest[change.action_id] = change
         stored = {row.change.action_id: row for row in await self._comparisons.all()}
-        reads: dict[tuple[int, int], dict[str, TaskSummary]] = {}
-
-        async def summaries(lo: int, hi: int) -> dict[str, TaskSummary]:
-            if (lo, hi) not in reads:
-                reads[lo, hi] = await self._insights.window(lo, hi)
-            return reads[lo, hi]
-
-        rows, changed = [], []
+        rows, plans = [], []
         for action_id, change in latest.items():
             row = stored.get(action_id)
-            if row is not None and row.change.revision == change.revision and row.after_complete:
+            same = row is not None and row.change.revision == change.revision
+            if row is not None and same and row.after_complete:
                 rows.append(row)
                 continue
             minute = _minute(change.at)
-            before = row.before if row is not None and row.change.revision == change.revision else None
-            if before is None:
-                lo = minute - self._window_minutes
-                if action_id in previous:
-                    lo = max(lo, _minute(previous[action_id].at) + 1)
-                before = _side_document(action_id, await summaries(lo, minute), lo, minute)
-            lo, hi = minute + 1, minute + 1 + self._window_minutes
-            after = _side_document(action_id, await summaries(lo, hi), lo, min(hi, now_minute + 1))
-            fresh = ComparisonRow(change, before, after, now_minute >= hi)
-            rows.append(fresh)
-            if fresh != row:
-                changed.append(fresh)
-        return rows, changed
+            lo = minute - self._window_minutes
+            if action_id in previous:
+                lo = max(lo, _minute(previous[action_id].at) + 1)
+            kept_before = row.before if row is not None and same else None
+            plans.append(
+                _Plan(change, row, kept_before, (lo, minute), (minute + 1, minute + 1 + self._window_minutes))
+            )
+        # One read per distinct range (an import's changes share theirs), then the merging off the loop.
+        ranges = {plan.after for plan in plans} | {plan.before for plan in plans if plan.kept_before is None}
+        reads = {span: await self._insights.window(*span) for span in sorted(ranges)}
+        fresh = await asyncio.to_thread(_compute, plans, reads, now_minute)
+        changed = [new for plan, new in zip(plans, fresh, strict=True) if new != plan.row]
+        return rows + fresh, changed
 
     async def keep(self) -> int:
         """Store the sides of recent changes (the retention sweep, before it deletes rows) and forget
         comparisons past the horizon; returns how many comparisons were written."""
         _rows, changed = await self._rows()
-        for row in changed:
-            await self._comparisons.save(row)
+        await self._comparisons.save(changed)
         await self._comparisons.expire(self._clock() - HORIZON)
         return len(changed)
 
     async def comparisons(self) -> dict[str, Comparison]:
         """action_id -> its latest change in the horizon, with both sides as far as measured."""
         rows, _changed = await self._rows()
-        return {
-            row.change.action_id: Comparison(
-                row.change, side_of(row.before), side_of(row.after), row.after_complete
-            )
-            for row in rows
-        }
+        return await asyncio.to_thread(_comparisons, rows)
+
+
+def _comparisons(rows: list[ComparisonRow]) -> dict[str, Comparison]:
+    return {
+        row.change.action_id: Comparison(
+            row.change, side_of(row.before), side_of(row.after), row.after_complete
+        )
+        for row in rows
+    }

@@ -9,7 +9,7 @@ horizon deleted by the retention sweep, and a forgotten task's row goes with its
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .database import Database
+from .database import Database, chunks
 from .schema import audit_events, insight_comparisons
 
 __all__ = ["ComparisonRow", "ComparisonStore", "ModeChange"]
@@ -27,12 +27,14 @@ __all__ = ["ComparisonRow", "ComparisonStore", "ModeChange"]
 # Audit events read per sweep, newest first: far more task writes than a day normally holds, and a
 # bound on the sweep's work when an import rewrote everything.
 _MAX_EVENTS: Final = 20_000
+_CHUNK: Final = 200
 
 
 @dataclass(frozen=True, slots=True)
 class ModeChange:
     """A task write whose stored mode differs from the one before it (by hand, an applied
-    recommendation, an import, or an expiry's revert: whatever wrote the audit event)."""
+    recommendation, an expiry's revert: a task event), or a task an import changed (one import event
+    for the whole document)."""
 
     revision: int
     at: datetime
@@ -65,6 +67,14 @@ def _note(state: object) -> str | None:
     return None
 
 
+def _tasks(document: object) -> dict[str, str]:
+    """An imported rule-set document's task modes (``{"tasks": {action_id: mode}}``)."""
+    tasks = document.get("tasks") if isinstance(document, dict) else None
+    if not isinstance(tasks, dict):
+        return {}
+    return {str(key): value for key, value in tasks.items() if isinstance(value, str)}
+
+
 class ComparisonStore:
     def __init__(self, database: Database, write_lock: asyncio.Lock | None) -> None:
         self._db = database
@@ -85,29 +95,47 @@ class ComparisonStore:
             rows = await connection.execute(
                 sa.select(
                     audit_events.c.revision,
+                    audit_events.c.kind,
                     audit_events.c.at,
                     audit_events.c.actor,
                     audit_events.c.key,
                     audit_events.c.before,
                     audit_events.c.after,
                 )
-                .where(audit_events.c.kind == "task", audit_events.c.at >= since)
+                .where(audit_events.c.kind.in_(("task", "import")), audit_events.c.at >= since)
                 .order_by(audit_events.c.revision.desc())
                 .limit(_MAX_EVENTS)
             )
-            changes = [
-                ModeChange(
-                    revision=int(row.revision),
-                    at=row.at,
-                    actor=str(row.actor),
-                    action_id=str(row.key),
-                    note=_note(row.after),
-                    from_mode=_mode(row.before),
-                    to_mode=_mode(row.after),
-                )
-                for row in rows
-                if row.key is not None and _mode(row.before) != _mode(row.after)
-            ]
+            changes: list[ModeChange] = []
+            for row in rows:
+                if row.kind == "import":
+                    # One event for the whole document: each task whose mode it changed.
+                    before, after = _tasks(row.before), _tasks(row.after)
+                    for action_id in sorted(before.keys() | after.keys(), reverse=True):
+                        if before.get(action_id) != after.get(action_id):
+                            changes.append(
+                                ModeChange(
+                                    int(row.revision),
+                                    row.at,
+                                    str(row.actor),
+                                    action_id,
+                                    None,
+                                    before.get(action_id),
+                                    after.get(action_id),
+                                )
+                            )
+                elif row.key is not None and _mode(row.before) != _mode(row.after):
+                    changes.append(
+                        ModeChange(
+                            int(row.revision),
+                            row.at,
+                            str(row.actor),
+                            str(row.key),
+                            _note(row.after),
+                            _mode(row.before),
+                            _mode(row.after),
+                        )
+                    )
         changes.reverse()
         return changes
 
@@ -132,30 +160,36 @@ class ComparisonStore:
                 for row in rows
             ]
 
-    async def save(self, row: ComparisonRow) -> None:
-        """Store ``row`` as its task's comparison, unless a later change is stored already (another
-        replica's sweep saw it first)."""
-        change = row.change
-        values = {
-            "action_id": change.action_id,
-            "revision": change.revision,
-            "changed_at": change.at,
-            "actor": change.actor,
-            "note": change.note,
-            "from_mode": change.from_mode,
-            "to_mode": change.to_mode,
-            "before": row.before,
-            "after": row.after,
-            "after_complete": row.after_complete,
-        }
+    async def save(self, rows: Sequence[ComparisonRow]) -> None:
+        """Store each row as its task's comparison, unless a later change is stored already (another
+        replica's sweep saw it first); in one transaction."""
+        if not rows:
+            return
         insert = (postgresql.insert if self._db.is_postgres else sqlite.insert)(insight_comparisons)
-        statement = insert.values(values).on_conflict_do_update(
+        columns = ("revision", "changed_at", "actor", "note", "from_mode", "to_mode", "before", "after")
+        statement = insert.on_conflict_do_update(
             index_elements=["action_id"],
-            set_={key: value for key, value in values.items() if key != "action_id"},
-            where=insight_comparisons.c.revision <= change.revision,
+            set_={name: insert.excluded[name] for name in (*columns, "after_complete")},
+            where=insight_comparisons.c.revision <= insert.excluded.revision,
         )
+        values = [
+            {
+                "action_id": row.change.action_id,
+                "revision": row.change.revision,
+                "changed_at": row.change.at,
+                "actor": row.change.actor,
+                "note": row.change.note,
+                "from_mode": row.change.from_mode,
+                "to_mode": row.change.to_mode,
+                "before": row.before,
+                "after": row.after,
+                "after_complete": row.after_complete,
+            }
+            for row in rows
+        ]
         async with self._write() as connection:
-            await connection.execute(statement)
+            for chunk in chunks(values, _CHUNK):
+                await connection.execute(statement, list(chunk))
 
     async def expire(self, before: datetime) -> int:
         """Delete comparisons of changes made before ``before``; returns how many."""

@@ -15,7 +15,7 @@ from hatchet_trace_flags_server.services.retention import RetentionSweep
 from hatchet_trace_flags_server.store.database import Database
 from hatchet_trace_flags_server.store.store import Store
 
-from hatchet_trace_flags.contract import Mode, TaskSummary
+from hatchet_trace_flags.contract import Mode, RuleSet, TaskSummary
 from tests.support.server.insight_reports import CHILD, SPAWNER, fan_out_report
 from tests.support.server.live import SettingsFactory
 
@@ -146,3 +146,17 @@ async def test_the_next_change_replaces_it_and_its_before_side_starts_after_the_
 
     await store.insights.forget([CHILD])
     assert await store.comparisons.all() == []
+
+
+async def test_an_import_is_a_change_of_every_task_whose_mode_it_changed(store: Store) -> None:
+    await store.writes.set_task(SPAWNER, "parent", Author("bob", "api"))
+    rules = RuleSet(tasks={CHILD: "link", SPAWNER: "parent"})
+    await store.writes.import_rules(rules, Author("carol", "cli", "restore"))
+    changes = await store.comparisons.mode_changes(datetime.now().astimezone() - timedelta(hours=1))
+    [change] = [change for change in changes if change.actor == "carol"]  # the spawner kept its mode
+    assert (change.action_id, change.actor, change.from_mode, change.to_mode) == (
+        CHILD,
+        "carol",
+        None,
+        "link",
+    )
