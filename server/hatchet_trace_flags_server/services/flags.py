@@ -218,6 +218,12 @@ class FlagService:
         """Replace the whole rule set (validated by :class:`RuleSet` itself; all or nothing)."""
         return await self._published(await self._store.writes.import_rules(rules, author))
 
+    async def revert_due(self, now: datetime) -> WriteResult[RuleRecord | SettingsRecord] | None:
+        """Write the revert of the earliest time-boxed setting ended by ``now`` (services/expiry.py);
+        ``None`` when nothing is due."""
+        result = await self._store.writes.revert_due(now)
+        return None if result is None else await self._published(result)
+
     async def _published(self, result: WriteResult[_R]) -> WriteResult[_R]:
         if result.event is not None and result.snapshot is not None:
             self._metrics.changes.labels(result.event.kind).inc()
