@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
+from openfeature import api
 from openfeature.event import ProviderEvent
 
 from hatchet_trace_flags import FlagPredicate
@@ -98,3 +100,25 @@ def test_a_worker_that_does_not_announce_expiries_gets_version_1_and_follows_the
     wait_until(lambda: provider.rules.tasks.get(TASK) == "parent", what="the old worker follows the revert")
     assert all(body["version"] == 1 and set(body) <= VERSION_1_KEYS for body in transport.bodies)
     assert provider.last_error is None
+
+
+def test_a_worker_started_from_its_snapshot_file_after_until_serves_the_reverted_value(
+    service: Service, make_provider: ProviderFactory, tmp_path: Path
+) -> None:
+    snapshot_file = tmp_path / "snapshot.json"
+    service.set_task(TASK, "parent")
+    first = make_provider(service.url, snapshot_file=snapshot_file)
+    install_provider(first, timeout=5)
+    until = datetime.now(UTC) + timedelta(seconds=LEAD)
+    timed_write(service, "link", until)
+    wait_until(lambda: first.rules.tasks.get(TASK) == "link", what="the timed link reaches the worker")
+    wait_until(lambda: "expiries" in snapshot_file.read_text(), what="the worker persists the timed rules")
+    first.shutdown()
+    api.clear_providers()
+    service.stop()
+    wait_until(lambda: datetime.now(UTC) >= until, what="until passes with the worker and the service down")
+
+    second = make_provider(service.url, snapshot_file=snapshot_file, startup_timeout=0.5)
+    assert second.source == "snapshot file"
+    assert second.rules.tasks[TASK] == "parent"
+    assert second.rules.next_expiry is None
