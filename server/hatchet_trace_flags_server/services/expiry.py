@@ -5,7 +5,7 @@ early whenever the served snapshot changes, whoever wrote it), then reverts what
 a time, through :meth:`FlagService.revert_due`. Every replica runs one: the store makes sure each
 revert is written once (store/expiry_writes.py). A process that starts after an ``until`` passed
 reverts at once. A failing attempt (database away) is logged and retried; meanwhile readers are
-already served the reverted values (core/served_rules.py).
+already served the reverted values (services/served_rules.py).
 """
 
 from __future__ import annotations

@@ -42,13 +42,13 @@ from hatchet_trace_flags_server.core.records import (
     TaskRow,
     WriteResult,
 )
-from hatchet_trace_flags_server.core.served_rules import served_snapshot
 from hatchet_trace_flags_server.store.schema import utcnow
 from hatchet_trace_flags_server.store.store import Store
 from hatchet_trace_flags_server.store.task_list.pattern_matches import PatternMatches
 
 from .feed import ChangeFeed
 from .insights import InsightService
+from .served_rules import served_snapshot
 
 __all__ = ["FlagService"]
 
@@ -89,7 +89,7 @@ class FlagService:
         return self._feed.snapshot
 
     def served(self, *, with_expiries: bool) -> RulesSnapshot:
-        """The snapshot as served now (core/served_rules.py): expired settings reverted; without
+        """The snapshot as served now (services/served_rules.py): expired settings reverted; without
         ``with_expiries`` the version-1 document of the values in force, with its own ETag."""
         return served_snapshot(self._feed.snapshot, with_expiries=with_expiries, now=utcnow())
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from hatchet_trace_flags_server.core.records import RulesSnapshot
-from hatchet_trace_flags_server.core.served_rules import reads_expiries, served_snapshot
+from hatchet_trace_flags_server.services.served_rules import reads_expiries, served_snapshot
 
 from hatchet_trace_flags.contract import Expiry, RuleSet
 
