@@ -25,6 +25,10 @@ How the boolean flag resolves:
 Errors: another flag key gives ``FLAG_NOT_FOUND``; a context without ``targeting_key`` gives
 ``TARGETING_KEY_MISSING``; asking for our flag as a string/number/object gives ``TYPE_MISMATCH``.
 
+Time-boxed settings (``RuleSet.expiries``): the provider serves ``rules.at(now)`` (so :attr:`rules` is
+what is in force) and, at each ``until``, swaps in the reverted rules and emits
+``PROVIDER_CONFIGURATION_CHANGED`` by itself (:mod:`.expiry_timer`), with or without a service.
+
 Evaluation is a dictionary lookup or two and never does I/O, which the class attribute
 ``evaluates_in_process = True`` tells :class:`~hatchet_trace_flags.FlagPredicate` (it then evaluates
 inline on a cache miss instead of on a background thread).
