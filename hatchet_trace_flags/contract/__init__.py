@@ -30,7 +30,7 @@ from ._fanout_summary import (
     exemplar_from_json,
     is_trace_id,
 )
-from ._flagd_export import FLAGD_SCHEMA_URL, to_flagd
+from ._flagd_export import FLAGD_SCHEMA_URL, MAX_FLAGD_PHASES, to_flagd
 from ._flagd_import import FlagdConversionError, is_flagd_document, rules_from_flagd
 from ._names import MAX_ACTION_ID_LENGTH, validate_action_id, validate_mode, validate_pattern
 from ._rule_set import DEFAULT_FLAG_KEY, DOCUMENT_VERSION, MAX_ENTRIES, RuleSet, rules_json_schema
@@ -69,6 +69,7 @@ __all__ = [
     "INSIGHTS_SCHEMA",
     "MAX_ACTION_ID_LENGTH",
     "MAX_ENTRIES",
+    "MAX_FLAGD_PHASES",
     "MAX_INSIGHT_TASKS_PER_REPORT",
     "MAX_RUNNING_PER_REPORT",
     "MAX_SEEN_PER_REPORT",

@@ -7,10 +7,10 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from hatchet_trace_flags.contract import DOCUMENT_VERSION_HEADER, REVISION_HEADER, STORE_HEADER
 from hatchet_trace_flags_server.core.bodies import RulesDocument
 from hatchet_trace_flags_server.core.conditions import ConditionError, parse_entity_tags
-from hatchet_trace_flags_server.core.served_rules import reads_expiries
 from hatchet_trace_flags_server.http.auth import ReadIdentity
 from hatchet_trace_flags_server.http.dependencies import ServicesDep
 from hatchet_trace_flags_server.http.strict_json import StrictJSONRoute
+from hatchet_trace_flags_server.services.served_rules import reads_expiries
 
 __all__ = ["router"]
 

@@ -30,7 +30,8 @@ async def export(
     services: ServicesDep,
     format: Annotated[Literal["native", "flagd"], Query(description="native or flagd")] = "native",
 ) -> Response:
-    current = services.flags.snapshot
+    # With its expiries (a version-2 document, or flagd targeting on $flagd.timestamp), minus any ended.
+    current = services.flags.served(with_expiries=True)
     headers = {"ETag": current.etag, REVISION_HEADER: str(current.revision)}
     if format == "flagd":
         body = json.dumps(to_flagd(current.rules), indent=2, sort_keys=True).encode()

@@ -107,6 +107,9 @@ class RuleRecord:
     def etag(self) -> str:
         return quote_etag(str(self.version))
 
+    def until_or(self, fallback: datetime) -> datetime:
+        return fallback if self.until is None else self.until
+
     @property
     def expiry(self) -> Expiry | None:
         return None if self.until is None else Expiry(self.until, self.reverts_to)

@@ -42,13 +42,13 @@ from hatchet_trace_flags_server.core.records import (
     TaskRow,
     WriteResult,
 )
-from hatchet_trace_flags_server.core.served_rules import served_snapshot
 from hatchet_trace_flags_server.store.schema import utcnow
 from hatchet_trace_flags_server.store.store import Store
 from hatchet_trace_flags_server.store.task_list.pattern_matches import PatternMatches
 
 from .feed import ChangeFeed
 from .insights import InsightService
+from .served_rules import served_snapshot
 
 __all__ = ["FlagService"]
 
@@ -89,7 +89,7 @@ class FlagService:
         return self._feed.snapshot
 
     def served(self, *, with_expiries: bool) -> RulesSnapshot:
-        """The snapshot as served now (core/served_rules.py): expired settings reverted; without
+        """The snapshot as served now (services/served_rules.py): expired settings reverted; without
         ``with_expiries`` the version-1 document of the values in force, with its own ETag."""
         return served_snapshot(self._feed.snapshot, with_expiries=with_expiries, now=utcnow())
 
@@ -217,6 +217,12 @@ class FlagService:
     async def import_rules(self, rules: RuleSet, author: Author) -> WriteResult[RulesSnapshot]:
         """Replace the whole rule set (validated by :class:`RuleSet` itself; all or nothing)."""
         return await self._published(await self._store.writes.import_rules(rules, author))
+
+    async def revert_due(self, now: datetime) -> WriteResult[RuleRecord | SettingsRecord] | None:
+        """Write the revert of the earliest time-boxed setting ended by ``now`` (services/expiry.py);
+        ``None`` when nothing is due."""
+        result = await self._store.writes.revert_due(now)
+        return None if result is None else await self._published(result)
 
     async def _published(self, result: WriteResult[_R]) -> WriteResult[_R]:
         if result.event is not None and result.snapshot is not None:

@@ -38,7 +38,7 @@ from .database import NOTIFY_CHANNEL, Database
 from .rule_reads import RuleQueries, rule_record, settings_record, task_row
 from .schema import audit_events, pattern_rules, rule_state, task_rules, utcnow
 
-__all__ = ["RuleWrites"]
+__all__ = ["RuleWrites", "write_settings"]
 
 _R = TypeVar("_R")
 
@@ -272,7 +272,7 @@ class RuleWrites:
                 rules = rules.with_settings(
                     default=new_default, links_enabled=new_links, links_expiry=new.links_expiry
                 )
-                await _write_settings(connection, new)
+                await write_settings(connection, new)
                 event, snapshot = await self._finish(
                     connection,
                     author,
@@ -322,7 +322,7 @@ class RuleWrites:
                     settings.links_enabled,
                     settings.links_until,
                 ):
-                    await _write_settings(
+                    await write_settings(
                         connection,
                         SettingsRecord(
                             rules.default,
@@ -349,7 +349,7 @@ class RuleWrites:
         return WriteResult(snapshot, event, snapshot)
 
 
-async def _write_settings(connection: AsyncConnection, settings: SettingsRecord) -> None:
+async def write_settings(connection: AsyncConnection, settings: SettingsRecord) -> None:
     await connection.execute(
         rule_state.update()
         .where(rule_state.c.id == 1)

@@ -22,9 +22,9 @@ from hatchet_trace_flags_server.core.records import RulesSnapshot
 
 from .comparisons import ComparisonStore
 from .database import Database
+from .expiry_writes import TimedRuleWrites
 from .insights import InsightStore
 from .rule_reads import RuleQueries
-from .rule_writes import RuleWrites
 from .seen_tasks import SeenStore
 from .workers import WorkerStore
 
@@ -43,7 +43,7 @@ class Store:
         self.queries = RuleQueries(database)
         # ``known``: the snapshot this process serves (owned by the change feed), which lets a
         # write start from it instead of re-reading every rule.
-        self.writes = RuleWrites(database, write_lock, known=known)
+        self.writes = TimedRuleWrites(database, write_lock, known=known)
         self.seen = SeenStore(database, write_lock)
         self.insights = InsightStore(database, write_lock)
         self.comparisons = ComparisonStore(database, write_lock)

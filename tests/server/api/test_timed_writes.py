@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from tests.support.waiting import until as until_
+
 pytestmark = pytest.mark.timeout(60)
 
 
@@ -96,3 +98,24 @@ async def test_until_on_settings_needs_the_kill_switch(client: httpx.AsyncClient
     refused = await client.patch("/api/v1/settings", json={"default": "link", "until": _in(hours=1)})
     assert refused.status_code == 422
     assert "links_enabled" in refused.text
+
+
+async def test_the_ofrep_etag_and_the_export_follow_until(client: httpx.AsyncClient) -> None:
+    until = datetime.now(UTC) + timedelta(seconds=3)
+    await client.put("/api/v1/tasks/a:b", json={"mode": "link", "until": until.isoformat()})
+    bulk = {"context": {"targetingKey": "a:b"}}
+    first = await client.post("/ofrep/v1/evaluate/flags", json=bulk)
+    assert first.json()["flags"][0]["variant"] == "link"
+    exported = (await client.get("/api/v1/export")).json()
+    assert exported["expiries"]["tasks"]["a:b"]["until"] == until.isoformat().replace("+00:00", "Z")
+    flagd = (await client.get("/api/v1/export", params={"format": "flagd"})).json()
+    assert "$flagd.timestamp" in str(flagd)
+
+    async def reverted() -> bool:
+        answer = await client.post(
+            "/ofrep/v1/evaluate/flags", json=bulk, headers={"If-None-Match": first.headers["etag"]}
+        )
+        return answer.status_code == 200 and answer.json()["flags"][0]["variant"] == "parent"
+
+    await until_(reverted, what="OFREP answers parent with a new ETag")
+    assert datetime.now(UTC) >= until

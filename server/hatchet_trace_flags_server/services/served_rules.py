@@ -14,8 +14,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from hatchet_trace_flags.contract import TIMED_DOCUMENT_VERSION, Expiries
-
-from .records import RulesSnapshot
+from hatchet_trace_flags_server.core.records import RulesSnapshot
 
 __all__ = ["reads_expiries", "served_snapshot"]
 
