@@ -160,3 +160,14 @@ async def test_an_import_is_a_change_of_every_task_whose_mode_it_changed(store: 
         None,
         "link",
     )
+
+
+async def test_an_expiry_revert_is_a_change_named_after_who_set_it(store: Store) -> None:
+    until = datetime.now().astimezone() + timedelta(minutes=30)
+    await store.writes.set_task(CHILD, "link", Author("alice", "api", "for the incident"), until=until)
+    assert await store.writes.revert_due(until + timedelta(seconds=1)) is not None
+    changes = await store.comparisons.mode_changes(datetime.now().astimezone() - timedelta(hours=1))
+    assert [(change.actor, change.from_mode, change.to_mode) for change in changes] == [
+        ("alice", None, "link"),
+        ("expiry:alice", "link", None),
+    ]

@@ -20,11 +20,12 @@ from hatchet_trace_flags_server.http.app_state import state_of
 from hatchet_trace_flags_server.store.database import Database
 from hatchet_trace_flags_server.store.store import Store
 from playwright.sync_api import expect
+from sqlalchemy.engine import URL
 
 from hatchet_trace_flags.contract import TaskSummary
-from tests.support.server.dashboard import ADMIN_TOKEN, SCREENSHOTS, PersonFactory, report_seen
+from tests.support.server.dashboard import SCREENSHOTS, PersonFactory, report_seen
 from tests.support.server.insight_reports import CHILD, SPAWNER, fan_out_report
-from tests.support.server.live import LiveServer
+from tests.support.server.live import ADMIN_TOKEN, LiveServer
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -34,7 +35,7 @@ def _summaries(*, link: bool, max_delay: float) -> dict[str, TaskSummary]:
     return {task.action_id: task.to_summary() for task in body.tasks}
 
 
-async def _record_around(url: str, minute: int) -> None:
+async def _record_around(url: URL, minute: int) -> None:
     database = Database(url)
     try:
         insights = Store(database).insights

@@ -106,3 +106,19 @@ def test_a_bad_time_is_refused_and_changes_nothing(alice: Person, api: httpx.Cli
     expect(alice.notices()).to_contain_text("is not in the future")
     assert api.get(f"/api/v1/tasks/{TASK}").json()["mode"] is None
     alice.console.clear()  # the refused request's 422 is logged by the browser; it is the point here
+
+
+def test_at_until_the_row_goes_back_by_itself(alice: Person, api: httpx.Client) -> None:
+    task = SEEN[1]
+    soon = (datetime.now(UTC) + timedelta(seconds=4)).isoformat()
+    assert api.put(f"/api/v1/tasks/{task}", json={"mode": "link", "until": soon}).status_code == 200
+    alice.page.reload()
+    expect(alice.row(task).locator(".timed")).to_be_visible()
+    expect(alice.switch(task)).to_have_attribute("aria-checked", "true")
+    # The service's expiry clock writes the revert; the page gets it as a live change like any other.
+    expect(alice.switch(task)).to_have_attribute("aria-checked", "false", timeout=20_000)
+    expect(alice.row(task).locator(".timed")).to_have_count(0)
+    body = api.get(f"/api/v1/tasks/{task}").json()
+    assert (body["mode"], body["until"]) == (None, None)
+    [revert, _write] = api.get("/api/v1/audit", params={"key": task}).json()["items"]
+    assert revert["actor"] == "expiry:alice"
