@@ -49,10 +49,10 @@ def parse_until(value: object, *, field: str = "until") -> datetime:
             f"needs an RFC 3339 date, time and offset (e.g. 2026-01-31T15:00:00Z), got {value[:64]!r}",
         )
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
+        # OverflowError: a time at the edge of year 1 or 9999 that UTC moves out of range.
+        return datetime.fromisoformat(text).astimezone(UTC)
+    except (ValueError, OverflowError):
         raise RulesError(field, f"not a valid time: {value[:64]!r}") from None
-    return moment.astimezone(UTC)
 
 
 def format_until(moment: datetime) -> str:

@@ -114,6 +114,7 @@ def test_parse_until_reads_rfc_3339_with_an_offset(text: str, expected: datetime
         "2026-01-31",
         "2026-01-31T15Z",
         "2026-02-30T15:00:00Z",
+        "0001-01-01T00:00:00+01:00",
         "tomorrow",
         "",
         1700000000,
