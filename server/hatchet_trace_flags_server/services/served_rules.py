@@ -42,7 +42,8 @@ def served_snapshot(snapshot: RulesSnapshot, *, with_expiries: bool, now: dateti
     return _view(snapshot, with_expiries, due)
 
 
-@lru_cache(maxsize=64)
+# Few: each entry holds a whole rule set, and only the current snapshot's views are asked for.
+@lru_cache(maxsize=8)
 def _view(snapshot: RulesSnapshot, with_expiries: bool, due: datetime | None) -> RulesSnapshot:
     rules = snapshot.rules
     if due is not None:
