@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
-from hatchet_trace_flags.contract import REVISION_HEADER, STORE_HEADER
+from hatchet_trace_flags.contract import DOCUMENT_VERSION_HEADER, REVISION_HEADER, STORE_HEADER
 from hatchet_trace_flags_server.core.bodies import RulesDocument
 from hatchet_trace_flags_server.core.conditions import ConditionError, parse_entity_tags
 from hatchet_trace_flags_server.http.auth import ReadIdentity
 from hatchet_trace_flags_server.http.dependencies import ServicesDep
 from hatchet_trace_flags_server.http.strict_json import StrictJSONRoute
+from hatchet_trace_flags_server.services.served_rules import reads_expiries
 
 __all__ = ["router"]
 
@@ -18,7 +19,7 @@ router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v1", tags=["rules"]
 
 @router.get(
     "/snapshot",
-    summary="The whole rule set (poll with If-None-Match)",
+    summary="The whole rule set (poll with If-None-Match; send X-Rules-Document-Version: 2 for expiries)",
     response_model=RulesDocument,
     responses={
         200: {
@@ -32,11 +33,15 @@ router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v1", tags=["rules"]
     },
 )
 async def snapshot(request: Request, _identity: ReadIdentity, services: ServicesDep) -> Response:
-    current = services.flags.snapshot
+    # A worker that announces expiries gets them (version 2 when timed); any other reader the
+    # version-1 document of the values in force now, whose ETag changes at each until.
+    announced = request.headers.get(DOCUMENT_VERSION_HEADER)
+    current = services.flags.served(with_expiries=reads_expiries(announced))
     headers = {
         "ETag": current.etag,
         REVISION_HEADER: str(current.revision),
         "Cache-Control": "no-cache",
+        "Vary": DOCUMENT_VERSION_HEADER,
         **services.store_headers,
     }
     presented = request.headers.get("if-none-match")
