@@ -13,6 +13,7 @@ bound to ``traceparent`` the way the per-run override is: trusted only when its 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -28,18 +29,12 @@ __all__ = [
 TRACEPARENT_METADATA_KEY: Final = "traceparent"
 FAMILY_METADATA_KEY: Final = "hatchet_trace_flags.traceparent"
 _LENGTH: Final = 55  # "00-" + 32 hex trace id + "-" + 16 hex span id + "-" + 2 hex flags
-_HEX: Final = frozenset("0123456789abcdef")
+_VERSION_00: Final = re.compile("00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 
 
 def _well_formed(traceparent: object) -> bool:
-    return (
-        isinstance(traceparent, str)
-        and len(traceparent) == _LENGTH
-        and traceparent.startswith("00-")
-        and traceparent[35] == "-"
-        and traceparent[52] == "-"
-        and _HEX.issuperset(traceparent[3:35] + traceparent[36:52] + traceparent[53:])
-    )
+    # One C-level match instead of a character-set test over the ids (a trigger and a linked start pay it).
+    return isinstance(traceparent, str) and _VERSION_00.fullmatch(traceparent) is not None
 
 
 def trace_id_in(traceparent: object) -> int | None:

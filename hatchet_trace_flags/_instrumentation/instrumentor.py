@@ -294,7 +294,14 @@ class HatchetInstrumentor(DurableWrappers):
                 links=links,
             )
             if view is not None:
-                held = view.hold(span, traceparent)  # released once the start span has ended
+                # Released once the start span has ended. The spawner's context, when the propagator
+                # already read it from this traceparent, spares parsing it again.
+                parsed = (
+                    (links[0].context if links else getattr(span, "parent", None))
+                    if own is traceparent
+                    else None
+                )
+                held = view.hold(span, traceparent, parsed)
             record_evaluation(span, decided)
             if measured is not None:
                 measured.note_trace(span)
