@@ -50,7 +50,7 @@ __all__ = [
 class EngineBound(ReadableSpan):
     """A span that the engine gets in its own trace, with the target decided when the span ended.
 
-    Made on the span-ending thread (two slots); the export thread calls :meth:`rewrite`, which gives it the
+    Made on the span-ending thread (a few slots); the export thread calls :meth:`rewrite`, which gives it the
     engine's ids. It reads as that copy of the span, as a ``ReadableSpan`` does, without copying the span:
     everything but the ids and the links comes from the span itself when an exporter reads it (building a
     new ``ReadableSpan`` copied the events and links under their locks and cost ~3.5 µs per span). Until the
@@ -58,14 +58,15 @@ class EngineBound(ReadableSpan):
     flag).
     """
 
-    __slots__ = ("_engine_context", "_engine_links", "_engine_parent", "span", "target")
+    __slots__ = ("_drops_spawn_link", "_engine_context", "_engine_links", "_engine_parent", "span", "target")
 
     def __init__(self, span: ReadableSpan, target: EngineTarget) -> None:  # a view: ReadableSpan's is not run
         self.span = span
         self.target = target
         self._engine_context: SpanContext | None = span.context
         self._engine_parent = span.parent
-        self._engine_links: Sequence[Link] | None = None  # None: the span's own
+        self._engine_links: Sequence[Link] | None = None
+        self._drops_spawn_link = False
 
     def rewrite(self) -> EngineBound:
         """In the engine's trace, same span ids, the root parented on its spawner (export thread, once)."""
@@ -84,7 +85,7 @@ class EngineBound(ReadableSpan):
             # The linked start span: its spawner becomes its parent, and the link to it goes.
             spawner = target.spawner_span_id
             self._engine_parent = SpanContext(trace_id, spawner, True, own.trace_flags)
-            self._engine_links = tuple(link for link in span.links if link.context.span_id != spawner)
+            self._drops_spawn_link = True  # the links are filtered when an exporter reads them
         return self
 
     @property
@@ -101,11 +102,18 @@ class EngineBound(ReadableSpan):
     @property
     def links(self) -> Sequence[Link]:
         links = self._engine_links
-        return self.span.links if links is None else links
+        if links is None:
+            if not self._drops_spawn_link:
+                return self.span.links
+            spawner = self.target.spawner_span_id
+            links = self._engine_links = tuple(
+                link for link in self.span.links if link.context.span_id != spawner
+            )
+        return links
 
     @property
     def dropped_links(self) -> int:
-        return self.span.dropped_links if self._engine_links is None else 0
+        return 0 if self._drops_spawn_link else self.span.dropped_links
 
     @property
     def name(self) -> str:

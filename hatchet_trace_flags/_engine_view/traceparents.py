@@ -22,6 +22,7 @@ __all__ = [
     "TRACEPARENT_METADATA_KEY",
     "in_trace",
     "own_traceparent",
+    "plain_ids",
     "span_id_in",
     "trace_id_in",
 ]
@@ -46,6 +47,20 @@ def trace_id_in(traceparent: object) -> int | None:
     if trace_id == 0 or int(traceparent[36:52], 16) == 0:
         return None
     return trace_id
+
+
+def plain_ids(traceparent: str) -> tuple[int, int, int] | None:
+    """(trace id, span id, flags) of a plain version-00 traceparent with non-zero ids, else ``None``.
+
+    What the W3C propagator reads from such a value, for a tenth of its cost (it matches a more general
+    pattern through ``re.search``, for other versions and surrounding blanks, and builds a ``Context``);
+    anything else is left to the propagator."""
+    if _VERSION_00.fullmatch(traceparent) is None:
+        return None
+    trace_id, span_id = int(traceparent[3:35], 16), int(traceparent[36:52], 16)
+    if trace_id == 0 or span_id == 0:
+        return None
+    return trace_id, span_id, int(traceparent[53:], 16)
 
 
 def span_id_in(traceparent: str) -> int:
