@@ -8,11 +8,10 @@ exporters among them, still gets the span exactly as it is, in the link shape.
 On the thread that ends a span it only decides (one dict lookup): a span of a mapped trace goes into the
 batch queue as an :class:`EngineBound` record carrying its target; a span of a forgotten linked trace is
 left out and counted; anything else goes in as it is. :class:`EngineCopyExporter`, on the export thread,
-rewrites each record into the engine's copy (new ids only; the rest is read from the span itself): the
-engine's trace id, the same span ids, and for the trace's root (the linked start span) the spawning span as
-parent, so the engine re-parents it under its own run span.
-The spawn link is dropped from the copy: the engine stores no links, and in that shape the spawner is the
-parent.
+turns each record into the engine's copy, an :class:`EngineCopy` (new ids; the rest is read from the span):
+the engine's trace id, the same span ids, and for the trace's root (the linked start span) the spawning span
+as parent, so the engine re-parents it under its own run span. The spawn link is dropped from the copy: the
+engine stores no links, and in that shape the spawner is the parent.
 """
 
 from __future__ import annotations
@@ -38,6 +37,7 @@ from hatchet_trace_flags._engine_view.view import EngineView
 
 __all__ = [
     "EngineBound",
+    "EngineCopy",
     "EngineCopyExporter",
     "EngineCopyProcessor",
     "engine_copy",
@@ -47,52 +47,54 @@ __all__ = [
 ]
 
 
-class EngineBound(ReadableSpan):
-    """A span that the engine gets in its own trace, with the target decided when the span ended.
+class EngineBound:
+    """A span that the engine gets in its own trace, with the target decided when the span ended."""
 
-    Made on the span-ending thread (a few slots); the export thread calls :meth:`rewrite`, which gives it the
-    engine's ids. It reads as that copy of the span, as a ``ReadableSpan`` does, without copying the span:
-    everything but the ids and the links comes from the span itself when an exporter reads it (building a
-    new ``ReadableSpan`` copied the events and links under their locks and cost ~3.5 µs per span). Until the
-    rewrite it reads as the span, which is all a batch processor looks at before queueing (the sampled
-    flag).
+    __slots__ = ("context", "span", "target")
+
+    def __init__(self, span: ReadableSpan, target: EngineTarget) -> None:
+        self.span = span
+        self.target = target
+        self.context = span.context  # all a batch processor reads before queueing (the sampled flag)
+
+
+class EngineCopy(ReadableSpan):
+    """The engine's copy of a span, made on the export thread: in the engine's trace, same span ids, the root
+    (the linked start span) parented on its spawner and without the link to it.
+
+    A view, not a copy: only the ids are new; everything else is read from the span itself when an exporter
+    reads it (building a new ``ReadableSpan`` copied the events and links under their locks, ~1 µs more per
+    span). It reads as a ``ReadableSpan`` does.
     """
 
     __slots__ = ("_drops_spawn_link", "_engine_context", "_engine_links", "_engine_parent", "span", "target")
 
-    def __init__(self, span: ReadableSpan, target: EngineTarget) -> None:  # a view: ReadableSpan's is not run
-        self.span = span
-        self.target = target
-        self._engine_context: SpanContext | None = span.context
-        self._engine_parent = span.parent
-        self._engine_links: Sequence[Link] | None = None
-        self._drops_spawn_link = False
-
-    def rewrite(self) -> EngineBound:
-        """In the engine's trace, same span ids, the root parented on its spawner (export thread, once)."""
-        span = self.span
-        target = self.target
+    def __init__(self, bound: EngineBound) -> None:  # ReadableSpan's is not run: nothing of it is used
+        self.span = span = bound.span
+        self.target = target = bound.target
         trace_id = target.engine_trace_id
         own = span.context
         assert own is not None
         self._engine_context = SpanContext(trace_id, own.span_id, False, own.trace_flags, own.trace_state)
+        self._engine_links: Sequence[Link] | None = None
+        self._drops_spawn_link = False
         parent = span.parent
         if parent is not None:
-            self._engine_parent = SpanContext(
+            self._engine_parent: SpanContext | None = SpanContext(
                 trace_id, parent.span_id, parent.is_remote, parent.trace_flags, parent.trace_state
             )
         elif target.spawner_span_id:
             # The linked start span: its spawner becomes its parent, and the link to it goes.
-            spawner = target.spawner_span_id
-            self._engine_parent = SpanContext(trace_id, spawner, True, own.trace_flags)
+            self._engine_parent = SpanContext(trace_id, target.spawner_span_id, True, own.trace_flags)
             self._drops_spawn_link = True  # the links are filtered when an exporter reads them
-        return self
+        else:
+            self._engine_parent = None
 
     @property
-    def context(self) -> SpanContext | None:
+    def context(self) -> SpanContext:
         return self._engine_context
 
-    def get_span_context(self) -> SpanContext | None:
+    def get_span_context(self) -> SpanContext:
         return self._engine_context
 
     @property
@@ -164,27 +166,25 @@ class EngineBound(ReadableSpan):
         return self.span.instrumentation_info  # deprecated upstream; read through for old exporters
 
     def to_json(self, indent: int | None = 4) -> str:
-        return str(engine_copy(self).to_json(indent))
+        return str(engine_copy(EngineBound(self.span, self.target)).to_json(indent))
 
 
 def engine_copy(bound: EngineBound) -> ReadableSpan:
-    """The engine's copy of the span as a plain ``ReadableSpan`` (what :meth:`EngineBound.rewrite` reads
-    as, built out; for the rare exporter that serialises with ``to_json``)."""
-    if bound.context is bound.span.context:
-        bound.rewrite()
+    """The engine's copy of the span as a plain ``ReadableSpan``, built out (for ``to_json``)."""
+    view = EngineCopy(bound)
     return ReadableSpan(
-        name=bound.name,
-        context=bound.context,
-        parent=bound.parent,
-        resource=bound.resource,
-        attributes=bound.attributes,
-        events=bound.events,
-        links=bound.links,
-        kind=bound.kind,
-        status=bound.status,
-        start_time=bound.start_time,
-        end_time=bound.end_time,
-        instrumentation_scope=bound.instrumentation_scope,
+        name=view.name,
+        context=view.context,
+        parent=view.parent,
+        resource=view.resource,
+        attributes=view.attributes,
+        events=view.events,
+        links=view.links,
+        kind=view.kind,
+        status=view.status,
+        start_time=view.start_time,
+        end_time=view.end_time,
+        instrumentation_scope=view.instrumentation_scope,
     )
 
 
@@ -194,8 +194,8 @@ class EngineCopyExporter(SpanExporter):
     def __init__(self, inner: SpanExporter) -> None:
         self._inner = inner
 
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        copies = [span.rewrite() if isinstance(span, EngineBound) else span for span in spans]
+    def export(self, spans: Sequence[ReadableSpan | EngineBound]) -> SpanExportResult:
+        copies = [EngineCopy(span) if isinstance(span, EngineBound) else span for span in spans]
         return self._inner.export(copies)
 
     def shutdown(self) -> None:
@@ -229,7 +229,7 @@ class EngineCopyProcessor(SpanProcessor):
             return
         target = self._target_of(context.trace_id)
         if target is not None:
-            self.engine_processor.on_end(EngineBound(span, target))
+            self.engine_processor.on_end(EngineBound(span, target))  # type: ignore[arg-type]  # read as a span
         elif context.trace_id in self._forgotten:
             if context.trace_flags.sampled:
                 self._view.span_left_out()

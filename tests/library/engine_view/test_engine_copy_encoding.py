@@ -19,6 +19,7 @@ from opentelemetry.trace import Link, SpanContext, StatusCode, TraceFlags, set_s
 
 from hatchet_trace_flags._engine_view.processor import (
     EngineBound,
+    EngineCopy,
     EngineCopyExporter,
     EngineCopyProcessor,
     engine_copy,
@@ -87,7 +88,7 @@ def encoded(span: ReadableSpan) -> dict[str, Any]:
 
 def test_the_engine_exporter_encodes_the_span_in_the_engines_trace_and_nothing_else_changes() -> None:
     user, engine = run_linked_trace()
-    assert all(isinstance(span, EngineBound) for span in engine.values())
+    assert all(isinstance(span, EngineCopy) for span in engine.values())
     root, work = encoded(engine["hatchet.start_step_run"]), encoded(engine["user.work"])
     user_root, user_work = encoded(user["hatchet.start_step_run"]), encoded(user["user.work"])
     assert root["trace_id"] == work["trace_id"] == f"{ENGINE_TRACE:032x}"
@@ -103,11 +104,11 @@ def test_the_engine_exporter_encodes_the_span_in_the_engines_trace_and_nothing_e
 
 def test_it_reads_as_the_plain_readable_span_it_stands_for() -> None:
     _, engine = run_linked_trace()
-    for bound in engine.values():
-        assert isinstance(bound, EngineBound)
-        built = engine_copy(bound)
+    for copy in engine.values():
+        assert isinstance(copy, EngineCopy)
+        built = engine_copy(EngineBound(copy.span, copy.target))
         assert type(built) is ReadableSpan
-        assert json.loads(bound.to_json()) == json.loads(built.to_json())
-        assert encoded(bound) == encoded(built)
-        assert bound.get_span_context() == built.get_span_context()
-        assert tuple(bound.links) == tuple(built.links)
+        assert json.loads(copy.to_json()) == json.loads(built.to_json())
+        assert encoded(copy) == encoded(built)
+        assert copy.get_span_context() == built.get_span_context()
+        assert tuple(copy.links) == tuple(built.links)
