@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import itertools
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -45,17 +44,13 @@ from hatchet_sdk.runnables.action import Action, ActionPayload, ActionType
 from hatchet_sdk.runnables.contextvars import ctx_action_key, ctx_hatchet_span_attributes
 from hatchet_sdk.worker.runner.runner import Runner
 from hatchet_sdk.worker.runner.utils.capture_logs import AsyncLogSender
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace import SpanKind
 from wrapt import wrap_function_wrapper
 
+from benchmarks.instrumentor_alone import time_engine_copy, time_event_and_backlinks_alone, time_trace_map
 from hatchet_trace_flags import HatchetInstrumentor
-from hatchet_trace_flags._decisions.evaluation_event import record_evaluation
-from hatchet_trace_flags._decisions.task_decision import TaskDecider
-from hatchet_trace_flags._engine_view.processor import EngineBound, EngineCopy, EngineCopyProcessor
-from hatchet_trace_flags._engine_view.traces import EngineTraces
-from hatchet_trace_flags._engine_view.view import EngineView
 from hatchet_trace_flags._instrumentation import instrumentor as instrumentor_module
 from hatchet_trace_flags._instrumentation.active_span import active
 from hatchet_trace_flags._instrumentation.backlinks import with_backlinks
@@ -253,111 +248,6 @@ def _time_measurement_alone(rounds: int = ROUNDS, calls: int = 100_000) -> float
     return best
 
 
-def _ended_span(provider: TracerProvider) -> ReadableSpan:
-    """A linked start span as a run ends it: ten attributes and the spawn link."""
-    spawner = SpanContext(0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7, True, TraceFlags(1))
-    span = provider.get_tracer("bench").start_span(
-        "hatchet.start_step_run",
-        attributes={f"hatchet.attribute_{index}": "value" for index in range(10)},
-        links=[Link(spawner, {"hatchet.link": "spawned_by"})],
-    )
-    span.end()
-    return span  # type: ignore[return-value]
-
-
-def _encoder_reads(span: ReadableSpan) -> None:
-    """What the engine's OTLP exporter reads from a span to encode it (its trace encoder, field by field)."""
-    context = span.get_span_context()
-    assert context is not None
-    _ = (context.trace_id, context.span_id, context.trace_state, span.parent, span.parent)
-    _ = (span.name, span.kind, span.start_time, span.end_time, span.attributes, span.events, span.links)
-    _ = (span.status, span.dropped_attributes, span.dropped_events, span.dropped_links)
-    _ = (span.resource, span.instrumentation_scope)
-
-
-def _time_engine_copy(rounds: int = ROUNDS, calls: int = 100_000) -> tuple[float, float, float]:
-    """The engine copy alone (µs per span): on the thread that ends a span, for a span of a linked run and for
-    any other span (each minus handing the span straight to the same processor), and on the export thread,
-    the rewrite of a span of a linked run with what the OTLP encoder then reads from it, minus the same reads
-    of the span itself (which stock's exporter does too)."""
-    provider = TracerProvider()
-    linked, other = _ended_span(provider), _ended_span(provider)
-    assert linked.context is not None
-    view = EngineView(EngineTraces(grace=60.0), None)
-    target = view.traces.hold(linked.context.trace_id, 0xE0E0E0E0E0E0E0E0E0E0E0E0E0E0E0E0, 0x00F067AA0BA902B7)
-    engine = SpanProcessor()  # what the engine's batch processor does with a span is the same either way
-    wrapped = EngineCopyProcessor(engine, view)
-    best = [float("inf")] * 3
-    for _ in range(rounds):
-        started = time.perf_counter_ns()
-        for _ in range(calls):
-            engine.on_end(linked)
-        direct = time.perf_counter_ns() - started
-        for index, span in enumerate((linked, other)):
-            started = time.perf_counter_ns()
-            for _ in range(calls):
-                wrapped.on_end(span)
-            best[index] = min(best[index], (time.perf_counter_ns() - started - direct) / calls / 1000)
-        bounds = [EngineBound(linked, target) for _ in range(calls // 10)]
-        started = time.perf_counter_ns()
-        for _ in range(calls // 10):
-            _encoder_reads(linked)
-        stock = time.perf_counter_ns() - started
-        started = time.perf_counter_ns()
-        for bound in bounds:
-            _encoder_reads(EngineCopy(bound))
-        best[2] = min(best[2], (time.perf_counter_ns() - started - stock) / (calls // 10) / 1000)
-    provider.shutdown()
-    return best[0], best[1], best[2]
-
-
-def _time_trace_map(seen: int = 150_000, calls: int = 2_000) -> tuple[float, float]:
-    """The trace map's hold and release of one linked run (µs), fresh and after ``seen`` linked traces, when
-    the map is at its bound and the forgotten ones are too (a worker that has run for a while)."""
-    traces = EngineTraces(grace=60.0)
-    trace_ids = itertools.count(1)
-
-    def timed() -> float:
-        started = time.perf_counter_ns()
-        for trace_id in itertools.islice(trace_ids, calls):
-            traces.hold(trace_id, 0xE0E0, 0x5151)
-            traces.release(trace_id)
-        return (time.perf_counter_ns() - started) / calls / 1000
-
-    fresh = timed()
-    for trace_id in itertools.islice(trace_ids, seen):
-        traces.hold(trace_id, 0xE0E0, 0x5151)
-        traces.release(trace_id)
-    return fresh, timed()
-
-
-def _time_event_and_backlinks_alone(rounds: int = ROUNDS, calls: int = 20_000) -> tuple[float, float]:
-    """What the decision event and the backlinks add to a span start, timed around a bare start+end."""
-    tracer = TracerProvider().get_tracer("bench")
-    decided = TaskDecider(lambda action_id: True, events=True).decide("fanout-worker:process-item", {})
-    attributes = _action().get_otel_attributes(ClientConfig(token=_token()))
-    context, links = start_context(True, SPAWNER)
-    best = {"plain": float("inf"), "event": float("inf"), "backlinks": float("inf")}
-    for _ in range(rounds):  # interleaved, each variant's best round: load hits all three alike
-        started = time.perf_counter_ns()
-        for _ in range(calls):
-            tracer.start_span("start", context, attributes=attributes, links=links).end()
-        best["plain"] = min(best["plain"], time.perf_counter_ns() - started)
-        started = time.perf_counter_ns()
-        for _ in range(calls):
-            span = tracer.start_span("start", context, attributes=attributes, links=links)
-            record_evaluation(span, decided)
-            span.end()
-        best["event"] = min(best["event"], time.perf_counter_ns() - started)
-        started = time.perf_counter_ns()
-        for _ in range(calls):
-            backlinked = with_backlinks(attributes, links, "workflow-run", SPAWNER)
-            tracer.start_span("start", context, attributes=backlinked, links=links).end()
-        best["backlinks"] = min(best["backlinks"], time.perf_counter_ns() - started)
-    per_call = {name: nanoseconds / calls / 1000 for name, nanoseconds in best.items()}
-    return per_call["event"] - per_call["plain"], per_call["backlinks"] - per_call["plain"]
-
-
 def measure() -> tuple[dict[str, float], dict[str, float]]:
     config = ClientConfig(token=_token(), tls_config=ClientTLSConfig(strategy="none"))
     hatchet = Hatchet(config=config)
@@ -426,7 +316,8 @@ def main() -> None:
         f"  the run view (engine copy) adds {starts['link'] - starts['link-noview']:.2f} µs to a linked start"
     )
     event, backlinks = starts["link"] - starts["link-noevent"], starts["link"] - starts["link-nobacklinks"]
-    event_alone, backlinks_alone = _time_event_and_backlinks_alone()
+    attributes = _action().get_otel_attributes(ClientConfig(token=_token()))
+    event_alone, backlinks_alone = time_event_and_backlinks_alone(attributes, SPAWNER)
     print(f"  the decision event adds {event:.2f} µs (alone: {event_alone:.2f} µs; target <= 3 µs)")
     print(
         f"  the backlink attributes add {backlinks:.2f} µs (alone: {backlinks_alone:.2f} µs; target <= 1 µs)"
@@ -446,7 +337,7 @@ def main() -> None:
     )
     checks.append(("trigger, measured / unmeasured", triggers["parent"] / triggers["unmeasured"], 1.05))
     checks.append(("trigger, measurement alone (µs)", alone, 1.0))
-    linked_end, other_end, rewrite = _time_engine_copy()
+    linked_end, other_end, rewrite = time_engine_copy()
     print("engine copy (µs per span, timed alone; every variant above has the engine's processor):")
     print(f"  span-ending thread, span of a linked run  {linked_end:6.2f}")
     print(f"  span-ending thread, any other span        {other_end:6.2f}")
@@ -454,7 +345,7 @@ def main() -> None:
         f"  export thread, the rewrite of a linked span {rewrite:6.2f}  (reported; read as OTLP encodes it)"
     )
     checks.append(("engine copy on the ending thread (µs)", linked_end, 1.0))
-    fresh, worn = _time_trace_map()
+    fresh, worn = time_trace_map()
     print(f"  trace map, hold and release of a linked run {fresh:.2f} µs; after 150,000 traces {worn:.2f}")
     print("ratios (same run):")
     for label, ratio, target in checks:
