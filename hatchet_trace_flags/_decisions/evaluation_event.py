@@ -185,12 +185,32 @@ def evaluation(
 def record_evaluation(span: Span, decided: Evaluation) -> None:
     """Add the ``feature_flag.evaluation`` event to ``span`` if it is recording (and there is one: a decision
     made with events off, or none made at all, has no attributes)."""
-    if not decided.attributes or not span.is_recording():
+    global _private_events
+    attributes = decided.attributes
+    if not attributes or not span.is_recording():
         return
-    # The SDK's public add_event re-validates every attribute on every call (~3 µs for these); its
-    # _add_event takes an Event whose immutable attributes were validated once (tests pin the result).
-    add = getattr(span, "_add_event", None) if isinstance(span, SdkSpan) else None
-    if add is not None:
-        add(Event(EVALUATION_EVENT, decided.event_attributes()))
-    else:
-        span.add_event(EVALUATION_EVENT, decided.attributes)
+    # The SDK's public add_event re-validates every attribute on every call (~3 µs for these); its private
+    # _add_event takes an Event whose immutable attributes were validated once. That is only the same event
+    # under the span's default limits; tests/library/decisions/test_private_add_event.py pins both paths
+    # against each other on the OpenTelemetry SDK installed, and a changed signature falls back here.
+    if _private_events and isinstance(span, SdkSpan) and _within_limits(span, len(attributes)):
+        try:
+            span._add_event(Event(EVALUATION_EVENT, decided.event_attributes()))
+            return
+        except TypeError:  # an SDK whose _add_event no longer takes one Event: the public call from now on
+            _private_events = False
+    span.add_event(EVALUATION_EVENT, attributes)
+
+
+# Whether Span._add_event(event) is still what this module was written against (OpenTelemetry SDK 1.35-1.45).
+_private_events = callable(getattr(SdkSpan, "_add_event", None))
+
+
+def _within_limits(span: SdkSpan, count: int) -> bool:
+    """Whether the public add_event would keep these attributes as they are: no value-length limit, and room
+    for ``count`` attributes (both unset by default; OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT sets the first)."""
+    limits = getattr(span, "_limits", None)
+    if limits is None:
+        return False
+    most = limits.max_event_attributes
+    return limits.max_attribute_length is None and (most is None or most >= count)

@@ -8,10 +8,10 @@ exporters among them, still gets the span exactly as it is, in the link shape.
 On the thread that ends a span it only decides (one dict lookup): a span of a mapped trace goes into the
 batch queue as an :class:`EngineBound` record carrying its target; a span of a forgotten linked trace is
 left out and counted; anything else goes in as it is. :class:`EngineCopyExporter`, on the export thread,
-turns each record into the engine's copy: the engine's trace id, the same span ids, and for the trace's
-root (the linked start span) the spawning span as parent, so the engine re-parents it under its own run span.
-The spawn link is dropped from the copy: the engine stores no links, and in that shape the spawner is the
-parent.
+turns each record into the engine's copy, an :class:`EngineCopy` (new ids; the rest is read from the span):
+the engine's trace id, the same span ids, and for the trace's root (the linked start span) the spawning span
+as parent, so the engine re-parents it under its own run span. The spawn link is dropped from the copy: the
+engine stores no links, and in that shape the spawner is the parent.
 """
 
 from __future__ import annotations
@@ -24,16 +24,20 @@ from typing import Any, Final
 from hatchet_sdk.opentelemetry import instrumentor as _stock
 from opentelemetry.context import Context
 from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from opentelemetry.trace import Link, SpanContext
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status
+from opentelemetry.util.types import Attributes
 
 from hatchet_trace_flags._engine_view.traces import EngineTarget, EngineTraces
 from hatchet_trace_flags._engine_view.view import EngineView
 
 __all__ = [
     "EngineBound",
+    "EngineCopy",
     "EngineCopyExporter",
     "EngineCopyProcessor",
     "engine_copy",
@@ -54,38 +58,133 @@ class EngineBound:
         self.context = span.context  # all a batch processor reads before queueing (the sampled flag)
 
 
+class EngineCopy(ReadableSpan):
+    """The engine's copy of a span, made on the export thread: in the engine's trace, same span ids, the root
+    (the linked start span) parented on its spawner and without the link to it.
+
+    A view, not a copy: only the ids are new; everything else is read from the span itself when an exporter
+    reads it (building a new ``ReadableSpan`` copied the events and links under their locks, ~1 µs more per
+    span). It reads as a ``ReadableSpan`` does.
+    """
+
+    __slots__ = ("_drops_spawn_link", "_engine_context", "_engine_links", "_engine_parent", "span", "target")
+
+    def __init__(self, bound: EngineBound) -> None:  # ReadableSpan's is not run: nothing of it is used
+        self.span = span = bound.span
+        self.target = target = bound.target
+        trace_id = target.engine_trace_id
+        own = span.context
+        assert own is not None
+        self._engine_context = SpanContext(trace_id, own.span_id, False, own.trace_flags, own.trace_state)
+        self._engine_links: Sequence[Link] | None = None
+        self._drops_spawn_link = False
+        parent = span.parent
+        if parent is not None:
+            self._engine_parent: SpanContext | None = SpanContext(
+                trace_id, parent.span_id, parent.is_remote, parent.trace_flags, parent.trace_state
+            )
+        elif target.spawner_span_id:
+            # The linked start span: its spawner becomes its parent, and the link to it goes.
+            self._engine_parent = SpanContext(trace_id, target.spawner_span_id, True, own.trace_flags)
+            self._drops_spawn_link = True  # the links are filtered when an exporter reads them
+        else:
+            self._engine_parent = None
+
+    @property
+    def context(self) -> SpanContext:
+        return self._engine_context
+
+    def get_span_context(self) -> SpanContext:
+        return self._engine_context
+
+    @property
+    def parent(self) -> SpanContext | None:
+        return self._engine_parent
+
+    @property
+    def links(self) -> Sequence[Link]:
+        links = self._engine_links
+        if links is None:
+            if not self._drops_spawn_link:
+                return self.span.links
+            spawner = self.target.spawner_span_id
+            links = self._engine_links = tuple(
+                link for link in self.span.links if link.context.span_id != spawner
+            )
+        return links
+
+    @property
+    def dropped_links(self) -> int:
+        return 0 if self._drops_spawn_link else self.span.dropped_links
+
+    @property
+    def name(self) -> str:
+        return self.span.name
+
+    @property
+    def kind(self) -> SpanKind:
+        return self.span.kind
+
+    @property
+    def start_time(self) -> int | None:
+        return self.span.start_time
+
+    @property
+    def end_time(self) -> int | None:
+        return self.span.end_time
+
+    @property
+    def status(self) -> Status:
+        return self.span.status
+
+    @property
+    def attributes(self) -> Attributes:
+        return self.span.attributes
+
+    @property
+    def dropped_attributes(self) -> int:
+        return self.span.dropped_attributes
+
+    @property
+    def events(self) -> Sequence[Event]:
+        return self.span.events
+
+    @property
+    def dropped_events(self) -> int:
+        return self.span.dropped_events
+
+    @property
+    def resource(self) -> Resource:
+        return self.span.resource
+
+    @property
+    def instrumentation_scope(self) -> InstrumentationScope | None:
+        return self.span.instrumentation_scope
+
+    @property
+    def instrumentation_info(self) -> Any:
+        return self.span.instrumentation_info  # deprecated upstream; read through for old exporters
+
+    def to_json(self, indent: int | None = 4) -> str:
+        return str(engine_copy(EngineBound(self.span, self.target)).to_json(indent))
+
+
 def engine_copy(bound: EngineBound) -> ReadableSpan:
-    """The span as the engine must see it: in the engine's trace, same span ids, the root parented."""
-    span = bound.span
-    target = bound.target
-    trace_id = target.engine_trace_id
-    own = span.context
-    assert own is not None
-    context = SpanContext(trace_id, own.span_id, False, own.trace_flags, own.trace_state)
-    parent = span.parent
-    links: Sequence[Link] = span.links
-    if parent is not None:
-        parent = SpanContext(
-            trace_id, parent.span_id, parent.is_remote, parent.trace_flags, parent.trace_state
-        )
-    elif target.spawner_span_id:
-        # The linked start span: its spawner becomes its parent, and the link to it goes.
-        spawner = target.spawner_span_id
-        parent = SpanContext(trace_id, spawner, True, own.trace_flags)
-        links = [link for link in links if link.context.span_id != spawner]
+    """The engine's copy of the span as a plain ``ReadableSpan``, built out (for ``to_json``)."""
+    view = EngineCopy(bound)
     return ReadableSpan(
-        name=span.name,
-        context=context,
-        parent=parent,
-        resource=span.resource,
-        attributes=span.attributes,
-        events=span.events,
-        links=links,
-        kind=span.kind,
-        status=span.status,
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
+        name=view.name,
+        context=view.context,
+        parent=view.parent,
+        resource=view.resource,
+        attributes=view.attributes,
+        events=view.events,
+        links=view.links,
+        kind=view.kind,
+        status=view.status,
+        start_time=view.start_time,
+        end_time=view.end_time,
+        instrumentation_scope=view.instrumentation_scope,
     )
 
 
@@ -96,7 +195,7 @@ class EngineCopyExporter(SpanExporter):
         self._inner = inner
 
     def export(self, spans: Sequence[ReadableSpan | EngineBound]) -> SpanExportResult:
-        copies = [engine_copy(span) if isinstance(span, EngineBound) else span for span in spans]
+        copies = [EngineCopy(span) if isinstance(span, EngineBound) else span for span in spans]
         return self._inner.export(copies)
 
     def shutdown(self) -> None:

@@ -13,6 +13,7 @@ bound to ``traceparent`` the way the per-run override is: trusted only when its 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -21,6 +22,7 @@ __all__ = [
     "TRACEPARENT_METADATA_KEY",
     "in_trace",
     "own_traceparent",
+    "plain_ids",
     "span_id_in",
     "trace_id_in",
 ]
@@ -28,18 +30,12 @@ __all__ = [
 TRACEPARENT_METADATA_KEY: Final = "traceparent"
 FAMILY_METADATA_KEY: Final = "hatchet_trace_flags.traceparent"
 _LENGTH: Final = 55  # "00-" + 32 hex trace id + "-" + 16 hex span id + "-" + 2 hex flags
-_HEX: Final = frozenset("0123456789abcdef")
+_VERSION_00: Final = re.compile("00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 
 
 def _well_formed(traceparent: object) -> bool:
-    return (
-        isinstance(traceparent, str)
-        and len(traceparent) == _LENGTH
-        and traceparent.startswith("00-")
-        and traceparent[35] == "-"
-        and traceparent[52] == "-"
-        and _HEX.issuperset(traceparent[3:35] + traceparent[36:52] + traceparent[53:])
-    )
+    # One C-level match instead of a character-set test over the ids (a trigger and a linked start pay it).
+    return isinstance(traceparent, str) and _VERSION_00.fullmatch(traceparent) is not None
 
 
 def trace_id_in(traceparent: object) -> int | None:
@@ -51,6 +47,20 @@ def trace_id_in(traceparent: object) -> int | None:
     if trace_id == 0 or int(traceparent[36:52], 16) == 0:
         return None
     return trace_id
+
+
+def plain_ids(traceparent: str) -> tuple[int, int, int] | None:
+    """(trace id, span id, flags) of a plain version-00 traceparent with non-zero ids, else ``None``.
+
+    What the W3C propagator reads from such a value, for a tenth of its cost (it matches a more general
+    pattern through ``re.search``, for other versions and surrounding blanks, and builds a ``Context``);
+    anything else is left to the propagator."""
+    if _VERSION_00.fullmatch(traceparent) is None:
+        return None
+    trace_id, span_id = int(traceparent[3:35], 16), int(traceparent[36:52], 16)
+    if trace_id == 0 or span_id == 0:
+        return None
+    return trace_id, span_id, int(traceparent[53:], 16)
 
 
 def span_id_in(traceparent: str) -> int:

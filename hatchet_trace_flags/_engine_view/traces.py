@@ -60,12 +60,17 @@ class EngineTraces:
         self._max_entries = max_entries
         self._max_forgotten = max_forgotten
         self._clock = clock
-        # Never replaced, only mutated: the processor keeps their bound lookups.
+        # Never replaced, only mutated: the processor keeps their bound lookups. Both are first-in first-out:
+        # an OrderedDict finds its oldest entry at once, where a dict emptied from the front scans every slot
+        # it has deleted (with 100,000 forgotten, each hold would cost tens of µs).
         self.targets: dict[int, EngineTarget] = {}
-        self.forgotten: dict[int, None] = {}
+        self.forgotten: OrderedDict[int, None] = OrderedDict()
         self._released: OrderedDict[int, None] = (
             OrderedDict()
         )  # kept, inactive; least recently released first
+        # When the oldest of them was released: a hold or release looks at the released entries only once the
+        # oldest is past its grace or the map is over its bound, not on every call.
+        self._oldest_release = 0.0
         self._lock = threading.Lock()
         # A fork while another thread holds the lock would leave the child's copy locked for ever.
         os.register_at_fork(after_in_child=self._new_lock)
@@ -80,11 +85,15 @@ class EngineTraces:
             if target is None:
                 target = EngineTarget(engine_trace_id, spawner_span_id)
                 self.targets[own_trace_id] = target
-                self.forgotten.pop(own_trace_id, None)
-            else:
+                if self.forgotten:
+                    self.forgotten.pop(own_trace_id, None)
+            elif target.active == 0:
                 self._released.pop(own_trace_id, None)
             target.active += 1
-            self._drop_excess()
+            if self._released and (
+                len(self.targets) > self._max_entries or self._oldest_release <= self._clock() - self.grace
+            ):
+                self._drop_excess()
             return target
 
     def release(self, own_trace_id: int) -> None:
@@ -94,10 +103,17 @@ class EngineTraces:
             if target is None or target.active == 0:
                 return
             target.active -= 1
+            now = self._clock()
+            released = self._released
             if target.active == 0:
-                target.released_at = self._clock()
-                self._released[own_trace_id] = None
-            self._drop_excess()
+                target.released_at = now
+                if not released:
+                    self._oldest_release = now
+                released[own_trace_id] = None
+            if released and (
+                len(self.targets) > self._max_entries or self._oldest_release <= now - self.grace
+            ):
+                self._drop_excess()
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -110,6 +126,7 @@ class EngineTraces:
         while released:
             trace_id = next(iter(released))
             if excess <= 0 and self.targets[trace_id].released_at > expired_before:
+                self._oldest_release = self.targets[trace_id].released_at
                 break
             del released[trace_id]
             del self.targets[trace_id]
@@ -120,4 +137,4 @@ class EngineTraces:
         forgotten = self.forgotten
         forgotten[trace_id] = None
         if len(forgotten) > self._max_forgotten:
-            del forgotten[next(iter(forgotten))]
+            forgotten.popitem(last=False)

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from opentelemetry.metrics import MeterProvider, get_meter
-from opentelemetry.trace import Span
+from opentelemetry.trace import Span, SpanContext
 
 from hatchet_trace_flags._engine_view.traceparents import (
     FAMILY_METADATA_KEY,
@@ -34,6 +34,7 @@ __all__ = ["LEFT_OUT_METRIC", "EngineView", "current", "install"]
 
 LEFT_OUT_METRIC: Final = "hatchet_trace_flags.engine_copy.left_out"
 _KIND: Final = "kind"
+_TRACEPARENT_LENGTH: Final = 55
 
 
 class EngineView:
@@ -49,12 +50,24 @@ class EngineView:
             ),
         )
 
-    def hold(self, span: Span, engine_traceparent: object) -> int | None:
+    def hold(self, span: Span, engine_traceparent: object, parsed: SpanContext | None = None) -> int | None:
         """Map ``span``'s trace to the engine's trace of ``engine_traceparent`` when they differ; the trace id
-        to :meth:`release` afterwards, or ``None`` when nothing was held."""
+        to :meth:`release` afterwards, or ``None`` when nothing was held. ``parsed``: the span context the
+        W3C propagator read from this very ``engine_traceparent`` (the spawn link's), which spares parsing it
+        again on every linked start."""
         own_trace_id = span.get_span_context().trace_id
         if not isinstance(engine_traceparent, str) or own_trace_id == 0:
             return None
+        if (
+            parsed is not None
+            and len(engine_traceparent) == _TRACEPARENT_LENGTH
+            and engine_traceparent[:3] == "00-"
+        ):
+            # The propagator accepted it, so it is what trace_id_in accepts: lowercase hex, non-zero ids.
+            if parsed.trace_id == own_trace_id:
+                return None
+            self.traces.hold(own_trace_id, parsed.trace_id, parsed.span_id)
+            return own_trace_id
         if engine_traceparent[3:35] == f"{own_trace_id:032x}":
             return None  # one trace for both (parent mode): the cheap test first, on every task start
         engine_trace_id = trace_id_in(engine_traceparent)

@@ -50,6 +50,7 @@ CHILD_RUN_IDS: Final = "hatchet_trace_flags.child_workflow_run_ids"
 SCHEDULE_IDS: Final = "hatchet_trace_flags.schedule_ids"
 # A bulk run of 10,000 would otherwise put ~400 kB of ids on one span; the first ones are enough to follow.
 MAX_NAMED_RUNS: Final = 100
+_TRACEPARENT_LENGTH: Final = 55
 
 
 def with_backlinks(
@@ -64,18 +65,25 @@ def with_backlinks(
         return attributes
     # The link exists, so the traceparent parsed: "00-<32 hex>-<16 hex>-<2 hex>", in lowercase (the W3C
     # propagator accepts nothing else). Slicing it is ~10x cheaper than formatting the two ints again.
-    text = traceparent.strip() if isinstance(traceparent, str) else ""
-    if len(text) >= 52:
-        trace_id, span_id = text[3:35], text[36:52]
-    else:  # not from a traceparent (never, today): the link's own ids
-        trace_id, span_id = (
-            format(links[0].context.trace_id, "032x"),
-            format(links[0].context.span_id, "016x"),
-        )
-    backlinked = {**attributes, SPAWNER_TRACE_ID: trace_id, SPAWNER_SPAN_ID: span_id}
+    if type(traceparent) is str and len(traceparent) == _TRACEPARENT_LENGTH:  # the plain case: no blanks
+        trace_id, span_id = traceparent[3:35], traceparent[36:52]
+    else:
+        text = traceparent.strip() if isinstance(traceparent, str) else ""
+        if len(text) >= _TRACEPARENT_LENGTH - 3:
+            trace_id, span_id = text[3:35], text[36:52]
+        else:  # not from a traceparent (never, today): the link's own ids
+            trace_id, span_id = (
+                format(links[0].context.trace_id, "032x"),
+                format(links[0].context.span_id, "016x"),
+            )
     if spawning_run_id:
-        backlinked[SPAWNER_RUN_ID] = spawning_run_id
-    return backlinked
+        return {
+            **attributes,
+            SPAWNER_TRACE_ID: trace_id,
+            SPAWNER_SPAN_ID: span_id,
+            SPAWNER_RUN_ID: spawning_run_id,
+        }
+    return {**attributes, SPAWNER_TRACE_ID: trace_id, SPAWNER_SPAN_ID: span_id}
 
 
 def name_created_run(span: Span, ref: object) -> None:

@@ -279,7 +279,14 @@ class HatchetInstrumentor(DurableWrappers):
             span_name += f".{action.action_id}"
         hatchet_attributes = action.get_otel_attributes(self.config)
 
-        attributes_token = ctx_hatchet_span_attributes.set(hatchet_attributes)
+        # hatchet-sdk's engine processor copies these onto every span started in the run, the start span too,
+        # key by key, where it has each one already. With none set around us (a worker's task starts) they
+        # are set once the start span exists, which spares that loop (~1.5 µs) and changes nothing.
+        attributes_token = (
+            ctx_hatchet_span_attributes.set(hatchet_attributes)
+            if ctx_hatchet_span_attributes.get() is not None
+            else None
+        )
         # Durable waits and spawns must follow this run's own context, not the incoming traceparent.
         mode_token = in_link_mode.set(link_mode or own != traceparent)
         measured = self._fanout.run_started(action, link_mode) if self._fanout is not None else None
@@ -293,8 +300,17 @@ class HatchetInstrumentor(DurableWrappers):
                 attributes=with_backlinks(hatchet_attributes, links, action.parent_workflow_run_id, own),
                 links=links,
             )
+            if attributes_token is None:
+                attributes_token = ctx_hatchet_span_attributes.set(hatchet_attributes)
             if view is not None:
-                held = view.hold(span, traceparent)  # released once the start span has ended
+                # Released once the start span has ended. The spawner's context, when the propagator
+                # already read it from this traceparent, spares parsing it again.
+                parsed = (
+                    (links[0].context if links else getattr(span, "parent", None))
+                    if own is traceparent
+                    else None
+                )
+                held = view.hold(span, traceparent, parsed)
             record_evaluation(span, decided)
             if measured is not None:
                 measured.note_trace(span)
@@ -310,7 +326,8 @@ class HatchetInstrumentor(DurableWrappers):
             if measured is not None:
                 measured.end()
             in_link_mode.reset(mode_token)
-            ctx_hatchet_span_attributes.reset(attributes_token)
+            if attributes_token is not None:
+                ctx_hatchet_span_attributes.reset(attributes_token)
 
     def _trigger_attributes(
         self, workflow_name: str, payload: str | None, options: TriggerWorkflowOptions

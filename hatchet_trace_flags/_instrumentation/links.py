@@ -10,9 +10,17 @@ from collections.abc import Sequence
 from typing import Final
 
 from opentelemetry.context import Context
-from opentelemetry.trace import Link, SpanContext, get_current_span
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    SpanContext,
+    TraceFlags,
+    get_current_span,
+    set_span_in_context,
+)
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from hatchet_trace_flags._engine_view.traceparents import plain_ids
 from hatchet_trace_flags._triggers.relationship import TRACEPARENT_METADATA_KEY
 
 # One small attribute, so a trace viewer says why the link exists (each link attribute costs ~1 µs).
@@ -31,6 +39,9 @@ def spawner_of(traceparent: object) -> SpanContext | None:
     """The span context a traceparent names, or ``None`` when it is missing or invalid."""
     if not isinstance(traceparent, str) or not traceparent:
         return None
+    ids = plain_ids(traceparent)
+    if ids is not None:  # what the propagator would read, without its general pattern and Context
+        return SpanContext(ids[0], ids[1], True, TraceFlags(ids[2]))
     context = _propagator.extract({TRACEPARENT_METADATA_KEY: traceparent})
     span_context = get_current_span(context).get_span_context()
     return span_context if span_context.is_valid else None
@@ -48,6 +59,10 @@ def start_context(link_mode: bool, traceparent: object) -> tuple[Context | None,
         spawner = spawner_of(traceparent)
         return Context(), ((spawn_link(spawner),) if spawner is not None else ())
     if isinstance(traceparent, str) and traceparent:
+        ids = plain_ids(traceparent)
+        if ids is not None:
+            spawner = SpanContext(ids[0], ids[1], True, TraceFlags(ids[2]))
+            return set_span_in_context(NonRecordingSpan(spawner), Context()), None
         return _propagator.extract({TRACEPARENT_METADATA_KEY: traceparent}), None
     if traceparent:
         return Context(), None
