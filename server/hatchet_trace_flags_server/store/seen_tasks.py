@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hatchet_trace_flags_server.core.records import SeenResult
 
+from .caps import CappedTable, hold_cap
 from .database import Database, chunks
 from .schema import seen_tasks, utcnow
 
@@ -70,7 +71,9 @@ class SeenStore:
             ignored = 0
             keep_workers = False
             if new or (character_cap is not None and growth):
-                # Counted only when something could grow: reports of known tasks stay cheap.
+                # Counted only when something could grow: reports of known tasks stay cheap. Under
+                # the cap's lock, or concurrent reports all count the same rows (store/caps.py).
+                await hold_cap(connection, CappedTable.DISCOVERED_TASKS)
                 count, characters = await _count_and_characters(connection)
                 room = None if character_cap is None else character_cap - characters
                 fitting: list[str] = []
