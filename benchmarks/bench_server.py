@@ -4,9 +4,12 @@ A real ``hatchet-trace-flags serve`` process (SQLite, one uvicorn worker) answer
 process keeps N keep-alive HTTP/1.1 connections busy for a few seconds per scenario and records
 every request's latency. Scenarios: ``/healthz`` (the floor: no auth, no work), snapshot polls
 answered 304 (what every worker does), the full snapshot, OFREP single and bulk evaluations.
-Ratios are against ``/healthz`` measured in the same run. Target: >= 2,000 req/s of 304 polls with
-p99 <= 20 ms. With PostgreSQL reachable, also: how long a change on one replica takes to reach the
-event stream of another.
+Ratios are against ``/healthz`` measured in the same run: the scenarios take turns, ``ROUNDS`` times,
+and each one's best round counts, so that a busy machine (other processes on the same cores) weighs
+on every scenario alike. Targets: 304 polls >= 4,700 req/s (issue 23: they fell from 4,788 to 3,914
+with the fault and session work), or on a busier machine >= ``POLL_RATIO_TARGET`` x ``/healthz``
+(4,700 / 8,200, the quiet machine's floor), with p99 <= 20 ms. With PostgreSQL reachable, also: how
+long a change on one replica takes to reach the event stream of another.
 
 Run: ``python -m benchmarks.bench_server`` (or ``python -m benchmarks server``).
 """
@@ -29,7 +32,10 @@ import httpx
 from benchmarks.scale_support import ADMIN, READ, start_server, stop_server
 
 CONNECTIONS = 16
-SECONDS = 4.0
+SECONDS = 2.0
+ROUNDS = 3
+POLL_TARGET = 4_700
+POLL_RATIO_TARGET = 0.57
 WARMUP_SECONDS = 0.5
 FLAG = "hatchet.use-links-instead-of-parent"
 
@@ -200,13 +206,18 @@ def main() -> None:
                     context,
                 ),
             }
-            results = {name: _run_load(url, *scenario) for name, scenario in scenarios.items()}
+            rounds: dict[str, list[dict[str, float]]] = {name: [] for name in scenarios}
+            for _ in range(ROUNDS):
+                for name, scenario in scenarios.items():
+                    rounds[name].append(_run_load(url, *scenario))
+            results = {name: max(runs, key=lambda run: run["per_second"]) for name, runs in rounds.items()}
         finally:
             stop_server(process)
         floor = results["healthz (floor)"]["per_second"]
         print(
             f"one server process, {CONNECTIONS} keep-alive connections from a second process, "
-            f"{SECONDS:.0f} s each"
+            f"{SECONDS:.0f} s each, best of {ROUNDS} rounds taken in turns; load average "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
         )
         print(f"{'scenario':<26}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'vs healthz':>12}")
         for name, result in results.items():
@@ -215,9 +226,12 @@ def main() -> None:
                 f"{result['per_second'] / floor:>11.2f}x"
             )
         poll = results["snapshot 304 poll"]
-        verdict = "meets" if poll["per_second"] >= 2000 and poll["p99_ms"] <= 20 else "MISSES"
+        ratio = poll["per_second"] / floor
+        fast = poll["per_second"] >= POLL_TARGET or ratio >= POLL_RATIO_TARGET
+        verdict = "meets" if fast and poll["p99_ms"] <= 20 else "MISSES"
         print(
-            f"304 polls: {poll['per_second']:.0f} req/s, p99 {poll['p99_ms']:.2f} ms -> {verdict} the target"
+            f"304 polls: {poll['per_second']:.0f} req/s ({ratio:.2f}x /healthz), p99 {poll['p99_ms']:.2f} ms "
+            f"-> {verdict} the target (>= {POLL_TARGET:,} req/s or >= {POLL_RATIO_TARGET}x, p99 <= 20 ms)"
         )
         delays = _propagation(tmp)
         if delays:
