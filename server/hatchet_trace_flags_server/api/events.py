@@ -99,7 +99,7 @@ async def _stream(
                         yield _change(event)
         while True:
             # No timeout of its own: the feed's one heartbeat timer offers idle streams a HEARTBEAT.
-            item = await subscription.queue.get()
+            item = await subscription.next()
             if item is None:
                 return
             if isinstance(item, Heartbeat):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
@@ -62,18 +63,38 @@ StreamItem = ChangeEvent | Refetch | Heartbeat | None  # None: the server is shu
 
 
 class Subscription:
+    """One stream's items, in order. A deque and the reader's one future rather than an
+    ``asyncio.Queue``: a change is offered to every stream in one loop (2,000 of them), and the
+    queue's bookkeeping (task counts, its ``Event``, the getters' deque) was a fifth of the fan-out."""
+
     def __init__(self, owner: str) -> None:
         self.owner = owner
-        self.queue: asyncio.Queue[StreamItem] = asyncio.Queue(_QUEUE_SIZE)
+        self._items: deque[StreamItem] = deque()
+        self._reader: asyncio.Future[None] | None = None
+
+    @property
+    def idle(self) -> bool:
+        return not self._items
 
     def offer(self, item: StreamItem, fallback: Callable[[], Refetch]) -> None:
-        try:
-            self.queue.put_nowait(item)
-        except asyncio.QueueFull:
+        if len(self._items) >= _QUEUE_SIZE:
             # A stalled reader: drop what it has not read and tell it to start over.
-            while not self.queue.empty():
-                self.queue.get_nowait()
-            self.queue.put_nowait(fallback() if item is not None else None)
+            self._items.clear()
+            item = fallback() if item is not None else None
+        self._items.append(item)
+        reader = self._reader
+        if reader is not None and not reader.done():
+            reader.set_result(None)
+
+    async def next(self) -> StreamItem:
+        """The next item, waiting for it (one reader at a time)."""
+        while not self._items:
+            self._reader = asyncio.get_running_loop().create_future()
+            try:
+                await self._reader
+            finally:
+                self._reader = None
+        return self._items.popleft()
 
 
 class ChangeFeed:
@@ -149,7 +170,7 @@ class ChangeFeed:
             raise RateLimited(f"open event streams for {owner!r}", _STREAM_RETRY_AFTER)
         subscription = Subscription(owner)
         if self._closed:
-            subscription.queue.put_nowait(None)
+            subscription.offer(None, self._refetch)
         self._subscribers.add(subscription)
         self._per_owner[owner] = self._per_owner.get(owner, 0) + 1
         return subscription
@@ -222,8 +243,8 @@ class ChangeFeed:
             for subscription in self._subscribers:
                 # Only idle ones: an event on its way says as much, and a stalled reader's full
                 # queue must not be turned into a refetch by heartbeats.
-                if subscription.queue.empty():
-                    subscription.queue.put_nowait(HEARTBEAT)
+                if subscription.idle:
+                    subscription.offer(HEARTBEAT, self._refetch)
 
     async def _sync_loop(self) -> None:
         while True:
