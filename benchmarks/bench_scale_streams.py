@@ -22,6 +22,7 @@ import httpx
 from benchmarks.scale_support import (
     ADMIN_HEADERS,
     READ_HEADERS,
+    cpu_seconds,
     percentile,
     rss_mb,
     start_server,
@@ -65,12 +66,6 @@ class Follower:
 
     def close(self) -> None:
         self.writer.close()
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _change_and_wait(http: httpx.AsyncClient, followers: list[Follower], mode: str) -> list[float]:
@@ -120,9 +115,9 @@ async def _run(url: str, pid: int) -> None:
         await _change_and_wait(http, followers, "parent")  # the warm-up
         for change in range(CHANGES):
             await asyncio.sleep(0.2)  # every change on its own: its CPU is the service's for it
-            cpu_before = _cpu_seconds(pid)
+            cpu_before = cpu_seconds(pid)
             latencies += await _change_and_wait(http, followers, "link" if change % 2 == 0 else "parent")
-            cpu_per_change.append(_cpu_seconds(pid) - cpu_before)
+            cpu_per_change.append(cpu_seconds(pid) - cpu_before)
     for follower in followers:
         follower.close()
     for task in readers:

@@ -21,10 +21,13 @@ quota checks built on PostgreSQL use. The alternatives, weighed:
 
 What the lock serialises is little: only reports that bring *new* rows take it (the steady state,
 reports of known tasks and heartbeats of known workers, never do), each capped table has its own
-key, and the writers take it last, just before the count, so it is held for a count, an insert and
-the commit. Under the lock the count's statement sees every row committed by the writer before,
-so the cap holds exactly. The lock is bounded like every lock wait (``lock_timeout``): past it the
-report fails with the usual 503 instead of queueing forever.
+key, and the writers take it last. Insight tasks (at most 100 a report) and workers (one) count and
+insert under it. Discovered tasks come 1,000 a report into a table with a trigram index, an insert
+of some 0.3 s on a busy machine: ten such reports queued behind each other ran into the lock's
+``lock_timeout`` (2 s, a 503). So those insert first, without the lock (after an optimistic count),
+then take it, count again and delete the last of their own new rows past the cap: the lock is held
+for a count and the commit. Either way, under the lock the count's statement sees every row
+committed by the writers before and the writer's own, so the cap holds exactly at every commit.
 """
 
 from __future__ import annotations
@@ -49,12 +52,13 @@ class CappedTable(enum.Enum):
 _SERVICE_KEY: Final = 0x6874666C
 
 
-async def hold_cap(connection: AsyncConnection, table: CappedTable) -> None:
-    """On PostgreSQL, wait for ``table``'s cap lock, held until this transaction ends; on SQLite
-    nothing (the write transaction already excludes every other writer)."""
+async def hold_cap(connection: AsyncConnection, table: CappedTable) -> bool:
+    """On PostgreSQL, wait for ``table``'s cap lock, held until this transaction ends, and return
+    True; on SQLite return False (the write transaction already excludes every other writer)."""
     if connection.dialect.name != "postgresql":
-        return
+        return False
     await connection.execute(
         sa.text("SELECT pg_advisory_xact_lock(:service, :table)"),
         {"service": _SERVICE_KEY, "table": table.value},
     )
+    return True
