@@ -5,6 +5,11 @@ whole window (decode + merge, in a thread) and building every task's insight (wh
 and ``GET /api/v1/insights`` do); and the longest the event loop went without running a 1 ms ticker
 during that read, which is what other requests (polls, health checks) would wait at most.
 
+Then before and after (services/before_after.py), with every child task's mode changed by one import
+(1,000 changes at once, the worst a day can hold per task): what the insight page adds while the changes
+are recent (sides computed from the live rows), what the sweep's ``keep`` costs, and what the page adds
+once every side is stored.
+
 Run: ``python -m benchmarks.bench_insights`` (or ``python -m benchmarks insights``).
 """
 
@@ -14,9 +19,13 @@ import asyncio
 import statistics
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from hatchet_trace_flags_server import Settings
+from hatchet_trace_flags_server.core.records import Author
+from hatchet_trace_flags_server.services.before_after import BeforeAfter
 from hatchet_trace_flags_server.services.insights import build_insights, current_minute
 from hatchet_trace_flags_server.store.database import Database
 from hatchet_trace_flags_server.store.store import Store
@@ -75,6 +84,17 @@ async def _run(directory: Path) -> None:
         began = time.perf_counter()
         built = await asyncio.to_thread(build_insights, summaries, RuleSet(), {}, MINUTES * 60.0)
         builds.append(time.perf_counter() - began)
+    store = Store(database)
+    children = {action_id: "link" for action_id, _summary in items if action_id.endswith(":process-item")}
+    await store.writes.import_rules(RuleSet(tasks=children), Author("bench", "bench"))  # type: ignore[arg-type]
+    clock = _Clock()
+    before_after = BeforeAfter(store.comparisons, insights, window_seconds=MINUTES * 60.0, clock=clock)
+    recent = await _timed(before_after.comparisons)
+    keep = await _timed(before_after.keep)
+    clock.shift = 3600.0  # an hour later: every side complete and stored
+    await before_after.keep()
+    stored = await _timed(before_after.comparisons)
+    compared = len(await before_after.comparisons())
     await database.dispose()
     report = statistics.median(report_seconds)
     read, build = statistics.median(reads), statistics.median(builds)
@@ -86,6 +106,27 @@ async def _run(directory: Path) -> None:
     )
     print(f"build every insight (in a thread): {build * 1000:.0f} ms = {build / read:.2f}x the read")
     print(f"longest event-loop stall during the read: {max(stalls) * 1000:.0f} ms")
+    print(f"before/after, {compared} tasks changed by one import:")
+    print(
+        f"  page, changes recent (sides from live rows): {recent * 1000:.0f} ms"
+        f" = {recent / read:.2f}x the read"
+    )
+    print(f"  sweep keep (compute + store every side): {keep * 1000:.0f} ms = {keep / read:.2f}x the read")
+    print(f"  page, every side stored: {stored * 1000:.0f} ms = {stored / read:.2f}x the read")
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.shift = 0.0
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=self.shift)
+
+
+async def _timed(work: Callable[[], Awaitable[object]]) -> float:
+    began = time.perf_counter()
+    await work()
+    return time.perf_counter() - began
 
 
 def main() -> None:

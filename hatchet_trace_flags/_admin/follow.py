@@ -65,8 +65,10 @@ from hatchet_trace_flags._admin.protocol import (
 from hatchet_trace_flags._admin.reports import Reports
 from hatchet_trace_flags._admin.seen import SeenTasks
 from hatchet_trace_flags.contract import (
+    DOCUMENT_VERSION_HEADER,
     EVENTS_PATH,
     SNAPSHOT_PATH,
+    TIMED_DOCUMENT_VERSION,
     RulesError,
     RuleSet,
 )
@@ -128,7 +130,12 @@ class Follower:
 
     def _client(self) -> httpx.AsyncClient:
         settings = self._settings
-        headers = {"User-Agent": "hatchet-trace-flags", "Accept": "application/json"}
+        # DOCUMENT_VERSION_HEADER: this library reads time-boxed settings (version-2 documents).
+        headers = {
+            "User-Agent": "hatchet-trace-flags",
+            "Accept": "application/json",
+            DOCUMENT_VERSION_HEADER: str(TIMED_DOCUMENT_VERSION),
+        }
         if settings.token is not None:
             headers["Authorization"] = f"Bearer {settings.token}"
         return httpx.AsyncClient(

@@ -450,6 +450,7 @@ class AdminServiceProvider(RulesProvider):
             raise GeneralError(problem)
 
     def shutdown(self) -> None:
+        super().shutdown()
         with self._life_lock:
             runtime, self._runtime = self._runtime, None
             if runtime is not None:

@@ -142,6 +142,7 @@ class LocalProvider(RulesProvider):
             raise GeneralError(problem)
 
     def shutdown(self) -> None:
+        super().shutdown()
         watched = self._file
         if watched is None or watched.thread is None:
             return

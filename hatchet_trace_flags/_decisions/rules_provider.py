@@ -25,6 +25,10 @@ How the boolean flag resolves:
 Errors: another flag key gives ``FLAG_NOT_FOUND``; a context without ``targeting_key`` gives
 ``TARGETING_KEY_MISSING``; asking for our flag as a string/number/object gives ``TYPE_MISMATCH``.
 
+Time-boxed settings (``RuleSet.expiries``): the provider serves ``rules.at(now)`` (so :attr:`rules` is
+what is in force) and, at each ``until``, swaps in the reverted rules and emits
+``PROVIDER_CONFIGURATION_CHANGED`` by itself (:mod:`.expiry_timer`), with or without a service.
+
 Evaluation is a dictionary lookup or two and never does I/O, which the class attribute
 ``evaluates_in_process = True`` tells :class:`~hatchet_trace_flags.FlagPredicate` (it then evaluates
 inline on a cache miss instead of on a background thread).
@@ -47,6 +51,7 @@ import threading
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import ClassVar, Final, TypeVar
 
 from openfeature.evaluation_context import EvaluationContext
@@ -57,6 +62,8 @@ from openfeature.flag_evaluation import Reason as OpenFeatureReason
 from openfeature.provider import AbstractProvider, Metadata
 
 from hatchet_trace_flags.contract import DEFAULT_FLAG_KEY, Reason, RuleSet
+
+from .expiry_timer import ExpiryTimer
 
 __all__ = ["RulesProvider", "rules_version"]
 
@@ -76,9 +83,11 @@ _OPENFEATURE_REASONS: Final[Mapping[Reason, OpenFeatureReason]] = {
 class _Served:
     """The rules being served and their version, swapped as one reference."""
 
-    rules: RuleSet
+    rules: RuleSet  # in force now: expired settings already reverted
     version: str
     text: str  # canonical JSON, to tell a real change from a reload of the same rules
+    given: RuleSet  # as given, with every expiry: what the next expiry is applied to
+    given_version: str
 
 
 def rules_version(rules: RuleSet) -> str:
@@ -113,8 +122,10 @@ class RulesProvider(AbstractProvider):
         rules = rules if rules is not None else RuleSet()
         self._flag_key = flag_key
         self._metadata = Metadata(name=name)
-        self._served = _Served(rules, version or rules_version(rules), rules.dumps())
         self._lock = threading.Lock()  # orders swaps and the events announcing them
+        self._expiry_timer: ExpiryTimer[RulesProvider] = ExpiryTimer(self, RulesProvider._expire)
+        with self._lock:
+            self._served = self._in_force(rules, version or rules_version(rules))
         self._problem: tuple[ErrorCode | None, str] | None = None  # (code, message) while in ERROR/STALE
         with _live_lock:
             _live_providers.add(self)
@@ -144,11 +155,11 @@ class RulesProvider(AbstractProvider):
     def _replace_rules(self, rules: RuleSet, *, version: str | None = None) -> bool:
         """Serve ``rules`` from now on. Emits CONFIGURATION_CHANGED (and READY after an error) when they
         differ from the current ones; returns whether they did."""
-        text = rules.dumps()
         version = version or rules_version(rules)
         with self._lock:
-            changed = text != self._served.text
-            self._served = _Served(rules, version, text)
+            served = self._in_force(rules, version)
+            changed = served.text != self._served.text
+            self._served = served
             recovered = self._clear_problem()
             if recovered:
                 self.emit_provider_ready(ProviderEventDetails(message="rules available again"))
@@ -163,6 +174,37 @@ class RulesProvider(AbstractProvider):
         if changed:
             logger.info("hatchet-trace-flags: now serving rules version %s", version)
         return changed
+
+    def _in_force(self, rules: RuleSet, version: str) -> _Served:
+        """What to serve of ``rules`` now, with the alarm set for its next expiry."""
+        given_version = version
+        current = rules.at(datetime.now(UTC))
+        if current is not rules:
+            # Reverted here, not by the service: a label of its own, derived from the given one.
+            version = f"{version}~{rules_version(current)[:8]}"
+        self._expiry_timer.schedule(current.next_expiry)
+        return _Served(current, version, current.dumps(), rules, given_version)
+
+    def _expire(self) -> None:
+        """The alarm rang: serve what is in force now and tell the caches (CONFIGURATION_CHANGED)."""
+        with self._lock:
+            served = self._served
+            current = self._in_force(served.given, served.given_version)
+            changed = current.text != served.text
+            self._served = current
+            if changed:
+                self.emit_provider_configuration_changed(
+                    ProviderEventDetails(
+                        flags_changed=[self._flag_key],
+                        message=f"a time-boxed setting ended (version {current.version})",
+                        metadata={"version": current.version},
+                    )
+                )
+        if changed:
+            logger.info("hatchet-trace-flags: a time-boxed setting ended; now serving %s", current.version)
+
+    def shutdown(self) -> None:
+        self._expiry_timer.cancel()
 
     def _report_error(self, message: str, *, error_code: ErrorCode = ErrorCode.GENERAL) -> None:
         """Enter (or stay in) ERROR while the current rules keep being served."""
@@ -329,6 +371,7 @@ def _after_fork_in_child() -> None:
     _live_lock = threading.Lock()
     for provider in providers:
         provider._lock = threading.Lock()
+        provider._expiry_timer.after_fork()
     for provider in providers:
         try:
             provider._after_fork_in_child()

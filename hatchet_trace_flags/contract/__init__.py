@@ -16,6 +16,7 @@ docs/server.md.
 """
 
 from ._decision import Decision, Mode, Reason, RulesError
+from ._expiry import TIMED_DOCUMENT_VERSION, Expiries, Expiry, format_until, parse_until
 from ._fanout_summary import (
     CHILDREN_BOUNDS,
     MAX_WORKFLOWS_PER_TASK,
@@ -29,12 +30,13 @@ from ._fanout_summary import (
     exemplar_from_json,
     is_trace_id,
 )
-from ._flagd_export import FLAGD_SCHEMA_URL, to_flagd
+from ._flagd_export import FLAGD_SCHEMA_URL, MAX_FLAGD_PHASES, to_flagd
 from ._flagd_import import FlagdConversionError, is_flagd_document, rules_from_flagd
 from ._names import MAX_ACTION_ID_LENGTH, validate_action_id, validate_mode, validate_pattern
 from ._rule_set import DEFAULT_FLAG_KEY, DOCUMENT_VERSION, MAX_ENTRIES, RuleSet, rules_json_schema
 from ._strict_json import NotJSON, reject_constant
 from ._wire import (
+    DOCUMENT_VERSION_HEADER,
     EVENTS_PATH,
     INSIGHTS_PATH,
     INSIGHTS_SCHEMA,
@@ -60,12 +62,14 @@ __all__ = [
     "CHILDREN_BOUNDS",
     "DEFAULT_FLAG_KEY",
     "DOCUMENT_VERSION",
+    "DOCUMENT_VERSION_HEADER",
     "EVENTS_PATH",
     "FLAGD_SCHEMA_URL",
     "INSIGHTS_PATH",
     "INSIGHTS_SCHEMA",
     "MAX_ACTION_ID_LENGTH",
     "MAX_ENTRIES",
+    "MAX_FLAGD_PHASES",
     "MAX_INSIGHT_TASKS_PER_REPORT",
     "MAX_RUNNING_PER_REPORT",
     "MAX_SEEN_PER_REPORT",
@@ -78,6 +82,7 @@ __all__ = [
     "SEEN_PATH",
     "SNAPSHOT_PATH",
     "STORE_HEADER",
+    "TIMED_DOCUMENT_VERSION",
     "WORKERS_PATH",
     "WORKER_HEARTBEAT_SECONDS",
     "WORKER_REPORT_PATH",
@@ -85,6 +90,8 @@ __all__ = [
     "ChildSide",
     "Decision",
     "Exemplar",
+    "Expiries",
+    "Expiry",
     "FlagdConversionError",
     "Histogram",
     "Mode",
@@ -96,8 +103,10 @@ __all__ = [
     "TaskSummary",
     "WorkerReport",
     "exemplar_from_json",
+    "format_until",
     "is_flagd_document",
     "is_trace_id",
+    "parse_until",
     "reject_constant",
     "rules_from_flagd",
     "rules_json_schema",

@@ -18,6 +18,13 @@ evaluation context's ``targetingKey``, which must be the action_id, and encodes 
 the ``defaultVariant``, used when no targeting key is given). With the kill switch off the flag has
 no targeting and ``defaultVariant`` ``parent``. The flag itself stays ``ENABLED``: a ``DISABLED``
 flagd flag makes clients fall back to their own code default, not to ``parent``.
+
+Time-boxed settings (expiries) are expressed with flagd's ``$flagd.timestamp`` (Unix seconds at
+evaluation): the targeting becomes one JsonLogic ``if`` over the time, each phase between two ``until``
+the whole targeting of the rules in force then, so flagd reverts on time by itself. flagd's timestamp
+is whole seconds: a phase ends at the first whole second at or after its ``until``. At most
+:data:`MAX_FLAGD_PHASES` distinct ``until`` times are exported (each repeats the targeting); more are
+refused with :class:`RulesError`.
 """
 
 from __future__ import annotations
@@ -28,9 +35,10 @@ from typing import Final
 from ._decision import Mode, RulesError
 from ._rule_set import DEFAULT_FLAG_KEY, RuleSet
 
-__all__ = ["FLAGD_SCHEMA_URL", "to_flagd"]
+__all__ = ["FLAGD_SCHEMA_URL", "MAX_FLAGD_PHASES", "to_flagd"]
 
 FLAGD_SCHEMA_URL: Final = "https://flagd.dev/schema/v0/flags.json"
+MAX_FLAGD_PHASES: Final = 20
 
 
 def _targeting_key() -> dict[str, object]:
@@ -47,11 +55,39 @@ def to_flagd(rules: RuleSet, *, flag_key: str = DEFAULT_FLAG_KEY) -> dict[str, o
         "variants": {"link": True, "parent": False},
         "defaultVariant": rules.default if rules.links_enabled else "parent",
     }
-    if rules.links_enabled:
+    if rules.expiries:
+        flag["targeting"] = _timed_targeting(rules)
+    elif rules.links_enabled:
         targeting = _targeting(rules)
         if targeting is not None:
             flag["targeting"] = targeting
     return {"$schema": FLAGD_SCHEMA_URL, "flags": {flag_key: flag}}
+
+
+def _timed_targeting(rules: RuleSet) -> dict[str, object]:
+    expiries = rules.expiries
+    untils = {expiry.until for expiry in (*expiries.tasks.values(), *expiries.patterns.values())}
+    if expiries.links_enabled is not None:
+        untils.add(expiries.links_enabled.until)
+    if len(untils) > MAX_FLAGD_PHASES:
+        raise RulesError(
+            "expiries",
+            f"{len(untils)} distinct until times; the flagd export expresses at most {MAX_FLAGD_PHASES} "
+            "(each repeats the whole targeting): export again after some have ended",
+        )
+    branches: list[object] = []
+    phase = rules
+    for until in sorted(untils):
+        branches += [{"<": [{"var": "$flagd.timestamp"}, until.timestamp()]}, _phase(phase)]
+        phase = rules.at(until)
+    return {"if": [*branches, _phase(phase)]}
+
+
+def _phase(rules: RuleSet) -> object:
+    """What the targeting answers while ``rules`` are in force: a variant, or an expression."""
+    if not rules.links_enabled:
+        return "parent"
+    return _targeting(rules) or rules.default
 
 
 def _targeting(rules: RuleSet) -> dict[str, object] | None:

@@ -39,11 +39,13 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from importlib.resources import files
 from types import MappingProxyType
-from typing import Final
+from typing import Final, cast
 
 from ._decision import Decision, Mode, RulesError, json_type_name
+from ._expiry import TIMED_DOCUMENT_VERSION, Expiries, Expiry
 from ._names import MAX_ACTION_ID_LENGTH, validate_action_id, validate_bool, validate_mode, validate_pattern
 from ._pattern_index import PatternIndex, build_index
 from ._strict_json import NotJSON, reject_constant
@@ -62,7 +64,9 @@ DOCUMENT_VERSION: Final = 1
 # hostile request cannot make every provider hold and re-export an enormous document.
 MAX_ENTRIES: Final = 10_000
 
-_DOCUMENT_KEYS: Final = frozenset({"$schema", "version", "default", "links_enabled", "tasks", "patterns"})
+_DOCUMENT_KEYS: Final = frozenset(
+    {"$schema", "version", "default", "links_enabled", "tasks", "patterns", "expiries"}
+)
 _ENV_SEPARATORS: Final = re.compile(r"[\s,]+")
 # Decisions for action_ids that are not exact entries are memoized; the bound keeps a caller that
 # feeds arbitrary strings from growing it without limit (it is simply emptied when full).
@@ -100,6 +104,7 @@ class RuleSet:
     links_enabled: bool = True
     tasks: Mapping[str, Mode] = field(default_factory=_empty_rules)
     patterns: Mapping[str, Mode] = field(default_factory=_empty_rules)
+    expiries: Expiries = field(default_factory=Expiries)
     _index: PatternIndex = field(init=False, repr=False, compare=False)
     _memo: dict[str, Decision] = field(init=False, repr=False, compare=False)
     _canonical: list[str] = field(init=False, repr=False, compare=False)
@@ -119,6 +124,7 @@ class RuleSet:
         # Frozen: the validated, sorted, read-only copies replace whatever mapping the caller passed.
         object.__setattr__(self, "tasks", MappingProxyType(tasks))
         object.__setattr__(self, "patterns", MappingProxyType(patterns))
+        Expiries.check(self.expiries, tasks, patterns)
         object.__setattr__(self, "_index", build_index(default, links_enabled, tasks, patterns))
         object.__setattr__(self, "_memo", {})
         object.__setattr__(self, "_canonical", [])
@@ -126,15 +132,21 @@ class RuleSet:
     def __repr__(self) -> str:
         return (
             f"RuleSet(default={self.default!r}, links_enabled={self.links_enabled!r}, "
-            f"tasks={dict(self.tasks)!r}, patterns={dict(self.patterns)!r})"
+            f"tasks={dict(self.tasks)!r}, patterns={dict(self.patterns)!r}"
+            + (f", expiries={self.expiries!r})" if self.expiries else ")")
         )
 
     def __hash__(self) -> int:
         return hash(self.dumps())
 
-    def __reduce__(self) -> tuple[type[RuleSet], tuple[Mode, bool, dict[str, Mode], dict[str, Mode]]]:
+    def __reduce__(
+        self,
+    ) -> tuple[type[RuleSet], tuple[Mode, bool, dict[str, Mode], dict[str, Mode], Expiries]]:
         # Mapping proxies do not pickle; rebuilding from plain dicts also re-validates.
-        return (type(self), (self.default, self.links_enabled, dict(self.tasks), dict(self.patterns)))
+        return (
+            type(self),
+            (self.default, self.links_enabled, dict(self.tasks), dict(self.patterns), self.expiries),
+        )
 
     def evaluate(self, action_id: str) -> Decision:
         """The decision for ``action_id``. Pure and total: any string gets a decision, never an error."""
@@ -171,33 +183,102 @@ class RuleSet:
             return prefix
         return index.fallback
 
-    def with_task(self, action_id: str, mode: Mode | None) -> RuleSet:
-        """A copy with ``action_id`` set to ``mode``; ``None`` removes the setting."""
+    def with_task(self, action_id: str, mode: Mode | None, *, expiry: Expiry | None = None) -> RuleSet:
+        """A copy with ``action_id`` set to ``mode``; ``None`` removes the setting. ``expiry`` makes
+        the setting timed; without it a pending expiry of the task is cancelled."""
         validate_action_id(action_id, field=f"tasks[{action_id!r}]")
-        return replace(self, tasks=_updated(self.tasks, action_id, mode, name="tasks"))
+        return replace(
+            self,
+            tasks=_updated(self.tasks, action_id, mode, name="tasks"),
+            expiries=replace(self.expiries, tasks=Expiries.updated(self.expiries.tasks, action_id, expiry)),
+        )
 
-    def with_pattern(self, pattern: str, mode: Mode | None) -> RuleSet:
-        """A copy with ``pattern`` set to ``mode``; ``None`` removes the pattern."""
+    def with_pattern(self, pattern: str, mode: Mode | None, *, expiry: Expiry | None = None) -> RuleSet:
+        """A copy with ``pattern`` set to ``mode``; ``None`` removes the pattern. ``expiry`` as in
+        :meth:`with_task`."""
         validate_pattern(pattern, field=f"patterns[{pattern!r}]")
-        return replace(self, patterns=_updated(self.patterns, pattern, mode, name="patterns"))
+        return replace(
+            self,
+            patterns=_updated(self.patterns, pattern, mode, name="patterns"),
+            expiries=replace(
+                self.expiries, patterns=Expiries.updated(self.expiries.patterns, pattern, expiry)
+            ),
+        )
 
-    def with_settings(self, *, default: Mode | None = None, links_enabled: bool | None = None) -> RuleSet:
-        """A copy with a new ``default`` and/or kill switch; ``None`` keeps the current value."""
+    def with_settings(
+        self,
+        *,
+        default: Mode | None = None,
+        links_enabled: bool | None = None,
+        links_expiry: Expiry | None = None,
+    ) -> RuleSet:
+        """A copy with a new ``default`` and/or kill switch; ``None`` keeps the current value. Setting
+        ``links_enabled`` replaces its pending expiry with ``links_expiry`` (``None``: cancels it)."""
+        expiries = self.expiries
+        if links_enabled is not None:
+            expiries = replace(expiries, links_enabled=links_expiry)
         return replace(
             self,
             default=self.default if default is None else default,
             links_enabled=self.links_enabled if links_enabled is None else links_enabled,
+            expiries=expiries,
         )
+
+    @property
+    def next_expiry(self) -> datetime | None:
+        """When the earliest pending expiry ends, ``None`` without expiries."""
+        return self.expiries.next_until
+
+    def at(self, moment: datetime) -> RuleSet:
+        """The rule set in force at ``moment``: every expiry whose ``until`` is not after it applied
+        (its setting back to ``reverts_to``), later ones still pending. ``self`` when none is due."""
+        expiries = self.expiries
+        due_at = expiries.next_until
+        if due_at is None or due_at > moment:
+            return self
+        tasks, patterns = dict(self.tasks), dict(self.patterns)
+        pending: dict[str, dict[str, Expiry]] = {"tasks": {}, "patterns": {}}
+        sections = (("tasks", tasks, expiries.tasks), ("patterns", patterns, expiries.patterns))
+        for name, entries, timed in sections:
+            for key, expiry in timed.items():
+                if expiry.until > moment:
+                    pending[name][key] = expiry
+                elif expiry.reverts_to is None:
+                    entries.pop(key, None)
+                else:
+                    entries[key] = cast(Mode, expiry.reverts_to)
+        links_enabled, links_expiry = self.links_enabled, expiries.links_enabled
+        if links_expiry is not None and links_expiry.until <= moment:
+            links_enabled, links_expiry = bool(links_expiry.reverts_to), None
+        return RuleSet(
+            default=self.default,
+            links_enabled=links_enabled,
+            tasks=tasks,
+            patterns=patterns,
+            expiries=Expiries(pending["tasks"], pending["patterns"], links_expiry),
+        )
+
+    def settled(self, moment: datetime) -> RuleSet:
+        """The values in force at ``moment`` with no expiry left: the version-1 view of a timed rule
+        set, for readers that do not know expiries."""
+        current = self.at(moment)
+        return replace(current, expiries=Expiries()) if current.expiries else current
 
     def to_document(self) -> dict[str, object]:
         """The versioned JSON document (a fresh dict, keys sorted)."""
-        return {
+        document: dict[str, object] = {
             "default": self.default,
             "links_enabled": self.links_enabled,
             "patterns": dict(self.patterns),
             "tasks": dict(self.tasks),
             "version": DOCUMENT_VERSION,
         }
+        if self.expiries:
+            # Only a timed rule set needs version 2: every other document stays readable by older
+            # libraries, whose parser refuses unknown versions and keys.
+            document["expiries"] = self.expiries.to_json()
+            document["version"] = TIMED_DOCUMENT_VERSION
+        return document
 
     @classmethod
     def from_document(cls, document: object) -> RuleSet:
@@ -217,11 +298,15 @@ class RuleSet:
         version = document["version"]
         if isinstance(version, bool) or not isinstance(version, int | float):
             raise RulesError("version", f"must be a number, got {json_type_name(version)}")
-        if version != DOCUMENT_VERSION:
+        if version not in (DOCUMENT_VERSION, TIMED_DOCUMENT_VERSION):
             raise RulesError(
                 "version",
-                f"unsupported version; this release reads version {DOCUMENT_VERSION}",
+                f"unsupported version; this release reads versions {DOCUMENT_VERSION} and "
+                f"{TIMED_DOCUMENT_VERSION}",
             )
+        if "expiries" in document and version != TIMED_DOCUMENT_VERSION:
+            raise RulesError("expiries", f'needs "version": {TIMED_DOCUMENT_VERSION}')
+        expiries = Expiries.from_json(document["expiries"]) if "expiries" in document else Expiries()
         tasks = document.get("tasks", {})
         patterns = document.get("patterns", {})
         # Size first, so an oversized document is refused before any per-entry work.
@@ -232,6 +317,7 @@ class RuleSet:
             links_enabled=document.get("links_enabled", True),
             tasks=tasks,
             patterns=patterns,
+            expiries=expiries,
         )
 
     def dumps(self) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "DOCUMENT_VERSION_HEADER",
     "EVENTS_PATH",
     "INSIGHTS_PATH",
     "INSIGHTS_SCHEMA",
@@ -38,6 +39,10 @@ WORKERS_PATH: Final = "/api/v1/workers"
 
 # The revision of the rules in an answer (snapshot, OFREP bulk, writes).
 REVISION_HEADER: Final = "X-Rules-Revision"
+# Sent by a worker with its snapshot polls: the highest rule-document version it reads. Without it (every
+# library before expiries) the snapshot is the version-1 document with timed settings resolved to their
+# value at the time of the answer, so an old worker never meets a document it would refuse.
+DOCUMENT_VERSION_HEADER: Final = "X-Rules-Document-Version"
 # Which database the rules come from: a worker that sees it change warns and keeps the old snapshot aside.
 STORE_HEADER: Final = "X-Rules-Store"
 

@@ -159,7 +159,7 @@ async def evaluate_flag(
             {"key": key, "errorCode": error.code, "errorDetails": error.details},
             status_code=error.status_code,
         )
-    return JSONResponse(_evaluate(services, services.flags.snapshot, action_id))
+    return JSONResponse(_evaluate(services, services.flags.served(with_expiries=False), action_id))
 
 
 @router.post(
@@ -199,7 +199,7 @@ async def evaluate_flags(
         return JSONResponse(
             {"errorCode": error.code, "errorDetails": error.details}, status_code=error.status_code
         )
-    snapshot = services.flags.snapshot
+    snapshot = services.flags.served(with_expiries=False)
     # The answer depends on the rule set and on the context: both go into the ETag.
     canonical_context = json.dumps(context, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     digest = hashlib.sha256(f"{snapshot.etag}\n{canonical_context}".encode()).hexdigest()[:32]

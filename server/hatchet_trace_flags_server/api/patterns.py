@@ -22,7 +22,7 @@ router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v1", tags=["pattern
 _WRITE_RESPONSES: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorOut, "description": "Malformed If-Match"},
     412: {"model": ErrorOut, "description": "If-Match is stale; the ETag header is the current one"},
-    422: {"model": ErrorOut, "description": "Invalid pattern, mode or note"},
+    422: {"model": ErrorOut, "description": "Invalid pattern, mode, note or until"},
 }
 
 
@@ -61,7 +61,7 @@ async def get_pattern(
 async def put_pattern(
     pattern: str, body: RuleIn, author: AdminAuthor, services: ServicesDep, response: Response
 ) -> PatternOut:
-    result = await services.flags.set_pattern(pattern, body.mode, author.noting(body.note))
+    result = await services.flags.set_pattern(pattern, body.mode, author.noting(body.note), until=body.until)
     return _respond(result.record, response)
 
 

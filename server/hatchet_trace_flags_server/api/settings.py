@@ -24,6 +24,7 @@ def _answer(record: SettingsRecord, response: Response) -> SettingsOut:
 _SETTINGS_WRITE_RESPONSES: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorOut, "description": "Malformed If-Match"},
     412: {"model": ErrorOut, "description": "If-Match is stale; the ETag header is the current one"},
+    422: {"model": ErrorOut, "description": "Invalid mode, note or until"},
 }
 
 
@@ -37,7 +38,7 @@ async def put_settings(
     body: SettingsPut, author: AdminAuthor, services: ServicesDep, response: Response
 ) -> SettingsOut:
     result = await services.flags.update_settings(
-        author.noting(body.note), default=body.default, links_enabled=body.links_enabled
+        author.noting(body.note), default=body.default, links_enabled=body.links_enabled, until=body.until
     )
     return _answer(result.record, response)
 
@@ -47,6 +48,6 @@ async def patch_settings(
     body: SettingsPatch, author: AdminAuthor, services: ServicesDep, response: Response
 ) -> SettingsOut:
     result = await services.flags.update_settings(
-        author.noting(body.note), default=body.default, links_enabled=body.links_enabled
+        author.noting(body.note), default=body.default, links_enabled=body.links_enabled, until=body.until
     )
     return _answer(result.record, response)

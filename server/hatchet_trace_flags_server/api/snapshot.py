@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
-from hatchet_trace_flags.contract import REVISION_HEADER, STORE_HEADER
+from hatchet_trace_flags.contract import DOCUMENT_VERSION_HEADER, REVISION_HEADER, STORE_HEADER
 from hatchet_trace_flags_server.core.bodies import RulesDocument
 from hatchet_trace_flags_server.core.conditions import ConditionError, parse_entity_tags
 from hatchet_trace_flags_server.http.app_state import state_of
 from hatchet_trace_flags_server.http.auth import READ_SECURITY, authenticate
 from hatchet_trace_flags_server.http.strict_json import StrictJSONRoute
+from hatchet_trace_flags_server.services.served_rules import reads_expiries
 
 __all__ = ["router"]
 
@@ -23,7 +24,7 @@ router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v1", tags=["rules"]
 
 @router.get(
     "/snapshot",
-    summary="The whole rule set (poll with If-None-Match)",
+    summary="The whole rule set (poll with If-None-Match; send X-Rules-Document-Version: 2 for expiries)",
     response_model=RulesDocument,
     responses={
         200: {
@@ -40,11 +41,15 @@ router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v1", tags=["rules"]
 async def snapshot(request: Request) -> Response:
     await authenticate(request)
     services = state_of(request.app).services
-    current = services.flags.snapshot
+    # A worker that announces expiries gets them (version 2 when timed); any other reader the
+    # version-1 document of the values in force now, whose ETag changes at each until.
+    announced = request.headers.get(DOCUMENT_VERSION_HEADER)
+    current = services.flags.served(with_expiries=reads_expiries(announced))
     headers = {
         "ETag": current.etag,
         REVISION_HEADER: str(current.revision),
         "Cache-Control": "no-cache",
+        "Vary": DOCUMENT_VERSION_HEADER,
         **services.store_headers,
     }
     presented = request.headers.get("if-none-match")

@@ -35,7 +35,7 @@ router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v1", tags=["tasks"]
 _WRITE_RESPONSES: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorOut, "description": "Malformed If-Match"},
     412: {"model": ErrorOut, "description": "If-Match is stale; the ETag header is the current one"},
-    422: {"model": ErrorOut, "description": "Invalid action_id, mode or note"},
+    422: {"model": ErrorOut, "description": "Invalid action_id, mode, note or until"},
 }
 
 
@@ -133,7 +133,7 @@ async def get_task(
 async def put_task(
     action_id: str, body: RuleIn, author: AdminAuthor, services: ServicesDep, response: Response
 ) -> TaskOut:
-    result = await services.flags.set_task(action_id, body.mode, author.noting(body.note))
+    result = await services.flags.set_task(action_id, body.mode, author.noting(body.note), until=body.until)
     return _respond(services, result.record, response)
 
 

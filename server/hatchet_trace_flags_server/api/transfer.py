@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
-from hatchet_trace_flags.contract import REVISION_HEADER, RuleSet, to_flagd
+from hatchet_trace_flags.contract import REVISION_HEADER, RulesError, RuleSet, to_flagd
 from hatchet_trace_flags_server.core.bodies import ErrorOut, ImportOut
 from hatchet_trace_flags_server.http.auth import AdminIdentity
 from hatchet_trace_flags_server.http.dependencies import ImportAuthor, ServicesDep
@@ -30,7 +30,8 @@ async def export(
     services: ServicesDep,
     format: Annotated[Literal["native", "flagd"], Query(description="native or flagd")] = "native",
 ) -> Response:
-    current = services.flags.snapshot
+    # With its expiries (a version-2 document, or flagd targeting on $flagd.timestamp), minus any ended.
+    current = services.flags.served(with_expiries=True)
     headers = {"ETag": current.etag, REVISION_HEADER: str(current.revision)}
     if format == "flagd":
         body = json.dumps(to_flagd(current.rules), indent=2, sort_keys=True).encode()
@@ -60,6 +61,12 @@ async def import_rules(
     request: Request, author: ImportAuthor, services: ServicesDep, note: Note = None
 ) -> ImportOut:
     rules = RuleSet.loads(await request.body())
+    if rules.expiries:
+        # An import is the whole truth at once; a time-boxed change is made by a write with until.
+        raise RulesError(
+            "expiries",
+            "an import cannot carry time-boxed settings; import the values and time them with until",
+        )
     result = await services.flags.import_rules(rules, author.noting(note))
     return ImportOut(
         changed=result.event is not None, revision=result.record.revision, etag=result.record.etag

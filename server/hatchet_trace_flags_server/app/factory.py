@@ -15,6 +15,7 @@ from hatchet_trace_flags.contract import INSIGHTS_PATH, SEEN_PATH, WORKER_REPORT
 from hatchet_trace_flags_server.api import API_ROUTERS
 from hatchet_trace_flags_server.core.metrics import Metrics, MetricsMiddleware
 from hatchet_trace_flags_server.core.ratelimit import RateLimiter, ReportGate
+from hatchet_trace_flags_server.core.records import RulesSnapshot
 from hatchet_trace_flags_server.core.settings import Settings
 from hatchet_trace_flags_server.core.tokens import TokenRegistry
 from hatchet_trace_flags_server.dashboard import install_dashboard
@@ -24,6 +25,8 @@ from hatchet_trace_flags_server.http.body_limit import BodySizeLimit
 from hatchet_trace_flags_server.http.exception_handlers import install_error_handlers
 from hatchet_trace_flags_server.http.forwarded import ForwardedHeaders
 from hatchet_trace_flags_server.http.sessions import SessionKeys
+from hatchet_trace_flags_server.services.before_after import BeforeAfter
+from hatchet_trace_flags_server.services.expiry import ExpiryClock
 from hatchet_trace_flags_server.services.feed import ChangeFeed
 from hatchet_trace_flags_server.services.flags import FlagService
 from hatchet_trace_flags_server.services.insights import InsightService
@@ -74,11 +77,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The feed owns the served snapshot; the store reads it (late-bound: the feed needs the store).
     store = Store(database, known=lambda: feed.latest)
     metrics = Metrics()
+
+    def on_snapshot(snapshot: RulesSnapshot) -> None:
+        metrics.observe_snapshot(snapshot)
+        # A new snapshot may bring a new earliest until (late-bound: the clock needs the flags).
+        expiry_clock.poke()
+
     feed = ChangeFeed(
         store.queries,
         resync_seconds=settings.resync_seconds,
         listen_dsn=database.listen_dsn() if database.is_postgres else None,
-        on_snapshot=metrics.observe_snapshot,
+        on_snapshot=on_snapshot,
         max_streams=settings.max_streams,
         max_streams_per_owner=settings.max_streams_per_token,
         heartbeat_seconds=settings.heartbeat_seconds,
@@ -101,7 +110,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         report_limiter=seen_limiter,
         max_discovered_tasks=settings.max_discovered_tasks,
         max_discovered_characters=settings.max_discovered_characters,
+        max_until_seconds=settings.max_until_seconds,
     )
+    expiry_clock = ExpiryClock(flags, lambda: feed.latest, idle_seconds=settings.resync_seconds)
     worker_limiter = RateLimiter(
         rate=settings.worker_report_rate, burst=settings.worker_report_burst, what="worker reports"
     )
@@ -113,7 +124,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_workers=settings.max_workers,
         store_id=lambda: database.store_id,
     )
-    services = Services(settings, database, feed, tokens, metrics, flags, insights, workers)
+    before_after = BeforeAfter(
+        store.comparisons, store.insights, window_seconds=settings.insight_window_seconds
+    )
+    services = Services(settings, database, feed, tokens, metrics, flags, insights, workers, before_after)
     sweep = RetentionSweep(
         store.seen,
         retention_seconds=settings.discovered_retention_seconds,
@@ -121,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         on_expired=metrics.seen_expired.inc,
         insights=store.insights,
         insight_window_seconds=settings.insight_window_seconds,
+        before_after=before_after,
         workers=store.workers,
         worker_retention_seconds=settings.worker_retention_seconds,
     )
@@ -131,7 +146,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await database.migrate()
             await feed.start()
             sweep.start()
+            expiry_clock.start()
         except BaseException:
+            await expiry_clock.stop()
             await sweep.stop()
             await feed.stop()
             await database.dispose()
@@ -146,6 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 # Bounded: closing pooled connections politely waits for a database that may be
                 # frozen; past the bound the process exits and the sockets go with it.
                 async with asyncio.timeout(_SHUTDOWN_CLEANUP_SECONDS):
+                    await expiry_clock.stop()
                     await sweep.stop()
                     await feed.stop()
                     await database.dispose()

@@ -18,6 +18,7 @@ from .client import (
     print_json,
     table,
 )
+from .timed import add_timed_arguments, describe_until, until_of
 
 __all__ = ["add_rule_commands"]
 
@@ -65,6 +66,7 @@ def add_rule_commands(
         setter.add_argument(
             "mode", choices=MODES, help="link: a new trace with a span link; parent: a child span"
         )
+        add_timed_arguments(setter, "this mode")
         setter.set_defaults(handler=_rule_set(kind, key_field))
         clearer = actions.add_parser("clear", parents=[client, conditional], help="remove the mode")
         clearer.add_argument("key", metavar=key_field.upper(), help=key_help)
@@ -99,11 +101,12 @@ def _tasks_list(client: Client, arguments: argparse.Namespace) -> None:
                 item["reason"],
                 item["rule"],
                 item["mode"],
+                describe_until(item).strip() or None,
                 item["last_seen"],
             )
             for item in page["items"]
         ],
-        ("ACTION_ID", "EFFECTIVE", "REASON", "RULE", "CONFIGURED", "LAST_SEEN"),
+        ("ACTION_ID", "EFFECTIVE", "REASON", "RULE", "CONFIGURED", "TIMED", "LAST_SEEN"),
     )
     page_footer(page)
     for item in page["items"]:
@@ -122,7 +125,7 @@ def _show_rule(client: Client, item: dict[str, Any], key_field: str) -> None:
         return
     mode = item["mode"] or "(not configured)"
     extra = f", effective {item['effective_mode']} ({item['reason']})" if "effective_mode" in item else ""
-    print(f"{item[key_field]}: {mode}{extra}, version {item['version']}")
+    print(f"{item[key_field]}: {mode}{describe_until(item)}{extra}, version {item['version']}")
 
 
 def _rule_set(kind: str, key_field: str) -> Callable[[Client, argparse.Namespace], None]:
@@ -130,6 +133,9 @@ def _rule_set(kind: str, key_field: str) -> Callable[[Client, argparse.Namespace
         body: dict[str, Any] = {"mode": arguments.mode}
         if arguments.note is not None:
             body["note"] = arguments.note
+        until = until_of(arguments)
+        if until is not None:
+            body["until"] = until
         item = client.request(
             "PUT", key_path(kind, arguments.key), json=body, headers=conditional_headers(arguments)
         ).json()
@@ -160,8 +166,17 @@ def _patterns_list(client: Client, arguments: argparse.Namespace) -> None:
         print_json(page)
         return
     table(
-        [(item["pattern"], item["mode"], item["updated_by"], item["note"]) for item in page["items"]],
-        ("PATTERN", "MODE", "UPDATED_BY", "NOTE"),
+        [
+            (
+                item["pattern"],
+                item["mode"],
+                describe_until(item).strip() or None,
+                item["updated_by"],
+                item["note"],
+            )
+            for item in page["items"]
+        ],
+        ("PATTERN", "MODE", "TIMED", "UPDATED_BY", "NOTE"),
     )
     page_footer(page)
 

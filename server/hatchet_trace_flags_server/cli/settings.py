@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from .client import MODES, Client, CommandError, conditional_headers, print_json
+from .timed import add_timed_arguments, describe_until, until_of
 
 __all__ = ["add_settings_command"]
 
@@ -32,6 +33,7 @@ def add_settings_command(
     setter.add_argument(
         "--links-enabled", type=_boolean, metavar="true|false", help="false: the kill switch, all parent"
     )
+    add_timed_arguments(setter, "the kill switch as given")
     setter.set_defaults(handler=_settings_set)
 
 
@@ -49,7 +51,7 @@ def _show_settings(client: Client, settings: dict[str, Any]) -> None:
         print_json(settings)
         return
     print(f"default: {settings['default']}")
-    print(f"links_enabled: {str(settings['links_enabled']).lower()}")
+    print(f"links_enabled: {str(settings['links_enabled']).lower()}{describe_until(settings)}")
     print(f"version: {settings['version']}")
 
 
@@ -63,10 +65,17 @@ def _settings_set(client: Client, arguments: argparse.Namespace) -> None:
         body["default"] = arguments.default
     if arguments.links_enabled is not None:
         body["links_enabled"] = arguments.links_enabled
-    if arguments.note is not None:
-        body["note"] = arguments.note
     if not body:
         raise CommandError("nothing to change: give --default and/or --links-enabled", exit_code=2)
+    until = until_of(arguments)
+    if until is not None:
+        if arguments.links_enabled is None or arguments.default is not None:
+            raise CommandError(
+                "--for/--until time the kill switch only: give --links-enabled alone", exit_code=2
+            )
+        body["until"] = until
+    if arguments.note is not None:
+        body["note"] = arguments.note
     settings = client.request(
         "PATCH", "/api/v1/settings", json=body, headers=conditional_headers(arguments)
     ).json()

@@ -52,6 +52,24 @@ WorkerName = Annotated[
 ]
 
 
+# Parsed and checked by the service (contract.parse_until; the limit is max_until_seconds), so every
+# caller gets the same refusals; here only its shape for the OpenAPI schema.
+Until = Annotated[
+    str | None,
+    Field(
+        max_length=64,
+        description="Time-boxed change: RFC 3339 with an offset (e.g. 2026-01-31T15:00:00Z). At that time "
+        "the setting returns to what it was before this write. In the future, at most max_until_seconds "
+        "ahead (30 days by default). A later write without until cancels the return.",
+        json_schema_extra={"format": "date-time"},
+    ),
+]
+UntilOut = Annotated[
+    datetime | None,
+    Field(description="When a time-boxed setting ends (RFC 3339, UTC); null when it does not."),
+]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -61,18 +79,21 @@ class RuleIn(_Strict):
 
     mode: Mode
     note: Note = None
+    until: Until = None
 
 
 class SettingsPut(_Strict):
     default: Mode
     links_enabled: StrictBool = Field(description="false is the kill switch: every task in parent mode")
     note: Note = None
+    until: Until = Field(None, description="Times links_enabled (the default is never timed); see RuleIn.")
 
 
 class SettingsPatch(_Strict):
     default: Mode | None = None
     links_enabled: StrictBool | None = None
     note: Note = None
+    until: Until = Field(None, description="Times links_enabled, which must be given with it.")
 
 
 class SeenIn(_Strict):
@@ -109,6 +130,10 @@ class TaskOut(BaseModel):
     first_seen: datetime | None
     last_seen: datetime | None
     last_worker: str | None
+    until: UntilOut = None
+    reverts_to: Mode | None = Field(
+        None, description="The mode this task returns to at `until` (null: no mode of its own, or no until)."
+    )
     look_alike: str | None = Field(
         None,
         description="Set when the name mixes scripts (Unicode TS #39), e.g. a Cyrillic letter among Latin "
@@ -134,6 +159,10 @@ class PatternOut(BaseModel):
     version: int
     updated_at: datetime | None
     updated_by: str | None
+    until: UntilOut = None
+    reverts_to: Mode | None = Field(
+        None, description="The mode this pattern returns to at `until` (null: removed, or no until)."
+    )
 
 
 class PatternPage(BaseModel):
@@ -150,6 +179,8 @@ class SettingsOut(BaseModel):
     version: int
     updated_at: datetime | None
     updated_by: str | None
+    until: UntilOut = Field(None, description="When links_enabled returns to reverts_to; null: it does not.")
+    reverts_to: bool | None = Field(None, description="links_enabled from `until` on (null without until).")
 
 
 class AuditEventOut(BaseModel):

@@ -27,6 +27,8 @@ def task_out(row: TaskRow, rules: RuleSet) -> TaskOut:
         first_seen=row.first_seen,
         last_seen=row.last_seen,
         last_worker=row.last_worker,
+        until=row.rule.until,
+        reverts_to=row.rule.reverts_to,
         look_alike=look_alike(row.rule.key, imitates=row.imitates),
     )
 
@@ -39,6 +41,8 @@ def pattern_out(record: RuleRecord) -> PatternOut:
         version=record.version,
         updated_at=record.updated_at,
         updated_by=record.updated_by,
+        until=record.until,
+        reverts_to=record.reverts_to,
     )
 
 
@@ -50,6 +54,8 @@ def settings_out(record: SettingsRecord) -> SettingsOut:
         version=record.version,
         updated_at=record.updated_at,
         updated_by=record.updated_by,
+        until=record.links_until,
+        reverts_to=record.links_reverts_to if record.links_until is not None else None,
     )
 
 

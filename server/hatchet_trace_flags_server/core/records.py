@@ -8,12 +8,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final, Generic, Literal, TypeVar
 
-from hatchet_trace_flags.contract import Mode, RuleSet
+from hatchet_trace_flags.contract import Expiry, Mode, RuleSet, format_until
 
 from .conditions import EntityTags, quote_etag
 
 __all__ = [
     "COUNT_LIMIT",
+    "EXPIRY_SOURCE",
     "AuditQuery",
     "Author",
     "ChangeEvent",
@@ -34,6 +35,8 @@ __all__ = [
 _R = TypeVar("_R")
 
 ChangeKind = Literal["task", "pattern", "settings", "import"]
+# The audit source of a revert at a timed setting's end (its actor names who set it).
+EXPIRY_SOURCE: Final = "expiry"
 TaskSort = Literal["name", "mode", "seen", "changed"]
 # Task-list counts stop here: past it a list says "more than COUNT_LIMIT", which costs a bounded
 # scan instead of one over every row.
@@ -96,13 +99,26 @@ class RuleRecord:
     version: int
     updated_at: datetime | None
     updated_by: str | None
+    # A pending expiry: at ``until`` the mode returns to ``reverts_to`` (None: no mode of its own).
+    until: datetime | None = None
+    reverts_to: Mode | None = None
 
     @property
     def etag(self) -> str:
         return quote_etag(str(self.version))
 
+    def until_or(self, fallback: datetime) -> datetime:
+        return fallback if self.until is None else self.until
+
+    @property
+    def expiry(self) -> Expiry | None:
+        return None if self.until is None else Expiry(self.until, self.reverts_to)
+
     def state(self) -> dict[str, object]:
-        return {"mode": self.mode, "note": self.note, "version": self.version}
+        state: dict[str, object] = {"mode": self.mode, "note": self.note, "version": self.version}
+        if self.until is not None:
+            state |= {"until": format_until(self.until), "reverts_to": self.reverts_to}
+        return state
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,18 +129,32 @@ class SettingsRecord:
     version: int
     updated_at: datetime | None
     updated_by: str | None
+    # The kill switch's pending expiry: at ``links_until`` links_enabled returns to ``links_reverts_to``;
+    # ``links_until_by`` set it.
+    links_until: datetime | None = None
+    links_reverts_to: bool | None = None
+    links_until_by: str | None = None
 
     @property
     def etag(self) -> str:
         return quote_etag(str(self.version))
 
+    @property
+    def links_expiry(self) -> Expiry | None:
+        if self.links_until is None:
+            return None
+        return Expiry(self.links_until, bool(self.links_reverts_to))
+
     def state(self) -> dict[str, object]:
-        return {
+        state: dict[str, object] = {
             "default": self.default,
             "links_enabled": self.links_enabled,
             "note": self.note,
             "version": self.version,
         }
+        if self.links_until is not None:
+            state |= {"until": format_until(self.links_until), "reverts_to": self.links_reverts_to}
+        return state
 
 
 @dataclass(frozen=True, slots=True)

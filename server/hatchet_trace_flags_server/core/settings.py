@@ -108,6 +108,10 @@ class Settings(BaseSettings):
     # Open change streams (SSE), in all and per token.
     max_streams: Annotated[int, Field(ge=1)] = 5_000
     max_streams_per_token: Annotated[int, Field(ge=1)] = 2_500
+    # How far ahead a time-boxed change may end (``until`` in task, pattern and settings writes;
+    # docs/server.md, "Time-boxed changes"). Further is refused with 422: a "temporary" change for a
+    # year is a permanent one nobody remembers.
+    max_until_seconds: Annotated[float, Field(ge=60, le=366 * 86_400)] = 30 * 86_400.0
     # Where the insight page's example traces open (docs/insight.md): an http(s) URL with {trace_id}.
     trace_url_template: str | None = None
 

@@ -33,6 +33,7 @@ from hatchet_trace_flags_server.core.bodies import MAX_NOTE_LENGTH, check_text
 from hatchet_trace_flags_server.core.conditions import EntityTags
 
 from .rendering import DashboardError
+from .timed import TimedFields
 
 __all__ = [
     "AddPatternForm",
@@ -163,7 +164,7 @@ class _Change(_Versioned):
     note: Note = None
 
 
-class TaskModeForm(_Change):
+class TaskModeForm(_Change, TimedFields):
     action_id: ActionId
     mode: Annotated[Literal["link", "parent", "inherit"], BeforeValidator(_stripped)]
 
@@ -177,13 +178,13 @@ class ForgetTaskForm(DashboardForm):
     action_id: ActionId
 
 
-class AddPatternForm(DashboardForm):
+class AddPatternForm(DashboardForm, TimedFields):
     pattern: Pattern
     mode: RuleMode
     note: Note = None
 
 
-class PatternModeForm(_Change):
+class PatternModeForm(_Change, TimedFields):
     pattern: Pattern
     mode: RuleMode
 
@@ -196,7 +197,7 @@ class DefaultModeForm(_Change):
     default: RuleMode
 
 
-class LinksForm(_Change):
+class LinksForm(_Change, TimedFields):
     """The kill switch: the first post asks (``confirm`` absent), the confirmed one writes."""
 
     links_enabled: Annotated[Literal["true", "false"], BeforeValidator(_stripped)]

@@ -1,5 +1,6 @@
 """The fan-out insight page (``/insights``): per task, the numbers, two small inline SVG pictures,
-and the link recommendation with one-click apply (the normal versioned write, audited) or dismiss.
+the link recommendation with one-click apply (the normal versioned write, audited) or dismiss, and,
+for a task whose mode changed, its numbers before versus after the change (``before_after_view``).
 
 Plain forms that redirect back with a notice, so the page works without script; the pictures are
 inline SVG with presentation attributes only (the CSP allows no inline style and no outside request).
@@ -17,6 +18,7 @@ from hatchet_trace_flags_server.core.insight_bodies import TaskInsightOut
 from hatchet_trace_flags_server.core.presenters import human_seconds
 from hatchet_trace_flags_server.core.records import Author, NotFound, PreconditionFailed
 from hatchet_trace_flags_server.http.sessions import clear_strict_cookie
+from hatchet_trace_flags_server.services.before_after import Comparison, Side
 from hatchet_trace_flags_server.services.insights import Insight
 
 from .access import AdminViewer, Editor, services_of
@@ -25,7 +27,7 @@ from .rendering import NOTICE_COOKIE, SECURITY_HEADERS, SOURCE, DashboardError, 
 from .routing import dashboard_router
 from .views import after_write, base_context, read_notice
 
-__all__ = ["InsightView"]
+__all__ = ["ComparisonView", "InsightView", "before_after_view"]
 
 router = dashboard_router()
 
@@ -33,6 +35,7 @@ router = dashboard_router()
 _WIDTH: Final = 320.0
 _HEIGHT: Final = 72.0
 _BAR_GAP: Final = 2.0
+_HALF: Final = 34.0  # one side's start-delay bars in the before/after picture
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +58,83 @@ class InsightView:
     axis_high: str
     parent_width: float
     link_width: float
+    comparison: ComparisonView | None
 
     def seconds(self, value: float) -> str:
         return human_seconds(value)
+
+
+@dataclass(frozen=True, slots=True)
+class SideView:
+    side: Side
+    bars: list[Bar]  # the start-delay distribution, on the axis both sides share
+    open_width: float  # trace open, on the scale both sides share
+
+
+@dataclass(frozen=True, slots=True)
+class ComparisonView:
+    """A task's latest mode change with the numbers of the window before and the window after it."""
+
+    comparison: Comparison
+    before: SideView | None
+    after: SideView | None
+    axis_low: str
+    axis_high: str
+
+
+def _shares(
+    histogram: Histogram, first: int, last: int, tallest: float, top: float, spawner: float
+) -> list[Bar]:
+    """One bar per bucket from ``first`` to ``last``: its share of the side's runs, so sides with
+    different traffic compare (``tallest``: the largest share on either side)."""
+    width = _WIDTH / (last - first + 1)
+    bars = []
+    for index in range(first, last + 1):
+        count = histogram.buckets[index]
+        low = histogram.bounds[index - 1] if index > 0 else 0.0
+        high = histogram.bounds[index] if index < len(histogram.bounds) else histogram.high
+        height = max(1.0, _HALF * count / histogram.count / tallest) if count else 0.0
+        span = f"{human_seconds(low)} to {human_seconds(high)}"
+        title = f"{count} of {histogram.count} started {span} after the spawn"
+        bars.append(
+            Bar(
+                (index - first) * width,
+                top + _HALF - height,
+                max(1.0, width - _BAR_GAP),
+                height,
+                low >= spawner,
+                title,
+            )
+        )
+    return bars
+
+
+def before_after_view(comparison: Comparison) -> ComparisonView | None:
+    """The picture of both sides; None when neither side measured a child run."""
+    sides = [side for side in (comparison.before, comparison.after) if side is not None]
+    if not sides:
+        return None
+    used = [index for side in sides for index, count in enumerate(side.start_delay.buckets) if count]
+    first, last = min(used), max(used)
+    tallest = max(max(side.start_delay.buckets) / side.start_delay.count for side in sides)
+    longest = max([side.trace_open_seconds or 0.0 for side in sides] + [1e-9])
+
+    def view(side: Side | None, top: float) -> SideView | None:
+        if side is None:
+            return None
+        spawner = side.spawner_seconds if side.spawner_seconds is not None else float("inf")
+        bars = _shares(side.start_delay, first, last, tallest, top, spawner)
+        return SideView(side, bars, max(2.0, _WIDTH * (side.trace_open_seconds or 0.0) / longest))
+
+    low = min(side.start_delay.low for side in sides)
+    high = max(side.start_delay.high for side in sides)
+    return ComparisonView(
+        comparison,
+        view(comparison.before, 12.0),
+        view(comparison.after, 12.0 + _HALF + 16.0),
+        human_seconds(low),
+        human_seconds(high),
+    )
 
 
 def _bars(histogram: Histogram | None, spawner_seconds: float) -> tuple[list[Bar], str, str]:
@@ -91,11 +168,19 @@ def _bars(histogram: Histogram | None, spawner_seconds: float) -> tuple[list[Bar
     return bars, human_seconds(histogram.low), human_seconds(histogram.high)
 
 
-async def _views(request: Request) -> tuple[list[InsightView], list[TaskInsightOut]]:
-    """Fan-out children (with a spawner) as cards; every other measured task in the table below."""
+async def _views(
+    request: Request,
+) -> tuple[list[InsightView], list[TaskInsightOut], list[ComparisonView]]:
+    """Fan-out children (with a spawner) as cards; every other measured task in the table below; the
+    before/after of changed tasks inside their card, or on its own when the task has no card now."""
     services = services_of(request)
     cards, others = [], []
     insights = await services.insights.load()
+    comparisons = {
+        action_id: view
+        for action_id, comparison in (await services.before_after.comparisons()).items()
+        if (view := before_after_view(comparison)) is not None
+    }
     spawners = {insight.out.action_id: insight.out.spawner for insight in insights}
     for insight in insights:
         out = insight.out
@@ -104,7 +189,7 @@ async def _views(request: Request) -> tuple[list[InsightView], list[TaskInsightO
             continue
         spawner = spawners.get(out.spawned_by[0].action_id)
         per_run = round(spawner.children_per_run_mean) if spawner is not None else 0
-        cards.append(await _view(request, insight, per_run))
+        cards.append(await _view(request, insight, per_run, comparisons.pop(out.action_id, None)))
     # What needs a decision first, then the biggest gap between parent and link mode.
     cards.sort(
         key=lambda view: (
@@ -112,10 +197,13 @@ async def _views(request: Request) -> tuple[list[InsightView], list[TaskInsightO
             -(view.out.trace_open.parent_seconds if view.out.trace_open else 0.0),
         )
     )
-    return cards, others
+    alone = sorted(comparisons.values(), key=lambda view: -view.comparison.change.at.timestamp())
+    return cards, others, alone
 
 
-async def _view(request: Request, insight: Insight, children_per_run: int) -> InsightView:
+async def _view(
+    request: Request, insight: Insight, children_per_run: int, comparison: ComparisonView | None
+) -> InsightView:
     out = insight.out
     assert out.trace_open is not None
     try:
@@ -134,17 +222,19 @@ async def _view(request: Request, insight: Insight, children_per_run: int) -> In
         axis_high=high,
         parent_width=max(2.0, _WIDTH * out.trace_open.parent_seconds / longest),
         link_width=max(2.0, _WIDTH * out.trace_open.link_seconds / longest),
+        comparison=comparison,
     )
 
 
 @router.get("/insights")
 async def insights_page(request: Request, session: AdminViewer) -> Response:
-    cards, others = await _views(request)
+    cards, others, changed = await _views(request)
     services = services_of(request)
     context = {
         **base_context(request, session),
         "cards": cards,
         "others": others,
+        "changed": changed,
         "window": human_seconds(services.insights.window_seconds),
         "seconds": human_seconds,
     }

@@ -19,6 +19,8 @@ from hatchet_trace_flags_server.http.app_state import state_of
 from hatchet_trace_flags_server.http.exception_handlers import DATABASE_AWAY
 from hatchet_trace_flags_server.http.sessions import CSRF_FIELD, SESSION_COOKIE, Session, SessionKeys
 
+from .timed import KEEP_CHOICES, links_until, pattern_until, task_until
+
 _HERE: Final = Path(__file__).parent  # the dashboard package: templates/ and static/
 STATIC_DIR: Final = _HERE / "static"
 TEMPLATES_DIR: Final = _HERE / "templates"
@@ -146,6 +148,10 @@ def utc(value: datetime | None) -> str:
 
 templates.env.globals["static_url"] = static_url
 templates.env.globals["CSRF_FIELD"] = CSRF_FIELD
+templates.env.globals["KEEP_CHOICES"] = KEEP_CHOICES
+templates.env.globals["task_until"] = task_until
+templates.env.globals["pattern_until"] = pattern_until
+templates.env.globals["links_until"] = links_until
 templates.env.filters["row_id"] = row_id
 templates.env.filters["ago"] = ago
 templates.env.filters["utc"] = utc

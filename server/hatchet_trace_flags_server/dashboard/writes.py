@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Form, Request, Response, status
@@ -25,9 +26,17 @@ from .inputs import (
 )
 from .rendering import SECURITY_HEADERS, SOURCE, DashboardError, ago, is_htmx, render, rules_error
 from .routing import dashboard_router
+from .timed import task_until
 from .views import after_write, base_context, patterns_context, settings_context, task_views
 
 router = dashboard_router()
+
+
+def _for_how_long(until: datetime | None, reverts_to: str | None) -> str:
+    """ ", until 15:00 UTC (in 1 h), then parent" for a timed write's notice; "" for one that stays."""
+    shown = task_until(until, reverts_to)
+    return "" if shown is None else f", {shown.text}"
+
 
 # --------------------------------------------------------------------------- task writes
 
@@ -43,9 +52,10 @@ def _row_response(
 async def set_task_mode(request: Request, session: Editor, form: Annotated[TaskModeForm, Form()]) -> Response:
     services = services_of(request)
     action_id, mode, if_match, note = form.action_id, form.rule_mode, form.if_match, form.note
+    until = form.until()
     try:
         result = await services.flags.set_task(
-            action_id, mode, Author(session.identity.name, SOURCE, note, if_match)
+            action_id, mode, Author(session.identity.name, SOURCE, note, if_match), until=until
         )
     except RulesError as error:
         raise rules_error(error) from None
@@ -67,7 +77,8 @@ async def set_task_mode(request: Request, session: Editor, form: Annotated[TaskM
         message = f"{action_id} follows patterns and the default again."
     else:
         effect = "starts a new trace with a span link" if mode == "link" else "stays a child span (parent)"
-        message = f"{action_id} now {effect}."
+        timed = _for_how_long(result.record.rule.until, result.record.rule.reverts_to)
+        message = f"{action_id} now {effect}{timed}."
     return after_write(
         request,
         form,
@@ -124,9 +135,10 @@ async def _write_pattern(
     done: str,
 ) -> Response:
     services = services_of(request)
+    until = form.until() if isinstance(form, AddPatternForm | PatternModeForm) else None
     try:
         result = await services.flags.set_pattern(
-            pattern, mode, Author(session.identity.name, SOURCE, form.note, if_match)
+            pattern, mode, Author(session.identity.name, SOURCE, form.note, if_match), until=until
         )
     except RulesError as error:
         raise rules_error(error) from None
@@ -142,6 +154,10 @@ async def _write_pattern(
     except NotFound:
         raise DashboardError(status.HTTP_409_CONFLICT, f"Pattern {pattern} was already removed.") from None
     response = _patterns_response(request, session, await patterns_context(services))
+    if result.record.until is not None:
+        done = (
+            done.rstrip(".") + _for_how_long(result.record.until, result.record.reverts_to or "removed") + "."
+        )
     return after_write(
         request, form, response, message=done, revision=result.revision, refresh=["tasks", "settings"]
     )
@@ -205,7 +221,10 @@ async def _write_settings(
             Author(session.identity.name, SOURCE, form.note, form.if_match),
             default=default,
             links_enabled=links_enabled,
+            until=form.until() if isinstance(form, LinksForm) else None,
         )
+    except RulesError as error:
+        raise rules_error(error) from None
     except PreconditionFailed:
         current = await services.flags.settings()
         message = (
@@ -220,6 +239,10 @@ async def _write_settings(
         response.status_code = status.HTTP_412_PRECONDITION_FAILED
         return after_write(request, form, response, message=message, level="warning")
     context = await settings_context(services, result.record)
+    if links_enabled is not None and result.record.links_until is not None:
+        now, back = ("on", "off") if links_enabled else ("off", "on")
+        timed = _for_how_long(result.record.links_until, f"span links {back}")
+        done = f"Span links {now} for every task{timed}."
     response = render(request, "_settings.html", {**base_context(request, session), **context})
     return after_write(request, form, response, message=done, revision=result.revision, refresh=["tasks"])
 

@@ -18,6 +18,7 @@ from hatchet_trace_flags.contract import STORE_HEADER
 from hatchet_trace_flags_server.core.metrics import Metrics
 from hatchet_trace_flags_server.core.settings import Settings
 from hatchet_trace_flags_server.core.tokens import Identity, TokenRegistry
+from hatchet_trace_flags_server.services.before_after import BeforeAfter
 from hatchet_trace_flags_server.services.feed import ChangeFeed
 from hatchet_trace_flags_server.services.flags import FlagService
 from hatchet_trace_flags_server.services.insights import InsightService
@@ -45,6 +46,7 @@ class Services:
     flags: FlagService
     insights: InsightService
     workers: WorkerService
+    before_after: BeforeAfter
 
     @property
     def store_headers(self) -> dict[str, str]:

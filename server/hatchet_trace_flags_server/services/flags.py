@@ -13,9 +13,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TypeVar
+from datetime import UTC, datetime
+from typing import TypeAlias, TypeVar
 
-from hatchet_trace_flags.contract import Mode, RuleSet, validate_action_id, validate_pattern
+from hatchet_trace_flags.contract import (
+    Mode,
+    RulesError,
+    RuleSet,
+    format_until,
+    parse_until,
+    validate_action_id,
+    validate_pattern,
+)
 from hatchet_trace_flags_server.core.metrics import Metrics
 from hatchet_trace_flags_server.core.names.lookalike import ascii_twin
 from hatchet_trace_flags_server.core.ratelimit import RateLimiter
@@ -33,17 +42,21 @@ from hatchet_trace_flags_server.core.records import (
     TaskRow,
     WriteResult,
 )
+from hatchet_trace_flags_server.store.schema import utcnow
 from hatchet_trace_flags_server.store.store import Store
 from hatchet_trace_flags_server.store.task_list.pattern_matches import PatternMatches
 
 from .feed import ChangeFeed
 from .insights import InsightService
+from .served_rules import served_snapshot
 
 __all__ = ["FlagService"]
 
 logger = logging.getLogger("hatchet_trace_flags_server")
 
 _R = TypeVar("_R")
+# When a timed setting ends: RFC 3339 text with an offset (from the API) or an aware datetime.
+Until: TypeAlias = str | datetime | None
 
 
 class FlagService:
@@ -57,6 +70,7 @@ class FlagService:
         report_limiter: RateLimiter,
         max_discovered_tasks: int,
         max_discovered_characters: int | None = None,
+        max_until_seconds: float = 30 * 86_400.0,
     ) -> None:
         self._store = store
         self._insights = insights
@@ -65,6 +79,7 @@ class FlagService:
         self._report_limiter = report_limiter
         self._max_discovered = max_discovered_tasks
         self._max_discovered_characters = max_discovered_characters
+        self._max_until_seconds = max_until_seconds
 
     # ----------------------------------------------------------------- what is served
 
@@ -73,9 +88,16 @@ class FlagService:
         """The rule set this process serves (owned by the change feed)."""
         return self._feed.snapshot
 
+    def served(self, *, with_expiries: bool) -> RulesSnapshot:
+        """The snapshot as served now (services/served_rules.py): expired settings reverted; without
+        ``with_expiries`` the version-1 document of the values in force, with its own ETag."""
+        return served_snapshot(self._feed.snapshot, with_expiries=with_expiries, now=utcnow())
+
     @property
     def rules(self) -> RuleSet:
-        return self._feed.snapshot.rules
+        """The rules in force now: timed settings past their ``until`` already reverted, even in the
+        moment before the revert is written."""
+        return self._feed.snapshot.rules.at(utcnow())
 
     # ----------------------------------------------------------------- reads
 
@@ -132,28 +154,75 @@ class FlagService:
 
     # ----------------------------------------------------------------- changes
 
-    async def set_task(self, action_id: str, mode: Mode | None, author: Author) -> WriteResult[TaskRow]:
-        """Set (``mode``) or clear (``None``) a task's own mode."""
+    async def set_task(
+        self, action_id: str, mode: Mode | None, author: Author, *, until: Until = None
+    ) -> WriteResult[TaskRow]:
+        """Set (``mode``) or clear (``None``) a task's own mode; with ``until`` (RFC 3339 text or an
+        aware datetime) it returns to its earlier state then. A write without it cancels a pending
+        return."""
         validate_action_id(action_id)
-        return await self._published(await self._store.writes.set_task(action_id, mode, author))
+        moment = self._checked_until(until, clearing=mode is None)
+        return await self._published(await self._store.writes.set_task(action_id, mode, author, until=moment))
 
-    async def set_pattern(self, pattern: str, mode: Mode | None, author: Author) -> WriteResult[RuleRecord]:
-        """Set (``mode``) or remove (``None``) a pattern."""
+    async def set_pattern(
+        self, pattern: str, mode: Mode | None, author: Author, *, until: Until = None
+    ) -> WriteResult[RuleRecord]:
+        """Set (``mode``) or remove (``None``) a pattern; ``until`` as in :meth:`set_task`."""
         validate_pattern(pattern)
-        return await self._published(await self._store.writes.set_pattern(pattern, mode, author))
+        moment = self._checked_until(until, clearing=mode is None)
+        result = await self._store.writes.set_pattern(pattern, mode, author, until=moment)
+        return await self._published(result)
 
     async def update_settings(
-        self, author: Author, *, default: Mode | None = None, links_enabled: bool | None = None
+        self,
+        author: Author,
+        *,
+        default: Mode | None = None,
+        links_enabled: bool | None = None,
+        until: Until = None,
     ) -> WriteResult[SettingsRecord]:
-        """Change the default mode and/or the links kill switch (``None`` keeps a value)."""
+        """Change the default mode and/or the links kill switch (``None`` keeps a value). ``until``
+        times the kill switch (it needs ``links_enabled``); the default is never timed."""
+        if until is not None and links_enabled is None:
+            raise RulesError("until", "times the kill switch: give links_enabled with it")
+        moment = self._checked_until(until, clearing=False)
         result = await self._store.writes.update_settings(
-            default=default, links_enabled=links_enabled, author=author
+            default=default, links_enabled=links_enabled, author=author, links_until=moment
         )
         return await self._published(result)
+
+    def _checked_until(self, until: Until, *, clearing: bool) -> datetime | None:
+        """``until`` as an aware UTC datetime, refused (:class:`RulesError`, a 422) when it is not
+        RFC 3339 with an offset, not in the future, or further ahead than the configured maximum."""
+        if until is None:
+            return None
+        if clearing:
+            raise RulesError("until", "a cleared setting cannot be timed; set a mode with until instead")
+        if isinstance(until, datetime):
+            if until.tzinfo is None:
+                raise RulesError("until", "needs an offset (a naive time is ambiguous)")
+            moment = until.astimezone(UTC)
+        else:
+            moment = parse_until(until)
+        now = utcnow()
+        if moment <= now:
+            raise RulesError(
+                "until", f"{format_until(moment)} is not in the future (now {format_until(now)})"
+            )
+        if (moment - now).total_seconds() > self._max_until_seconds:
+            days = self._max_until_seconds / 86_400
+            raise RulesError("until", f"is more than {days:g} days ahead (the configured maximum)")
+        return moment
 
     async def import_rules(self, rules: RuleSet, author: Author) -> WriteResult[RulesSnapshot]:
         """Replace the whole rule set (validated by :class:`RuleSet` itself; all or nothing)."""
         return await self._published(await self._store.writes.import_rules(rules, author))
+
+    async def revert_due(self, now: datetime) -> WriteResult[RuleRecord | SettingsRecord] | None:
+        """Write the revert of the earliest time-boxed setting ended by ``now`` (services/expiry.py);
+        ``None`` when nothing is due."""
+        result = await self._store.writes.revert_due(now)
+        return None if result is None else await self._published(result)
 
     async def _published(self, result: WriteResult[_R]) -> WriteResult[_R]:
         if result.event is not None and result.snapshot is not None:

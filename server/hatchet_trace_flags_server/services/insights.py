@@ -51,8 +51,10 @@ __all__ = [
     "Insight",
     "InsightService",
     "build_insights",
+    "children_by_workflow",
     "current_minute",
     "quantile",
+    "spawned_by_index",
 ]
 
 MIN_CHILDREN_PER_RUN: Final = 10
@@ -92,7 +94,7 @@ def _quantiles(histogram: Histogram) -> Quantiles:
     return Quantiles(p50=quantile(histogram, 0.5), p95=quantile(histogram, 0.95), max=histogram.high)
 
 
-def _children_by_workflow(summaries: Mapping[str, TaskSummary]) -> dict[str, list[tuple[str, int]]]:
+def children_by_workflow(summaries: Mapping[str, TaskSummary]) -> dict[str, list[tuple[str, int]]]:
     """workflow name (case-folded) -> [(spawner action_id, children)], to join children in one lookup."""
     index: dict[str, list[tuple[str, int]]] = {}
     for spawner_id, summary in summaries.items():
@@ -102,7 +104,7 @@ def _children_by_workflow(summaries: Mapping[str, TaskSummary]) -> dict[str, lis
     return index
 
 
-def _spawned_by(action_id: str, index: Mapping[str, list[tuple[str, int]]]) -> list[SpawnedByOut]:
+def spawned_by_index(action_id: str, index: Mapping[str, list[tuple[str, int]]]) -> list[SpawnedByOut]:
     # A child's action_id is "{namespace}{workflow lowercased}:{task}", and Hatchet's namespaces end
     # in "_". The spawner names the workflow as it passed it: with the namespace, or without.
     prefix = action_id.split(":", 1)[0]
@@ -176,7 +178,7 @@ def build_insights(
         for action_id, summary in summaries.items()
         if summary.spawner is not None
     }
-    index = _children_by_workflow(summaries)
+    index = children_by_workflow(summaries)
     insights = []
     for action_id in sorted(summaries):
         summary = summaries[action_id]
@@ -191,7 +193,7 @@ def build_insights(
                 start_delay_seconds=_quantiles(side.start_delay),
                 duration_seconds=_quantiles(side.duration),
             )
-        spawned_by = _spawned_by(action_id, index) if child is not None else []
+        spawned_by = spawned_by_index(action_id, index) if child is not None else []
         effective_mode = rules.evaluate(action_id).mode
         trace_open = recommendation = None
         if child is not None and spawned_by:

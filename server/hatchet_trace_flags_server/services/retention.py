@@ -1,5 +1,6 @@
 """The retention sweep: forgets discovered tasks that no worker reported for the retention period,
-fan-out summaries older than the insight window, and workers that did not report for theirs.
+fan-out summaries older than the insight window (after keeping the numbers around recent mode changes,
+services/before_after.py), and workers that did not report for theirs.
 
 A background task per process. A failing sweep (database away, lock timeout) is logged and tried
 again on the next tick, so the loop recovers by itself; several replicas sweeping at once only
@@ -14,6 +15,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from hatchet_trace_flags_server.services.before_after import BeforeAfter
 from hatchet_trace_flags_server.store.insights import InsightStore
 from hatchet_trace_flags_server.store.schema import utcnow
 from hatchet_trace_flags_server.store.seen_tasks import SeenStore
@@ -35,6 +37,7 @@ class RetentionSweep:
         clock: Callable[[], datetime] = utcnow,
         insights: InsightStore | None = None,
         insight_window_seconds: float = 900.0,
+        before_after: BeforeAfter | None = None,
         workers: WorkerStore | None = None,
         worker_retention_seconds: float = 7 * 86_400.0,
     ) -> None:
@@ -43,6 +46,7 @@ class RetentionSweep:
         self._seen = seen
         self._insights = insights
         self._insight_window = insight_window_seconds
+        self._before_after = before_after
         self._retention = timedelta(seconds=retention_seconds)
         self._interval = interval_seconds
         self._on_expired = on_expired
@@ -68,6 +72,9 @@ class RetentionSweep:
         if expired:
             logger.info("forgot %d discovered tasks not seen for %s", expired, self._retention)
         self._on_expired(expired)
+        if self._before_after is not None:
+            # First: the numbers around recent mode changes are kept before their rows go.
+            await self._before_after.keep()
         if self._insights is not None:
             # One minute of slack: the oldest minute still read is only partly inside the window.
             oldest = (self._clock().timestamp() - self._insight_window) // 60 - 1

@@ -6,7 +6,7 @@ READ COMMITTED each count without the other's uncommitted rows and both insert: 
 reports of 1,000 new tasks left 10,000 rows under a cap of 2,000 (issue 23). SQLite has one writer
 at a time (``BEGIN IMMEDIATE``), so it always held.
 
-On PostgreSQL the writer that is about to add rows takes :func:`hold_cap` first: a
+On PostgreSQL a writer that adds rows counts them under :func:`hold_cap`: a
 transaction-scoped advisory lock (``pg_advisory_xact_lock``), one key per capped table. It is the
 pattern PostgreSQL's own documentation gives for application-defined locks and what job queues and
 quota checks built on PostgreSQL use. The alternatives, weighed:

@@ -31,7 +31,7 @@ from hatchet_trace_flags.contract import (
 
 from .caps import CappedTable, hold_cap
 from .database import Database, chunks
-from .schema import insight_dismissals, task_insights, utcnow
+from .schema import insight_comparisons, insight_dismissals, task_insights, utcnow
 
 __all__ = ["InsightResult", "InsightStore", "summary_from_json"]
 
@@ -161,14 +161,18 @@ class InsightStore:
                 )
         return InsightResult(len(accepted), ignored)
 
-    async def window(self, since_minute: int) -> dict[str, TaskSummary]:
-        """Every task's summaries from ``since_minute`` on, merged. At the cap that is 30,000 rows and
-        most of a second of CPU: decoded and merged in a thread, so the event loop keeps serving."""
+    async def window(self, since_minute: int, until_minute: int | None = None) -> dict[str, TaskSummary]:
+        """Every task's summaries from ``since_minute`` on (to before ``until_minute``), merged. At the
+        cap that is 30,000 rows and most of a second of CPU: decoded and merged in a thread, so the
+        event loop keeps serving."""
+        condition = task_insights.c.minute >= since_minute
+        if until_minute is not None:
+            condition &= task_insights.c.minute < until_minute
         async with self._db.engine.connect() as connection:
             rows = await connection.execute(
                 # As text: decoding is part of the work done off the loop.
                 sa.select(task_insights.c.action_id, sa.cast(task_insights.c.summary, sa.Text)).where(
-                    task_insights.c.minute >= since_minute
+                    condition
                 )
             )
             raw = [(str(action_id), str(text)) for action_id, text in rows]
@@ -206,7 +210,7 @@ class InsightStore:
         return deleted
 
     async def forget(self, action_ids: Iterable[str]) -> int:
-        """Delete these tasks' summaries and dismissals; returns how many tasks had summaries."""
+        """Delete these tasks' summaries, dismissals and comparisons; returns how many tasks had summaries."""
         unique = sorted(set(action_ids))
         forgotten = 0
         async with self._write() as connection:
@@ -220,6 +224,9 @@ class InsightStore:
                 await connection.execute(task_insights.delete().where(task_insights.c.action_id.in_(chunk)))
                 await connection.execute(
                     insight_dismissals.delete().where(insight_dismissals.c.action_id.in_(chunk))
+                )
+                await connection.execute(
+                    insight_comparisons.delete().where(insight_comparisons.c.action_id.in_(chunk))
                 )
         return forgotten
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hatchet_trace_flags.contract import Mode, RuleSet
+from hatchet_trace_flags.contract import Expiries, Expiry, Mode, RuleSet
 from hatchet_trace_flags_server.core.names.folding import fold
 from hatchet_trace_flags_server.core.records import (
     AuditQuery,
@@ -36,7 +36,16 @@ __all__ = ["RuleQueries", "rule_record", "settings_record", "task_row"]
 def rule_record(key: str, row: RowMapping | None) -> RuleRecord:
     if row is None:
         return RuleRecord(key, None, None, 0, None, None)
-    return RuleRecord(key, row["mode"], row["note"], row["version"], row["updated_at"], row["updated_by"])
+    return RuleRecord(
+        key,
+        row["mode"],
+        row["note"],
+        row["version"],
+        row["updated_at"],
+        row["updated_by"],
+        row["until"],
+        row["reverts_to"],
+    )
 
 
 def settings_record(row: RowMapping) -> SettingsRecord:
@@ -47,6 +56,9 @@ def settings_record(row: RowMapping) -> SettingsRecord:
         version=row["settings_version"],
         updated_at=row["settings_updated_at"],
         updated_by=row["settings_updated_by"],
+        links_until=row["links_until"],
+        links_reverts_to=row["links_reverts_to"],
+        links_until_by=row["links_until_by"],
     )
 
 
@@ -97,17 +109,26 @@ class RuleQueries:
     @staticmethod
     async def load_rules(connection: AsyncConnection, settings: SettingsRecord) -> RuleSet:
         """The rule set as ``connection`` sees it (also used inside write transactions)."""
-        tasks = await connection.execute(
-            sa.select(task_rules.c.action_id, task_rules.c.mode).where(task_rules.c.mode.is_not(None))
-        )
-        patterns = await connection.execute(
-            sa.select(pattern_rules.c.pattern, pattern_rules.c.mode).where(pattern_rules.c.mode.is_not(None))
-        )
+        tables = {
+            "tasks": (task_rules, task_rules.c.action_id),
+            "patterns": (pattern_rules, pattern_rules.c.pattern),
+        }
+        modes: dict[str, dict[str, Mode]] = {}
+        timed: dict[str, dict[str, Expiry]] = {}
+        for name, (table, key) in tables.items():
+            columns = (key, table.c.mode, table.c.until, table.c.reverts_to)
+            rows = await connection.execute(sa.select(*columns).where(table.c.mode.is_not(None)))
+            modes[name], timed[name] = {}, {}
+            for action_or_pattern, mode, until, reverts_to in rows.all():
+                modes[name][action_or_pattern] = mode
+                if until is not None:
+                    timed[name][action_or_pattern] = Expiry(until, reverts_to)
         return RuleSet(
             default=settings.default,
             links_enabled=settings.links_enabled,
-            tasks=dict(tasks.all()),
-            patterns=dict(patterns.all()),
+            tasks=modes["tasks"],
+            patterns=modes["patterns"],
+            expiries=Expiries(timed["tasks"], timed["patterns"], settings.links_expiry),
         )
 
     async def load_snapshot(self) -> RulesSnapshot:

@@ -11,13 +11,12 @@ never read it back.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Final, Literal, TypeVar, cast
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hatchet_trace_flags.contract import Mode, RuleSet
@@ -34,11 +33,12 @@ from hatchet_trace_flags_server.core.records import (
     WriteResult,
 )
 
-from .database import NOTIFY_CHANNEL, Database, chunks
+from .bulk_entries import replace_entries
+from .database import NOTIFY_CHANNEL, Database
 from .rule_reads import RuleQueries, rule_record, settings_record, task_row
 from .schema import audit_events, pattern_rules, rule_state, task_rules, utcnow
 
-__all__ = ["RuleWrites"]
+__all__ = ["RuleWrites", "write_settings"]
 
 _R = TypeVar("_R")
 
@@ -137,14 +137,19 @@ class RuleWrites:
 
     # ----------------------------------------------------------------- one rule
 
-    async def set_task(self, action_id: str, mode: Mode | None, author: Author) -> WriteResult[TaskRow]:
-        """Set (``mode``) or clear (``None``) a task's own rule. The result carries what workers
-        reported of the task, read in the same transaction."""
-        return await self._set_rule("task", action_id, mode, author, task_row)
+    async def set_task(
+        self, action_id: str, mode: Mode | None, author: Author, *, until: datetime | None = None
+    ) -> WriteResult[TaskRow]:
+        """Set (``mode``) or clear (``None``) a task's own rule, until ``until`` if given (then it
+        returns to what it was before). The result carries what workers reported of the task, read
+        in the same transaction."""
+        return await self._set_rule("task", action_id, mode, author, task_row, until)
 
-    async def set_pattern(self, pattern: str, mode: Mode | None, author: Author) -> WriteResult[RuleRecord]:
-        """Set (``mode``) or remove (``None``) a pattern."""
-        return await self._set_rule("pattern", pattern, mode, author, _as_written)
+    async def set_pattern(
+        self, pattern: str, mode: Mode | None, author: Author, *, until: datetime | None = None
+    ) -> WriteResult[RuleRecord]:
+        """Set (``mode``) or remove (``None``) a pattern, until ``until`` if given."""
+        return await self._set_rule("pattern", pattern, mode, author, _as_written, until)
 
     async def _set_rule(
         self,
@@ -153,7 +158,10 @@ class RuleWrites:
         mode: Mode | None,
         author: Author,
         present: Callable[[AsyncConnection, RuleRecord], Awaitable[_R]],
+        until: datetime | None,
     ) -> WriteResult[_R]:
+        if until is not None and mode is None:
+            raise ValueError("a cleared rule cannot be timed")
         table, key_column = _TABLES[kind]
         try:
             async with self._write() as connection:
@@ -174,18 +182,31 @@ class RuleWrites:
                     raise PreconditionFailed(current.etag, f"{kind} {key!r}")
                 if mode is None and current.mode is None:
                     raise NotFound(f"no mode is configured for {kind} {key!r}")
-                if mode == current.mode and author.note == current.note:
+                if (mode, author.note, until) == (current.mode, current.note, current.until):
                     raise _Unchanged(await present(connection, current))
-                rules = await self._rules_before(connection, revision, settings)
-                rules = rules.with_task(key, mode) if kind == "task" else rules.with_pattern(key, mode)
+                # A timed write returns to the state before the timed episode, however often the
+                # episode is extended; an untimed write cancels it.
+                reverts_to = None
+                if until is not None:
+                    reverts_to = current.reverts_to if current.until is not None else current.mode
                 at = utcnow()
-                new = RuleRecord(key, mode, author.note, current.version + 1, at, author.actor)
+                new = RuleRecord(
+                    key, mode, author.note, current.version + 1, at, author.actor, until, reverts_to
+                )
+                rules = await self._rules_before(connection, revision, settings)
+                rules = (
+                    rules.with_task(key, mode, expiry=new.expiry)
+                    if kind == "task"
+                    else rules.with_pattern(key, mode, expiry=new.expiry)
+                )
                 values = {
                     "mode": mode,
                     "note": author.note,
                     "version": new.version,
                     "updated_at": at,
                     "updated_by": author.actor,
+                    "until": until,
+                    "reverts_to": reverts_to,
                 }
                 if row is None:
                     await connection.execute(table.insert().values({key_column.name: key, **values}))
@@ -210,9 +231,18 @@ class RuleWrites:
     # ----------------------------------------------------------------- settings
 
     async def update_settings(
-        self, *, default: Mode | None, links_enabled: bool | None, author: Author
+        self,
+        *,
+        default: Mode | None,
+        links_enabled: bool | None,
+        author: Author,
+        links_until: datetime | None = None,
     ) -> WriteResult[SettingsRecord]:
-        """Change the default mode and/or the kill switch; ``None`` keeps a value as it is."""
+        """Change the default mode and/or the kill switch; ``None`` keeps a value as it is. With
+        ``links_until`` the kill switch returns to its earlier state then; setting it without
+        cancels a pending return."""
+        if links_until is not None and links_enabled is None:
+            raise ValueError("links_until needs links_enabled")
         try:
             async with self._write() as connection:
                 revision, current = await self._bump(connection)
@@ -220,19 +250,29 @@ class RuleWrites:
                     raise PreconditionFailed(current.etag, "settings")
                 new_default = current.default if default is None else default
                 new_links = current.links_enabled if links_enabled is None else links_enabled
-                if (new_default, new_links, author.note) == (
+                expiry = (current.links_until, current.links_reverts_to, current.links_until_by)
+                if links_enabled is not None:
+                    expiry = (None, None, None)
+                    if links_until is not None:
+                        timed = current.links_until is not None
+                        reverts_to = current.links_reverts_to if timed else current.links_enabled
+                        expiry = (links_until, reverts_to, author.actor)
+                if (new_default, new_links, author.note, expiry[0]) == (
                     current.default,
                     current.links_enabled,
                     current.note,
+                    current.links_until,
                 ):
                     raise _Unchanged(current)
-                rules = await self._rules_before(connection, revision, current)
-                rules = rules.with_settings(default=new_default, links_enabled=new_links)
                 at = utcnow()
                 new = SettingsRecord(
-                    new_default, new_links, author.note, current.version + 1, at, author.actor
+                    new_default, new_links, author.note, current.version + 1, at, author.actor, *expiry
                 )
-                await _write_settings(connection, new)
+                rules = await self._rules_before(connection, revision, current)
+                rules = rules.with_settings(
+                    default=new_default, links_enabled=new_links, links_expiry=new.links_expiry
+                )
+                await write_settings(connection, new)
                 event, snapshot = await self._finish(
                     connection,
                     author,
@@ -265,12 +305,24 @@ class RuleWrites:
                 if rules.dumps() == before.dumps():
                     raise _Unchanged(before_snapshot)
                 at = utcnow()
-                await self._replace_entries(connection, "task", before.tasks, rules.tasks, author, at)
-                await self._replace_entries(
-                    connection, "pattern", before.patterns, rules.patterns, author, at
-                )
-                if (rules.default, rules.links_enabled) != (settings.default, settings.links_enabled):
-                    await _write_settings(
+                # The imported set is the whole truth: no setting of the old one reverts later.
+                await _cancel_expiries(connection)
+                postgres = self._db.is_postgres
+                for table, key_column in _TABLES.values():
+                    old, new_entries = (
+                        (before.tasks, rules.tasks)
+                        if table is task_rules
+                        else (before.patterns, rules.patterns)
+                    )
+                    await replace_entries(
+                        connection, table, key_column, old, new_entries, author, at, postgres=postgres
+                    )
+                if (rules.default, rules.links_enabled, None) != (
+                    settings.default,
+                    settings.links_enabled,
+                    settings.links_until,
+                ):
+                    await write_settings(
                         connection,
                         SettingsRecord(
                             rules.default,
@@ -296,49 +348,8 @@ class RuleWrites:
             return WriteResult(cast(RulesSnapshot, unchanged.record), None, None)
         return WriteResult(snapshot, event, snapshot)
 
-    async def _replace_entries(
-        self,
-        connection: AsyncConnection,
-        kind: _RuleKind,
-        before: Mapping[str, Mode],
-        after: Mapping[str, Mode],
-        author: Author,
-        at: datetime,
-    ) -> None:
-        table, key_column = _TABLES[kind]
-        changed = [key for key in before.keys() | after.keys() if before.get(key) != after.get(key)]
-        if not changed:
-            return
-        versions: dict[str, int] = {}
-        for chunk in chunks(sorted(changed), 500):
-            rows = await connection.execute(
-                sa.select(key_column, table.c.version).where(key_column.in_(chunk))
-            )
-            versions.update(dict(rows.all()))
-        values = [
-            {
-                key_column.name: key,
-                "mode": after.get(key),
-                "note": author.note,
-                "version": versions.get(key, 0) + 1,
-                "updated_at": at,
-                "updated_by": author.actor,
-            }
-            for key in changed
-        ]
-        insert = (postgresql.insert if self._db.is_postgres else sqlite.insert)(table)
-        statement = insert.on_conflict_do_update(
-            index_elements=[key_column.name],
-            set_={
-                name: insert.excluded[name]
-                for name in ("mode", "note", "version", "updated_at", "updated_by")
-            },
-        )
-        for batch in chunks(values, 500):
-            await connection.execute(statement, batch)
 
-
-async def _write_settings(connection: AsyncConnection, settings: SettingsRecord) -> None:
+async def write_settings(connection: AsyncConnection, settings: SettingsRecord) -> None:
     await connection.execute(
         rule_state.update()
         .where(rule_state.c.id == 1)
@@ -349,8 +360,18 @@ async def _write_settings(connection: AsyncConnection, settings: SettingsRecord)
             settings_version=settings.version,
             settings_updated_at=settings.updated_at,
             settings_updated_by=settings.updated_by,
+            links_until=settings.links_until,
+            links_reverts_to=settings.links_reverts_to,
+            links_until_by=settings.links_until_by,
         )
     )
+
+
+async def _cancel_expiries(connection: AsyncConnection) -> None:
+    for table in (task_rules, pattern_rules):
+        await connection.execute(
+            table.update().where(table.c.until.is_not(None)).values(until=None, reverts_to=None)
+        )
 
 
 async def _as_written(_connection: AsyncConnection, record: RuleRecord) -> RuleRecord:

@@ -14,6 +14,7 @@ __all__ = [
     "SEARCH_TABLE",
     "audit_events",
     "dashboard_sessions",
+    "insight_comparisons",
     "insight_dismissals",
     "metadata",
     "pattern_rules",
@@ -61,6 +62,10 @@ rule_state = sa.Table(
     sa.Column("settings_note", sa.Text, nullable=True),
     sa.Column("settings_updated_at", UTCDateTime, nullable=True),
     sa.Column("settings_updated_by", sa.String(64), nullable=True),
+    # The kill switch's pending expiry (migration 0011): when, back to what, set by whom.
+    sa.Column("links_until", UTCDateTime, nullable=True),
+    sa.Column("links_reverts_to", sa.Boolean, nullable=True),
+    sa.Column("links_until_by", sa.String(64), nullable=True),
     sa.CheckConstraint("id = 1", name="ck_rule_state_single_row"),
 )
 
@@ -100,7 +105,12 @@ task_rules = sa.Table(
     # The case-folded name when it differs from action_id (migration 0009, core/folding.py): search
     # compares coalesce(action_id_folded, action_id). Text: folding can lengthen a name (ß -> ss).
     sa.Column("action_id_folded", sa.Text, nullable=True, default=folded_column_default("action_id")),
+    # A pending expiry (migration 0011): at ``until`` the mode returns to ``reverts_to`` (NULL: no mode
+    # of its own). updated_by is who set it: any later write clears both.
+    sa.Column("until", UTCDateTime, nullable=True),
+    sa.Column("reverts_to", sa.String(16), nullable=True),
     sa.Index("ix_task_rules_updated_at", "updated_at", "action_id"),
+    sa.Index("ix_task_rules_until", "until"),
 )
 
 pattern_rules = sa.Table(
@@ -113,6 +123,9 @@ pattern_rules = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("updated_by", sa.String(64), nullable=False),
     sa.Column("pattern_folded", sa.Text, nullable=True, default=folded_column_default("pattern")),
+    sa.Column("until", UTCDateTime, nullable=True),
+    sa.Column("reverts_to", sa.String(16), nullable=True),
+    sa.Index("ix_pattern_rules_until", "until"),
 )
 
 seen_tasks = sa.Table(
@@ -170,6 +183,24 @@ insight_dismissals = sa.Table(
     sa.Column("mode", sa.String(16), nullable=False),
     sa.Column("dismissed_at", UTCDateTime, nullable=False),
     sa.Column("dismissed_by", sa.String(64), nullable=False),
+)
+
+# Before and after a task's latest mode change (migration 0013, services/before_after.py): the insight
+# numbers of the window before it and the window after it, each merged into one document, so they
+# outlive the per-minute rows. One row per task, replaced by its next change, gone a day after.
+insight_comparisons = sa.Table(
+    "insight_comparisons",
+    metadata,
+    sa.Column("action_id", sa.String(255), primary_key=True),
+    sa.Column("revision", sa.BigInteger, nullable=False),  # the audit event of the change
+    sa.Column("changed_at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("note", sa.Text, nullable=True),
+    sa.Column("from_mode", sa.String(16), nullable=True),
+    sa.Column("to_mode", sa.String(16), nullable=True),
+    sa.Column("before", sa.JSON, nullable=True),
+    sa.Column("after", sa.JSON, nullable=True),
+    sa.Column("after_complete", sa.Boolean, nullable=False),
 )
 
 # Workers' reports of themselves (migration 0007): the latest per worker name, bounded by a cap and a

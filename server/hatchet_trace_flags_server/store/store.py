@@ -1,10 +1,11 @@
-"""The service's database access, in five parts over one database:
+"""The service's database access, in six parts over one database:
 
 * ``queries`` (:class:`~._rule_queries.RuleQueries`): reads of the rule set, settings, tasks,
   patterns and the audit log;
 * ``writes`` (:class:`~._rule_writes.RuleWrites`): the transactions that change the rule set;
 * ``seen`` (:class:`~._seen_store.SeenStore`): the tasks workers report;
 * ``insights`` (:class:`~._insight_store.InsightStore`): workers' fan-out summaries;
+* ``comparisons`` (:class:`~.comparisons.ComparisonStore`): the numbers before and after mode changes;
 * ``workers`` (:class:`~.workers.WorkerStore`): workers' reports of themselves.
 
 Only the service layer (:mod:`._flag_service`, :mod:`._insight_service`) and the background work beside it
@@ -19,10 +20,11 @@ from collections.abc import Callable
 
 from hatchet_trace_flags_server.core.records import RulesSnapshot
 
+from .comparisons import ComparisonStore
 from .database import Database
+from .expiry_writes import TimedRuleWrites
 from .insights import InsightStore
 from .rule_reads import RuleQueries
-from .rule_writes import RuleWrites
 from .seen_tasks import SeenStore
 from .workers import WorkerStore
 
@@ -41,7 +43,8 @@ class Store:
         self.queries = RuleQueries(database)
         # ``known``: the snapshot this process serves (owned by the change feed), which lets a
         # write start from it instead of re-reading every rule.
-        self.writes = RuleWrites(database, write_lock, known=known)
+        self.writes = TimedRuleWrites(database, write_lock, known=known)
         self.seen = SeenStore(database, write_lock)
         self.insights = InsightStore(database, write_lock)
+        self.comparisons = ComparisonStore(database, write_lock)
         self.workers = WorkerStore(database, write_lock)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -11,8 +12,17 @@ from openfeature.contrib.tools.flagd.core import FlagdCore
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.flag_evaluation import Reason as FlagdReason
 
-from hatchet_trace_flags.contract import DEFAULT_FLAG_KEY, FLAGD_SCHEMA_URL, RulesError, RuleSet, to_flagd
+from hatchet_trace_flags.contract import (
+    DEFAULT_FLAG_KEY,
+    FLAGD_SCHEMA_URL,
+    MAX_FLAGD_PHASES,
+    Expiry,
+    RulesError,
+    RuleSet,
+    to_flagd,
+)
 from tests.support.flags.rule_strategies import action_ids_for, rule_sets
+from tests.support.waiting import wait_until
 
 
 def flagd_serving(rules: RuleSet, *, flag_key: str = DEFAULT_FLAG_KEY) -> FlagdCore:
@@ -131,3 +141,43 @@ def test_flagd_core_agrees_with_evaluate_on_random_rule_sets(rules: RuleSet, dat
     core = flagd_serving(rules)
     for action_id in data.draw(st.lists(action_ids_for(rules), min_size=1, max_size=12)):
         assert flagd_mode(core, action_id) == rules.evaluate(action_id).mode, action_id
+
+
+# ---------------------------------------------------------------------------------------------------
+# Time-boxed settings: flagd reverts by itself, through $flagd.timestamp
+
+
+def test_a_timed_rule_set_reverts_in_flagd_at_until() -> None:
+    # flagd's timestamp is whole seconds: the switch comes at the first whole second at or after until.
+    until = datetime.now(UTC) + timedelta(seconds=2)
+    rules = (
+        RuleSet(patterns={"prod_*": "parent"})
+        .with_task("prod_billing:charge", "link", expiry=Expiry(until, None))
+        .with_pattern("prod_fanout-worker:*", "link", expiry=Expiry(until + timedelta(days=1), "parent"))
+    )
+    core = flagd_serving(rules)
+    assert flagd_mode(core, "prod_billing:charge") == "link"
+    assert flagd_mode(core, "prod_fanout-worker:resize") == "link"
+    wait_until(lambda: flagd_mode(core, "prod_billing:charge") == "parent", what="flagd reverts at until")
+    assert datetime.now(UTC) >= until
+    assert flagd_mode(core, "prod_fanout-worker:resize") == "link"  # its until is a day away
+
+
+def test_a_timed_kill_switch_is_exported_as_parent_until_it_ends() -> None:
+    until = datetime.now(UTC) + timedelta(days=1)
+    rules = RuleSet(tasks={"a:b": "link"}).with_settings(
+        links_enabled=False, links_expiry=Expiry(until, True)
+    )
+    flag = to_flagd(rules)["flags"][DEFAULT_FLAG_KEY]  # type: ignore[index]
+    assert flag["targeting"]["if"][1] == "parent"
+    assert flagd_mode(flagd_serving(rules), "a:b") == "parent"
+    assert flagd_mode(flagd_serving(rules.at(until)), "a:b") == "link"
+
+
+def test_too_many_distinct_untils_are_refused_clearly() -> None:
+    start = datetime.now(UTC) + timedelta(hours=1)
+    rules = RuleSet()
+    for index in range(MAX_FLAGD_PHASES + 1):
+        rules = rules.with_task(f"a:t{index}", "link", expiry=Expiry(start + timedelta(minutes=index), None))
+    with pytest.raises(RulesError, match="flagd export expresses at most"):
+        to_flagd(rules)

@@ -126,7 +126,15 @@ async def test_import_replaces_everything_atomically(client: httpx.AsyncClient) 
     [
         ({"version": 1, "tasks": {"ok:task": "link", "bad task": "link"}}, "tasks['bad task']"),
         ({"version": 1, "patterns": {"*": "link"}}, "patterns['*']"),
-        ({"version": 2}, "version"),
+        ({"version": 3}, "version"),
+        (
+            {
+                "version": 2,
+                "tasks": {"a:b": "link"},
+                "expiries": {"tasks": {"a:b": {"until": "2099-01-01T00:00:00Z", "reverts_to": None}}},
+            },
+            "expiries",
+        ),
         ({"version": 1, "links_enabled": 1}, "links_enabled"),
         ({"version": 1, "surprise": True}, "surprise"),
         ([], "(document)"),

@@ -30,14 +30,15 @@ def fan_out_report(
     max_delay: float = 4.2,
     child_seconds: float = 0.01,
     traces: bool = False,
+    link: bool = False,
 ) -> dict[str, Any]:
-    """``runs`` spawning runs of ``children`` children each, their start delays spread up to ``max_delay``;
-    with ``traces``, with the trace ids that make the exemplars."""
+    """``runs`` spawning runs of ``children`` children each, their start delays spread up to ``max_delay``
+    (started in link mode with ``link``); with ``traces``, with the trace ids that make the exemplars."""
     stats = FanoutStats()
     for _ in range(runs):
         for index in range(children):
             delay = max_delay * (index + 1) / children
-            stats.child_started(CHILD, delay, link=False, clamped=False)
+            stats.child_started(CHILD, delay, link=link, clamped=False)
             trace_id = CHILD_TRACES + index if traces else 0
             stats.run_ended(CHILD, child_seconds, was_child=True, children={}, trace_id=trace_id, delay=delay)
         stats.run_ended(

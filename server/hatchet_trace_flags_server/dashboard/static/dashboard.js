@@ -109,6 +109,9 @@
       const note = document.getElementById("change-note");
       if (note) note.value = "";
     }
+    // A "Keep" choice goes with one change only: cleared once a write went through (not when the
+    // kill switch only asked for confirmation).
+    if (revision && event.detail.successful) resetKeep();
     const dialog = event.detail.elt && event.detail.elt.closest && event.detail.elt.closest("dialog");
     if (dialog && verb === "post" && (event.detail.successful || xhr.status === 412)) closeDialog(dialog);
   });
@@ -379,6 +382,71 @@
       }
     }
   });
+
+  // ---------------------------------------------------------------- timed changes
+
+  // "Keep: until…" takes a time in the browser's zone; the offset at that time goes with it (a
+  // datetime-local value has none), so the service reverts at the instant the operator meant.
+  const keep = document.getElementById("change-keep");
+  const keepUntil = document.getElementById("change-until");
+  const keepOffset = document.getElementById("change-tz");
+
+  function syncKeep() {
+    if (!keep || !keepUntil || !keepOffset) return;
+    keepUntil.hidden = keep.value !== "until";
+    keepUntil.required = keep.value === "until";
+    const at = keepUntil.value ? new Date(keepUntil.value) : new Date();
+    keepOffset.value = String(-(isNaN(at.getTime()) ? new Date() : at).getTimezoneOffset());
+  }
+
+  function resetKeep() {
+    if (!keep || !keepUntil) return;
+    keep.value = "";
+    keepUntil.value = "";
+    syncKeep();
+  }
+
+  if (keep && keepUntil) {
+    keep.addEventListener("change", () => {
+      syncKeep();
+      if (keep.value === "until") keepUntil.focus();
+    });
+    keepUntil.addEventListener("input", syncKeep);
+    syncKeep();
+  }
+
+  // A timed setting counts down where it shows: "until 15:00 (in 42 min)", in the browser's zone.
+  // The server wrote the same in UTC; the revert itself arrives as a live change like any other.
+  function timeLeft(seconds) {
+    if (seconds <= 0) return "reverting now";
+    if (seconds < 120) return "in " + Math.ceil(seconds) + " s";
+    const minutes = Math.round(seconds / 60);
+    if (minutes < 90) return "in " + minutes + " min";
+    const hours = Math.floor(minutes / 60);
+    const rest = minutes % 60;
+    return "in " + hours + " h" + (rest ? " " + rest + " min" : "");
+  }
+
+  function tickCountdowns() {
+    const now = Date.now();
+    for (const timed of document.querySelectorAll("[data-until]")) {
+      const at = new Date(timed.dataset.until);
+      if (isNaN(at.getTime())) continue;
+      const left = (at.getTime() - now) / 1000;
+      const sameDay = Math.abs(left) < 86400;
+      const when = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+      const whenText = sameDay ? when : at.toLocaleDateString() + " " + when;
+      const whenNode = timed.querySelector(".until-when");
+      const leftNode = timed.querySelector(".until-left");
+      if (whenNode) whenNode.textContent = "until " + whenText;
+      if (leftNode) leftNode.textContent = "(" + timeLeft(left) + ")";
+      timed.classList.toggle("is-due", left <= 0);
+    }
+  }
+
+  tickCountdowns();
+  window.setInterval(tickCountdowns, 1000);
+  body.addEventListener("htmx:afterSettle", tickCountdowns);
 
   // ---------------------------------------------------------------- keyboard
 

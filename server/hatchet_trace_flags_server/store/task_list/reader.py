@@ -113,7 +113,14 @@ async def fetch_tasks(
 def row_to_task(row: RowMapping) -> TaskRow:
     rule = (
         RuleRecord(
-            row["action_id"], row["mode"], row["note"], row["version"], row["updated_at"], row["updated_by"]
+            row["action_id"],
+            row["mode"],
+            row["note"],
+            row["version"],
+            row["updated_at"],
+            row["updated_by"],
+            row["until"],
+            row["reverts_to"],
         )
         if row["version"] is not None
         else RuleRecord(row["action_id"], None, None, 0, None, None)

@@ -30,16 +30,12 @@ _AFTER: Final = sa.bindparam("after", type_=sa.String)
 _LIMIT: Final = sa.bindparam("limit", type_=sa.Integer)
 _OFFSET: Final = sa.bindparam("offset", type_=sa.Integer)
 _WINDOW: Final = sa.bindparam("window", type_=sa.Integer)
+# The columns of a task's own rule every part of the list selects (the reader's RuleRecord).
+_RULE_COLUMNS: Final = ("mode", "note", "version", "updated_at", "updated_by", "until", "reverts_to")
 
 
 def _columns(action_id: sa.ColumnElement[str], sighting: Any = seen_tasks.c) -> list[sa.ColumnElement[Any]]:
-    rule: list[sa.ColumnElement[Any]] = [
-        task_rules.c.mode,
-        task_rules.c.note,
-        task_rules.c.version,
-        task_rules.c.updated_at,
-        task_rules.c.updated_by,
-    ]
+    rule: list[sa.ColumnElement[Any]] = [task_rules.c[name] for name in _RULE_COLUMNS]
     return [
         action_id.label("action_id"),
         *rule,
@@ -129,10 +125,7 @@ def _branches(query: TaskListQuery, rules: RuleSet, mode: Mode | None, *, postgr
     bare = sa.select(
         seen_tasks.c.action_id.label("action_id"),
         # Typed NULLs: PostgreSQL matches UNION columns by type.
-        *(
-            sa.cast(sa.null(), task_rules.c[name].type).label(name)
-            for name in ("mode", "note", "version", "updated_at", "updated_by")
-        ),
+        *(sa.cast(sa.null(), task_rules.c[name].type).label(name) for name in _RULE_COLUMNS),
         seen_tasks.c.first_seen,
         seen_tasks.c.last_seen,
         seen_tasks.c.last_worker,
@@ -173,7 +166,8 @@ def _with_sighting(rules: sa.Subquery, *, postgres: bool) -> sa.Select[Any]:
         sighting = seen_tasks
         joined = rules.outerjoin(seen_tasks, seen_tasks.c.action_id == rules.c.action_id)
     return sa.select(
-        *(rules.c[name] for name in ("action_id", "mode", "note", "version", "updated_at", "updated_by")),
+        rules.c.action_id,
+        *(rules.c[name] for name in _RULE_COLUMNS),
         sighting.c.first_seen,
         sighting.c.last_seen,
         sighting.c.last_worker,
