@@ -24,8 +24,9 @@ REPORTS = 10
 
 
 def _replicas(live_factory: LiveFactory, make_settings: SettingsFactory, **caps: Any) -> list[LiveServer]:
-    """Two replicas of one database (on SQLite, of one file)."""
-    settings = make_settings(seen_burst=100_000, seen_rate=100_000.0, **caps)
+    """Two replicas of one database (on SQLite, of one file). Ten reports queue for one writer there:
+    a longer bound than the default 2 s, so that a busy machine tests the caps, not the timeouts."""
+    settings = make_settings(seen_burst=100_000, seen_rate=100_000.0, database_timeout_seconds=15.0, **caps)
     return [live_factory(settings), live_factory(settings)]
 
 
