@@ -4,9 +4,15 @@ A real ``hatchet-trace-flags serve`` process (SQLite, one uvicorn worker) answer
 process keeps N keep-alive HTTP/1.1 connections busy for a few seconds per scenario and records
 every request's latency. Scenarios: ``/healthz`` (the floor: no auth, no work), snapshot polls
 answered 304 (what every worker does), the full snapshot, OFREP single and bulk evaluations.
-Ratios are against ``/healthz`` measured in the same run. Target: >= 2,000 req/s of 304 polls with
-p99 <= 20 ms. With PostgreSQL reachable, also: how long a change on one replica takes to reach the
-event stream of another.
+Ratios are against ``/healthz`` measured in the same run: the scenarios take turns, ``ROUNDS`` times
+(each one's best round counts), so that a busy machine weighs on every scenario alike. Each scenario
+also shows the server's CPU time per answered request (from /proc), the figure that stays put when
+other processes share the cores: there req/s say more about the neighbours than about the service.
+
+Targets (issue 23: 304 polls fell from 4,788 to 3,914 req/s with the fault and session work): 304
+polls >= 4,700 req/s with p99 <= 20 ms, or, on a machine too busy to show that, a poll costs the
+server at most 1 s / 4,700 = 213 us of CPU, so that one core answers 4,700 a second. With PostgreSQL
+reachable, also: how long a change on one replica takes to reach the event stream of another.
 
 Run: ``python -m benchmarks.bench_server`` (or ``python -m benchmarks server``).
 """
@@ -26,10 +32,13 @@ from typing import Any
 
 import httpx
 
-from benchmarks.scale_support import ADMIN, READ, start_server, stop_server
+from benchmarks.scale_support import ADMIN, READ, cpu_seconds, start_server, stop_server
 
 CONNECTIONS = 16
-SECONDS = 4.0
+SECONDS = 2.0
+ROUNDS = 3
+POLL_TARGET = 4_700
+POLL_CPU_TARGET_US = 1e6 / POLL_TARGET
 WARMUP_SECONDS = 0.5
 FLAG = "hatchet.use-links-instead-of-parent"
 
@@ -38,7 +47,13 @@ FLAG = "hatchet.use-links-instead-of-parent"
 
 
 async def _connection_loop(
-    host: str, port: int, request: bytes, stop_at: float, record_from: float, latencies: list[float]
+    host: str,
+    port: int,
+    request: bytes,
+    stop_at: float,
+    record_from: float,
+    latencies: list[float],
+    answered: list[int],
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
@@ -57,6 +72,7 @@ async def _connection_loop(
             if not head.startswith((b"HTTP/1.1 200", b"HTTP/1.1 304")):
                 raise RuntimeError(f"unexpected response: {head[:80]!r}")
             finished = time.perf_counter()
+            answered[0] += 1
             if started >= record_from:
                 latencies.append(finished - started)
     finally:
@@ -74,22 +90,29 @@ async def _load(config: dict[str, Any]) -> dict[str, float]:
     record_from = now + WARMUP_SECONDS
     stop_at = record_from + config["seconds"]
     latencies: list[float] = []
+    answered = [0]
     await asyncio.gather(
         *(
-            _connection_loop(config["host"], config["port"], request, stop_at, record_from, latencies)
+            _connection_loop(
+                config["host"], config["port"], request, stop_at, record_from, latencies, answered
+            )
             for _ in range(config["connections"])
         )
     )
     latencies.sort()
     return {
         "requests": len(latencies),
+        "answered": answered[0],  # with the warm-up's
         "per_second": len(latencies) / config["seconds"],
         "p50_ms": latencies[len(latencies) // 2] * 1000,
         "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
     }
 
 
-def _run_load(url: str, method: str, path: str, headers: dict[str, str], body: str = "") -> dict[str, float]:
+def _run_load(
+    pid: int, url: str, method: str, path: str, headers: dict[str, str], body: str = ""
+) -> dict[str, float]:
+    """One scenario's load from a second process; with the server's CPU per answered request."""
     host, port = url.removeprefix("http://").split(":")
     config = {
         "host": host,
@@ -101,6 +124,7 @@ def _run_load(url: str, method: str, path: str, headers: dict[str, str], body: s
         "connections": CONNECTIONS,
         "seconds": SECONDS,
     }
+    cpu_before = cpu_seconds(pid)
     output = subprocess.run(  # noqa: S603 (our own interpreter and module, no outside input)
         [sys.executable, "-m", "benchmarks.bench_server", "--load", json.dumps(config)],
         check=True,
@@ -109,6 +133,7 @@ def _run_load(url: str, method: str, path: str, headers: dict[str, str], body: s
         timeout=60,
     ).stdout
     result: dict[str, float] = json.loads(output)
+    result["cpu_us"] = (cpu_seconds(pid) - cpu_before) / result["answered"] * 1e6
     return result
 
 
@@ -200,24 +225,39 @@ def main() -> None:
                     context,
                 ),
             }
-            results = {name: _run_load(url, *scenario) for name, scenario in scenarios.items()}
+            rounds: dict[str, list[dict[str, float]]] = {name: [] for name in scenarios}
+            for _ in range(ROUNDS):
+                for name, scenario in scenarios.items():
+                    rounds[name].append(_run_load(process.pid, url, *scenario))
+            results = {name: max(runs, key=lambda run: run["per_second"]) for name, runs in rounds.items()}
+            cpu = {name: statistics.median(run["cpu_us"] for run in runs) for name, runs in rounds.items()}
         finally:
             stop_server(process)
         floor = results["healthz (floor)"]["per_second"]
         print(
             f"one server process, {CONNECTIONS} keep-alive connections from a second process, "
-            f"{SECONDS:.0f} s each"
+            f"{SECONDS:.0f} s each, best of {ROUNDS} rounds taken in turns; load average "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
         )
-        print(f"{'scenario':<26}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'vs healthz':>12}")
+        floor_cpu = cpu["healthz (floor)"]
+        print(
+            f"{'scenario':<26}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'vs healthz':>12}"
+            f"{'server CPU':>13}{'vs healthz':>12}"
+        )
         for name, result in results.items():
             print(
                 f"{name:<26}{result['per_second']:>9.0f}{result['p50_ms']:>9.2f}{result['p99_ms']:>9.2f}"
-                f"{result['per_second'] / floor:>11.2f}x"
+                f"{result['per_second'] / floor:>11.2f}x{cpu[name]:>10.0f} us{cpu[name] / floor_cpu:>11.2f}x"
             )
         poll = results["snapshot 304 poll"]
-        verdict = "meets" if poll["per_second"] >= 2000 and poll["p99_ms"] <= 20 else "MISSES"
+        poll_cpu = cpu["snapshot 304 poll"]
+        fast = poll["per_second"] >= POLL_TARGET and poll["p99_ms"] <= 20
+        verdict = "meets" if fast or poll_cpu <= POLL_CPU_TARGET_US else "MISSES"
         print(
-            f"304 polls: {poll['per_second']:.0f} req/s, p99 {poll['p99_ms']:.2f} ms -> {verdict} the target"
+            f"304 polls: {poll['per_second']:.0f} req/s, p99 {poll['p99_ms']:.2f} ms, "
+            f"{poll_cpu:.0f} us of server CPU each ({poll_cpu / floor_cpu:.2f}x a /healthz) "
+            f"-> {verdict} the target "
+            f"(>= {POLL_TARGET:,} req/s with p99 <= 20 ms, or <= {POLL_CPU_TARGET_US:.0f} us of CPU)"
         )
         delays = _propagation(tmp)
         if delays:

@@ -7,7 +7,6 @@ that reconnects with ``Last-Event-ID`` gets the changes it missed replayed, or `
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated
@@ -22,7 +21,7 @@ from hatchet_trace_flags_server.http.app_state import Services
 from hatchet_trace_flags_server.http.auth import ReadIdentity
 from hatchet_trace_flags_server.http.dependencies import ServicesDep
 from hatchet_trace_flags_server.http.strict_json import StrictJSONRoute
-from hatchet_trace_flags_server.services.feed import REPLAY_LIMIT, Refetch, Subscription
+from hatchet_trace_flags_server.services.feed import REPLAY_LIMIT, Heartbeat, Refetch, Subscription
 
 __all__ = ["router"]
 
@@ -31,34 +30,35 @@ router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v1", tags=["events"
 _RETRY_MS = 2000
 
 
-# The last few events as sent: the feed hands every follower the same event object, so its text
-# is encoded once. Keyed by identity; the event is kept so that its id cannot be reused meanwhile.
-_ENCODED: dict[int, tuple[ChangeEvent, str]] = {}
+_HEARTBEAT = b": heartbeat\n\n"
+# The last few events as sent: the feed hands every follower the same event object, so its bytes
+# are encoded once. Keyed by identity; the event is kept so that its id cannot be reused meanwhile.
+_ENCODED: dict[int, tuple[ChangeEvent, bytes]] = {}
 _ENCODED_KEEP = 64
 
 
-def _change(event: ChangeEvent) -> str:
+def _change(event: ChangeEvent) -> bytes:
     entry = _ENCODED.get(id(event))
     if entry is not None and entry[0] is event:
         return entry[1]
     data = json.dumps(event.to_json(), separators=(",", ":"), ensure_ascii=False)
-    text = f"event: change\nid: {event.revision}\ndata: {data}\n\n"
+    encoded = f"event: change\nid: {event.revision}\ndata: {data}\n\n".encode()
     if len(_ENCODED) >= _ENCODED_KEEP:
         _ENCODED.clear()
-    _ENCODED[id(event)] = (event, text)
-    return text
+    _ENCODED[id(event)] = (event, encoded)
+    return encoded
 
 
-def _refetch(item: Refetch) -> str:
+def _refetch(item: Refetch) -> bytes:
     data = json.dumps({"revision": item.revision, "etag": item.etag}, separators=(",", ":"))
-    return f"event: refetch\nid: {item.revision}\ndata: {data}\n\n"
+    return f"event: refetch\nid: {item.revision}\ndata: {data}\n\n".encode()
 
 
 class _EventStreamResponse(StreamingResponse):
     """Ends the subscription however the response ends, even when the client left before the
     stream's first message (the generator, never started, would not run its ``finally``)."""
 
-    def __init__(self, content: AsyncIterator[str], *, on_close: Callable[[], None]) -> None:
+    def __init__(self, content: AsyncIterator[bytes], *, on_close: Callable[[], None]) -> None:
         super().__init__(
             content,
             media_type="text/event-stream",
@@ -75,13 +75,13 @@ class _EventStreamResponse(StreamingResponse):
 
 async def _stream(
     services: Services, subscription: Subscription, last_event_id: str | None
-) -> AsyncIterator[str]:
+) -> AsyncIterator[bytes]:
     feed = services.feed
     services.metrics.stream_clients.inc()
     try:
         current = feed.snapshot
         sent = current.revision
-        yield f"retry: {_RETRY_MS}\n: connected at revision {current.revision}\n\n"
+        yield f"retry: {_RETRY_MS}\n: connected at revision {current.revision}\n\n".encode()
         if last_event_id is not None:
             try:
                 resume_from = int(last_event_id)
@@ -97,19 +97,14 @@ async def _stream(
                 else:
                     for event in missed:
                         yield _change(event)
-        heartbeat = services.settings.heartbeat_seconds
         while True:
-            try:
-                # asyncio.timeout, not wait_for: wait_for makes a task per call, 2,000 per change
-                # with 2,000 followers.
-                async with asyncio.timeout(heartbeat):
-                    item = await subscription.queue.get()
-            except TimeoutError:
-                yield ": heartbeat\n\n"
-                continue
+            # No timeout of its own: the feed's one heartbeat timer offers idle streams a HEARTBEAT.
+            item = await subscription.next()
             if item is None:
                 return
-            if isinstance(item, Refetch):
+            if isinstance(item, Heartbeat):
+                yield _HEARTBEAT
+            elif isinstance(item, Refetch):
                 sent = item.revision
                 yield _refetch(item)
             elif item.revision > sent:

@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         on_snapshot=on_snapshot,
         max_streams=settings.max_streams,
         max_streams_per_owner=settings.max_streams_per_token,
+        heartbeat_seconds=settings.heartbeat_seconds,
     )
     seen_limiter = RateLimiter(rate=settings.seen_rate, burst=settings.seen_burst, what="reported action_ids")
     insights = InsightService(

@@ -29,6 +29,7 @@ from hatchet_trace_flags.contract import (
     exemplar_from_json,
 )
 
+from .caps import CappedTable, hold_cap
 from .database import Database, chunks
 from .schema import insight_comparisons, insight_dismissals, task_insights, utcnow
 
@@ -124,6 +125,7 @@ class InsightStore:
             new = [action_id for action_id in unique if action_id not in known]
             ignored = 0
             if new:
+                await hold_cap(connection, CappedTable.INSIGHT_TASKS)  # see store/caps.py
                 count = await _count_tasks(connection)
                 room = max(0, cap - count)
                 if room < len(new):

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hatchet_trace_flags_server.core.records import SeenResult
 
+from .caps import CappedTable, hold_cap
 from .database import Database, chunks
 from .schema import seen_tasks, utcnow
 
@@ -85,9 +86,11 @@ class SeenStore:
                 keep_workers = room is not None and growth > room
             if known:
                 await self._upsert(connection, worker, sorted(known), now, keep_workers=keep_workers)
+            dropped = 0
             if new:
                 await self._upsert(connection, worker, new, now, keep_workers=False)
-        return SeenResult(len(known) + len(new), ignored)
+                dropped = await _drop_past_caps(connection, worker, new, now, cap, character_cap)
+        return SeenResult(len(known) + len(new) - dropped, ignored + dropped)
 
     async def _upsert(
         self,
@@ -155,6 +158,44 @@ class SeenStore:
     async def count(self) -> int:
         async with self._db.connect() as connection:
             return await _count(connection)
+
+
+async def _drop_past_caps(
+    connection: AsyncConnection,
+    worker: str,
+    inserted: Sequence[str],
+    now: datetime,
+    cap: int,
+    character_cap: int | None,
+) -> int:
+    """Count again under the cap's lock, now that this report's new rows are in, and delete the last
+    of them past either cap; returns how many were deleted. Concurrent reports each counted without
+    the others' rows (store/caps.py): the lock is taken after the insert, so it is held only for a
+    count and the commit, and every report that commits after this one counts its rows."""
+    if not await hold_cap(connection, CappedTable.DISCOVERED_TASKS):
+        return 0  # one writer at a time: the count before the insert holds
+    count, characters = await _count_and_characters(connection)
+    excess_rows = count - cap
+    excess_characters = 0 if character_cap is None else characters - character_cap
+    past: list[str] = []
+    for action_id in reversed(inserted):
+        if excess_rows <= 0 and excess_characters <= 0:
+            break
+        past.append(action_id)
+        excess_rows -= 1
+        excess_characters -= len(action_id) + len(worker)
+    deleted = 0
+    for chunk in chunks(past, _CHUNK):
+        # Only the rows this report created: one another report created first stays.
+        result = await connection.execute(
+            seen_tasks.delete().where(
+                seen_tasks.c.action_id.in_(chunk),
+                seen_tasks.c.first_seen == now,
+                seen_tasks.c.last_worker == worker,
+            )
+        )
+        deleted += result.rowcount
+    return deleted
 
 
 async def _count_and_characters(connection: AsyncConnection) -> tuple[int, int]:

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from hatchet_trace_flags_server.core.fleet import WorkerRow
 
+from .caps import CappedTable, hold_cap
 from .database import Database, chunks
 from .schema import audit_events, seen_tasks, utcnow, workers
 
@@ -61,6 +62,7 @@ class WorkerStore:
                 await connection.execute(sa.select(workers.c.worker).where(workers.c.worker == row["worker"]))
             ).first()
             if known is None:
+                await hold_cap(connection, CappedTable.WORKERS)  # see store/caps.py
                 count = (
                     await connection.execute(sa.select(sa.func.count()).select_from(workers))
                 ).scalar_one()

@@ -51,3 +51,13 @@ def fan_out_report(
     tasks, dropped = stats.take()
     now = time.time()
     return insights_payload(worker, tasks, start=now - 5, end=now, dropped=dropped)
+
+
+def many_tasks_report(worker: str, prefix: str, tasks: int) -> dict[str, Any]:
+    """One report of ``tasks`` distinct spawners (``{prefix}:task-N``), each with one run of two children."""
+    stats = FanoutStats()
+    for index in range(tasks):
+        stats.run_ended(f"{prefix}:task-{index:03d}", 0.01, was_child=False, children={WORKFLOW: 2})
+    summaries, dropped = stats.take()
+    now = time.time()
+    return insights_payload(worker, summaries, start=now - 5, end=now, dropped=dropped)
