@@ -15,6 +15,7 @@ from hatchet_trace_flags.contract import INSIGHTS_PATH, SEEN_PATH, WORKER_REPORT
 from hatchet_trace_flags_server.api import API_ROUTERS
 from hatchet_trace_flags_server.core.metrics import Metrics, MetricsMiddleware
 from hatchet_trace_flags_server.core.ratelimit import RateLimiter, ReportGate
+from hatchet_trace_flags_server.core.records import RulesSnapshot
 from hatchet_trace_flags_server.core.settings import Settings
 from hatchet_trace_flags_server.core.tokens import TokenRegistry
 from hatchet_trace_flags_server.dashboard import install_dashboard
@@ -27,6 +28,7 @@ from hatchet_trace_flags_server.http.sessions import SessionKeys
 from hatchet_trace_flags_server.services.feed import ChangeFeed
 from hatchet_trace_flags_server.services.flags import FlagService
 from hatchet_trace_flags_server.services.insights import InsightService
+from hatchet_trace_flags_server.services.mode_keeper import ModeKeeper
 from hatchet_trace_flags_server.services.retention import RetentionSweep
 from hatchet_trace_flags_server.services.workers import WorkerService
 from hatchet_trace_flags_server.store.database import Database
@@ -74,11 +76,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The feed owns the served snapshot; the store reads it (late-bound: the feed needs the store).
     store = Store(database, known=lambda: feed.latest)
     metrics = Metrics()
+    # Keeps each discovered task's stored effective mode equal to what every served snapshot decides.
+    mode_keeper = ModeKeeper(store.modes)
+
+    def on_snapshot(snapshot: RulesSnapshot) -> None:
+        metrics.observe_snapshot(snapshot)
+        mode_keeper.observe(snapshot)
+
     feed = ChangeFeed(
         store.queries,
         resync_seconds=settings.resync_seconds,
         listen_dsn=database.listen_dsn() if database.is_postgres else None,
-        on_snapshot=metrics.observe_snapshot,
+        on_snapshot=on_snapshot,
         max_streams=settings.max_streams,
         max_streams_per_owner=settings.max_streams_per_token,
     )
@@ -100,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         report_limiter=seen_limiter,
         max_discovered_tasks=settings.max_discovered_tasks,
         max_discovered_characters=settings.max_discovered_characters,
+        modes=mode_keeper,
     )
     worker_limiter = RateLimiter(
         rate=settings.worker_report_rate, burst=settings.worker_report_burst, what="worker reports"
@@ -129,9 +139,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             await database.migrate()
             await feed.start()
+            mode_keeper.start()
             sweep.start()
         except BaseException:
             await sweep.stop()
+            await mode_keeper.stop()
             await feed.stop()
             await database.dispose()
             raise
@@ -146,6 +158,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 # frozen; past the bound the process exits and the sockets go with it.
                 async with asyncio.timeout(_SHUTDOWN_CLEANUP_SECONDS):
                     await sweep.stop()
+                    await mode_keeper.stop()
                     await feed.stop()
                     await database.dispose()
             except TimeoutError:
@@ -169,6 +182,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             burst=settings.auth_failures_burst,
         ),
         retention_sweep=sweep,
+        mode_keeper=mode_keeper,
         generated_admin_token=generated_token,
     )
     install_error_handlers(app)

@@ -21,6 +21,7 @@ from hatchet_trace_flags_server.core.tokens import Identity, TokenRegistry
 from hatchet_trace_flags_server.services.feed import ChangeFeed
 from hatchet_trace_flags_server.services.flags import FlagService
 from hatchet_trace_flags_server.services.insights import InsightService
+from hatchet_trace_flags_server.services.mode_keeper import ModeKeeper
 from hatchet_trace_flags_server.services.retention import RetentionSweep
 from hatchet_trace_flags_server.services.workers import WorkerService
 from hatchet_trace_flags_server.store.database import Database
@@ -64,6 +65,8 @@ class AppState:
     # Ways to authenticate besides bearer tokens, asked in order (the dashboard's session cookie).
     identity_resolvers: list[IdentityResolver] = field(default_factory=list)
     dashboard_sessions: SessionKeys | None = None
+    # Keeps discovered tasks' stored effective modes current (tests watch its batches).
+    mode_keeper: ModeKeeper | None = None
 
 
 def state_of(app: Starlette) -> AppState:

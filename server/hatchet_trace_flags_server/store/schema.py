@@ -126,7 +126,14 @@ seen_tasks = sa.Table(
     # then a prefix of this column, which an index serves like a prefix of action_id.
     sa.Column("action_id_reversed", sa.String(255), nullable=False),
     sa.Column("action_id_folded", sa.Text, nullable=True, default=folded_column_default("action_id")),
+    # The task's effective mode under the rule set and the rule (action_id or pattern) that decided it
+    # (migration 0010), decided by the contract's RuleSet and kept current by store/task_modes.py, so
+    # lists filter and sort on an index instead of evaluating every pattern in SQL. NULL: not decided yet.
+    sa.Column("effective_mode", sa.String(16), nullable=True),
+    sa.Column("mode_rule", sa.String(256), nullable=True),
     sa.Index("ix_seen_tasks_last_seen", "last_seen", "action_id"),
+    sa.Index("ix_seen_tasks_effective_mode", "effective_mode", "action_id"),
+    sa.Index("ix_seen_tasks_effective_mode_seen", "effective_mode", "last_seen", "action_id"),
     # text_pattern_ops: PostgreSQL serves LIKE 'prefix%' from it whatever the collation.
     sa.Index(
         "ix_seen_tasks_action_id_reversed",

@@ -1,11 +1,12 @@
-"""The service's database access, in five parts over one database:
+"""The service's database access, in six parts over one database:
 
 * ``queries`` (:class:`~._rule_queries.RuleQueries`): reads of the rule set, settings, tasks,
   patterns and the audit log;
 * ``writes`` (:class:`~._rule_writes.RuleWrites`): the transactions that change the rule set;
 * ``seen`` (:class:`~._seen_store.SeenStore`): the tasks workers report;
 * ``insights`` (:class:`~._insight_store.InsightStore`): workers' fan-out summaries;
-* ``workers`` (:class:`~.workers.WorkerStore`): workers' reports of themselves.
+* ``workers`` (:class:`~.workers.WorkerStore`): workers' reports of themselves;
+* ``modes`` (:class:`~.task_modes.ModeStore`): the effective mode stored per discovered task.
 
 Only the service layer (:mod:`._flag_service`, :mod:`._insight_service`) and the background work beside it
 (the change feed, the retention sweep) use a store; routes never do. Record types and the errors a
@@ -24,6 +25,7 @@ from .insights import InsightStore
 from .rule_reads import RuleQueries
 from .rule_writes import RuleWrites
 from .seen_tasks import SeenStore
+from .task_modes import ModeStore
 from .workers import WorkerStore
 
 __all__ = ["Store"]
@@ -42,6 +44,7 @@ class Store:
         # ``known``: the snapshot this process serves (owned by the change feed), which lets a
         # write start from it instead of re-reading every rule.
         self.writes = RuleWrites(database, write_lock, known=known)
-        self.seen = SeenStore(database, write_lock)
+        self.seen = SeenStore(database, write_lock, known=known)
+        self.modes = ModeStore(database, write_lock)
         self.insights = InsightStore(database, write_lock)
         self.workers = WorkerStore(database, write_lock)
