@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     store = Store(database, known=lambda: feed.latest)
     metrics = Metrics()
     # Keeps each discovered task's stored effective mode equal to what every served snapshot decides.
-    mode_keeper = ModeKeeper(store.modes)
+    mode_keeper = ModeKeeper(store.modes, on_batch=metrics.mode_batches.observe)
 
     def on_snapshot(snapshot: RulesSnapshot) -> None:
         metrics.observe_snapshot(snapshot)

@@ -5,9 +5,10 @@ It watches every snapshot the change feed serves (local writes and other replica
 it with the one before: a changed pattern names the rows to decide again (one index range), a changed
 task override one row, a changed default or kill switch every row. Those rows are decided in Python and
 written in short transactions of at most ``write_batch`` rows, so lists, reports and rule changes wait
-for one batch at most, never for a whole recompute. At start it walks every row once in the background
-(another process may have stopped half-way), and it picks up rows written while the rule set was
-changing (stored without a mode).
+for one batch at most, never for a whole recompute. When all is stored it records the revision
+(``rule_state.modes_revision``); a process starting at a later revision walks every row once in the
+background (a recompute may have stopped half-way). It also picks up rows written while the rule set
+was changing (stored without a mode).
 
 Rule changes wait for their own recompute (:meth:`ModeKeeper.settled`, bounded), so lists read right
 after a change show it.
@@ -52,6 +53,7 @@ class _Work:
     pattern: str | None = None
     names: tuple[str, ...] = ()
     after: str | None = None  # how far a walk in key order got
+    unless_complete: bool = False  # the walk at start: skipped if the revision's modes are all stored
 
 
 def _work_between(before: RuleSet, after: RuleSet, revision: int) -> list[_Work]:
@@ -86,6 +88,10 @@ async def _no_gate() -> None:
     return None
 
 
+def _ignore(_seconds: float) -> None:
+    return None
+
+
 class ModeKeeper:
     def __init__(
         self,
@@ -93,12 +99,15 @@ class ModeKeeper:
         *,
         write_batch: int = _WRITE_BATCH,
         between_batches: Callable[[], Awaitable[None]] = _no_gate,
+        on_batch: Callable[[float], None] = _ignore,
     ) -> None:
         self._store = store
-        self._write_batch = write_batch
+        self.write_batch = write_batch
         # Called before every write batch: tests hold a recompute half-way with it.
         self.between_batches = between_batches
         self.settle_seconds = SETTLE_SECONDS
+        self._on_batch = on_batch  # seconds one batch held the write lock (a metric)
+        self._unrecorded = False  # work done since the complete revision was last recorded
         self._snapshot: RulesSnapshot | None = None
         self._urgent: deque[_Work] = deque()  # rule changes, oldest first
         self._background: deque[_Work] = deque()  # the walk at start
@@ -117,7 +126,7 @@ class ModeKeeper:
         """The change feed serves ``snapshot`` now (called for every snapshot it swaps in)."""
         previous, self._snapshot = self._snapshot, snapshot
         if previous is None:
-            self._background.append(_Work("everything", snapshot.revision))
+            self._background.append(_Work("everything", snapshot.revision, unless_complete=True))
         elif snapshot.revision != previous.revision:
             self._urgent.extend(_work_between(previous.rules, snapshot.rules, snapshot.revision))
         self._wake.set()
@@ -161,10 +170,12 @@ class ModeKeeper:
                 self._wake.clear()
                 if not self._urgent and not self._background:
                     await self._decide_undecided()
+                    await self._record_complete()
                 continue
             self._current, self._is_urgent_current = work, urgent
             try:
                 await self._run(work)
+                self._unrecorded = True
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -186,13 +197,26 @@ class ModeKeeper:
 
     async def _decide_undecided(self) -> None:
         try:
-            while rows := await self._store.undecided(self._write_batch):
+            while rows := await self._store.undecided(self.write_batch):
                 await self._write(rows)
         except Exception:
             self.failures += 1
             logger.exception("deciding new discovered tasks' modes failed; trying again")
 
+    async def _record_complete(self) -> None:
+        snapshot = self._snapshot
+        if not self._unrecorded or snapshot is None or self._urgent or self._background:
+            return
+        try:
+            await self._store.mark_complete(snapshot.revision)
+            self._unrecorded = False
+        except Exception:
+            self.failures += 1
+            logger.exception("recording that modes are stored failed; trying again")
+
     async def _run(self, work: _Work) -> None:
+        if work.unless_complete and await self._store.complete_revision() == work.revision:
+            return
         if work.kind == "names":
             await self._write(await self._store.named(work.names))
             return
@@ -216,13 +240,14 @@ class ModeKeeper:
             if snapshot is None:
                 return
             stale = [row for row in remaining if row.stale_under(snapshot.rules)]
-            batch, rest = stale[: self._write_batch], stale[self._write_batch :]
+            batch, rest = stale[: self.write_batch], stale[self.write_batch :]
             if not batch:
                 return
             await self.between_batches()
             outcome = await self._store.write(snapshot, batch)
             self.batches += 1
             self.longest_hold_seconds = max(self.longest_hold_seconds, outcome.held_seconds)
+            self._on_batch(outcome.held_seconds)
             if not outcome.written:
                 await self._newer_than(snapshot)
                 continue

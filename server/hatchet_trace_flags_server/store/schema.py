@@ -61,6 +61,9 @@ rule_state = sa.Table(
     sa.Column("settings_note", sa.Text, nullable=True),
     sa.Column("settings_updated_at", UTCDateTime, nullable=True),
     sa.Column("settings_updated_by", sa.String(64), nullable=True),
+    # The revision whose effective modes are all stored (migration 0010): a process starting at a later
+    # one decides every discovered task again (a recompute may have stopped half-way).
+    sa.Column("modes_revision", sa.BigInteger, nullable=True),
     sa.CheckConstraint("id = 1", name="ck_rule_state_single_row"),
 )
 

@@ -116,6 +116,21 @@ class ModeStore:
         async with self._db.connect() as connection:
             return _rows(await connection.execute(statement))
 
+    async def complete_revision(self) -> int | None:
+        """The revision whose effective modes are all stored (``None``: unknown)."""
+        async with self._db.connect() as connection:
+            revision: int | None = (await connection.execute(sa.select(rule_state.c.modes_revision))).scalar()
+        return revision
+
+    async def mark_complete(self, revision: int) -> None:
+        """Record that every mode ``revision`` decides is stored, if it is still the current one."""
+        async with self._db.write_transaction(self._write_lock) as connection:
+            await connection.execute(
+                rule_state.update()
+                .where(rule_state.c.id == 1, rule_state.c.revision == revision)
+                .values(modes_revision=revision)
+            )
+
     async def write(self, snapshot: RulesSnapshot, rows: Sequence[StoredMode]) -> WriteOutcome:
         """Store what ``snapshot``'s rules decide for ``rows``, in one short transaction, if that
         rule set is still the stored one."""

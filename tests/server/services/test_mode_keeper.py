@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
 import sqlalchemy as sa
+from hatchet_trace_flags_server import Settings
 from hatchet_trace_flags_server.http.app_state import state_of
 from hatchet_trace_flags_server.services.mode_keeper import ModeKeeper
 from hatchet_trace_flags_server.store.database import Database
@@ -174,3 +175,23 @@ async def test_a_recompute_runs_in_batches_that_requests_do_not_wait_behind(
         what="the recompute did not finish",
     )
     assert keeper.batches - batches_before >= 5  # 450 rows, 100 a batch
+
+
+async def test_a_process_starting_after_an_unfinished_recompute_decides_every_row(
+    live: LiveServer,
+    live_factory: Callable[[Settings], LiveServer],
+    make_settings: SettingsFactory,
+    client: httpx.AsyncClient,
+    reader: httpx.AsyncClient,
+    database: Database,
+) -> None:
+    assert (await client.put("/api/v1/patterns/*:send-email", json={"mode": "link"})).status_code == 200
+    await _report(reader, SEEN)
+    live.stop()
+    # As a process stopped half-way through a recompute leaves it: wrong modes, revision not recorded.
+    async with database.connect() as connection, connection.begin():
+        await connection.execute(sa.text("UPDATE seen_tasks SET effective_mode = 'parent', mode_rule = NULL"))
+        await connection.execute(sa.text("UPDATE rule_state SET modes_revision = NULL"))
+    live_factory(make_settings())
+    rules = RuleSet(patterns={"*:send-email": "link"})
+    await until(lambda: _matches(database, _decided(rules, SEEN)), what="the walk at start did not run")

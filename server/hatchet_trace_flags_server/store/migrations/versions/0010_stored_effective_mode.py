@@ -3,7 +3,8 @@
 ``RuleSet``, with indexes lists filter and sort on. Lists evaluated every pattern in SQL before (a CASE
 of up to 10,000 branches per row): seconds per list, 503s and a stalled event loop at scale.
 
-Existing rows are backfilled here with the rule set as stored, in key order and batches.
+Existing rows are backfilled here with the rule set as stored, in key order and batches; and
+``rule_state.modes_revision`` records the revision whose modes are all stored.
 
 Revision ID: 0010
 Revises: 0009
@@ -34,8 +35,10 @@ _INDEXES = {
 def upgrade() -> None:
     op.add_column("seen_tasks", sa.Column("effective_mode", sa.String(16), nullable=True))
     op.add_column("seen_tasks", sa.Column("mode_rule", sa.String(256), nullable=True))
+    op.add_column("rule_state", sa.Column("modes_revision", sa.BigInteger, nullable=True))
     bind = op.get_bind()
     _backfill(bind, _stored_rules(bind))
+    op.execute("UPDATE rule_state SET modes_revision = revision")
     # After the backfill: building an index once is cheaper than keeping it through a million updates.
     for name, columns in _INDEXES.items():
         op.create_index(name, "seen_tasks", columns)
@@ -93,3 +96,4 @@ def downgrade() -> None:
     # table (migration 0009) refers to.
     for column in ("mode_rule", "effective_mode"):
         op.execute(f"ALTER TABLE seen_tasks DROP COLUMN {column}")
+    op.execute("ALTER TABLE rule_state DROP COLUMN modes_revision")
