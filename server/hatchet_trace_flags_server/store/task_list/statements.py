@@ -115,9 +115,16 @@ def _branches(
         )
     if query.configured is True:
         return branches
+    rule_name: sa.ColumnElement[str] = task_rules.c.action_id
+    if not postgres:
+        # Cleared rules are few: read them first and look each one's sighting up. SQLite may scan
+        # every discovered task instead, probing task_rules for each (after an ANALYZE while
+        # task_rules was empty it guesses that table to be the larger one); a unary "+" keeps this
+        # term from using task_rules' index, which leaves only the good order.
+        rule_name = sa.literal_column(f"+{task_rules.name}.action_id", sa.String)
     cleared = (
         sa.select(*_columns(task_rules.c.action_id), seen_tasks.c.effective_mode)
-        .select_from(task_rules.join(seen_tasks, seen_tasks.c.action_id == task_rules.c.action_id))
+        .select_from(task_rules.join(seen_tasks, seen_tasks.c.action_id == rule_name))
         .where(task_rules.c.mode.is_(None))
     )
     branches.append(
