@@ -139,9 +139,10 @@ class ModeStore:
             .where(seen_tasks.c.action_id == sa.bindparam("key"))
             .values(effective_mode=sa.bindparam("mode"), mode_rule=sa.bindparam("rule"))
         )
+        # In key order, as reports upsert theirs: two transactions never wait for each other's rows.
         values = [
             {"key": row.action_id, "mode": decision.mode, "rule": decision.rule}
-            for row in rows
+            for row in sorted(rows, key=lambda row: row.action_id)
             for decision in (snapshot.rules.evaluate(row.action_id),)
         ]
         started = None
