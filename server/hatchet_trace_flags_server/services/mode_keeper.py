@@ -4,7 +4,8 @@ served rule set decides, with the contract's ``RuleSet`` as the one evaluation m
 It watches every snapshot the change feed serves (local writes and other replicas' alike) and compares
 it with the one before: a changed pattern names the rows to decide again (one index range), a changed
 task override one row, a changed default or kill switch every row. Those rows are decided in Python and
-written in short transactions of at most ``write_batch`` rows, so lists, reports and rule changes wait
+written in short transactions of at most ``write_batch`` rows (fewer when a batch held the write lock
+for long: the size follows the time a batch takes), so lists, reports and rule changes wait
 for one batch at most, never for a whole recompute. When all is stored it records the revision
 (``rule_state.modes_revision``); a process starting at a later revision walks every row once in the
 background (a recompute may have stopped half-way). It also picks up rows written while the rule set
@@ -37,7 +38,12 @@ _NAMED_LIMIT: Final = 20_000
 # More changed patterns than this in one step (an import): walk every row once instead.
 _MANY_PATTERNS: Final = 200
 _SCAN_BATCH: Final = 5_000
-_WRITE_BATCH: Final = 500
+_WRITE_BATCH: Final = 500  # rows per write transaction at most
+_FIRST_BATCH: Final = 100
+_FEWEST_ROWS: Final = 10
+# What one batch aims to hold the write lock for: the batch size follows it (halved after a batch that
+# took over twice this, doubled after one under half), well inside the 50 ms a batch may take.
+_TARGET_HOLD_SECONDS: Final = 0.015
 # How long a rule change waits for its recompute before answering anyway.
 SETTLE_SECONDS: Final = 5.0
 _IDLE_SECONDS: Final = 1.0
@@ -103,6 +109,7 @@ class ModeKeeper:
     ) -> None:
         self._store = store
         self.write_batch = write_batch
+        self._batch_size = min(_FIRST_BATCH, write_batch)
         # Called before every write batch: tests hold a recompute half-way with it.
         self.between_batches = between_batches
         self.settle_seconds = SETTLE_SECONDS
@@ -240,7 +247,8 @@ class ModeKeeper:
             if snapshot is None:
                 return
             stale = [row for row in remaining if row.stale_under(snapshot.rules)]
-            batch, rest = stale[: self.write_batch], stale[self.write_batch :]
+            size = min(self._batch_size, self.write_batch)
+            batch, rest = stale[:size], stale[size:]
             if not batch:
                 return
             await self.between_batches()
@@ -248,10 +256,17 @@ class ModeKeeper:
             self.batches += 1
             self.longest_hold_seconds = max(self.longest_hold_seconds, outcome.held_seconds)
             self._on_batch(outcome.held_seconds)
+            self._adapt(size, outcome.held_seconds)
             if not outcome.written:
                 await self._newer_than(snapshot)
                 continue
             remaining = rest
+
+    def _adapt(self, size: int, held_seconds: float) -> None:
+        if held_seconds > 2 * _TARGET_HOLD_SECONDS:
+            self._batch_size = max(_FEWEST_ROWS, size // 2)
+        elif held_seconds < _TARGET_HOLD_SECONDS / 2 and size >= self._batch_size:
+            self._batch_size = min(self.write_batch, size * 2)
 
     async def _newer_than(self, snapshot: RulesSnapshot) -> None:
         """Wait (bounded) for the feed to serve a snapshot newer than ``snapshot``."""
