@@ -40,6 +40,7 @@ _MANY_PATTERNS: Final = 200
 _SCAN_BATCH: Final = 5_000
 _WRITE_BATCH: Final = 500  # rows per write transaction at most
 _FIRST_BATCH: Final = 100
+_DECIDE_CHUNK: Final = 1_000
 _FEWEST_ROWS: Final = 10
 # What one batch aims to hold the write lock for: the batch size follows it (halved after a batch that
 # took over twice this, doubled after one under half), well inside the 50 ms a batch may take.
@@ -84,6 +85,16 @@ def _work_between(before: RuleSet, after: RuleSet, revision: int) -> list[_Work]
     )
     work = [_Work("pattern", revision, pattern=pattern) for pattern in sorted(patterns)]
     return work + ([_Work("names", revision, names=tasks)] if tasks else [])
+
+
+async def _stale(rows: Sequence[StoredMode], rules: RuleSet) -> list[StoredMode]:
+    """The rows whose stored mode ``rules`` decide otherwise, yielding to the event loop now and then
+    (tens of thousands of rows at once would hold it for tens of milliseconds)."""
+    stale: list[StoredMode] = []
+    for start in range(0, len(rows), _DECIDE_CHUNK):
+        stale += [row for row in rows[start : start + _DECIDE_CHUNK] if row.stale_under(rules)]
+        await asyncio.sleep(0)
+    return stale
 
 
 def _named_by(pattern: str, action_id: str) -> bool:
@@ -241,18 +252,19 @@ class ModeKeeper:
     async def _write(self, rows: Sequence[StoredMode]) -> None:
         """Decide ``rows`` with the served rules and store those that differ, a batch at a time; a
         batch refused because the rules moved on waits for the newer snapshot and is decided again."""
-        remaining = list(rows)
+        remaining = list(rows)  # not yet stored under ``snapshot``
+        snapshot: RulesSnapshot | None = None
         while remaining:
-            snapshot = self._snapshot
-            if snapshot is None:
+            current = self._snapshot
+            if current is None:
                 return
-            stale = [row for row in remaining if row.stale_under(snapshot.rules)]
+            if current is not snapshot:
+                snapshot = current
+                remaining = await _stale(remaining, snapshot.rules)
+                continue
             size = min(self._batch_size, self.write_batch)
-            batch, rest = stale[:size], stale[size:]
-            if not batch:
-                return
             await self.between_batches()
-            outcome = await self._store.write(snapshot, batch)
+            outcome = await self._store.write(snapshot, remaining[:size])
             self.batches += 1
             self.longest_hold_seconds = max(self.longest_hold_seconds, outcome.held_seconds)
             self._on_batch(outcome.held_seconds)
@@ -260,7 +272,7 @@ class ModeKeeper:
             if not outcome.written:
                 await self._newer_than(snapshot)
                 continue
-            remaining = rest
+            remaining = remaining[size:]
 
     def _adapt(self, size: int, held_seconds: float) -> None:
         if held_seconds > 2 * _TARGET_HOLD_SECONDS:
