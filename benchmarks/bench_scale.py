@@ -148,12 +148,15 @@ async def _pattern_changes(url: str) -> list[float]:
         await client.close()
 
 
-def _batch_hold(url: str) -> tuple[int, int]:
-    """Batches of stored modes written, and how many held the write lock over 50 ms (the histogram)."""
+def _batch_hold(url: str) -> tuple[int, int, str]:
+    """Batches of stored modes written, how many held the write lock over 50 ms, and the histogram."""
     text = httpx.get(f"{url}/metrics").text
-    buckets = {bound: float(count) for bound, count in _BATCH_BUCKET.findall(text)}
-    total = int(buckets.get("+Inf", 0))
-    return total, total - int(buckets.get("0.05", 0))
+    buckets = {bound: int(float(count)) for bound, count in _BATCH_BUCKET.findall(text)}
+    total = buckets.get("+Inf", 0)
+    shown = ", ".join(
+        f"<= {float(bound) * 1000:g} ms: {count}" for bound, count in buckets.items() if bound != "+Inf"
+    )
+    return total, total - buckets.get("0.05", 0), shown
 
 
 async def _probe_loop(
@@ -307,9 +310,9 @@ def _measure(pid: int, url: str) -> None:
     print(
         f"{'lists served meanwhile':28s} {lists / LOAD_SECONDS:.1f} per second, and {changed} pattern changes"
     )
-    batches, over = _batch_hold(url)
+    batches, over, histogram = _batch_hold(url)
     print(
-        f"{'mode batches over 50 ms':28s} {over} of {batches}  target 0: {_mark(over, 0)}",
+        f"{'mode batches over 50 ms':28s} {over} of {batches}  target 0: {_mark(over, 0)}  ({histogram})",
         flush=True,
     )
     current, peak = rss_mb(pid)
