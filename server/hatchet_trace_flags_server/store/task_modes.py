@@ -11,6 +11,8 @@ milliseconds the batch holds it): a batch decided with an older rule set is refu
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -29,6 +31,15 @@ from .task_list.mode_sql import seen_task_matches
 __all__ = ["ModeStore", "StoredMode", "WriteOutcome", "decided_rules", "mode_columns"]
 
 _NAMES_CHUNK: Final = 500
+# SQLite 3.38+ (UPDATE ... FROM since 3.33, JSON built in since 3.38): a batch is one statement, one
+# call into SQLite, so the driver's thread takes the GIL back once rather than once per row (behind a
+# busy event loop each of those waits could take milliseconds while the write lock is held).
+_SQLITE_ONE_STATEMENT: Final = sqlite3.sqlite_version_info >= (3, 38, 0)
+_SQLITE_UPDATE: Final = sa.text(
+    "UPDATE seen_tasks SET effective_mode = json_extract(batch.value, '$[1]'), "
+    "mode_rule = json_extract(batch.value, '$[2]') "
+    "FROM json_each(:rows) AS batch WHERE seen_tasks.action_id = json_extract(batch.value, '$[0]')"
+)
 _COLUMNS: Final = (seen_tasks.c.action_id, seen_tasks.c.effective_mode, seen_tasks.c.mode_rule)
 
 
@@ -150,7 +161,10 @@ class ModeStore:
         async with self._db.write_transaction(self._write_lock) as connection:
             started = time.perf_counter()
             if await _stored_revision(connection) == snapshot.revision:
-                if values:
+                if values and not self._db.is_postgres and _SQLITE_ONE_STATEMENT:
+                    rows_json = json.dumps([[value["key"], value["mode"], value["rule"]] for value in values])
+                    await connection.execute(_SQLITE_UPDATE, {"rows": rows_json})
+                elif values:
                     await connection.execute(statement, values)
                 written = True
         return WriteOutcome(written, time.perf_counter() - started)
