@@ -1,6 +1,7 @@
 """Fills large admin-service databases fast, straight in SQL: N discovered tasks, M configured
-tasks and a few patterns, on SQLite (executemany in one transaction) or PostgreSQL
-(generate_series). The schema must exist: the service creates it (its migrations) when it starts."""
+tasks and P patterns, on SQLite (executemany in one transaction) or PostgreSQL (COPY). Each
+discovered task gets the effective mode the rule set decides (``seen_tasks.effective_mode``, as the
+service stores it). The schema must exist: the service creates it (its migrations) when it starts."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
 
-__all__ = ["PATTERNS", "action_id", "fill"]
+from hatchet_trace_flags.contract import Mode, RuleSet
+
+__all__ = ["PATTERNS", "action_id", "fill", "patterns"]
 
 NAMESPACES = 20
 WORKFLOWS = 500
@@ -24,6 +27,41 @@ PATTERNS = {
     "*:send-email": "parent",
 }
 _SQLITE_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+_COPY_CHUNK = 100_000
+_SEEN_COLUMNS = (
+    "action_id",
+    "action_id_reversed",
+    "first_seen",
+    "last_seen",
+    "last_worker",
+    "effective_mode",
+    "mode_rule",
+)
+
+
+def patterns(count: int) -> dict[str, Mode]:
+    """``count`` patterns: the handful above, then one prefix per workflow (each names a 500th of the
+    tasks), then suffixes naming one task each."""
+    chosen: dict[str, Mode] = dict(list(PATTERNS.items())[:count])
+    for workflow in range(WORKFLOWS):
+        if len(chosen) >= count:
+            break
+        chosen.setdefault(f"ns{workflow % NAMESPACES}_wf{workflow}:*", "link" if workflow % 2 else "parent")
+    index = 0
+    while len(chosen) < count:
+        chosen.setdefault(f"*:task-{index * 101 + 13}", "link" if index % 2 else "parent")
+        index += 1
+    return chosen
+
+
+def _configured(index: int, discovered: int) -> tuple[str, Mode]:
+    # Half of them also discovered, half not (yet).
+    return action_id(index * 2 if index % 2 else discovered + index), "link" if index % 3 else "parent"
+
+
+def _rules(discovered: int, configured: int, pattern_count: int) -> RuleSet:
+    tasks = dict(_configured(index, discovered) for index in range(configured))
+    return RuleSet(tasks=tasks, patterns=patterns(pattern_count))
 
 
 def action_id(index: int) -> str:
@@ -35,19 +73,21 @@ def _sqlite_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime(_SQLITE_FORMAT)
 
 
-def fill(target: Path | str, *, discovered: int, configured: int) -> float:
+def fill(
+    target: Path | str, *, discovered: int, configured: int, pattern_count: int = len(PATTERNS)
+) -> float:
     """Fills a SQLite file (a path) or a PostgreSQL database (a DSN) with empty tables; returns the
     seconds it took. ``configured`` counts patterns too: a rule set holds at most 10,000 entries."""
     started = time.perf_counter()
-    configured -= len(PATTERNS)
+    rules = _rules(discovered, configured - pattern_count, pattern_count)
     if isinstance(target, Path):
-        _fill_sqlite(target, discovered, configured)
+        _fill_sqlite(target, discovered, rules)
     else:
-        asyncio.run(_fill_postgres(target, discovered, configured))
+        asyncio.run(_fill_postgres(target, discovered, rules))
     return time.perf_counter() - started
 
 
-def _fill_sqlite(path: Path, discovered: int, configured: int) -> None:
+def _fill_sqlite(path: Path, discovered: int, rules: RuleSet) -> None:
     now = datetime.now(UTC)
     connection = sqlite3.connect(path)
     try:
@@ -55,45 +95,44 @@ def _fill_sqlite(path: Path, discovered: int, configured: int) -> None:
         connection.execute("PRAGMA synchronous=OFF")
         with connection:
             connection.executemany(
-                "INSERT INTO seen_tasks (action_id, action_id_reversed, first_seen, last_seen, last_worker) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO seen_tasks (action_id, action_id_reversed, first_seen, last_seen, last_worker, "
+                "effective_mode, mode_rule) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 # In key order: appending to the primary key's B-tree is several times faster.
                 sorted(
                     (
-                        action_id(index),
-                        action_id(index)[::-1],
+                        name,
+                        name[::-1],
                         _sqlite_time(now - timedelta(days=2)),
                         _sqlite_time(now - timedelta(seconds=index % 86_400)),
                         f"worker-{index % 64}",
+                        decision.mode,
+                        decision.rule,
                     )
                     for index in range(discovered)
+                    for name in (action_id(index),)
+                    for decision in (rules.evaluate(name),)
                 ),
             )
-            # Configured tasks: half of them also discovered, half not (yet).
             connection.executemany(
                 "INSERT INTO task_rules (action_id, mode, note, version, updated_at, updated_by) "
                 "VALUES (?, ?, NULL, 1, ?, 'bench')",
                 (
-                    (
-                        action_id(index * 2 if index % 2 else discovered + index),
-                        "link" if index % 3 else "parent",
-                        _sqlite_time(now - timedelta(seconds=index)),
-                    )
-                    for index in range(configured)
+                    (name, mode, _sqlite_time(now - timedelta(seconds=index)))
+                    for index, (name, mode) in enumerate(rules.tasks.items())
                 ),
             )
             connection.executemany(
                 "INSERT INTO pattern_rules (pattern, mode, note, version, updated_at, updated_by) "
                 "VALUES (?, ?, NULL, 1, ?, 'bench')",
-                ((pattern, mode, _sqlite_time(now)) for pattern, mode in PATTERNS.items()),
+                ((pattern, mode, _sqlite_time(now)) for pattern, mode in rules.patterns.items()),
             )
-            connection.execute("UPDATE rule_state SET revision = 1")
+            connection.execute("UPDATE rule_state SET revision = 1, modes_revision = 1")
         connection.execute("ANALYZE")
     finally:
         connection.close()
 
 
-async def _fill_postgres(url: str, discovered: int, configured: int) -> None:
+async def _fill_postgres(url: str, discovered: int, rules: RuleSet) -> None:
     connection = await asyncpg.connect(url)
     try:
         # The trigram index takes new rows one by one (fastupdate off, migration 0006): for the bulk
@@ -102,39 +141,38 @@ async def _fill_postgres(url: str, discovered: int, configured: int) -> None:
             "ALTER INDEX IF EXISTS ix_seen_tasks_search "
             "SET (fastupdate = on, gin_pending_list_limit = 2097151)"
         )
+        now = datetime.now(UTC)
         async with connection.transaction():
-            await connection.execute(
-                """
-                INSERT INTO seen_tasks (action_id, action_id_reversed, first_seen, last_seen, last_worker)
-                SELECT name, reverse(name), now() - interval '2 days',
-                       now() - (i % 86400) * interval '1 second', 'worker-' || (i % 64)
-                FROM (SELECT i, 'ns' || (i % $2) || '_wf' || (i % $3) || ':task-' || i AS name
-                      FROM generate_series(0, $1 - 1) AS i) AS numbered
-                """,
-                discovered,
-                NAMESPACES,
-                WORKFLOWS,
-            )
-            await connection.execute(
-                """
-                INSERT INTO task_rules (action_id, mode, note, version, updated_at, updated_by)
-                SELECT 'ns' || (k % $2) || '_wf' || (k % $3) || ':task-' || k,
-                       CASE WHEN i % 3 = 0 THEN 'parent' ELSE 'link' END, NULL, 1,
-                       now() - i * interval '1 second', 'bench'
-                FROM (SELECT i, CASE WHEN i % 2 = 1 THEN i * 2 ELSE $4 + i END AS k
-                      FROM generate_series(0, $1 - 1) AS i) AS numbered
-                """,
-                configured,
-                NAMESPACES,
-                WORKFLOWS,
-                discovered,
+            for start in range(0, discovered, _COPY_CHUNK):
+                records = [
+                    (
+                        name,
+                        name[::-1],
+                        now - timedelta(days=2),
+                        now - timedelta(seconds=index % 86_400),
+                        f"worker-{index % 64}",
+                        decision.mode,
+                        decision.rule,
+                    )
+                    for index in range(start, min(discovered, start + _COPY_CHUNK))
+                    for name in (action_id(index),)
+                    for decision in (rules.evaluate(name),)
+                ]
+                await connection.copy_records_to_table("seen_tasks", records=records, columns=_SEEN_COLUMNS)
+            await connection.executemany(
+                "INSERT INTO task_rules (action_id, mode, note, version, updated_at, updated_by) "
+                "VALUES ($1, $2, NULL, 1, $3, 'bench')",
+                [
+                    (name, mode, now - timedelta(seconds=index))
+                    for index, (name, mode) in enumerate(rules.tasks.items())
+                ],
             )
             await connection.executemany(
                 "INSERT INTO pattern_rules (pattern, mode, note, version, updated_at, updated_by) "
                 "VALUES ($1, $2, NULL, 1, now(), 'bench')",
-                list(PATTERNS.items()),
+                list(rules.patterns.items()),
             )
-            await connection.execute("UPDATE rule_state SET revision = 1")
+            await connection.execute("UPDATE rule_state SET revision = 1, modes_revision = 1")
         # A steady state, as autovacuum would leave it (visibility map, hint bits, merged pending
         # list), and no autovacuum of a million new rows running during the measurements.
         await connection.execute("VACUUM ANALYZE")

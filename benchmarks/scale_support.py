@@ -34,7 +34,9 @@ LIST_QUERIES: dict[str, dict[str, object]] = {
     "discovered only": {"configured": "false"},
     "mode parent": {"mode": "parent"},
     "mode link": {"mode": "link"},
+    "mode link seen desc": {"mode": "link", "sort": "seen", "order": "desc"},
     "sort mode": {"sort": "mode"},
+    "sort mode desc": {"sort": "mode", "order": "desc"},
     "sort seen desc": {"sort": "seen", "order": "desc"},
     "sort changed desc": {"sort": "changed", "order": "desc"},
     "search common": {"q": "wf42:"},
@@ -121,6 +123,7 @@ class RawClient:
         self._host, self._port = host, int(port)
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
+        self.last_etag: str | None = None  # the ETag header of the last response that had one
 
     async def request(
         self, method: str, path: str, headers: dict[str, str], body: bytes = b""
@@ -143,6 +146,8 @@ class RawClient:
                 length = int(value)
             elif name.lower() == b"connection" and value.strip().lower() == b"close":
                 closing = True
+            elif name.lower() == b"etag":
+                self.last_etag = value.strip().decode()
         content = await self._reader.readexactly(length) if length else b""
         elapsed = time.perf_counter() - started
         if closing:
@@ -175,7 +180,8 @@ async def _list_loop(url: str, stop_at: float, queries: itertools.cycle[dict[str
 
 async def _lists(url: str, seconds: float, connections: int) -> int:
     stop_at = time.perf_counter() + seconds
-    queries = itertools.cycle(LIST_QUERIES[name] for name in ("name", "sort seen desc", "mode parent"))
+    names = ("name", "sort seen desc", "mode parent", "mode link", "sort mode")
+    queries = itertools.cycle(LIST_QUERIES[name] for name in names)
     counts = await asyncio.gather(*(_list_loop(url, stop_at, queries) for _ in range(connections)))
     return sum(counts)
 

@@ -30,6 +30,7 @@ from hatchet_trace_flags_server.services.expiry import ExpiryClock
 from hatchet_trace_flags_server.services.feed import ChangeFeed
 from hatchet_trace_flags_server.services.flags import FlagService
 from hatchet_trace_flags_server.services.insights import InsightService
+from hatchet_trace_flags_server.services.mode_keeper import ModeKeeper
 from hatchet_trace_flags_server.services.retention import RetentionSweep
 from hatchet_trace_flags_server.services.workers import WorkerService
 from hatchet_trace_flags_server.store.database import Database
@@ -77,9 +78,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The feed owns the served snapshot; the store reads it (late-bound: the feed needs the store).
     store = Store(database, known=lambda: feed.latest)
     metrics = Metrics()
+    # Keeps each discovered task's stored effective mode equal to what every served snapshot decides.
+    mode_keeper = ModeKeeper(store.modes, on_batch=metrics.mode_batches.observe)
 
     def on_snapshot(snapshot: RulesSnapshot) -> None:
         metrics.observe_snapshot(snapshot)
+        mode_keeper.observe(snapshot)
         # A new snapshot may bring a new earliest until (late-bound: the clock needs the flags).
         expiry_clock.poke()
 
@@ -111,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_discovered_tasks=settings.max_discovered_tasks,
         max_discovered_characters=settings.max_discovered_characters,
         max_until_seconds=settings.max_until_seconds,
+        modes=mode_keeper,
     )
     expiry_clock = ExpiryClock(flags, lambda: feed.latest, idle_seconds=settings.resync_seconds)
     worker_limiter = RateLimiter(
@@ -145,11 +150,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             await database.migrate()
             await feed.start()
+            mode_keeper.start()
             sweep.start()
             expiry_clock.start()
         except BaseException:
             await expiry_clock.stop()
             await sweep.stop()
+            await mode_keeper.stop()
             await feed.stop()
             await database.dispose()
             raise
@@ -165,6 +172,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 async with asyncio.timeout(_SHUTDOWN_CLEANUP_SECONDS):
                     await expiry_clock.stop()
                     await sweep.stop()
+                    await mode_keeper.stop()
                     await feed.stop()
                     await database.dispose()
             except TimeoutError:
@@ -188,6 +196,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             burst=settings.auth_failures_burst,
         ),
         retention_sweep=sweep,
+        mode_keeper=mode_keeper,
         generated_admin_token=generated_token,
     )
     install_error_handlers(app)

@@ -76,6 +76,12 @@ class Metrics:
             "Reports of new workers not kept because the worker limit was reached.",
             registry=self.registry,
         )
+        self.mode_batches = Histogram(
+            "hatchet_trace_flags_mode_batch_seconds",
+            "How long one batch of stored effective modes held the write lock.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
+            registry=self.registry,
+        )
         self._children: dict[tuple[str, str], Any] = {}
 
     def observe_snapshot(self, snapshot: RulesSnapshot) -> None:

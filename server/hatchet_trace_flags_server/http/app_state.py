@@ -22,6 +22,7 @@ from hatchet_trace_flags_server.services.before_after import BeforeAfter
 from hatchet_trace_flags_server.services.feed import ChangeFeed
 from hatchet_trace_flags_server.services.flags import FlagService
 from hatchet_trace_flags_server.services.insights import InsightService
+from hatchet_trace_flags_server.services.mode_keeper import ModeKeeper
 from hatchet_trace_flags_server.services.retention import RetentionSweep
 from hatchet_trace_flags_server.services.workers import WorkerService
 from hatchet_trace_flags_server.store.database import Database
@@ -66,6 +67,8 @@ class AppState:
     # Ways to authenticate besides bearer tokens, asked in order (the dashboard's session cookie).
     identity_resolvers: list[IdentityResolver] = field(default_factory=list)
     dashboard_sessions: SessionKeys | None = None
+    # Keeps discovered tasks' stored effective modes current (tests watch its batches).
+    mode_keeper: ModeKeeper | None = None
 
 
 def state_of(app: Starlette) -> AppState:

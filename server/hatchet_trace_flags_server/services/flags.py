@@ -48,6 +48,7 @@ from hatchet_trace_flags_server.store.task_list.pattern_matches import PatternMa
 
 from .feed import ChangeFeed
 from .insights import InsightService
+from .mode_keeper import ModeKeeper
 from .served_rules import served_snapshot
 
 __all__ = ["FlagService"]
@@ -71,6 +72,7 @@ class FlagService:
         max_discovered_tasks: int,
         max_discovered_characters: int | None = None,
         max_until_seconds: float = 30 * 86_400.0,
+        modes: ModeKeeper | None = None,
     ) -> None:
         self._store = store
         self._insights = insights
@@ -80,6 +82,7 @@ class FlagService:
         self._max_discovered = max_discovered_tasks
         self._max_discovered_characters = max_discovered_characters
         self._max_until_seconds = max_until_seconds
+        self._modes = modes
 
     # ----------------------------------------------------------------- what is served
 
@@ -228,7 +231,14 @@ class FlagService:
         if result.event is not None and result.snapshot is not None:
             self._metrics.changes.labels(result.event.kind).inc()
             await self._feed.apply_local(result.event, result.snapshot)
+            await self._modes_settled(result.snapshot.revision)
         return result
+
+    async def _modes_settled(self, revision: int) -> None:
+        """A change answers once lists show it: after the discovered tasks it decides anew are stored
+        with their new modes (bounded; a kill switch over a million tasks finishes in the background)."""
+        if self._modes is not None and not await self._modes.settled(revision):
+            logger.info("discovered tasks' modes for revision %d are still being stored", revision)
 
     # ----------------------------------------------------------------- discovered tasks
 

@@ -62,10 +62,13 @@ rule_state = sa.Table(
     sa.Column("settings_note", sa.Text, nullable=True),
     sa.Column("settings_updated_at", UTCDateTime, nullable=True),
     sa.Column("settings_updated_by", sa.String(64), nullable=True),
-    # The kill switch's pending expiry (migration 0011): when, back to what, set by whom.
+    # The kill switch's pending expiry (migration 0010): when, back to what, set by whom.
     sa.Column("links_until", UTCDateTime, nullable=True),
     sa.Column("links_reverts_to", sa.Boolean, nullable=True),
     sa.Column("links_until_by", sa.String(64), nullable=True),
+    # The revision whose effective modes are all stored (migration 0012): a process starting at a later
+    # one decides every discovered task again (a recompute may have stopped half-way).
+    sa.Column("modes_revision", sa.BigInteger, nullable=True),
     sa.CheckConstraint("id = 1", name="ck_rule_state_single_row"),
 )
 
@@ -105,7 +108,7 @@ task_rules = sa.Table(
     # The case-folded name when it differs from action_id (migration 0009, core/folding.py): search
     # compares coalesce(action_id_folded, action_id). Text: folding can lengthen a name (ß -> ss).
     sa.Column("action_id_folded", sa.Text, nullable=True, default=folded_column_default("action_id")),
-    # A pending expiry (migration 0011): at ``until`` the mode returns to ``reverts_to`` (NULL: no mode
+    # A pending expiry (migration 0010): at ``until`` the mode returns to ``reverts_to`` (NULL: no mode
     # of its own). updated_by is who set it: any later write clears both.
     sa.Column("until", UTCDateTime, nullable=True),
     sa.Column("reverts_to", sa.String(16), nullable=True),
@@ -139,7 +142,14 @@ seen_tasks = sa.Table(
     # then a prefix of this column, which an index serves like a prefix of action_id.
     sa.Column("action_id_reversed", sa.String(255), nullable=False),
     sa.Column("action_id_folded", sa.Text, nullable=True, default=folded_column_default("action_id")),
+    # The task's effective mode under the rule set and the rule (action_id or pattern) that decided it
+    # (migration 0012), decided by the contract's RuleSet and kept current by store/task_modes.py, so
+    # lists filter and sort on an index instead of evaluating every pattern in SQL. NULL: not decided yet.
+    sa.Column("effective_mode", sa.String(16), nullable=True),
+    sa.Column("mode_rule", sa.String(256), nullable=True),
     sa.Index("ix_seen_tasks_last_seen", "last_seen", "action_id"),
+    sa.Index("ix_seen_tasks_effective_mode", "effective_mode", "action_id"),
+    sa.Index("ix_seen_tasks_effective_mode_seen", "effective_mode", "last_seen", "action_id"),
     # text_pattern_ops: PostgreSQL serves LIKE 'prefix%' from it whatever the collation.
     sa.Index(
         "ix_seen_tasks_action_id_reversed",
@@ -185,7 +195,7 @@ insight_dismissals = sa.Table(
     sa.Column("dismissed_by", sa.String(64), nullable=False),
 )
 
-# Before and after a task's latest mode change (migration 0013, services/before_after.py): the insight
+# Before and after a task's latest mode change (migration 0011, services/before_after.py): the insight
 # numbers of the window before it and the window after it, each merged into one document, so they
 # outlive the per-minute rows. One row per task, replaced by its next change, gone a day after.
 insight_comparisons = sa.Table(

@@ -9,7 +9,7 @@ worker reported again are deleted, and an admin's explicit "forget".
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Final
@@ -18,11 +18,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hatchet_trace_flags_server.core.records import SeenResult
+from hatchet_trace_flags.contract import RuleSet
+from hatchet_trace_flags_server.core.records import RulesSnapshot, SeenResult
 
 from .caps import CappedTable, hold_cap
 from .database import Database, chunks
 from .schema import seen_tasks, utcnow
+from .task_modes import decided_rules, mode_columns
 
 __all__ = ["SeenStore"]
 
@@ -36,10 +38,18 @@ _SWEEP_BATCH: Final = 2000
 
 
 class SeenStore:
-    def __init__(self, database: Database, write_lock: asyncio.Lock | None) -> None:
+    def __init__(
+        self,
+        database: Database,
+        write_lock: asyncio.Lock | None,
+        *,
+        known: Callable[[], RulesSnapshot | None] = lambda: None,
+    ) -> None:
         self._db = database
         # Shared with the rule store on SQLite, where there is one writer at a time anyway.
         self._write_lock = write_lock
+        # The snapshot this process serves: new rows store its decision (store/task_modes.py).
+        self._known = known
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
@@ -84,11 +94,15 @@ class SeenStore:
                 ignored = len(new) - len(fitting)
                 new = fitting
                 keep_workers = room is not None and growth > room
+            # Decided with the served rules if they are the stored ones, else left to the mode keeper.
+            rules = await decided_rules(connection, self._known()) if new else None
             if known:
-                await self._upsert(connection, worker, sorted(known), now, keep_workers=keep_workers)
+                await self._upsert(
+                    connection, worker, sorted(known), now, keep_workers=keep_workers, rules=rules
+                )
             dropped = 0
             if new:
-                await self._upsert(connection, worker, new, now, keep_workers=False)
+                await self._upsert(connection, worker, new, now, keep_workers=False, rules=rules)
                 dropped = await _drop_past_caps(connection, worker, new, now, cap, character_cap)
         return SeenResult(len(known) + len(new) - dropped, ignored + dropped)
 
@@ -100,6 +114,7 @@ class SeenStore:
         now: datetime,
         *,
         keep_workers: bool,
+        rules: RuleSet | None = None,
     ) -> None:
         insert = (postgresql.insert if self._db.is_postgres else sqlite.insert)(seen_tasks)
         refreshed = {"last_seen": insert.excluded.last_seen}
@@ -119,6 +134,7 @@ class SeenStore:
                 "first_seen": now,
                 "last_seen": now,
                 "last_worker": worker,
+                **mode_columns(rules, action_id),
             }
             for action_id in action_ids
         ]

@@ -6,7 +6,8 @@
 * ``seen`` (:class:`~._seen_store.SeenStore`): the tasks workers report;
 * ``insights`` (:class:`~._insight_store.InsightStore`): workers' fan-out summaries;
 * ``comparisons`` (:class:`~.comparisons.ComparisonStore`): the numbers before and after mode changes;
-* ``workers`` (:class:`~.workers.WorkerStore`): workers' reports of themselves.
+* ``workers`` (:class:`~.workers.WorkerStore`): workers' reports of themselves;
+* ``modes`` (:class:`~.task_modes.ModeStore`): the effective mode stored per discovered task.
 
 Only the service layer (:mod:`._flag_service`, :mod:`._insight_service`) and the background work beside it
 (the change feed, the retention sweep) use a store; routes never do. Record types and the errors a
@@ -26,6 +27,7 @@ from .expiry_writes import TimedRuleWrites
 from .insights import InsightStore
 from .rule_reads import RuleQueries
 from .seen_tasks import SeenStore
+from .task_modes import ModeStore
 from .workers import WorkerStore
 
 __all__ = ["Store"]
@@ -44,7 +46,8 @@ class Store:
         # ``known``: the snapshot this process serves (owned by the change feed), which lets a
         # write start from it instead of re-reading every rule.
         self.writes = TimedRuleWrites(database, write_lock, known=known)
-        self.seen = SeenStore(database, write_lock)
+        self.seen = SeenStore(database, write_lock, known=known)
+        self.modes = ModeStore(database, write_lock)
         self.insights = InsightStore(database, write_lock)
         self.comparisons = ComparisonStore(database, write_lock)
         self.workers = WorkerStore(database, write_lock)

@@ -31,13 +31,12 @@ _POSTGRES_SETTINGS: Final = sa.text(
 
 
 class StatementCache:
-    """Built statements by rule set and query shape: building one (a CASE per pattern, three
-    parts) costs milliseconds of event-loop time, so it happens once per rule-set revision."""
+    """Built statements by query shape (and the kill switch, the one part of the rule set they
+    depend on): building one costs event-loop time, so it happens once per shape."""
 
     def __init__(self, size: int = 64) -> None:
         self._size = size
         self._entries: dict[tuple[object, ...], tuple[sa.Select[Any], list[sa.Select[Any]]]] = {}
-        self._rules: RuleSet | None = None
         # Whether the search index exists (migration 0006 skips it without FTS5 trigram/pg_trgm).
         self.search_index: bool | None = None
 
@@ -50,10 +49,8 @@ class StatementCache:
         count_index: bool = False,
         page_index: bool = False,
     ) -> tuple[sa.Select[Any], list[sa.Select[Any]]]:
-        if rules is not self._rules:
-            self._entries.clear()
-            self._rules = rules
         shape = (
+            rules.links_enabled,
             query.configured,
             query.mode,
             query.sort,
@@ -68,7 +65,7 @@ class StatementCache:
             if len(self._entries) >= self._size:
                 self._entries.clear()
             built = self._entries[shape] = task_list(
-                query, rules, postgres=postgres, count_index=count_index, page_index=page_index
+                query, rules.links_enabled, postgres=postgres, count_index=count_index, page_index=page_index
             )
         return built
 

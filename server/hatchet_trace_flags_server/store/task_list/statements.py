@@ -2,9 +2,10 @@
 database, so a list costs the same with a thousand tasks or a million.
 
 A task is a row of ``seen_tasks`` (with its rule, if any) or a configured rule no worker reported
-yet. The effective mode (exact rule, else the most specific pattern, else the default) is a SQL
-``CASE`` built from the rule set this process serves (:mod:`._mode_sql`), so filtering and sorting
-by it happens in the database too; a search uses the trigram indexes of :mod:`._task_search`.
+yet. A discovered task's effective mode is a column of its row (``seen_tasks.effective_mode``, kept
+by :mod:`~hatchet_trace_flags_server.store.task_modes` with the contract's ``RuleSet``), so filtering
+and sorting by it reads an index; a configured task's is its own mode (or parent with links off). A
+search uses the trigram indexes of :mod:`.search_sql`.
 Sorting by name pages by keyset (``after``); other sorts page by offset. :mod:`._task_fetch` runs
 the statements.
 """
@@ -16,11 +17,10 @@ from typing import Any, Final
 
 import sqlalchemy as sa
 
-from hatchet_trace_flags.contract import Mode, RuleSet
+from hatchet_trace_flags.contract import Mode
 from hatchet_trace_flags_server.core.records import COUNT_LIMIT, TaskListQuery, TaskSort
 from hatchet_trace_flags_server.store.schema import seen_tasks, task_rules
 
-from .mode_sql import effective_mode, pattern_hint
 from .search_sql import count_matches, like_condition, listed_rows, search_values
 
 __all__ = ["parameters", "task_list"]
@@ -62,7 +62,14 @@ class _Branch:
     rules_only: sa.Select[Any] | None = None
 
 
-def _branches(query: TaskListQuery, rules: RuleSet, mode: Mode | None, *, postgres: bool) -> list[_Branch]:
+def _configured_mode(links_enabled: bool) -> sa.ColumnElement[str]:
+    """A configured task's effective mode: its own, or parent everywhere with the kill switch on."""
+    return task_rules.c.mode if links_enabled else sa.literal("parent", sa.String(16))
+
+
+def _branches(
+    query: TaskListQuery, links_enabled: bool, mode: Mode | None, *, postgres: bool
+) -> list[_Branch]:
     """Every task once, in three parts an index can each serve: configured tasks (at most the
     rule-set limit), cleared rules still reported (few), and discovered tasks without any rule
     row (possibly a million; their mode comes from patterns and the default)."""
@@ -80,7 +87,7 @@ def _branches(query: TaskListQuery, rules: RuleSet, mode: Mode | None, *, postgr
     else:
         sighting = seen_tasks.c
         joined = task_rules.outerjoin(seen_tasks, seen_tasks.c.action_id == task_rules.c.action_id)
-    ruled_mode = effective_mode(rules, task_rules.c.action_id, task_rules.c.mode, postgres=postgres)
+    ruled_mode = _configured_mode(links_enabled)
     branches: list[_Branch] = []
     if query.configured is not False:
         branches.append(
@@ -104,9 +111,16 @@ def _branches(query: TaskListQuery, rules: RuleSet, mode: Mode | None, *, postgr
         )
     if query.configured is True:
         return branches
+    rule_name: sa.ColumnElement[str] = task_rules.c.action_id
+    if not postgres:
+        # Cleared rules are few: read them first and look each one's sighting up. SQLite may scan
+        # every discovered task instead, probing task_rules for each (after an ANALYZE while
+        # task_rules was empty it guesses that table to be the larger one); a unary "+" keeps this
+        # term from using task_rules' index, which leaves only the good order.
+        rule_name = sa.literal_column(f"+{task_rules.name}.action_id", sa.String)
     cleared = (
-        sa.select(*_columns(task_rules.c.action_id), ruled_mode.label("effective_mode"))
-        .select_from(task_rules.join(seen_tasks, seen_tasks.c.action_id == task_rules.c.action_id))
+        sa.select(*_columns(task_rules.c.action_id), seen_tasks.c.effective_mode)
+        .select_from(task_rules.join(seen_tasks, seen_tasks.c.action_id == rule_name))
         .where(task_rules.c.mode.is_(None))
     )
     branches.append(
@@ -114,13 +128,12 @@ def _branches(query: TaskListQuery, rules: RuleSet, mode: Mode | None, *, postgr
             rows=cleared,
             counted=cleared.with_only_columns(task_rules.c.action_id),
             action_id=task_rules.c.action_id,
-            mode=ruled_mode,
+            mode=seen_tasks.c.effective_mode,
             last_seen=seen_tasks.c.last_seen,
             updated_at=task_rules.c.updated_at,
             seen_always=True,
         )
     )
-    bare_mode = effective_mode(rules, seen_tasks.c.action_id, sa.null(), postgres=postgres)
     no_rule = ~sa.exists().where(task_rules.c.action_id == seen_tasks.c.action_id)
     bare = sa.select(
         seen_tasks.c.action_id.label("action_id"),
@@ -129,19 +142,15 @@ def _branches(query: TaskListQuery, rules: RuleSet, mode: Mode | None, *, postgr
         seen_tasks.c.first_seen,
         seen_tasks.c.last_seen,
         seen_tasks.c.last_worker,
-        bare_mode.label("effective_mode"),
+        seen_tasks.c.effective_mode,
     ).where(no_rule)
     counted = sa.select(seen_tasks.c.action_id).where(no_rule)
-    if mode is not None and rules.links_enabled:
-        hint = pattern_hint(rules, mode, postgres=postgres)
-        if hint is not None:
-            bare, counted = bare.where(hint), counted.where(hint)
     branches.append(
         _Branch(
             rows=bare,
             counted=counted,
             action_id=seen_tasks.c.action_id,
-            mode=bare_mode,
+            mode=seen_tasks.c.effective_mode,
             last_seen=seen_tasks.c.last_seen,
             updated_at=None,
             seen_always=True,
@@ -216,7 +225,7 @@ def _order(
 
 def task_list(
     query: TaskListQuery,
-    rules: RuleSet,
+    links_enabled: bool,
     *,
     postgres: bool,
     count_index: bool = False,
@@ -232,7 +241,7 @@ def task_list(
     page sorts just those (parameter ``listed``)."""
     pages: list[sa.Subquery] = []
     counts: list[sa.Select[Any]] = []
-    for index, branch in enumerate(_branches(query, rules, query.mode, postgres=postgres)):
+    for index, branch in enumerate(_branches(query, links_enabled, query.mode, postgres=postgres)):
         counted = branch.counted.where(*_conditions(query, branch, query.mode))
         if count_index and branch.reads_seen:
             counts.append(count_matches(counted, COUNT_LIMIT + 1, postgres=postgres))
@@ -245,7 +254,7 @@ def task_list(
         ["link", "parent"] if query.sort == "mode" and query.mode is None else [query.mode]
     )
     for mode in passes:
-        for branch in _branches(query, rules, mode, postgres=postgres):
+        for branch in _branches(query, links_enabled, mode, postgres=postgres):
             # Sorted by the sighting (seen), the rules need theirs before the sort.
             rules_only = branch.rules_only if query.sort != "seen" else None
             selected = rules_only if rules_only is not None else branch.rows

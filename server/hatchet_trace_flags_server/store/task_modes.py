@@ -1,0 +1,178 @@
+"""The effective mode stored per discovered task (``seen_tasks.effective_mode`` and ``mode_rule``,
+migration 0012): the reads and short writes that keep it equal to what the contract's ``RuleSet``
+decides. The service's :class:`~hatchet_trace_flags_server.services.mode_keeper.ModeKeeper` decides
+which rows to look at and when.
+
+Every write checks, under the write lock, that the rule set it decided with is still the stored one
+(the ``rule_state`` revision; on PostgreSQL read ``FOR SHARE``, so a rule change waits for the few
+milliseconds the batch holds it): a batch decided with an older rule set is refused, never stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hatchet_trace_flags.contract import RuleSet
+from hatchet_trace_flags_server.core.records import RulesSnapshot
+
+from .database import Database, chunks
+from .schema import rule_state, seen_tasks
+from .task_list.mode_sql import seen_task_matches
+
+__all__ = ["ModeStore", "StoredMode", "WriteOutcome", "decided_rules", "mode_columns"]
+
+_NAMES_CHUNK: Final = 500
+# SQLite 3.38+ (UPDATE ... FROM since 3.33, JSON built in since 3.38): a batch is one statement, one
+# call into SQLite, so the driver's thread takes the GIL back once rather than once per row (behind a
+# busy event loop each of those waits could take milliseconds while the write lock is held).
+_SQLITE_ONE_STATEMENT: Final = sqlite3.sqlite_version_info >= (3, 38, 0)
+_SQLITE_UPDATE: Final = sa.text(
+    "UPDATE seen_tasks SET effective_mode = json_extract(batch.value, '$[1]'), "
+    "mode_rule = json_extract(batch.value, '$[2]') "
+    "FROM json_each(:rows) AS batch WHERE seen_tasks.action_id = json_extract(batch.value, '$[0]') "
+    # The revision check in the same statement (one round trip less; SQLite has one writer anyway).
+    "AND (SELECT revision FROM rule_state WHERE id = 1) = :revision"
+)
+_COLUMNS: Final = (seen_tasks.c.action_id, seen_tasks.c.effective_mode, seen_tasks.c.mode_rule)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMode:
+    action_id: str
+    mode: str | None
+    rule: str | None
+
+    def stale_under(self, rules: RuleSet) -> bool:
+        decision = rules.evaluate(self.action_id)
+        return (decision.mode, decision.rule) != (self.mode, self.rule)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOutcome:
+    written: bool  # False: the rule set moved on; nothing was written
+    held_seconds: float  # how long the transaction held the write lock
+
+
+def mode_columns(rules: RuleSet | None, action_id: str) -> dict[str, str | None]:
+    """The stored-mode columns of a new ``seen_tasks`` row; NULL (decided later) without ``rules``."""
+    if rules is None:
+        return {"effective_mode": None, "mode_rule": None}
+    decision = rules.evaluate(action_id)
+    return {"effective_mode": decision.mode, "mode_rule": decision.rule}
+
+
+async def _stored_revision(connection: AsyncConnection) -> int:
+    # FOR SHARE on PostgreSQL (SQLite has one writer anyway): a rule change, which updates this row,
+    # waits until this transaction ends, so what it decided cannot be overtaken unseen.
+    statement = sa.select(rule_state.c.revision).where(rule_state.c.id == 1).with_for_update(read=True)
+    revision: int = (await connection.execute(statement)).scalar_one()
+    return revision
+
+
+async def decided_rules(connection: AsyncConnection, known: RulesSnapshot | None) -> RuleSet | None:
+    """``known``'s rules if they are the stored rule set (read in this write transaction), else
+    ``None``: rows written now are then left undecided for the keeper."""
+    if known is None:
+        return None
+    return known.rules if await _stored_revision(connection) == known.revision else None
+
+
+def _rows(result: Iterable[Sequence[Any]]) -> list[StoredMode]:
+    return [StoredMode(row[0], row[1], row[2]) for row in result]
+
+
+class ModeStore:
+    def __init__(self, database: Database, write_lock: asyncio.Lock | None) -> None:
+        self._db = database
+        self._write_lock = write_lock
+
+    async def named_by(self, pattern: str, *, limit: int) -> list[StoredMode] | None:
+        """The discovered tasks ``pattern`` names (one index range), or ``None`` when more than
+        ``limit``: those are then walked with :meth:`scan`."""
+        statement = (
+            sa.select(*_COLUMNS)
+            .where(seen_task_matches(pattern, postgres=self._db.is_postgres))
+            .limit(limit + 1)
+        )
+        async with self._db.connect() as connection:
+            rows = _rows(await connection.execute(statement))
+        return rows if len(rows) <= limit else None
+
+    async def scan(self, after: str | None, limit: int) -> list[StoredMode]:
+        """Up to ``limit`` discovered tasks after ``after``, in primary-key order."""
+        statement = sa.select(*_COLUMNS).order_by(seen_tasks.c.action_id).limit(limit)
+        if after is not None:
+            statement = statement.where(seen_tasks.c.action_id > after)
+        async with self._db.connect() as connection:
+            return _rows(await connection.execute(statement))
+
+    async def named(self, action_ids: Sequence[str]) -> list[StoredMode]:
+        rows: list[StoredMode] = []
+        async with self._db.connect() as connection:
+            for chunk in chunks(sorted(set(action_ids)), _NAMES_CHUNK):
+                statement = sa.select(*_COLUMNS).where(seen_tasks.c.action_id.in_(chunk))
+                rows += _rows(await connection.execute(statement))
+        return rows
+
+    async def undecided(self, limit: int) -> list[StoredMode]:
+        """Rows written while the rule set was changing (no mode yet); an index range."""
+        statement = sa.select(*_COLUMNS).where(seen_tasks.c.effective_mode.is_(None)).limit(limit)
+        async with self._db.connect() as connection:
+            return _rows(await connection.execute(statement))
+
+    async def complete_revision(self) -> int | None:
+        """The revision whose effective modes are all stored (``None``: unknown)."""
+        async with self._db.connect() as connection:
+            revision: int | None = (await connection.execute(sa.select(rule_state.c.modes_revision))).scalar()
+        return revision
+
+    async def mark_complete(self, revision: int) -> None:
+        """Record that every mode ``revision`` decides is stored, if it is still the current one."""
+        async with self._db.write_transaction(self._write_lock) as connection:
+            await connection.execute(
+                rule_state.update()
+                .where(rule_state.c.id == 1, rule_state.c.revision == revision)
+                .values(modes_revision=revision)
+            )
+
+    async def write(self, snapshot: RulesSnapshot, rows: Sequence[StoredMode]) -> WriteOutcome:
+        """Store what ``snapshot``'s rules decide for ``rows``, in one short transaction, if that
+        rule set is still the stored one."""
+        statement = (
+            seen_tasks.update()
+            .where(seen_tasks.c.action_id == sa.bindparam("key"))
+            .values(effective_mode=sa.bindparam("mode"), mode_rule=sa.bindparam("rule"))
+        )
+        # In key order, as reports upsert theirs: two transactions never wait for each other's rows.
+        values = [
+            {"key": row.action_id, "mode": decision.mode, "rule": decision.rule}
+            for row in sorted(rows, key=lambda row: row.action_id)
+            for decision in (snapshot.rules.evaluate(row.action_id),)
+        ]
+        started = None
+        written = False
+        async with self._db.write_transaction(self._write_lock) as connection:
+            started = time.perf_counter()
+            if values and not self._db.is_postgres and _SQLITE_ONE_STATEMENT:
+                rows_json = json.dumps([[value["key"], value["mode"], value["rule"]] for value in values])
+                result = await connection.execute(
+                    _SQLITE_UPDATE, {"rows": rows_json, "revision": snapshot.revision}
+                )
+                # Fewer rows than sent: the rule set moved on, or some were forgotten meanwhile.
+                written = result.rowcount == len(values) or (
+                    await _stored_revision(connection) == snapshot.revision
+                )
+            elif await _stored_revision(connection) == snapshot.revision:
+                if values:
+                    await connection.execute(statement, values)
+                written = True
+        return WriteOutcome(written, time.perf_counter() - started)

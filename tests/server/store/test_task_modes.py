@@ -1,0 +1,96 @@
+"""The stored effective mode (migration 0012, ``store/task_modes.py``): existing rows are decided by the
+migration, and a batch decided with a rule set that is no longer the stored one is never written."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from hatchet_trace_flags_server.core.records import RulesSnapshot
+from hatchet_trace_flags_server.store.database import Database, _alembic_config
+from hatchet_trace_flags_server.store.schema import pattern_rules, task_rules, utcnow
+from hatchet_trace_flags_server.store.seen_tasks import SeenStore
+from hatchet_trace_flags_server.store.task_modes import ModeStore
+
+from hatchet_trace_flags import RuleSet
+from tests.support.server.live import SettingsFactory
+
+pytestmark = pytest.mark.timeout(120)
+
+NAMES = ["prod_a:one", "prod_a:send-email", "dev_b:send-email", "dev_b:two", "other:three"]
+RULES = RuleSet(
+    default="link",
+    tasks={"dev_b:two": "parent"},
+    patterns={"prod_*": "parent", "*:send-email": "link", "prod_a:send-*": "parent"},
+)
+
+
+@pytest.fixture
+async def database(make_settings: SettingsFactory) -> AsyncIterator[Database]:
+    database = Database(make_settings().sqlalchemy_url(), timeout_seconds=30)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+async def _stored(database: Database) -> dict[str, tuple[str | None, str | None]]:
+    async with database.connect() as connection:
+        rows = await connection.execute(
+            sa.text("SELECT action_id, effective_mode, mode_rule FROM seen_tasks")
+        )
+        return {action_id: (mode, rule) for action_id, mode, rule in rows}
+
+
+def _decided(rules: RuleSet) -> dict[str, tuple[str | None, str | None]]:
+    return {name: (rules.evaluate(name).mode, rules.evaluate(name).rule) for name in NAMES}
+
+
+async def test_the_migration_decides_existing_rows(database: Database) -> None:
+    async with database.engine.connect() as connection:
+        await connection.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "0009"))
+        now = utcnow()
+        await connection.execute(
+            sa.text("UPDATE rule_state SET default_mode = :default WHERE id = 1"), {"default": RULES.default}
+        )
+        for table, key, entries in (
+            (pattern_rules, "pattern", RULES.patterns),
+            (task_rules, "action_id", RULES.tasks),
+        ):
+            await connection.execute(
+                table.insert(),
+                [
+                    {key: name, "mode": mode, "version": 1, "updated_at": now, "updated_by": "test"}
+                    for name, mode in entries.items()
+                ],
+            )
+        await connection.execute(
+            sa.text(
+                "INSERT INTO seen_tasks (action_id, action_id_reversed, first_seen, last_seen, last_worker) "
+                "VALUES (:name, :reversed, :now, :now, 'w')"
+            ),
+            [{"name": name, "reversed": name[::-1], "now": now} for name in NAMES],
+        )
+        await connection.commit()
+    await database.migrate()
+    assert await _stored(database) == _decided(RULES)
+
+
+async def test_a_batch_decided_with_older_rules_is_not_written(database: Database) -> None:
+    await database.migrate()
+    await SeenStore(database, None).record("w", NAMES, cap=100)  # no served rules: stored undecided
+    modes = ModeStore(database, None)
+    rows = await modes.undecided(100)
+    assert {row.action_id for row in rows} == set(NAMES)
+    async with database.connect() as connection:
+        revision = (await connection.execute(sa.text("SELECT revision FROM rule_state"))).scalar_one()
+    older = RulesSnapshot.of(revision, RuleSet(patterns={"prod_*": "link"}))
+    async with database.connect() as connection, connection.begin():
+        await connection.execute(sa.text("UPDATE rule_state SET revision = revision + 1"))
+    assert not (await modes.write(older, rows)).written
+    assert await _stored(database) == dict.fromkeys(NAMES, (None, None))
+    current = RulesSnapshot.of(revision + 1, RULES)
+    assert (await modes.write(current, rows)).written
+    assert await _stored(database) == _decided(RULES)
