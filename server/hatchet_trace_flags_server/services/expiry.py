@@ -3,7 +3,7 @@
 One background task per process. It sleeps until the earliest ``until`` of the served rule set (woken
 early whenever the served snapshot changes, whoever wrote it), then reverts what is due, one change at
 a time, through :meth:`FlagService.revert_due`. Every replica runs one: the store makes sure each
-revert is written once (store/expiry_writes.py). A process that starts after an ``until`` passed
+revert is written once (store/rules/expiry_writes.py). A process that starts after an ``until`` passed
 reverts at once. A failing attempt (database away) is logged and retried; meanwhile readers are
 already served the reverted values (services/served_rules.py).
 """

@@ -26,7 +26,7 @@ import asyncpg  # type: ignore[import-untyped]
 from hatchet_trace_flags_server.core.ratelimit import RateLimited
 from hatchet_trace_flags_server.core.records import ChangeEvent, RulesSnapshot
 from hatchet_trace_flags_server.store.database import NOTIFY_CHANNEL
-from hatchet_trace_flags_server.store.rule_reads import RuleQueries
+from hatchet_trace_flags_server.store.rules.reads import RuleQueries
 
 __all__ = ["HEARTBEAT", "ChangeFeed", "Heartbeat", "Refetch", "Subscription"]
 

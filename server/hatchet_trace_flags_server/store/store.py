@@ -2,7 +2,7 @@
 
 * ``queries`` (:class:`~._rule_queries.RuleQueries`): reads of the rule set, settings, tasks,
   patterns and the audit log;
-* ``writes`` (:class:`~._rule_writes.RuleWrites`): the transactions that change the rule set;
+* ``writes`` (:class:`~.rules.writes.RuleWrites`): the transactions that change the rule set;
 * ``seen`` (:class:`~._seen_store.SeenStore`): the tasks workers report;
 * ``insights`` (:class:`~._insight_store.InsightStore`): workers' fan-out summaries;
 * ``comparisons`` (:class:`~.comparisons.ComparisonStore`): the numbers before and after mode changes;
@@ -23,9 +23,9 @@ from hatchet_trace_flags_server.core.records import RulesSnapshot
 
 from .comparisons import ComparisonStore
 from .database import Database
-from .expiry_writes import TimedRuleWrites
 from .insights import InsightStore
-from .rule_reads import RuleQueries
+from .rules.expiry_writes import TimedRuleWrites
+from .rules.reads import RuleQueries
 from .seen_tasks import SeenStore
 from .task_modes import ModeStore
 from .workers import WorkerStore

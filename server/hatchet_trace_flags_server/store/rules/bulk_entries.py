@@ -11,8 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hatchet_trace_flags.contract import Mode
 from hatchet_trace_flags_server.core.records import Author
-
-from .database import chunks
+from hatchet_trace_flags_server.store.database import chunks
 
 __all__ = ["replace_entries"]
 

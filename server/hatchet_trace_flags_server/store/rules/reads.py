@@ -1,5 +1,5 @@
 """Reads of the rule set and what surrounds it: the snapshot and its revision, settings, tasks,
-patterns and the audit log. Nothing here writes; :mod:`._rule_writes` holds the transactions that do.
+patterns and the audit log. Nothing here writes; :mod:`.writes` holds the transactions that do.
 """
 
 from __future__ import annotations
@@ -24,11 +24,16 @@ from hatchet_trace_flags_server.core.records import (
     TaskListQuery,
     TaskRow,
 )
-
-from .database import Database
-from .schema import audit_events, pattern_rules, rule_state, seen_tasks, task_rules
-from .task_list.pattern_matches import PatternMatches, count_pattern_matches
-from .task_list.reader import StatementCache, fetch_tasks
+from hatchet_trace_flags_server.store.database import Database
+from hatchet_trace_flags_server.store.schema import (
+    audit_events,
+    pattern_rules,
+    rule_state,
+    seen_tasks,
+    task_rules,
+)
+from hatchet_trace_flags_server.store.task_list.pattern_matches import PatternMatches, count_pattern_matches
+from hatchet_trace_flags_server.store.task_list.reader import StatementCache, fetch_tasks
 
 __all__ = ["RuleQueries", "rule_record", "settings_record", "task_row"]
 

@@ -32,11 +32,17 @@ from hatchet_trace_flags_server.core.records import (
     TaskRow,
     WriteResult,
 )
+from hatchet_trace_flags_server.store.database import NOTIFY_CHANNEL, Database
+from hatchet_trace_flags_server.store.schema import (
+    audit_events,
+    pattern_rules,
+    rule_state,
+    task_rules,
+    utcnow,
+)
 
 from .bulk_entries import replace_entries
-from .database import NOTIFY_CHANNEL, Database
-from .rule_reads import RuleQueries, rule_record, settings_record, task_row
-from .schema import audit_events, pattern_rules, rule_state, task_rules, utcnow
+from .reads import RuleQueries, rule_record, settings_record, task_row
 
 __all__ = ["RuleWrites", "write_settings"]
 

@@ -24,10 +24,10 @@ from hatchet_trace_flags_server.core.records import (
     SettingsRecord,
     WriteResult,
 )
+from hatchet_trace_flags_server.store.schema import pattern_rules, task_rules, utcnow
 
-from .rule_reads import rule_record
-from .rule_writes import RuleWrites, write_settings
-from .schema import pattern_rules, task_rules, utcnow
+from .reads import rule_record
+from .writes import RuleWrites, write_settings
 
 __all__ = ["TimedRuleWrites", "expiry_actor"]
 
