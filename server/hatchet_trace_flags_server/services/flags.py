@@ -3,8 +3,8 @@ settings and discovered tasks through :class:`FlagService`, never through the st
 
 A change goes through four steps here, in one place: **validate** (action_ids, patterns; the store
 trusts its input), **write** (one transaction in the store's ``rules/writes.py``, which returns what it
-wrote),
-**publish** (the change feed serves the new snapshot and tells every stream), **count** (metrics).
+wrote), **publish** (the change feed serves the new snapshot and tells every stream), **count**
+(metrics).
 Reports of discovered tasks are charged to the reporting token's rate limit and capped in number.
 Routes turn HTTP into calls and results into bodies; nothing else.
 """
