@@ -20,6 +20,7 @@ from typing import Final
 from hatchet_trace_flags_server.core.records import RulesSnapshot
 from hatchet_trace_flags_server.store.schema import utcnow
 
+from .background import BackgroundLoop
 from .flags import FlagService
 
 __all__ = ["ExpiryClock"]
@@ -29,7 +30,9 @@ logger = logging.getLogger("hatchet_trace_flags_server")
 _RETRY_SECONDS: Final = 1.0
 
 
-class ExpiryClock:
+class ExpiryClock(BackgroundLoop):
+    task_name = "expiry-clock"
+
     def __init__(
         self,
         flags: FlagService,
@@ -44,18 +47,6 @@ class ExpiryClock:
         self._idle_seconds = idle_seconds
         self._now = now
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="expiry-clock")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     def poke(self) -> None:
         """The served rules changed: the next ``until`` may have too."""

@@ -29,6 +29,8 @@ from hatchet_trace_flags.contract import RuleSet
 from hatchet_trace_flags_server.core.records import RulesSnapshot
 from hatchet_trace_flags_server.store.task_modes import ModeStore, StoredMode
 
+from .background import BackgroundLoop
+
 __all__ = ["ModeKeeper"]
 
 logger = logging.getLogger("hatchet_trace_flags_server")
@@ -109,7 +111,9 @@ def _ignore(_seconds: float) -> None:
     return None
 
 
-class ModeKeeper:
+class ModeKeeper(BackgroundLoop):
+    task_name = "mode-keeper"
+
     def __init__(
         self,
         store: ModeStore,
@@ -133,7 +137,6 @@ class ModeKeeper:
         self._is_urgent_current = False
         self._changed = asyncio.Condition()
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self.batches = 0  # write transactions done
         self.longest_hold_seconds = 0.0
         self.failures = 0
@@ -149,21 +152,10 @@ class ModeKeeper:
             self._urgent.extend(_work_between(previous.rules, snapshot.rules, snapshot.revision))
         self._wake.set()
 
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="mode-keeper")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
     async def settled(self, revision: int) -> bool:
         """Wait until every recompute asked for by revisions up to ``revision`` is done (at most
         :attr:`settle_seconds`); whether it is. Without a running keeper, at once."""
-        if self._task is None:
+        if not self.running:
             return False
 
         def done() -> bool:

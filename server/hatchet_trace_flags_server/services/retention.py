@@ -10,7 +10,6 @@ delete the same old rows.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -21,12 +20,16 @@ from hatchet_trace_flags_server.store.schema import utcnow
 from hatchet_trace_flags_server.store.seen_tasks import SeenStore
 from hatchet_trace_flags_server.store.workers import WorkerStore
 
+from .background import BackgroundLoop
+
 __all__ = ["RetentionSweep"]
 
 logger = logging.getLogger("hatchet_trace_flags_server")
 
 
-class RetentionSweep:
+class RetentionSweep(BackgroundLoop):
+    task_name = "seen-retention"
+
     def __init__(
         self,
         seen: SeenStore,
@@ -51,20 +54,8 @@ class RetentionSweep:
         self._interval = interval_seconds
         self._on_expired = on_expired
         self._clock = clock
-        self._task: asyncio.Task[None] | None = None
         self.sweeps = 0  # completed sweeps, failed ones not counted
         self.failures = 0
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="seen-retention")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     async def sweep(self) -> int:
         """One sweep now; returns how many tasks were forgotten."""
