@@ -1,20 +1,32 @@
 """Checks and start-up choices for :class:`~hatchet_trace_flags.AdminServiceProvider`'s options: the URL,
-the token, the worker name, and which rules to serve before the service first answers."""
+the token, the worker name, the options ``from_settings`` reads from :class:`WorkerSettings`, and which
+rules to serve before the service first answers."""
 
 from __future__ import annotations
 
 import logging
 import os
+import ssl
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypedDict
 
 import httpx
 
 from hatchet_trace_flags._admin.snapshot_store import SnapshotFileError, load_snapshot
 from hatchet_trace_flags._decisions.rules_provider import rules_version
+from hatchet_trace_flags._settings import WorkerSettings, env_var
 from hatchet_trace_flags.contract import RulesError, RuleSet
 
-__all__ = ["Source", "check_token", "check_url", "check_worker_name", "starting_rules", "version_label"]
+__all__ = [
+    "EnvOptions",
+    "Source",
+    "check_token",
+    "check_url",
+    "check_worker_name",
+    "options_from_settings",
+    "starting_rules",
+    "version_label",
+]
 
 logger = logging.getLogger("hatchet_trace_flags")
 
@@ -91,3 +103,59 @@ def check_worker_name(name: object, *, field: str) -> str:
     if not isinstance(name, str) or not 1 <= len(name) <= 255 or not name.isprintable():
         raise ValueError(f"{field} must be 1 to 255 printable characters, got {name!r}")
     return name
+
+
+class EnvOptions(TypedDict, total=False):
+    """The keyword arguments ``from_env`` can set."""
+
+    poll_interval: float
+    timeout: float
+    startup_timeout: float
+    stream_idle_timeout: float
+    backoff_max: float
+    stream: bool
+    report_tasks: bool
+    persist: bool
+    snapshot_file: str
+    fallback: RuleSet | str
+    verify: ssl.SSLContext
+    worker_name: str
+
+
+def options_from_settings(settings: WorkerSettings) -> tuple[str, str | None, EnvOptions]:
+    """The URL, token and keyword arguments of an ``AdminServiceProvider`` configured from ``settings``
+    (``settings.url`` is required). Raises ``ValueError`` naming the variable for a bad value."""
+    if settings.url is None:
+        raise ValueError(f"{env_var('url')} is not set")
+    url = check_url(settings.url, field=env_var("url"))
+    token = settings.token.get_secret_value() if settings.token is not None else None
+    check_token(token, field=env_var("token"))
+    options: EnvOptions = {
+        "poll_interval": settings.poll_interval,
+        "timeout": settings.timeout,
+        "startup_timeout": settings.startup_timeout,
+        "stream_idle_timeout": settings.stream_idle_timeout,
+        "backoff_max": settings.backoff_max,
+        "stream": settings.stream,
+        "report_tasks": settings.report_tasks,
+    }
+    snapshot_file = settings.snapshot_file
+    if snapshot_file is not None and snapshot_file.lower() in {"0", "false", "no", "off", "none"}:
+        options["persist"] = False
+    elif snapshot_file is not None:
+        options["snapshot_file"] = snapshot_file
+    if settings.rules_file is not None:
+        options["fallback"] = settings.rules_file
+    elif settings.links is not None:
+        try:
+            options["fallback"] = RuleSet.links_for(settings.links)
+        except RulesError as error:
+            raise ValueError(f"{env_var('links')}: {error}") from error
+    if settings.ca_file is not None:
+        try:
+            options["verify"] = ssl.create_default_context(cafile=settings.ca_file)
+        except (OSError, ssl.SSLError) as error:
+            raise ValueError(f"{env_var('ca_file')}: cannot load {settings.ca_file!r}: {error}") from error
+    if settings.worker_name is not None:
+        options["worker_name"] = check_worker_name(settings.worker_name, field=env_var("worker_name"))
+    return url, token, options

@@ -37,35 +37,12 @@ A new rule set emits ``PROVIDER_CONFIGURATION_CHANGED`` with ``flags_changed=[fl
 :class:`~hatchet_trace_flags.FlagPredicate` drops its cached decisions and the next task start sees the
 flip.
 
-**Start-up never blocks a worker for long.** ``initialize`` waits for the first snapshot at most
-``startup_timeout`` seconds (1). Until the service answers, the provider serves, in this order:
-
-1. the last snapshot it saved on local disk (``snapshot_file``; written atomically after every snapshot
-   that changed; by default ``$XDG_CACHE_HOME/hatchet-trace-flags/snapshot-<hash of url>.json``, i.e.
-   under ``~/.cache``; in Kubernetes mount an ``emptyDir`` there or point ``snapshot_file`` at one, so
-   it survives container restarts). Its ETag is sent with the first request, so an unchanged rule set
-   is confirmed with a 304;
-2. else the ``fallback`` rules (a :class:`~hatchet_trace_flags.RuleSet`, or the path of a rules file,
-   read once);
-3. else the defaults: parent mode for every task, exactly what stock Hatchet does.
-
-If the service did not answer in time, ``initialize`` raises, so OpenFeature marks the provider
-``ERROR`` (evaluations still work, with the rules above) and ``install_provider`` logs why; the thread
-keeps trying and emits ``PROVIDER_READY`` when it gets through.
-
-**While the service is down** the last rules keep being served and task starts are never slowed (they
-never wait for the thread). Losing the service emits ``PROVIDER_STALE``; an unusable answer (garbage, a
-truncated body, an invalid rule document) emits ``PROVIDER_ERROR``; both keep the last good rules, are
-logged once per distinct problem, and the next good snapshot emits ``PROVIDER_READY``. Only the
-snapshot decides "lost": a broken stream alone (e.g. a proxy that does not pass Server-Sent Events) is
-logged at INFO level while polling carries on.
-
-**401 or 403** (a wrong, revoked or under-scoped token, or a service in the middle of a token rotation)
-logs an ERROR and emits ``PROVIDER_ERROR``; the last rules keep being served. The stream and the task
-reports pause, and the snapshot is asked for again after ``refused_retry_initial`` seconds (5), doubling up
-to ``refused_retry_max`` (300), with jitter and never sooner than a ``Retry-After``: a fleet of workers does
-not hammer a service that refuses them, and a worker whose token becomes valid again (or whose service
-comes back with it) follows it again by itself, with a WARNING, without a restart.
+**Start-up, outages, refused tokens.** ``initialize`` waits for the first snapshot at most
+``startup_timeout`` seconds (1); until the service answers, the provider serves the last snapshot saved on
+local disk, else the ``fallback`` rules, else the defaults (parent mode). While the service is down the
+last rules keep being served and task starts are never slowed; a 401 or 403 is logged as an ERROR and the
+token is asked again with a growing pause. The details live with the state machine that does it:
+:mod:`hatchet_trace_flags._admin.follow_state`.
 
 **Task discovery.** The action_ids this worker evaluates are reported to the service
 (``POST /api/v1/tasks/seen``) in batches of up to ``report_batch_size`` (100) every ``report_interval``
@@ -97,47 +74,37 @@ docs/configuration.md.
 
 from __future__ import annotations
 
-import logging
 import os
 import ssl
 import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Final, Literal, Self, TypedDict
+from typing import Final, Self
 
 import httpx
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import GeneralError
 from openfeature.flag_evaluation import FlagResolutionDetails
 
+from hatchet_trace_flags._admin.follow_state import FollowState
 from hatchet_trace_flags._admin.options import (
-    Source,
     check_token,
     check_url,
     check_worker_name,
+    options_from_settings,
     starting_rules,
     version_label,
 )
-from hatchet_trace_flags._admin.protocol import Applied, Changed, Failed, FollowSettings, Unchanged
+from hatchet_trace_flags._admin.protocol import FollowSettings
 from hatchet_trace_flags._admin.runtime import FollowerThread
 from hatchet_trace_flags._admin.seen import SeenTasks
-from hatchet_trace_flags._admin.snapshot_store import (
-    SnapshotFileError,
-    default_snapshot_path,
-    save_snapshot,
-    set_aside,
-)
+from hatchet_trace_flags._admin.snapshot_store import default_snapshot_path
 from hatchet_trace_flags._checks import check_seconds
-from hatchet_trace_flags._decisions.rules_provider import RulesProvider
-from hatchet_trace_flags._settings import WorkerSettings, env_var
-from hatchet_trace_flags.contract import DEFAULT_FLAG_KEY, RulesError, RuleSet
+from hatchet_trace_flags._settings import WorkerSettings
+from hatchet_trace_flags.contract import DEFAULT_FLAG_KEY, RuleSet
 
-__all__ = ["AdminServiceProvider", "State"]
-
-logger = logging.getLogger("hatchet_trace_flags")
-
-State = Literal["idle", "starting", "live", "stale", "error", "unauthorized", "stopped"]
+__all__ = ["AdminServiceProvider"]
 
 # How long initialize() waits beyond startup_timeout for the thread to start and report.
 _STARTUP_SLACK: Final = 1.0
@@ -145,24 +112,7 @@ _SHUTDOWN_TIMEOUT: Final = 5.0
 _REPORT_REFRESH: Final = 600.0
 
 
-class _EnvOptions(TypedDict, total=False):
-    """The keyword arguments ``from_env`` can set."""
-
-    poll_interval: float
-    timeout: float
-    startup_timeout: float
-    stream_idle_timeout: float
-    backoff_max: float
-    stream: bool
-    report_tasks: bool
-    persist: bool
-    snapshot_file: str
-    fallback: RuleSet | str
-    verify: ssl.SSLContext
-    worker_name: str
-
-
-class AdminServiceProvider(RulesProvider):
+class AdminServiceProvider(FollowState):
     """Rules from the admin service at ``url``, followed live, evaluated in process.
 
     :param url: the service's base URL, e.g. ``http://hatchet-trace-flags:8080`` (a path prefix is kept).
@@ -289,17 +239,17 @@ class AdminServiceProvider(RulesProvider):
             transport=transport,
         )
         self._snapshot_path = snapshot_path
-        self._source: Source = source
+        self._source = source
         self._etag = etag
         self._revision = revision
         self._store = store  # the service database's identity the served rules came from, when known
-        self._state: State = "idle"
+        self._state = "idle"
         self._token_refused = False  # until the service answers a snapshot request again
         self._streaming = False
         self._ever_live = False
-        self._last_contact: float | None = None
-        self._stream_problem: str | None = None
-        self._persist_problem: str | None = None
+        self._last_contact = None
+        self._stream_problem = None
+        self._persist_problem = None
         self._requests = {"snapshot": 0, "events": 0, "seen": 0, "worker": 0}
         self._applied_since = time.time()  # the starting rules apply from now
         self._seen = SeenTasks(refresh=_REPORT_REFRESH) if report_tasks else None
@@ -320,109 +270,11 @@ class AdminServiceProvider(RulesProvider):
     @classmethod
     def from_settings(cls, settings: WorkerSettings, *, flag_key: str = DEFAULT_FLAG_KEY) -> Self:
         """Configured from :class:`WorkerSettings` (``settings.url`` is required)."""
-        if settings.url is None:
-            raise ValueError(f"{env_var('url')} is not set")
-        url = check_url(settings.url, field=env_var("url"))
-        token = settings.token.get_secret_value() if settings.token is not None else None
-        check_token(token, field=env_var("token"))
-        options: _EnvOptions = {
-            "poll_interval": settings.poll_interval,
-            "timeout": settings.timeout,
-            "startup_timeout": settings.startup_timeout,
-            "stream_idle_timeout": settings.stream_idle_timeout,
-            "backoff_max": settings.backoff_max,
-            "stream": settings.stream,
-            "report_tasks": settings.report_tasks,
-        }
-        snapshot_file = settings.snapshot_file
-        if snapshot_file is not None and snapshot_file.lower() in {"0", "false", "no", "off", "none"}:
-            options["persist"] = False
-        elif snapshot_file is not None:
-            options["snapshot_file"] = snapshot_file
-        if settings.rules_file is not None:
-            options["fallback"] = settings.rules_file
-        elif settings.links is not None:
-            try:
-                options["fallback"] = RuleSet.links_for(settings.links)
-            except RulesError as error:
-                raise ValueError(f"{env_var('links')}: {error}") from error
-        if settings.ca_file is not None:
-            try:
-                options["verify"] = ssl.create_default_context(cafile=settings.ca_file)
-            except (OSError, ssl.SSLError) as error:
-                raise ValueError(
-                    f"{env_var('ca_file')}: cannot load {settings.ca_file!r}: {error}"
-                ) from error
-        if settings.worker_name is not None:
-            options["worker_name"] = check_worker_name(settings.worker_name, field=env_var("worker_name"))
+        url, token, options = options_from_settings(settings)
         return cls(url, token, flag_key=flag_key, **options)
-
-    # -- for operators ----------------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        return self._url
-
-    @property
-    def state(self) -> State:
-        """``idle`` (not registered), ``starting``, ``live`` (the last snapshot request worked), ``stale``
-        (the service is unreachable), ``error`` (it sent something unusable), ``unauthorized`` (it refused
-        the token; stopped), ``stopped`` (shut down)."""
-        return self._state
-
-    @property
-    def source(self) -> Source:
-        """Where the rules served come from: ``service``, ``snapshot file``, ``fallback``, ``defaults``."""
-        return self._source
-
-    @property
-    def revision(self) -> int | None:
-        """The service's revision of the rules served, when known."""
-        return self._revision
-
-    @property
-    def store(self) -> str | None:
-        """The identity of the service database the served rules came from (``X-Rules-Store``), when known."""
-        return self._store
-
-    @property
-    def etag(self) -> str | None:
-        return self._etag
-
-    @property
-    def streaming(self) -> bool:
-        """Whether the change stream is connected right now."""
-        return self._streaming
-
-    @property
-    def last_contact(self) -> float | None:
-        """``time.time()`` of the last successful snapshot request, None before the first."""
-        return self._last_contact
-
-    @property
-    def snapshot_path(self) -> Path | None:
-        return self._snapshot_path
-
-    @property
-    def requests(self) -> dict[str, int]:
-        """HTTP requests sent so far, per kind: ``snapshot``, ``events`` (stream connections), ``seen``,
-        ``worker`` (its reports of itself)."""
-        return dict(self._requests)
 
     def __repr__(self) -> str:
         return f"AdminServiceProvider(url={self._url!r}, state={self._state!r}, version={self.version!r})"
-
-    def _follower_thread(self, *, first_attempt: bool) -> FollowerThread:
-        def stopped_streaming() -> None:
-            self._streaming = False
-
-        return FollowerThread(
-            self._settings,
-            _FollowerSink(self),
-            self._seen,
-            first_attempt=first_attempt,
-            on_exit=stopped_streaming,
-        )
 
     # -- OpenFeature lifecycle ---------------------------------------------------------------------------
 
@@ -485,164 +337,3 @@ class AdminServiceProvider(RulesProvider):
             if action_id:
                 seen.note(action_id)
         return details
-
-    # -- what the follower thread reports (through _FollowerSink) -------------------------------------------
-
-    def _count_request(self, kind: str) -> None:
-        self._requests[kind] += 1
-
-    def _on_snapshot(self, outcome: Changed | Unchanged | Failed, *, first: bool) -> None:
-        if self._state == "stopped":
-            return  # an answer still in flight when we stopped
-        if isinstance(outcome, Failed):
-            self._failed(outcome, first=first)
-            return
-        if self._token_refused:
-            self._token_refused = False
-            logger.warning("hatchet-trace-flags: %s accepts the token again; following it", self._url)
-        before = (self._revision, self._store, self._source)
-        self._note_store(outcome.store, outcome.revision)
-        self._last_contact = time.time()
-        self._ever_live = True
-        self._state = "live"
-        if isinstance(outcome, Unchanged):
-            # 304 to the ETag of what we serve: it is current, wherever it was loaded from.
-            if outcome.revision is not None:
-                self._revision = outcome.revision
-            self._source = "service"
-            self._note_applied(before)
-            self._recover()
-            return
-        self._etag, self._revision, self._source = outcome.etag, outcome.revision, "service"
-        self._note_applied(before)
-        self._replace_rules(outcome.rules, version=version_label(outcome.etag, outcome.rules))
-        self._persist(outcome)
-
-    def _note_applied(self, before: tuple[int | None, str | None, Source]) -> None:
-        """Since when this worker applies what it applies (its report of itself says so)."""
-        if (self._revision, self._store, self._source) != before:
-            self._applied_since = time.time()
-
-    def _applied(self) -> Applied:
-        return Applied(self._revision, self._store, self._source, self._applied_since, self._streaming)
-
-    def _note_store(self, store: str | None, revision: int | None) -> None:
-        """Say it loudly when the service answers from another database than the rules served came from:
-        a service restarted on a new, empty database would otherwise switch every worker to empty rules
-        silently. The previous saved snapshot is copied aside before the new one replaces it."""
-        previous, self._store = self._store, store if store is not None else self._store
-        if store is None or previous is None or store == previous:
-            return
-        kept = set_aside(self._snapshot_path, previous) if self._snapshot_path is not None else None
-        logger.warning(
-            "hatchet-trace-flags: the admin service at %s now answers from rules store %s (revision %s), "
-            "not from store %s (revision %s) that this worker followed until now: it may have been started "
-            "on a new, empty database. Following it%s.",
-            self._url,
-            store,
-            revision,
-            previous,
-            self._revision,
-            f"; the previous snapshot is kept in {kept}" if kept is not None else "",
-        )
-
-    def _on_refused(self, message: str) -> None:
-        if self._state == "stopped":
-            return
-        self._state = "unauthorized"
-        self._token_refused = True
-        self._streaming = False
-        logger.error(
-            "hatchet-trace-flags: %s. Tasks keep rules version %s (%s); asking again with a growing pause "
-            "(at most %g s) until the service accepts the token (%s).",
-            message,
-            self.version,
-            self._source,
-            self._settings.refused_retry_max,
-            env_var("token"),
-        )
-        self._report_error(f"{message}; retrying until it is accepted")
-
-    def _on_stream(self, connected: bool, problem: str | None) -> None:
-        self._streaming = connected
-        if connected:
-            self._stream_problem = None
-            logger.info("hatchet-trace-flags: following the change stream of %s", self._url)
-        elif problem is not None and problem != self._stream_problem:
-            self._stream_problem = problem
-            logger.info(
-                "hatchet-trace-flags: %s; polling the snapshot every %g s until the stream is back",
-                problem,
-                self._settings.poll_interval,
-            )
-
-    def _failed(self, outcome: Failed, *, first: bool) -> None:
-        if first or not self._ever_live:
-            # Never reached the service since start: one steady ERROR that says what is served meanwhile.
-            self._state = "error" if outcome.invalid else "stale"
-            self._report_error(self._startup_message(outcome.message))
-        elif outcome.invalid:
-            self._state = "error"
-            self._report_error(f"{outcome.message}; keeping the last good rules")
-        else:
-            self._state = "stale"
-            self._report_stale(f"{outcome.message}; keeping the last rules it sent")
-
-    def _startup_message(self, problem: str) -> str:
-        if self._source == "snapshot file":
-            serving = f"serving the snapshot saved in {self._snapshot_path} (revision {self._revision})"
-        elif self._source == "fallback":
-            serving = "serving the fallback rules"
-        else:
-            serving = "every task uses parent mode"
-        return f"{problem}; {serving} until it answers"
-
-    def _persist(self, outcome: Changed) -> None:
-        path = self._snapshot_path
-        if path is None:
-            return
-        try:
-            save_snapshot(
-                path,
-                rules=outcome.rules,
-                url=self._url,
-                etag=outcome.etag,
-                revision=outcome.revision,
-                store=self._store,
-            )
-        except SnapshotFileError as error:
-            message = str(error)
-            if message != self._persist_problem:
-                self._persist_problem = message
-                logger.warning(
-                    "hatchet-trace-flags: %s; a restart without the admin service will start from %s",
-                    message,
-                    "the fallback rules" if self._source == "fallback" else "the defaults",
-                )
-            return
-        self._persist_problem = None
-
-
-class _FollowerSink:
-    """The follower's view of its provider (keeps those callbacks off the provider's public API)."""
-
-    def __init__(self, provider: AdminServiceProvider) -> None:
-        self._provider = provider
-
-    def current_etag(self) -> str | None:
-        return self._provider._etag
-
-    def snapshot_outcome(self, outcome: Changed | Unchanged | Failed, *, first: bool) -> None:
-        self._provider._on_snapshot(outcome, first=first)
-
-    def refused(self, message: str) -> None:
-        self._provider._on_refused(message)
-
-    def stream_state(self, connected: bool, problem: str | None) -> None:
-        self._provider._on_stream(connected, problem)
-
-    def count_request(self, kind: str) -> None:
-        self._provider._count_request(kind)
-
-    def applied(self) -> Applied:
-        return self._provider._applied()

@@ -28,27 +28,11 @@ events is asked again at the latest ``ttl`` seconds after its previous answer.
 
 **First decisions are the provider's.** The instrumentor calls :meth:`FlagPredicate.prefetch` with the
 action_ids a worker registered as soon as hatchet-sdk builds the worker's runner, before the first task
-arrives, so even the first start of a task is usually a cache hit. When it is not, a miss is resolved so:
-
-- *In-process providers* (class attribute ``evaluates_in_process = True``; ``RulesProvider`` and its
-  subclasses have it) are evaluated inline: one OpenFeature call, about 10 µs, no I/O.
-- *Any other provider* might do I/O, so it is never called on the calling thread; it is asked on a few
-  daemon threads. For an action_id it has never answered, the caller waits for that answer at most
-  ``first_decision_budget`` seconds (default 5 ms; an in-memory provider such as ``InMemoryProvider``,
-  flagd in-process, LaunchDarkly or Unleash answers in well under 1 ms including the thread hand-off).
-  If the budget runs out, ``default`` is served and no later task start waits again until the provider
-  has answered something: a stalled provider costs one task start the budget, once.
-- Once an action_id has an answer, a miss (expired, or dropped by a change event) serves that last
-  known decision at once and refreshes it in the background (stale-while-refresh): at most one refresh
-  in flight per action_id, at most ``max_pending_refreshes`` in total (more are skipped, not queued), and
-  a refresh older than ``refresh_timeout`` seconds is abandoned (its late answer is ignored; the next
-  task start schedules a new one). On ``PROVIDER_CONFIGURATION_CHANGED`` every known action_id is
-  refreshed in the background at once.
-
-A provider error (an OpenFeature error code, a non-bool value, an exception) serves the last known
-decision for that action_id, else ``default``. That fallback is cached like a decision (except for
-``PROVIDER_NOT_READY``, retried on the next call), so a failing provider is asked once per ``ttl``, not
-once per task. Each distinct problem is logged once, as a warning on the ``hatchet_trace_flags`` logger.
+arrives, so even the first start of a task is usually a cache hit. A miss evaluates in-process providers
+inline and asks any other provider on a few daemon threads, waiting for a first answer at most
+``first_decision_budget`` seconds (default 5 ms), once; afterwards it serves the last known decision while
+refreshing it in the background. A provider error serves the last known decision, else ``default``. The
+details live with the code that does it: :mod:`hatchet_trace_flags._decisions.slow_path`.
 
 **Metrics.** An OpenTelemetry ``ObservableCounter`` named ``hatchet_trace_flags.decisions`` (from
 ``meter_provider``, else the global one) counts the decisions served, with attributes ``mode``
@@ -73,70 +57,34 @@ answering (from its cache, inline for in-process providers, otherwise from what 
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable
-from typing import Final, NamedTuple
+from typing import Final
 
 from cachetools import LRUCache
 from openfeature import api
 from openfeature.client import OpenFeatureClient
-from openfeature.evaluation_context import EvaluationContext
 from openfeature.event import EventDetails, ProviderEvent
-from openfeature.exception import ErrorCode
 from opentelemetry import metrics
 from opentelemetry.metrics import MeterProvider
 
 from hatchet_trace_flags._checks import check_count, check_seconds, check_seconds_or_zero
-from hatchet_trace_flags._decisions.decision_metrics import DECISIONS_METRIC, Outcome, Tally, count_decisions
-from hatchet_trace_flags._decisions.evaluation_event import Evaluation, evaluation
+from hatchet_trace_flags._decisions.decision_metrics import Tally, count_decisions
+from hatchet_trace_flags._decisions.evaluation_event import Evaluation
 from hatchet_trace_flags._decisions.fork_safety import track
-from hatchet_trace_flags._decisions.provider_answer import Answer, answer_from, provider_name_of
 from hatchet_trace_flags._decisions.refresh_threads import RefreshThreads, join_threads
+from hatchet_trace_flags._decisions.slow_path import SlowPath, evaluates_in_process
 from hatchet_trace_flags.contract import DEFAULT_FLAG_KEY
 
-__all__ = [
-    "DECISIONS_METRIC",
-    "DEFAULT_FIRST_DECISION_BUDGET",
-    "OPENFEATURE_DOMAIN",
-    "FlagPredicate",
-    "evaluates_in_process",
-]
+__all__ = ["DEFAULT_FIRST_DECISION_BUDGET", "OPENFEATURE_DOMAIN", "FlagPredicate"]
 
 OPENFEATURE_DOMAIN: Final = "hatchet-trace-flags"
 DEFAULT_FIRST_DECISION_BUDGET: Final = 0.005
 
-logger = logging.getLogger("hatchet_trace_flags")
 
-
-def evaluates_in_process(provider: object) -> bool:
-    """True when ``provider`` declares that evaluating a flag costs microseconds and never does I/O."""
-    return getattr(provider, "evaluates_in_process", False) is True
-
-
-class _Entry(NamedTuple):
-    """A cached decision: served until ``expires`` (the predicate's clock), with what its span event says."""
-
-    expires: float
-    use_links: bool
-    outcome: Outcome
-    evaluation: Evaluation
-
-
-class _Refresh:
-    """One background refresh; identity tells a current refresh from an abandoned one."""
-
-    __slots__ = ("done", "generation", "started")
-
-    def __init__(self, started: float, generation: int) -> None:
-        self.started = started
-        self.generation = generation
-        self.done = threading.Event()
-
-
-class FlagPredicate:
+class FlagPredicate(SlowPath):
     """``action_id -> bool`` (True: link mode) for the instrumentor, from one boolean OpenFeature flag.
 
     :param client: the OpenFeature client to evaluate with; default ``api.get_client("hatchet-trace-flags")``.
@@ -188,9 +136,9 @@ class FlagPredicate:
         # Readers take no lock; every write below happens under _lock, which is never held across a
         # provider call. Writes replace whole entries (or the whole dict), so a reader sees old or new.
         self._lock = threading.Lock()
-        self._decisions: dict[str, _Entry] = {}
-        self._last_known: LRUCache[str, Evaluation] = LRUCache(maxsize)  # the last answer that was no error
-        self._refreshing: dict[str, _Refresh] = {}
+        self._decisions = {}
+        self._last_known = LRUCache(maxsize)  # the last answer that was no error
+        self._refreshing = {}
         self._outstanding_refreshes = 0
         self._generation = 0  # bumped on every invalidation; answers from older generations are not cached
         self._stalled = False  # a first-decision wait ran out and the provider has not answered since
@@ -201,7 +149,7 @@ class FlagPredicate:
         count_decisions(
             meter_provider if meter_provider is not None else metrics.get_meter_provider(), self._tally
         )
-        self._last_problem: str | None = None
+        self._last_problem = None
 
         # Handlers hold only a weak reference, so an unclosed predicate can still be collected.
         handlers = _subscribe(self._client, weakref.ref(self))
@@ -316,148 +264,6 @@ class FlagPredicate:
             f"FlagPredicate(flag_key={self._flag_key!r}, ttl={self._ttl}, "
             f"domain={self._client.domain!r}, default={self._default})"
         )
-
-    # -- slow paths -------------------------------------------------------------------------------
-
-    def _decide_uncached(self, action_id: str) -> Evaluation:
-        try:
-            if type(action_id) is not str:
-                raise TypeError(f"action_id must be a str, got {type(action_id).__name__}")
-            if evaluates_in_process(self._client.provider):
-                return self._evaluate_inline(action_id)
-            return self._serve_while_refreshing(action_id)
-        except Exception as error:
-            self._report_problem(f"cannot decide for {action_id!r}: {error!r}")
-            return evaluation(
-                str(action_id), self._default, "error", flag_key=self._flag_key, error_type="general"
-            )
-
-    def _evaluate_inline(self, action_id: str) -> Evaluation:
-        generation = self._generation  # an int read needs no lock; a stale one only skips caching
-        answer = self._ask_provider(action_id)
-        with self._lock:
-            outcome, evaluated = self._remember(action_id, answer, generation)
-            if answer.reason is None:
-                outcome.fallback += 1
-            else:
-                outcome.evaluated += 1
-        return evaluated
-
-    def _serve_while_refreshing(self, action_id: str) -> Evaluation:
-        now = self._timer()
-        with self._lock:
-            known = self._last_known.get(action_id)
-            refresh = self._refreshing.get(action_id)
-            in_flight = refresh is not None and self._is_current(refresh, now)
-            timed_out = refresh is not None and not in_flight and refresh.generation == self._generation
-            may_wait = known is None and self._first_decision_budget > 0 and not self._stalled
-        if not in_flight:
-            refresh = self._schedule_refresh(action_id)
-        if may_wait and refresh is not None:
-            if refresh.done.wait(self._first_decision_budget):
-                entry = self._decisions.get(action_id)
-                if entry is not None:
-                    with self._lock:
-                        if entry.outcome.reason == "error":  # the provider answered with a failure
-                            entry.outcome.fallback += 1
-                        else:
-                            entry.outcome.evaluated += 1
-                    return entry.evaluation
-            else:
-                self._stalled = True  # until the provider answers a refresh, nobody waits again
-        reason = "timeout" if timed_out else ("pending" if known is None else "stale")
-        with self._lock:
-            outcome = self._tally.outcome(self._default if known is None else known.use_links, reason)
-            outcome.fallback += 1
-        if known is not None:
-            return known.served_as(reason)
-        return evaluation(action_id, self._default, reason, flag_key=self._flag_key)
-
-    def _is_current(self, refresh: _Refresh, now: float) -> bool:
-        return refresh.generation == self._generation and now - refresh.started < self._refresh_timeout
-
-    def _schedule_refresh(self, action_id: str, *, bounded: bool = True) -> _Refresh | None:
-        """Ask the provider about ``action_id`` on a refresh thread; the refresh under way, or None."""
-        now = self._timer()
-        with self._lock:
-            current = self._refreshing.get(action_id)
-            if current is not None and self._is_current(current, now):
-                return current
-            if self._closed or (bounded and self._outstanding_refreshes >= self._max_pending_refreshes):
-                return None  # the next task start for this action_id tries again
-            refresh = self._refreshing[action_id] = _Refresh(started=now, generation=self._generation)
-            self._outstanding_refreshes += 1
-            self._refresh_threads.start()
-            self._refresh_threads.submit(lambda: self._refresh(action_id, refresh))
-            return refresh
-
-    def _refresh(self, action_id: str, refresh: _Refresh) -> None:
-        answer: Answer | None = None
-        try:
-            answer = self._ask_provider(action_id)
-        finally:
-            with self._lock:
-                self._outstanding_refreshes -= 1
-                if answer is not None:
-                    self._stalled = False
-                if self._refreshing.get(action_id) is refresh:
-                    del self._refreshing[action_id]
-                    if answer is not None and self._is_current(refresh, self._timer()):
-                        self._remember(action_id, answer, refresh.generation)
-            refresh.done.set()
-
-    def _ask_provider(self, action_id: str) -> Answer:
-        """Evaluate the flag for ``action_id``; never raises. May block: only call it inline for in-process
-        providers."""
-        workflow, _, task = action_id.rpartition(":")
-        context = EvaluationContext(targeting_key=action_id, attributes={"workflow": workflow, "task": task})
-        provider_name = provider_name_of(self._client)
-        try:
-            details = self._client.get_boolean_details(self._flag_key, self._default, context)
-        except Exception as error:  # hooks or a broken client; the SDK catches provider exceptions itself
-            self._report_problem(f"evaluating {self._flag_key!r} raised {error!r}")
-            return Answer(self._default, None, ErrorCode.GENERAL, provider_name)
-        answer, problem = answer_from(details, self._default, self._flag_key, provider_name)
-        if problem is not None:
-            self._report_problem(problem)
-        else:
-            self._last_problem = None
-        return answer
-
-    def _remember(self, action_id: str, answer: Answer, generation: int) -> tuple[Outcome, Evaluation]:
-        """What to serve for an answer; cached unless the rules changed meanwhile. Holds _lock."""
-        current = generation == self._generation
-        if answer.reason is None:
-            known = self._last_known.get(action_id)
-            use_links = self._default if known is None else known.use_links
-            outcome = self._tally.outcome(use_links, "error")
-            evaluated = answer.evaluation(action_id, self._flag_key, use_links)
-            if current and answer.error_code is not ErrorCode.PROVIDER_NOT_READY:
-                self._cache(action_id, outcome, evaluated)
-            return outcome, evaluated
-        outcome = self._tally.outcome(answer.use_links, answer.reason)
-        evaluated = answer.evaluation(action_id, self._flag_key, answer.use_links)
-        if current:
-            self._cache(action_id, outcome, evaluated)
-            self._last_known[action_id] = evaluated
-        return outcome, evaluated
-
-    def _cache(self, action_id: str, outcome: Outcome, evaluated: Evaluation) -> None:
-        """Holds _lock. Re-inserting moves an entry to the end, so eviction takes the least recently
-        refreshed action_id."""
-        decisions = self._decisions
-        if decisions.pop(action_id, None) is None and len(decisions) >= self._maxsize:
-            del decisions[next(iter(decisions))]
-        decisions[action_id] = _Entry(self._timer() + self._ttl, outcome.use_links, outcome, evaluated)
-
-    def _report_problem(self, message: str) -> None:
-        if message != self._last_problem:
-            self._last_problem = message
-            logger.warning(
-                "hatchet-trace-flags: %s; serving the last known decision, else %s mode",
-                message,
-                "link" if self._default else "parent",
-            )
 
     def _after_fork_in_child(self) -> None:
         # Threads do not survive fork and a lock may have been copied while held by one of them.
