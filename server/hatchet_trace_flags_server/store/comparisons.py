@@ -9,15 +9,13 @@ horizon deleted by the retention sweep, and a forgotten task's row goes with its
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .database import Database, chunks
 from .schema import audit_events, insight_comparisons
@@ -79,15 +77,6 @@ class ComparisonStore:
     def __init__(self, database: Database, write_lock: asyncio.Lock | None) -> None:
         self._db = database
         self._write_lock = write_lock  # the rule store's, on SQLite (one writer at a time anyway)
-
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        if self._write_lock is None:
-            async with self._db.writer.begin() as connection:
-                yield connection
-            return
-        async with self._write_lock, self._db.writer.begin() as connection:
-            yield connection
 
     async def mode_changes(self, since: datetime) -> list[ModeChange]:
         """Task writes since ``since`` that changed the stored mode, oldest first."""
@@ -187,13 +176,13 @@ class ComparisonStore:
             }
             for row in rows
         ]
-        async with self._write() as connection:
+        async with self._db.write_transaction(self._write_lock) as connection:
             for chunk in chunks(values, _CHUNK):
                 await connection.execute(statement, list(chunk))
 
     async def expire(self, before: datetime) -> int:
         """Delete comparisons of changes made before ``before``; returns how many."""
-        async with self._write() as connection:
+        async with self._db.write_transaction(self._write_lock) as connection:
             result = await connection.execute(
                 insight_comparisons.delete().where(insight_comparisons.c.changed_at < before)
             )

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -97,15 +96,6 @@ class InsightStore:
         self._db = database
         self._write_lock = write_lock  # the rule store's, on SQLite (one writer at a time anyway)
 
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        if self._write_lock is None:
-            async with self._db.writer.begin() as connection:
-                yield connection
-            return
-        async with self._write_lock, self._db.writer.begin() as connection:
-            yield connection
-
     async def record(self, summaries: Mapping[str, TaskSummary], *, minute: int, cap: int) -> InsightResult:
         """Merge ``summaries`` into the rows of ``minute``; at most ``cap`` tasks in all."""
         # Sorted: two replicas locking the same rows take them in the same order (no deadlock).
@@ -113,7 +103,7 @@ class InsightStore:
         if not unique:
             return InsightResult(0, 0)
         insert = (postgresql.insert if self._db.is_postgres else sqlite.insert)(task_insights)
-        async with self._write() as connection:
+        async with self._db.write_transaction(self._write_lock) as connection:
             known: set[str] = set()
             for chunk in chunks(unique, _CHUNK):
                 rows = await connection.execute(
@@ -182,7 +172,7 @@ class InsightStore:
         """Delete rows older than ``before_minute``, in short batches; returns how many."""
         deleted = 0
         while True:
-            async with self._write() as connection:
+            async with self._db.write_transaction(self._write_lock) as connection:
                 old = (
                     sa.select(task_insights.c.action_id, task_insights.c.minute)
                     .where(task_insights.c.minute < before_minute)
@@ -201,7 +191,7 @@ class InsightStore:
             if len(keys) < _SWEEP_BATCH:
                 break
         # A dismissal outlives its numbers only as long as the task is still measured.
-        async with self._write() as connection:
+        async with self._db.write_transaction(self._write_lock) as connection:
             await connection.execute(
                 insight_dismissals.delete().where(
                     insight_dismissals.c.action_id.not_in(sa.select(task_insights.c.action_id))
@@ -213,7 +203,7 @@ class InsightStore:
         """Delete these tasks' summaries, dismissals and comparisons; returns how many tasks had summaries."""
         unique = sorted(set(action_ids))
         forgotten = 0
-        async with self._write() as connection:
+        async with self._db.write_transaction(self._write_lock) as connection:
             for chunk in chunks(unique, _CHUNK):
                 had = await connection.execute(
                     sa.select(sa.func.count(task_insights.c.action_id.distinct())).where(
@@ -237,11 +227,11 @@ class InsightStore:
             index_elements=["action_id"],
             set_={key: value for key, value in row.items() if key != "action_id"},
         )
-        async with self._write() as connection:
+        async with self._db.write_transaction(self._write_lock) as connection:
             await connection.execute(statement)
 
     async def undismiss(self, action_id: str) -> bool:
-        async with self._write() as connection:
+        async with self._db.write_transaction(self._write_lock) as connection:
             result = await connection.execute(
                 insight_dismissals.delete().where(insight_dismissals.c.action_id == action_id)
             )
