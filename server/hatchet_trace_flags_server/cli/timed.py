@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, Final
 
+from hatchet_trace_flags_server.core.presenters import time_left, until_when
+
 from .client import CommandError
 
 __all__ = [
@@ -119,10 +121,9 @@ def describe_until(item: Mapping[str, Any], now: datetime | None = None) -> str:
     text = item.get("until")
     if not isinstance(text, str):
         return ""
-    moment = datetime.fromisoformat(text).astimezone(UTC)
+    moment = datetime.fromisoformat(text)
     left = (moment - (now if now is not None else datetime.now(UTC))).total_seconds()
-    when = moment.strftime("%H:%M UTC") if left < 86_400 else moment.strftime("%Y-%m-%d %H:%M UTC")
-    described = f" until {when} ({_in(left)})"
+    described = f" {until_when(moment, left)} ({time_left(left)})"
     if "reverts_to" in item:
         reverts_to = item["reverts_to"]
         if isinstance(reverts_to, Mapping):
@@ -137,15 +138,3 @@ def _state(value: object) -> str:
     if isinstance(value, bool):
         return f"links_enabled {str(value).lower()}"
     return str(value)
-
-
-def _in(seconds: float) -> str:
-    if seconds <= 0:
-        return "reverting now"
-    minutes = round(seconds / 60)
-    if minutes < 1:
-        return f"in {int(seconds)} s"
-    if minutes < 90:
-        return f"in {minutes} min"
-    hours, rest = divmod(minutes, 60)
-    return f"in {hours} h {rest} min" if rest else f"in {hours} h"

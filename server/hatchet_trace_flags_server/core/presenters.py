@@ -3,13 +3,15 @@ side by side above the service layer; neither imports the other)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from hatchet_trace_flags.contract import RuleSet
 
 from .bodies import PatternOut, SettingsOut, TaskOut
 from .names.lookalike import look_alike
 from .records import RuleRecord, SettingsRecord, TaskRow
 
-__all__ = ["human_seconds", "pattern_out", "settings_out", "task_out"]
+__all__ = ["human_seconds", "pattern_out", "settings_out", "task_out", "time_left", "until_when"]
 
 
 def task_out(row: TaskRow, rules: RuleSet) -> TaskOut:
@@ -66,3 +68,23 @@ def human_seconds(value: float) -> str:
     if value < 120.0:
         return f"{value:.1f} s"
     return f"{value / 60:.1f} min"
+
+
+def until_when(moment: datetime, left_seconds: float) -> str:
+    """When a timed setting ends, as the CLI and the dashboard write it: ``until 15:00 UTC``, with the
+    date once it is a day or more away."""
+    at = moment.astimezone(UTC)
+    return f"until {at.strftime('%H:%M UTC') if left_seconds < 86_400 else at.strftime('%Y-%m-%d %H:%M UTC')}"
+
+
+def time_left(seconds: float) -> str:
+    """How long until a timed setting reverts: ``in 37 s``, ``in 42 min``, ``in 2 h 5 min``."""
+    if seconds <= 0:
+        return "reverting now"
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return f"in {int(seconds)} s"
+    if minutes < 90:
+        return f"in {minutes} min"
+    hours, rest = divmod(minutes, 60)
+    return f"in {hours} h {rest} min" if rest else f"in {hours} h"

@@ -17,6 +17,7 @@ from typing import Annotated, Final, Literal
 from pydantic import BaseModel, BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from hatchet_trace_flags_server.core.presenters import time_left, until_when
 from hatchet_trace_flags_server.core.records import RuleRecord, SettingsRecord
 
 __all__ = ["KEEP_CHOICES", "TimedFields", "Until", "links_until", "pattern_until", "task_until", "until_view"]
@@ -101,20 +102,7 @@ def until_view(at: datetime | None, reverts_to: str | None, now: datetime | None
         return None
     at = at.astimezone(UTC)
     left = (at - (now if now is not None else datetime.now(UTC))).total_seconds()
-    when = at.strftime("%H:%M UTC") if left < 86_400 else at.strftime("%Y-%m-%d %H:%M UTC")
-    return Until(at, f"until {when}", _in(left), reverts_to or "not configured")
-
-
-def _in(seconds: float) -> str:
-    if seconds <= 0:
-        return "reverting now"
-    minutes = round(seconds / 60)
-    if minutes < 1:
-        return "in less than a minute"
-    if minutes < 90:
-        return f"in {minutes} min"
-    hours, rest = divmod(minutes, 60)
-    return f"in {hours} h {rest} min" if rest else f"in {hours} h"
+    return Until(at, until_when(at, left), time_left(left), reverts_to or "not configured")
 
 
 def task_until(until: datetime | None, reverts_to: str | None) -> Until | None:
