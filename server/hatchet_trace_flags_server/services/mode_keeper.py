@@ -45,8 +45,9 @@ _FIRST_BATCH: Final = 100
 _DECIDE_CHUNK: Final = 1_000
 _FEWEST_ROWS: Final = 10
 # What one batch aims to hold the write lock for: the batch size follows it (halved after a batch that
-# took over twice this, doubled after one under half), well inside the 50 ms a batch may take.
-_TARGET_HOLD_SECONDS: Final = 0.015
+# took over twice this, doubled after one under half), well inside the 50 ms a batch may take: at 15 ms,
+# a few batches took 2-4 times their size's time on 2 busy cores (docs/server.md, issue 23).
+_TARGET_HOLD_SECONDS: Final = 0.010
 # How long a rule change waits for its recompute before answering anyway.
 SETTLE_SECONDS: Final = 5.0
 _IDLE_SECONDS: Final = 1.0

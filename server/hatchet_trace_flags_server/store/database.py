@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import threading
-from collections.abc import AsyncIterator, Iterable, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -39,6 +41,8 @@ _ALEMBIC_LOCK: Final = threading.Lock()
 _MIGRATION_LOCK_WAIT_SECONDS: Final = 120.0
 
 logger = logging.getLogger("hatchet_trace_flags_server")
+
+_T = TypeVar("_T")
 
 
 def _alembic_config(connection: Connection | None = None) -> Config:
@@ -173,6 +177,27 @@ class Database:
             if lock is not None:
                 lock.release()
 
+    async def write_derived(
+        self, work: Callable[[sqlite3.Connection], _T], lock: asyncio.Lock | None
+    ) -> tuple[_T, float]:
+        """SQLite: run ``work`` in a write transaction for data the service can derive again (the
+        stored modes); its result and how long the transaction held the write lock.
+
+        It runs on a private connection in a worker thread, from ``BEGIN IMMEDIATE`` to ``COMMIT``:
+        through the pool each statement's answer waits for this process's event loop, and behind busy
+        request handlers the lock was held for those waits (hundreds of ms), not for the work. Its
+        commit does not sync the log (``synchronous=NORMAL``: a power cut may lose the last batches,
+        which are derived again because their completion is recorded later, by a synced commit that
+        also syncs them) and checkpoints after the lock is released rather than inside the commit."""
+        if lock is not None:
+            async with asyncio.timeout(self.timeout_seconds):
+                await lock.acquire()
+        try:
+            return await asyncio.to_thread(_write_derived, str(self.url.database), self.timeout_seconds, work)
+        finally:
+            if lock is not None:
+                lock.release()
+
     async def connect_postgres(self, dsn: str) -> Any:
         """An asyncpg connection whose connect and every statement are bounded: a stopped or frozen
         server costs a request ``timeout_seconds``, not the kernel's TCP timeouts."""
@@ -209,6 +234,31 @@ class Database:
         await self.engine.dispose()
 
 
+def _write_derived(
+    path: str, busy_timeout_seconds: float, work: Callable[[sqlite3.Connection], _T]
+) -> tuple[_T, float]:
+    connection = sqlite3.connect(path, timeout=busy_timeout_seconds, isolation_level=None)
+    try:
+        connection.execute("PRAGMA foreign_keys=ON")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute("PRAGMA wal_autocheckpoint=0")  # run below, once the lock is released
+        connection.execute("BEGIN IMMEDIATE")  # waits (busy timeout) for the lock, then holds it
+        started = time.perf_counter()
+        try:
+            result = work(connection)
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        held = time.perf_counter() - started
+        # What SQLite's automatic checkpoint would have done inside COMMIT. PASSIVE: it neither waits
+        # for nor blocks readers and writers.
+        connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        return result, held
+    finally:
+        connection.close()
+
+
 def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: object) -> None:
@@ -226,9 +276,6 @@ def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
     def _on_begin(connection: Connection) -> None:
         writing = connection.get_execution_options().get(_WRITE_OPTION, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
-
-
-_T = TypeVar("_T")
 
 
 def chunks(items: Sequence[_T], size: int) -> Iterable[Sequence[_T]]:

@@ -1,17 +1,18 @@
-"""The service's database access, in six parts over one database:
+"""The service's database access, in seven parts over one database:
 
-* ``queries`` (:class:`~._rule_queries.RuleQueries`): reads of the rule set, settings, tasks,
+* ``queries`` (:class:`~.rules.reads.RuleQueries`): reads of the rule set, settings, tasks,
   patterns and the audit log;
-* ``writes`` (:class:`~.rules.writes.RuleWrites`): the transactions that change the rule set;
-* ``seen`` (:class:`~._seen_store.SeenStore`): the tasks workers report;
-* ``insights`` (:class:`~._insight_store.InsightStore`): workers' fan-out summaries;
+* ``writes`` (:class:`~.rules.expiry_writes.TimedRuleWrites`): the transactions that change the rule
+  set, time-boxed changes included;
+* ``seen`` (:class:`~.seen_tasks.SeenStore`): the tasks workers report;
+* ``insights`` (:class:`~.insights.InsightStore`): workers' fan-out summaries;
 * ``comparisons`` (:class:`~.comparisons.ComparisonStore`): the numbers before and after mode changes;
 * ``workers`` (:class:`~.workers.WorkerStore`): workers' reports of themselves;
 * ``modes`` (:class:`~.task_modes.ModeStore`): the effective mode stored per discovered task.
 
-Only the service layer (:mod:`._flag_service`, :mod:`._insight_service`) and the background work beside it
-(the change feed, the retention sweep) use a store; routes never do. Record types and the errors a
-store raises live in :mod:`._records`.
+Only the service layer (:mod:`hatchet_trace_flags_server.services`) and the background work beside
+it (the change feed, the mode keeper, the retention sweep) use a store; routes never do. Record
+types and the errors a store raises live in :mod:`hatchet_trace_flags_server.core.records`.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ which rows to look at and when.
 Every write checks, under the write lock, that the rule set it decided with is still the stored one
 (the ``rule_state`` revision; on PostgreSQL read ``FOR SHARE``, so a rule change waits for the few
 milliseconds the batch holds it): a batch decided with an older rule set is refused, never stored.
+A batch holds the write lock only while the database works on it, never while this process's event
+loop is busy elsewhere: on SQLite it runs in a worker thread (``Database.write_derived``), on
+PostgreSQL it is one statement in its own transaction.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -32,16 +34,15 @@ __all__ = ["ModeStore", "StoredMode", "WriteOutcome", "decided_rules", "mode_col
 
 _NAMES_CHUNK: Final = 500
 # SQLite 3.38+ (UPDATE ... FROM since 3.33, JSON built in since 3.38): a batch is one statement, one
-# call into SQLite, so the driver's thread takes the GIL back once rather than once per row (behind a
-# busy event loop each of those waits could take milliseconds while the write lock is held).
+# call into SQLite, however many rows; before that, one statement per row.
 _SQLITE_ONE_STATEMENT: Final = sqlite3.sqlite_version_info >= (3, 38, 0)
-_SQLITE_UPDATE: Final = sa.text(
+_SQLITE_UPDATE: Final = (
     "UPDATE seen_tasks SET effective_mode = json_extract(batch.value, '$[1]'), "
     "mode_rule = json_extract(batch.value, '$[2]') "
-    "FROM json_each(:rows) AS batch WHERE seen_tasks.action_id = json_extract(batch.value, '$[0]') "
-    # The revision check in the same statement (one round trip less; SQLite has one writer anyway).
-    "AND (SELECT revision FROM rule_state WHERE id = 1) = :revision"
+    "FROM json_each(:rows) AS batch WHERE seen_tasks.action_id = json_extract(batch.value, '$[0]')"
 )
+_SQLITE_UPDATE_ROW: Final = "UPDATE seen_tasks SET effective_mode = ?, mode_rule = ? WHERE action_id = ?"
+_SQLITE_REVISION: Final = "SELECT revision FROM rule_state WHERE id = 1"
 # PostgreSQL: a batch is one statement in its own implicit transaction, so the locks it takes end with
 # it, on the server. In a transaction of several statements each round trip waits for this process's
 # event loop while the locks are held, and with busy request handlers that wait (not the work) took
@@ -56,9 +57,13 @@ _POSTGRES_UPDATE: Final = sa.text(
     "AS b(key, mode, rule)), "
     "locked AS MATERIALIZED ("
     "SELECT seen_tasks.action_id FROM seen_tasks JOIN batch ON seen_tasks.action_id = batch.key "
-    "WHERE EXISTS (SELECT 1 FROM guard) ORDER BY seen_tasks.action_id FOR UPDATE OF seen_tasks) "
-    "UPDATE seen_tasks SET effective_mode = batch.mode, mode_rule = batch.rule FROM batch, locked "
-    "WHERE seen_tasks.action_id = batch.key AND seen_tasks.action_id = locked.action_id"
+    "WHERE EXISTS (SELECT 1 FROM guard) ORDER BY seen_tasks.action_id FOR UPDATE OF seen_tasks), "
+    "updated AS (UPDATE seen_tasks SET effective_mode = batch.mode, mode_rule = batch.rule "
+    "FROM batch, locked WHERE seen_tasks.action_id = batch.key "
+    "AND seen_tasks.action_id = locked.action_id RETURNING 1) "
+    # Measured by the server once the last row is written: the locks end with the commit right after,
+    # with no wait for this process in between (a client-side clock would count its event loop's).
+    "SELECT count(*), EXTRACT(EPOCH FROM clock_timestamp() - statement_timestamp()) FROM updated"
 )
 _COLUMNS: Final = (seen_tasks.c.action_id, seen_tasks.c.effective_mode, seen_tasks.c.mode_rule)
 
@@ -165,55 +170,43 @@ class ModeStore:
     async def write(self, snapshot: RulesSnapshot, rows: Sequence[StoredMode]) -> WriteOutcome:
         """Store what ``snapshot``'s rules decide for ``rows``, in one short transaction, if that
         rule set is still the stored one."""
-        statement = (
-            seen_tasks.update()
-            .where(seen_tasks.c.action_id == sa.bindparam("key"))
-            .values(effective_mode=sa.bindparam("mode"), mode_rule=sa.bindparam("rule"))
-        )
         # In key order, as reports upsert theirs: two transactions never wait for each other's rows.
-        values = [
-            {"key": row.action_id, "mode": decision.mode, "rule": decision.rule}
+        decided = [
+            (row.action_id, decision.mode, decision.rule)
             for row in sorted(rows, key=lambda row: row.action_id)
             for decision in (snapshot.rules.evaluate(row.action_id),)
         ]
-        if values and self._db.is_postgres:
-            return await self._write_postgres(snapshot, values)
-        started = None
-        written = False
-        async with self._db.write_transaction(self._write_lock) as connection:
-            started = time.perf_counter()
-            if values and not self._db.is_postgres and _SQLITE_ONE_STATEMENT:
-                rows_json = json.dumps([[value["key"], value["mode"], value["rule"]] for value in values])
-                result = await connection.execute(
-                    _SQLITE_UPDATE, {"rows": rows_json, "revision": snapshot.revision}
-                )
-                # Fewer rows than sent: the rule set moved on, or some were forgotten meanwhile.
-                written = result.rowcount == len(values) or (
-                    await _stored_revision(connection) == snapshot.revision
-                )
-            elif await _stored_revision(connection) == snapshot.revision:
-                if values:
-                    await connection.execute(statement, values)
-                written = True
-        return WriteOutcome(written, time.perf_counter() - started)
+        if self._db.is_postgres:
+            return await self._write_postgres(snapshot, decided)
+
+        def store(connection: sqlite3.Connection) -> bool:
+            if connection.execute(_SQLITE_REVISION).fetchone() != (snapshot.revision,):
+                return False
+            if _SQLITE_ONE_STATEMENT:
+                connection.execute(_SQLITE_UPDATE, {"rows": json.dumps(decided)})
+            else:
+                connection.executemany(_SQLITE_UPDATE_ROW, [(mode, rule, key) for key, mode, rule in decided])
+            return True
+
+        # In a worker thread from BEGIN to COMMIT: the write lock is never held while this process's
+        # event loop is busy elsewhere.
+        written, held = await self._db.write_derived(store, self._write_lock)
+        return WriteOutcome(written, held)
 
     async def _write_postgres(
-        self, snapshot: RulesSnapshot, values: Sequence[dict[str, Any]]
+        self, snapshot: RulesSnapshot, decided: Sequence[tuple[str, str, str | None]]
     ) -> WriteOutcome:
         parameters = {
             "revision": snapshot.revision,
-            "keys": [value["key"] for value in values],
-            "modes": [value["mode"] for value in values],
-            "rules": [value["rule"] for value in values],
+            "keys": [key for key, _, _ in decided],
+            "modes": [mode for _, mode, _ in decided],
+            "rules": [rule for _, _, rule in decided],
         }
         async with self._db.connect(write=True) as connection:
             autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            started = time.perf_counter()
-            result = await autocommit.execute(_POSTGRES_UPDATE, parameters)
-            # The round trip: an upper bound on how long the statement held its locks.
-            held = time.perf_counter() - started
+            count, held = (await autocommit.execute(_POSTGRES_UPDATE, parameters)).one()
             # Fewer rows than sent: the rule set moved on, or some were forgotten meanwhile.
-            written = result.rowcount == len(values) or (
+            written = count == len(decided) or (
                 (await autocommit.execute(sa.select(rule_state.c.revision))).scalar_one() == snapshot.revision
             )
-        return WriteOutcome(written, held)
+        return WriteOutcome(written, float(held))

@@ -3,7 +3,13 @@ migration, and a batch decided with a rule set that is no longer the stored one 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import shutil
+import sqlite3
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -94,3 +100,52 @@ async def test_a_batch_decided_with_older_rules_is_not_written(database: Databas
     current = RulesSnapshot.of(revision + 1, RULES)
     assert (await modes.write(current, rows)).written
     assert await _stored(database) == _decided(RULES)
+
+
+def _stored_now(path: str) -> dict[str, tuple[str | None, str | None]]:
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        rows = connection.execute("SELECT action_id, effective_mode, mode_rule FROM seen_tasks")
+        return {action_id: (mode, rule) for action_id, mode, rule in rows}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_a_batch_commits_while_the_event_loop_is_busy(database: Database) -> None:
+    """Issue 23: a batch held SQLite's write lock between its statements for as long as the event loop
+    took to come back to it (hundreds of ms behind busy request handlers)."""
+    await database.migrate()
+    await SeenStore(database, None).record("w", NAMES, cap=100)
+    modes = ModeStore(database, asyncio.Lock())
+    rows = await modes.undecided(100)
+    async with database.connect() as connection:
+        revision = (await connection.execute(sa.text("SELECT revision FROM rule_state"))).scalar_one()
+    path = str(database.url.database)
+
+    stored_while_busy: list[bool] = []
+
+    def busy_until_stored() -> None:  # holds the event loop, as a slow request handler would
+        deadline = time.monotonic() + 30
+        while _stored_now(path) != _decided(RULES) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        stored_while_busy.append(_stored_now(path) == _decided(RULES))
+
+    loop = asyncio.get_running_loop()
+    batch = asyncio.create_task(modes.write(RulesSnapshot.of(revision, RULES), rows))
+    loop.call_soon(busy_until_stored)  # runs once the batch has reached its first wait
+    outcome = await batch
+    assert stored_while_busy == [True], "the batch waited for the event loop"
+    assert outcome.written
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_a_batch_is_checkpointed_into_the_database_file(database: Database, tmp_path: Path) -> None:
+    """A batch's commit leaves the checkpoint to after the lock; without one, a recompute that is the
+    only writer would grow the log without bound."""
+    await database.migrate()
+    await SeenStore(database, None).record("w", NAMES, cap=100)
+    modes = ModeStore(database, None)
+    async with database.connect() as connection:
+        revision = (await connection.execute(sa.text("SELECT revision FROM rule_state"))).scalar_one()
+    assert (await modes.write(RulesSnapshot.of(revision, RULES), await modes.undecided(100))).written
+    main_file_only = tmp_path / "copy.sqlite"  # the database file without its log
+    shutil.copyfile(str(database.url.database), main_file_only)
+    assert _stored_now(str(main_file_only)) == _decided(RULES)
