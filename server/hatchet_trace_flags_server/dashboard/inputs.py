@@ -33,7 +33,7 @@ from hatchet_trace_flags_server.core.bodies import MAX_NOTE_LENGTH, check_text
 from hatchet_trace_flags_server.core.conditions import EntityTags
 
 from .rendering import DashboardError
-from .timed import TimedFields
+from .timed import TimedFields, blank_to_none
 
 __all__ = [
     "AddPatternForm",
@@ -72,11 +72,6 @@ def _refuse(message: str) -> PydanticCustomError:
 
 def _stripped(value: object) -> object:
     return value.strip() if isinstance(value, str) else value
-
-
-def _blank_to_none(value: object) -> object:
-    value = _stripped(value)
-    return None if value == "" else value
 
 
 def _checked(value: str) -> str:
@@ -133,7 +128,7 @@ Note = Annotated[
     str | None,
     Field(max_length=MAX_NOTE_LENGTH),
     AfterValidator(lambda value: None if value is None else _checked(value)),
-    BeforeValidator(_blank_to_none),
+    BeforeValidator(blank_to_none),
 ]
 Version = Annotated[int, PlainValidator(_version)]
 ReturnTo = Annotated[str, PlainValidator(_safe_return_to)]
@@ -201,7 +196,7 @@ class LinksForm(_Change, TimedFields):
     """The kill switch: the first post asks (``confirm`` absent), the confirmed one writes."""
 
     links_enabled: Annotated[Literal["true", "false"], BeforeValidator(_stripped)]
-    confirm: Annotated[Literal["yes"] | None, BeforeValidator(_blank_to_none)] = None
+    confirm: Annotated[Literal["yes"] | None, BeforeValidator(blank_to_none)] = None
 
     @property
     def enabled(self) -> bool:
@@ -254,7 +249,7 @@ class TaskQuery(BaseModel):
         StringConstraints(strip_whitespace=True, max_length=_MAX_QUERY_LENGTH),
         AfterValidator(check_text),
     ] = ""
-    mode: Annotated[Mode | None, BeforeValidator(_blank_to_none)] = None
+    mode: Annotated[Mode | None, BeforeValidator(blank_to_none)] = None
     source: Source = ""
     sort: Sort = "name"
     # Without one, the sort's own default (set before validation, so never None after it). None, not

@@ -20,7 +20,16 @@ from pydantic_core import PydanticCustomError
 from hatchet_trace_flags_server.core.presenters import time_left, until_when
 from hatchet_trace_flags_server.core.records import RuleRecord, SettingsRecord
 
-__all__ = ["KEEP_CHOICES", "TimedFields", "Until", "links_until", "pattern_until", "task_until", "until_view"]
+__all__ = [
+    "KEEP_CHOICES",
+    "TimedFields",
+    "Until",
+    "blank_to_none",
+    "links_until",
+    "pattern_until",
+    "task_until",
+    "until_view",
+]
 
 # What the "Keep" menu offers besides "until changed" and "until ...": the durations people ask for.
 KEEP_CHOICES: Final[dict[str, tuple[str, timedelta]]] = {
@@ -32,7 +41,8 @@ KEEP_CHOICES: Final[dict[str, tuple[str, timedelta]]] = {
 _MAX_OFFSET_MINUTES: Final = 18 * 60  # what a UTC offset can be
 
 
-def _blank_to_none(value: object) -> object:
+def blank_to_none(value: object) -> object:
+    """A form field left blank (or only spaces) is no value: browsers send every field, filled or not."""
     if isinstance(value, str):
         value = value.strip()
         return value or None
@@ -44,11 +54,11 @@ class TimedFields(BaseModel):
     ``until_local`` (``YYYY-MM-DDTHH:MM`` from a datetime-local field) and ``tz_offset`` (minutes east
     of UTC, the browser's at that time)."""
 
-    keep: Annotated[Literal["15m", "1h", "4h", "1d", "until"] | None, BeforeValidator(_blank_to_none)] = None
-    until_local: Annotated[str | None, BeforeValidator(_blank_to_none), Field(max_length=32)] = None
+    keep: Annotated[Literal["15m", "1h", "4h", "1d", "until"] | None, BeforeValidator(blank_to_none)] = None
+    until_local: Annotated[str | None, BeforeValidator(blank_to_none), Field(max_length=32)] = None
     tz_offset: Annotated[
         int,
-        BeforeValidator(lambda value: _blank_to_none(value) or 0),
+        BeforeValidator(lambda value: blank_to_none(value) or 0),
         Field(ge=-_MAX_OFFSET_MINUTES, le=_MAX_OFFSET_MINUTES),
     ] = 0
 
