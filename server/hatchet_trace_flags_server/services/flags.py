@@ -106,7 +106,8 @@ class FlagService:
     # ----------------------------------------------------------------- reads
 
     async def task(self, action_id: str) -> TaskRow:
-        """A configured or discovered task; :class:`~hatchet_trace_flags_server.core.records.NotFound` if it is neither."""
+        """A configured or discovered task; :class:`~hatchet_trace_flags_server.core.records.NotFound`
+        if it is neither."""
         validate_action_id(action_id)
         return await self._store.queries.get_task(action_id)
 
