@@ -244,12 +244,8 @@ def _write_derived(
         connection.execute("PRAGMA wal_autocheckpoint=0")  # run below, once the lock is released
         connection.execute("BEGIN IMMEDIATE")  # waits (busy timeout) for the lock, then holds it
         started = time.perf_counter()
-        try:
-            result = work(connection)
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
+        result = work(connection)  # if it fails, close() below rolls the transaction back
+        connection.execute("COMMIT")
         held = time.perf_counter() - started
         # What SQLite's automatic checkpoint would have done inside COMMIT. PASSIVE: it neither waits
         # for nor blocks readers and writers.

@@ -149,3 +149,21 @@ async def test_a_batch_is_checkpointed_into_the_database_file(database: Database
     main_file_only = tmp_path / "copy.sqlite"  # the database file without its log
     shutil.copyfile(str(database.url.database), main_file_only)
     assert _stored_now(str(main_file_only)) == _decided(RULES)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_a_batch_that_fails_half_way_writes_nothing_and_frees_the_lock(database: Database) -> None:
+    await database.migrate()
+    await SeenStore(database, None).record("w", NAMES, cap=100)
+    lock = asyncio.Lock()
+
+    def fails_after_writing(connection: sqlite3.Connection) -> None:
+        connection.execute("UPDATE seen_tasks SET effective_mode = 'link'")
+        raise sqlite3.IntegrityError("as a constraint would")
+
+    with pytest.raises(sqlite3.IntegrityError):
+        await database.write_derived(fails_after_writing, lock)
+    assert not lock.locked()
+    assert _stored_now(str(database.url.database)) == dict.fromkeys(NAMES, (None, None))
+    written, _held = await database.write_derived(lambda connection: connection.total_changes, lock)
+    assert written == 0
