@@ -33,24 +33,9 @@ from hatchet_trace_flags_server.store.schema import (
     task_rules,
 )
 from hatchet_trace_flags_server.store.task_list.pattern_matches import PatternMatches, count_pattern_matches
-from hatchet_trace_flags_server.store.task_list.reader import StatementCache, fetch_tasks
+from hatchet_trace_flags_server.store.task_list.reader import StatementCache, fetch_tasks, rule_record
 
 __all__ = ["RuleQueries", "rule_record", "settings_record", "task_row"]
-
-
-def rule_record(key: str, row: RowMapping | None) -> RuleRecord:
-    if row is None:
-        return RuleRecord(key, None, None, 0, None, None)
-    return RuleRecord(
-        key,
-        row["mode"],
-        row["note"],
-        row["version"],
-        row["updated_at"],
-        row["updated_by"],
-        row["until"],
-        row["reverts_to"],
-    )
 
 
 def settings_record(row: RowMapping) -> SettingsRecord:

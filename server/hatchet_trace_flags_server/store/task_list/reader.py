@@ -16,7 +16,7 @@ from hatchet_trace_flags_server.core.records import COUNT_LIMIT, RuleRecord, Tas
 from .search_sql import SEARCH_INDEX_MIN, has_search_index
 from .statements import parameters, task_list
 
-__all__ = ["StatementCache", "fetch_tasks", "row_to_task", "rows_to_tasks"]
+__all__ = ["StatementCache", "fetch_tasks", "row_to_task", "rows_to_tasks", "rule_record"]
 
 
 # For this transaction only. The best plan depends on the values (the search text, the window):
@@ -107,21 +107,25 @@ async def fetch_tasks(
     return TaskList(rows_to_tasks(rows), sum(totals) if exact else COUNT_LIMIT, exact)
 
 
-def row_to_task(row: RowMapping) -> TaskRow:
-    rule = (
-        RuleRecord(
-            row["action_id"],
-            row["mode"],
-            row["note"],
-            row["version"],
-            row["updated_at"],
-            row["updated_by"],
-            row["until"],
-            row["reverts_to"],
-        )
-        if row["version"] is not None
-        else RuleRecord(row["action_id"], None, None, 0, None, None)
+def rule_record(key: str, row: RowMapping | None) -> RuleRecord:
+    """A task or pattern rule from its row's columns; ``None``: nothing configured (version 0)."""
+    if row is None:
+        return RuleRecord(key, None, None, 0, None, None)
+    return RuleRecord(
+        key,
+        row["mode"],
+        row["note"],
+        row["version"],
+        row["updated_at"],
+        row["updated_by"],
+        row["until"],
+        row["reverts_to"],
     )
+
+
+def row_to_task(row: RowMapping) -> TaskRow:
+    # A task without a rule of its own comes out of the outer join with NULL rule columns.
+    rule = rule_record(row["action_id"], row if row["version"] is not None else None)
     return TaskRow(
         rule=rule, first_seen=row["first_seen"], last_seen=row["last_seen"], last_worker=row["last_worker"]
     )
