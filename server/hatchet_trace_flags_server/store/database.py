@@ -165,17 +165,23 @@ class Database:
             yield connection
 
     @asynccontextmanager
+    async def _queued(self, lock: asyncio.Lock | None) -> AsyncIterator[None]:
+        """On SQLite writers queue on ``lock`` (for a bounded time) before they ask for the database's."""
+        if lock is None:
+            yield
+            return
+        async with asyncio.timeout(self.timeout_seconds):
+            await lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+
+    @asynccontextmanager
     async def write_transaction(self, lock: asyncio.Lock | None) -> AsyncIterator[AsyncConnection]:
         """A write transaction; on SQLite writers queue on ``lock`` first, for a bounded time too."""
-        if lock is not None:
-            async with asyncio.timeout(self.timeout_seconds):
-                await lock.acquire()
-        try:
-            async with self.connect(write=True) as connection, connection.begin():
-                yield connection
-        finally:
-            if lock is not None:
-                lock.release()
+        async with self._queued(lock), self.connect(write=True) as connection, connection.begin():
+            yield connection
 
     async def write_derived(
         self, work: Callable[[sqlite3.Connection], _T], lock: asyncio.Lock | None
@@ -189,14 +195,8 @@ class Database:
         commit does not sync the log (``synchronous=NORMAL``: a power cut may lose the last batches,
         which are derived again because their completion is recorded later, by a synced commit that
         also syncs them) and checkpoints after the lock is released rather than inside the commit."""
-        if lock is not None:
-            async with asyncio.timeout(self.timeout_seconds):
-                await lock.acquire()
-        try:
+        async with self._queued(lock):
             return await asyncio.to_thread(_write_derived, str(self.url.database), self.timeout_seconds, work)
-        finally:
-            if lock is not None:
-                lock.release()
 
     async def connect_postgres(self, dsn: str) -> Any:
         """An asyncpg connection whose connect and every statement are bounded: a stopped or frozen
