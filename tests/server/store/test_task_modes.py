@@ -50,6 +50,12 @@ async def _stored(database: Database) -> dict[str, tuple[str | None, str | None]
         return {action_id: (mode, rule) for action_id, mode, rule in rows}
 
 
+async def _revision(database: Database) -> int:
+    async with database.connect() as connection:
+        revision: int = (await connection.execute(sa.text("SELECT revision FROM rule_state"))).scalar_one()
+    return revision
+
+
 def _decided(rules: RuleSet) -> dict[str, tuple[str | None, str | None]]:
     return {name: (rules.evaluate(name).mode, rules.evaluate(name).rule) for name in NAMES}
 
@@ -90,8 +96,7 @@ async def test_a_batch_decided_with_older_rules_is_not_written(database: Databas
     modes = ModeStore(database, None)
     rows = await modes.undecided(100)
     assert {row.action_id for row in rows} == set(NAMES)
-    async with database.connect() as connection:
-        revision = (await connection.execute(sa.text("SELECT revision FROM rule_state"))).scalar_one()
+    revision = await _revision(database)
     older = RulesSnapshot.of(revision, RuleSet(patterns={"prod_*": "link"}))
     async with database.connect() as connection, connection.begin():
         await connection.execute(sa.text("UPDATE rule_state SET revision = revision + 1"))
@@ -116,8 +121,7 @@ async def test_a_batch_commits_while_the_event_loop_is_busy(database: Database) 
     await SeenStore(database, None).record("w", NAMES, cap=100)
     modes = ModeStore(database, asyncio.Lock())
     rows = await modes.undecided(100)
-    async with database.connect() as connection:
-        revision = (await connection.execute(sa.text("SELECT revision FROM rule_state"))).scalar_one()
+    revision = await _revision(database)
     path = str(database.url.database)
 
     stored_while_busy: list[bool] = []
@@ -143,8 +147,7 @@ async def test_a_batch_is_checkpointed_into_the_database_file(database: Database
     await database.migrate()
     await SeenStore(database, None).record("w", NAMES, cap=100)
     modes = ModeStore(database, None)
-    async with database.connect() as connection:
-        revision = (await connection.execute(sa.text("SELECT revision FROM rule_state"))).scalar_one()
+    revision = await _revision(database)
     assert (await modes.write(RulesSnapshot.of(revision, RULES), await modes.undecided(100))).written
     main_file_only = tmp_path / "copy.sqlite"  # the database file without its log
     shutil.copyfile(str(database.url.database), main_file_only)
