@@ -179,11 +179,14 @@ class ModeStore:
         if self._db.is_postgres:
             return await self._write_postgres(snapshot, decided)
 
+        # Serialised before the lock is taken, not while it is held.
+        rows_json = json.dumps(decided) if _SQLITE_ONE_STATEMENT else None
+
         def store(connection: sqlite3.Connection) -> bool:
             if connection.execute(_SQLITE_REVISION).fetchone() != (snapshot.revision,):
                 return False
-            if _SQLITE_ONE_STATEMENT:
-                connection.execute(_SQLITE_UPDATE, {"rows": json.dumps(decided)})
+            if rows_json is not None:
+                connection.execute(_SQLITE_UPDATE, {"rows": rows_json})
             else:
                 connection.executemany(_SQLITE_UPDATE_ROW, [(mode, rule, key) for key, mode, rule in decided])
             return True
