@@ -297,8 +297,10 @@
   // ---------------------------------------------------------------- list query
 
   // The sort lives in the list (its column headers) and the filters in the form above it: after the
-  // list changes, the form carries the list's sort, so picking a filter keeps it.
-  body.addEventListener("htmx:afterSettle", () => {
+  // list changes, the form carries the list's sort, so picking a filter keeps it. On swap, not on
+  // settle: htmx pushes the list's URL just before the swap and settles 20 ms later, and a filter
+  // picked in between would drop the sort the address bar already shows.
+  body.addEventListener("htmx:afterSwap", () => {
     const region = document.getElementById("tasks-region");
     const form = document.getElementById("task-filters");
     if (!region || !form) return;
