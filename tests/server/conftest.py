@@ -8,7 +8,9 @@ from tests.support.server.live import (
     database_url,
     live,
     live_factory,
+    live_servers_stopped_at_the_end,
     make_settings,
+    postgres_database,
     postgres_url,
     reader,
 )
@@ -20,7 +22,9 @@ __all__ = [
     "database_url",
     "live",
     "live_factory",
+    "live_servers_stopped_at_the_end",
     "make_settings",
+    "postgres_database",
     "postgres_url",
     "reader",
 ]

@@ -4,6 +4,12 @@
 twice. PostgreSQL tests share one throw-away database per test session (created here, dropped at
 the end) and get an empty schema per test. The server is real uvicorn on 127.0.0.1, in a thread
 with its own event loop, so sync clients (requests, the OFREP provider, schemathesis) work too.
+
+A server whose test is over stops in the background: uvicorn notices ``should_exit`` on its next
+0.1 s tick and then waits 0.1 s more, about a quarter of the suite's time when every test waited for
+it. Only servers nothing else will touch are left to stop on their own: SQLite in the test's own
+directory, or the session's PostgreSQL database, which no test gets (``postgres_url``) before those
+servers have stopped. A server a test stops itself (``LiveServer.stop``) has stopped when it returns.
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ def auth(token: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+def postgres_database() -> Iterator[str]:
     """A fresh database for this test session (name carries its creation time for clean-up)."""
     name = f"htf_test_{int(time.time())}_{secrets.token_hex(4)}"
 
@@ -64,8 +70,18 @@ def postgres_url() -> Iterator[str]:
 
     asyncio.run(run(f'CREATE DATABASE "{name}"'))
     base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
+    url = f"{base}/{name}"
+    _shared_databases.add(url)
+    yield url
+    _wait_for_stopping_servers()
     asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def postgres_url(postgres_database: str) -> str:
+    """The session's database, once no server of an earlier test uses it any more."""
+    _wait_for_stopping_servers(postgres_database)
+    return postgres_database
 
 
 async def reset_postgres(url: str) -> None:
@@ -120,12 +136,45 @@ class LiveServer:
     app: FastAPI
     server: FlagServer
     thread: threading.Thread
+    database_url: str | None
 
     def stop(self) -> None:
-        if self.thread.is_alive():
-            self.server.should_exit = True
-            self.thread.join(timeout=30)
-            assert not self.thread.is_alive(), "server did not stop"
+        self.server.should_exit = True
+        self.wait_stopped()
+
+    def wait_stopped(self) -> None:
+        self.thread.join(timeout=30)
+        assert not self.thread.is_alive(), "server did not stop"
+
+
+# Session PostgreSQL databases (see ``postgres_database``) and the servers of finished tests still stopping.
+_shared_databases: set[str] = set()
+_stopping: list[LiveServer] = []
+# Enough to cover the next test or two; a long run of short tests waits for the oldest instead of piling
+# up servers (each holds its app until its thread ends).
+_MOST_STOPPING = 4
+
+
+def _stop_in_background(live: LiveServer) -> None:
+    live.server.should_exit = True
+    _stopping[:] = [other for other in _stopping if other.thread.is_alive()]
+    _stopping.append(live)
+    while len(_stopping) > _MOST_STOPPING:
+        _stopping.pop(0).wait_stopped()
+
+
+def _wait_for_stopping_servers(database_url: str | None = None) -> None:
+    """Every server of a finished test has stopped, or (given a URL) every one using that database."""
+    for live in list(_stopping):
+        if database_url is None or live.database_url == database_url:
+            live.wait_stopped()
+            _stopping.remove(live)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def live_servers_stopped_at_the_end() -> Iterator[None]:
+    yield
+    _wait_for_stopping_servers()
 
 
 def start_live_server(settings: Settings, app: FastAPI | None = None, **options: Any) -> LiveServer:
@@ -150,7 +199,7 @@ def start_live_server(settings: Settings, app: FastAPI | None = None, **options:
     wait_until(lambda: server.started or failure or not thread.is_alive(), what="the live server starts")
     if failure or not server.started:
         raise RuntimeError(f"server failed to start: {failure!r}")
-    return LiveServer(f"http://127.0.0.1:{port}", app, server, thread)
+    return LiveServer(f"http://127.0.0.1:{port}", app, server, thread, settings.database_url)
 
 
 LiveFactory = Callable[..., LiveServer]
@@ -167,7 +216,10 @@ def live_factory() -> Iterator[LiveFactory]:
 
     yield start
     for live in reversed(started):
-        live.stop()
+        if live.database_url is None or live.database_url in _shared_databases:
+            _stop_in_background(live)
+        else:  # another test may stop or reuse that database (a private cluster, say) right away
+            live.stop()
 
 
 @pytest.fixture
