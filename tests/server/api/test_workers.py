@@ -193,7 +193,8 @@ async def test_a_heartbeat_refreshes_the_last_sighting_of_the_tasks_it_ran_again
 
 
 async def test_reports_are_rate_limited_per_token_before_the_body_is_read(start: Start) -> None:
-    live = start(worker_report_rate=1.0, worker_report_burst=11)
+    # 0.1 units a second: the refusals below come well within the 10 s wait, however busy the machine.
+    live = start(worker_report_rate=0.1, worker_report_burst=11)
     async with (
         httpx.AsyncClient(base_url=live.url, headers=auth(READ_TOKEN)) as reader,
         httpx.AsyncClient(base_url=live.url, headers=auth(ADMIN_TOKEN)) as admin,
@@ -204,7 +205,7 @@ async def test_reports_are_rate_limited_per_token_before_the_body_is_read(start:
         refused = await reader.post(WORKER_REPORT_PATH, json=report("w2", 0))
         assert refused.status_code == 429, refused.text
         retry_after = int(refused.headers["retry-after"])
-        assert 1 <= retry_after <= 2
+        assert 1 <= retry_after <= 10
         # Told to wait, the token is refused before its body is read: even a malformed one gets 429.
         malformed = await reader.post(
             WORKER_REPORT_PATH, content=b"{not json", headers={"content-type": "application/json"}

@@ -72,7 +72,8 @@ def test_keep_until_a_time_on_a_pattern(alice: Person, api: httpx.Client) -> Non
     page = alice.page
     # "until…" takes a time in the browser's zone; the page sends its offset with it.
     page.get_by_label("Keep", exact=True).select_option(label="until…")
-    local = (datetime.now().astimezone() + timedelta(hours=2)).replace(second=0, microsecond=0)
+    # Two hours on in UTC, then in the local zone: the offset in force then (a DST change may come between).
+    local = (datetime.now(UTC) + timedelta(hours=2)).astimezone().replace(second=0, microsecond=0)
     page.get_by_label("Keep until (your time)").fill(local.strftime("%Y-%m-%dT%H:%M"))
     panel = page.locator("#patterns-panel")
     panel.get_by_role("switch", name=f"Span links for pattern {PATTERN}").click()
@@ -110,7 +111,8 @@ def test_a_bad_time_is_refused_and_changes_nothing(alice: Person, api: httpx.Cli
 
 def test_at_until_the_row_goes_back_by_itself(alice: Person, api: httpx.Client) -> None:
     task = SEEN[1]
-    soon = (datetime.now(UTC) + timedelta(seconds=4)).isoformat()
+    # Far enough ahead for the write, the reload and the first look on a busy machine.
+    soon = (datetime.now(UTC) + timedelta(seconds=8)).isoformat()
     assert api.put(f"/api/v1/tasks/{task}", json={"mode": "link", "until": soon}).status_code == 200
     alice.page.reload()
     expect(alice.row(task).locator(".timed")).to_be_visible()
