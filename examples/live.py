@@ -152,7 +152,8 @@ def recommendation(url: str, admin_token: str) -> str | None:
 
 
 def _stop(signum: int, _frame: FrameType | None) -> None:
-    # SIGTERM and SIGHUP take the same way out as Ctrl-C, so the finally below stops the service.
+    # SIGTERM and SIGHUP take the same way out as Ctrl-C, so the finally below stops the service. Ctrl-C
+    # too, explicitly: a demo started with SIGINT ignored (a shell script's background job) still stops.
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
@@ -170,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=0, help="stop after this many rounds (0: until Ctrl-C)")
     arguments = parser.parse_args(argv)
     logging.getLogger("hatchet").setLevel(logging.WARNING)
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _stop)
 
     port = claim_port(arguments.port)

@@ -58,9 +58,12 @@ class Demo:
 def start_demo(tmp_path: Path) -> Iterator[Callable[..., Demo]]:
     started: list[subprocess.Popen[str]] = []
 
-    def start(*arguments: str) -> Demo:
+    def start(*arguments: str, sigint_ignored: bool = False) -> Demo:
+        # sigint_ignored: started as a shell script starts a background job.
+        ignoring = ["sh", "-c", 'trap "" INT; exec "$@"', "sh"] if sigint_ignored else []
         process = subprocess.Popen(
             [
+                *ignoring,
                 *(sys.executable, str(EXAMPLES / "live.py")),
                 *(
                     "--data-dir",
@@ -191,9 +194,12 @@ def test_a_taken_port_is_a_clear_failure_not_someone_elses_service(
     assert not (tmp_path / "data" / "service.log").exists()  # it never started a service
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP, signal.SIGKILL], ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL], ids=lambda s: s.name
+)
 def test_any_stop_stops_the_service_too(start_demo: Callable[..., Demo], stop: signal.Signals) -> None:
-    demo = start_demo("--port", "0")
+    # Ctrl-C as a demo started with SIGINT ignored gets it (a script's background job): it still stops.
+    demo = start_demo("--port", "0", sigint_ignored=stop == signal.SIGINT)
     url = demo.url()
     demo.read_until(r"round 1:")
     service = demo.service_pid()

@@ -44,15 +44,22 @@ class ServerProcess:
         return self.process.returncode
 
 
-def start_server_process(env: dict[str, str], log: Path, *, port: int | None = None) -> ServerProcess:
+def start_server_process(
+    env: dict[str, str], log: Path, *, port: int | None = None, sigint_ignored: bool = False
+) -> ServerProcess:
+    """``sigint_ignored``: started with SIGINT ignored, as a shell script starts a background job.
+    Otherwise the process inherits what the test run was started with (ignored too, under ``&``)."""
     port = port or free_port()
     environment = {
         key: value for key, value in os.environ.items() if not key.startswith("HATCHET_TRACE_FLAGS_")
     }
     environment.update({"HATCHET_TRACE_FLAGS_LOG_LEVEL": "warning", **env})
+    command = [sys.executable, "-m", "hatchet_trace_flags_server", "serve", "--port", str(port)]
+    if sigint_ignored:
+        command = ["sh", "-c", 'trap "" INT; exec "$@"', "sh", *command]
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "hatchet_trace_flags_server", "serve", "--port", str(port)],
+            command,
             env=environment,
             stdout=output,
             stderr=subprocess.STDOUT,
