@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.support.paths import EXAMPLES
+from tests.support.server.processes import IGNORING_SIGINT
 from tests.support.waiting import wait_until
 
 sys.path.insert(0, str(EXAMPLES))  # live.py imports its sibling fanout.py, as when run as a script
@@ -59,8 +60,7 @@ def start_demo(tmp_path: Path) -> Iterator[Callable[..., Demo]]:
     started: list[subprocess.Popen[str]] = []
 
     def start(*arguments: str, sigint_ignored: bool = False) -> Demo:
-        # sigint_ignored: started as a shell script starts a background job.
-        ignoring = ["sh", "-c", 'trap "" INT; exec "$@"', "sh"] if sigint_ignored else []
+        ignoring = IGNORING_SIGINT if sigint_ignored else []
         process = subprocess.Popen(
             [
                 *ignoring,

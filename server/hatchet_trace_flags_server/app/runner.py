@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import signal
 import socket
 from typing import Any, Final
 
@@ -75,7 +76,16 @@ def serve(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM."""
     server = build_server(settings)
     _tune_garbage_collector()
+    _stop_ignoring_sigint()
     server.run()
+
+
+def _stop_ignoring_sigint() -> None:
+    """uvicorn stops on SIGINT even in a process started with it ignored (a shell script's background job
+    is), then restores the handler it found and raises the signal again, so that ``serve`` exits with 130.
+    With ``SIG_IGN`` restored, that second signal is lost and the exit status is 0: take SIGINT back."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _tune_garbage_collector() -> None:

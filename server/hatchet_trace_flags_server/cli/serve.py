@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +57,6 @@ def serve_command(arguments: argparse.Namespace) -> int:
     try:
         settings = Settings(**overrides)
         settings.sqlalchemy_url()
-        _hear_ctrl_c_again()
         serve(settings)
     except KeyboardInterrupt:
         # uvicorn shuts down cleanly on Ctrl-C, then raises the signal again for the exit status.
@@ -68,11 +66,3 @@ def serve_command(arguments: argparse.Namespace) -> int:
     except (DatabaseURLError, TokenConfigError) as error:
         raise CommandError(str(error), exit_code=2) from None
     return 0
-
-
-def _hear_ctrl_c_again() -> None:
-    """uvicorn stops on SIGINT even in a process started with it ignored (a shell script's background job
-    is), then restores the handler it found and raises the signal again for the exit status. With
-    ``SIG_IGN`` restored, that second signal is lost and SIGINT ends ``serve`` with 0: take it back first."""
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-        signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -79,7 +79,7 @@ def test_serve_without_the_server_extra_says_what_to_install(tmp_path: Path) -> 
     assert "pip install 'hatchet-trace-flags[server]'" in result.stderr
 
 
-@pytest.mark.parametrize("sigint_ignored", [False, True], ids=["terminal", "started-with-sigint-ignored"])
+@pytest.mark.parametrize("sigint_ignored", [False, True], ids=["inherited", "started-with-sigint-ignored"])
 def test_ctrl_c_on_serve_stops_it_without_a_traceback(tmp_path: Path, sigint_ignored: bool) -> None:
     server = start_server_process(
         {"HATCHET_TRACE_FLAGS_DATA_DIR": str(tmp_path / "data"), "HATCHET_TRACE_FLAGS_LOG_LEVEL": "info"},

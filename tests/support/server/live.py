@@ -6,7 +6,7 @@ the end) and get an empty schema per test. The server is real uvicorn on 127.0.0
 with its own event loop, so sync clients (requests, the OFREP provider, schemathesis) work too.
 
 A server whose test is over stops in the background: uvicorn notices ``should_exit`` on its next
-0.1 s tick and then waits 0.1 s more, about a quarter of the suite's time when every test waited for
+0.1 s tick and then waits 0.1 s more, about a sixth of the suite's time when every test waited for
 it. Only servers nothing else will touch are left to stop on their own: SQLite in the test's own
 directory, or the session's PostgreSQL database, which no test gets (``postgres_url``) before those
 servers have stopped. A server a test stops itself (``LiveServer.stop``) has stopped when it returns.
@@ -144,7 +144,7 @@ class LiveServer:
 
     def wait_stopped(self) -> None:
         self.thread.join(timeout=30)
-        assert not self.thread.is_alive(), "server did not stop"
+        assert not self.thread.is_alive(), f"the server at {self.url} ({self.thread.name}) did not stop"
 
 
 # Session PostgreSQL databases (see ``postgres_database``) and the servers of finished tests still stopping.
@@ -152,23 +152,23 @@ _shared_databases: set[str] = set()
 _stopping: list[LiveServer] = []
 # Enough to cover the next test or two; a long run of short tests waits for the oldest instead of piling
 # up servers (each holds its app until its thread ends).
-_MOST_STOPPING = 4
+_MAX_STOPPING = 4
 
 
 def _stop_in_background(live: LiveServer) -> None:
     live.server.should_exit = True
     _stopping[:] = [other for other in _stopping if other.thread.is_alive()]
     _stopping.append(live)
-    while len(_stopping) > _MOST_STOPPING:
-        _stopping.pop(0).wait_stopped()
+    while len(_stopping) > _MAX_STOPPING:
+        _stopping.pop(0).wait_stopped()  # out of the list first: one that hangs fails one test, not all
 
 
 def _wait_for_stopping_servers(database_url: str | None = None) -> None:
     """Every server of a finished test has stopped, or (given a URL) every one using that database."""
-    for live in list(_stopping):
-        if database_url is None or live.database_url == database_url:
-            live.wait_stopped()
-            _stopping.remove(live)
+    waited = [live for live in _stopping if database_url is None or live.database_url == database_url]
+    _stopping[:] = [live for live in _stopping if live not in waited]
+    for live in waited:
+        live.wait_stopped()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -215,11 +215,14 @@ def live_factory() -> Iterator[LiveFactory]:
         return live
 
     yield start
+    # Every server is told to stop before any is waited for: one that hangs leaves none running.
+    for live in started:
+        live.server.should_exit = True
     for live in reversed(started):
         if live.database_url is None or live.database_url in _shared_databases:
             _stop_in_background(live)
         else:  # another test may stop or reuse that database (a private cluster, say) right away
-            live.stop()
+            live.wait_stopped()
 
 
 @pytest.fixture

@@ -14,6 +14,9 @@ import httpx
 
 from tests.support.waiting import wait_until
 
+# Runs the command after it with SIGINT ignored, as a shell script starts a background job.
+IGNORING_SIGINT = ["sh", "-c", 'trap "" INT; exec "$@"', "sh"]
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -56,7 +59,7 @@ def start_server_process(
     environment.update({"HATCHET_TRACE_FLAGS_LOG_LEVEL": "warning", **env})
     command = [sys.executable, "-m", "hatchet_trace_flags_server", "serve", "--port", str(port)]
     if sigint_ignored:
-        command = ["sh", "-c", 'trap "" INT; exec "$@"', "sh", *command]
+        command = [*IGNORING_SIGINT, *command]
     with log.open("wb") as output:
         process = subprocess.Popen(
             command,

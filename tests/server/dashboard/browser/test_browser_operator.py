@@ -140,6 +140,7 @@ def test_a_filter_keeps_the_sort_and_no_match_names_the_filter(
     expect(alice.page.locator("tr[data-action-id]")).to_have_count(SEEDED_LINKS)
     expect(alice.page).to_have_url(re.compile(r"sort=changed.*mode=link|mode=link.*sort=changed"))
     expect(alice.page.locator('th[aria-sort="descending"]')).to_contain_text("Changed")
+    alice.page.evaluate("htmx.config.defaultSettleDelay = 20")  # htmx wires new links up as it settles
     # The search matches a task, the mode filter excludes it: the message says so.
     alice.page.locator("#task-search").fill("send-email")
     reason = alice.page.locator("#no-match-reason")
